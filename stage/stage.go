@@ -1,0 +1,91 @@
+package stage
+
+import (
+	"context"
+	"iter"
+	"time"
+
+	"github.com/twostage/twostage/registry"
+)
+
+// Traffic says how a deploy routes traffic to the new revision.
+type Traffic string
+
+const (
+	// RouteAll sends 100% of traffic to the new revision (the dev stage).
+	RouteAll Traffic = "all"
+	// RouteNone creates the revision with 0% traffic, keeping whoever serves
+	// now, like "gcloud run deploy --no-traffic" (the prod stage). It is
+	// refused on a service that does not exist yet.
+	RouteNone Traffic = "none"
+)
+
+// Release is what to deploy.
+type Release struct {
+	// Artifact is the image to run, deployed by digest.
+	Artifact registry.Artifact
+	// Revision is the revision name, "<service>-<suffix>", or only the
+	// suffix; a value not starting with "<service>-" is taken as a suffix and
+	// joined with the service name by [RevisionName]. Use [DevSuffix] and
+	// [ReleaseSuffix] to derive it.
+	// Empty lets the backend generate a name, which defeats adoption on
+	// re-run: the pipeline always sets it.
+	Revision string
+	// Traffic is RouteAll or RouteNone. The zero value is refused.
+	Traffic Traffic
+	// Tags are revision tags to point at the new revision (each gets its own
+	// URL), for example "candidate". They must be DNS labels.
+	Tags []string
+	// Labels are set on the new revision, in addition to the backend's own.
+	Labels map[string]string
+}
+
+// Revision is a deployed, immutable revision of a stage.
+type Revision struct {
+	// Name is the short revision name, "<service>-<suffix>".
+	Name string
+	// Artifact is the image the revision runs.
+	Artifact registry.Artifact
+	// Ready reports whether the revision passed its readiness checks.
+	Ready bool
+	// URL is the service URL (traffic there follows the split).
+	URL string
+	// TagURLs maps each tag pointing at this revision to its URL, which
+	// always reaches this revision whatever the split.
+	TagURLs map[string]string
+	// Created is when the revision was created.
+	Created time.Time
+	// Labels are the revision's labels.
+	Labels map[string]string
+}
+
+// Stage is a place a release can run, such as a Cloud Run service.
+//
+// Implementations must be safe for concurrent use.
+type Stage interface {
+	// Deploy creates the revision r describes and routes traffic as
+	// r.Traffic says, waiting until the revision is ready.
+	//
+	// Deploy is idempotent for the same Release: if a revision of that name
+	// already runs the same artifact with the same configuration, it is
+	// adopted and returned without a new one being created, and traffic is
+	// routed as asked. A revision of that name with a different
+	// configuration is refused with [twostage.ErrConflict]. A revision that
+	// fails to become ready yields [twostage.ErrNotReady] and leaves traffic
+	// as it was. A RouteNone deploy never changes who serves traffic.
+	Deploy(ctx context.Context, r Release) (Revision, error)
+}
+
+// Lister is implemented by stages that can list their revisions.
+type Lister interface {
+	// Revisions yields the stage's revisions, newest first. Iteration stops
+	// at the first error, which is yielded with a zero Revision.
+	Revisions(ctx context.Context) iter.Seq2[Revision, error]
+}
+
+// Namer is implemented by stages that know their service name, which
+// revision-name derivation needs.
+type Namer interface {
+	// Name returns the short service name, such as "api-prod".
+	Name() string
+}

@@ -1,0 +1,14 @@
+// Package traffic models how a service's requests are split across its
+// revisions, and moves that split safely.
+//
+// A [Split] is a list of [Target]s plus an optimistic-concurrency Version and
+// the rollout engine's State. A [Router] reads and conditionally writes a
+// split. Pure functions (Validate, Pin, Shift, RouteAll, SetTag, RemoveTag,
+// Diff) compute new splits without I/O, so every traffic change can be
+// checked and shown before it is made. A [Plan] of [Step]s, gated by [Gate]s,
+// drives a progressive rollout that records its progress in Split.State in
+// the same write as the traffic change, so a crashed runner can resume.
+//
+// The Cloud Run implementation of Router is in package stage/cloudrun; an
+// in-memory one is fake.Service.
+package traffic

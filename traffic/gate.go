@@ -1,0 +1,68 @@
+package traffic
+
+import (
+	"context"
+	"time"
+)
+
+// Outcome is a gate's verdict.
+type Outcome string
+
+const (
+	// Pass lets the rollout advance.
+	Pass Outcome = "pass"
+	// Fail rolls the rollout back.
+	Fail Outcome = "fail"
+	// Inconclusive means not enough data yet: the rollout keeps baking and
+	// asks again, up to the step's maximum wait. It is never a failure by
+	// itself.
+	Inconclusive Outcome = "inconclusive"
+)
+
+// Done reports whether the outcome ends the waiting (Pass or Fail).
+func (o Outcome) Done() bool { return o == Pass || o == Fail }
+
+// Check is what a gate is asked to judge.
+type Check struct {
+	// Stable is the revision that served before the rollout (the baseline).
+	Stable string
+	// Candidate is the revision being rolled out.
+	Candidate string
+	// Step is the 1-based index of the plan step under way.
+	Step int
+	// Percent is the candidate's share during the step.
+	Percent int
+	// Since is when the step's traffic took effect.
+	Since time.Time
+	// Now is the current time, from the rollout's clock.
+	Now time.Time
+}
+
+// Verdict is a gate's judgement with the numbers behind it, which the audit
+// trail records.
+type Verdict struct {
+	// Gate names the gate, for example "sequential" or "threshold".
+	Gate string
+	// Outcome is the verdict.
+	Outcome Outcome
+	// Reason explains the outcome in one line a person can read.
+	Reason string
+	// Numbers are the figures the verdict rests on (request and error
+	// counts, rates, the test statistic), keyed by name.
+	Numbers map[string]float64
+}
+
+// Gate judges whether a rollout step is healthy.
+//
+// Implementations must be safe for concurrent use and must not block beyond
+// ctx. An error means the gate could not judge (for example, metrics were
+// unreachable); the rollout treats it like Inconclusive and reports it.
+type Gate interface {
+	Check(ctx context.Context, c Check) (Verdict, error)
+}
+
+// GateFunc adapts a function to the [Gate] interface.
+type GateFunc func(ctx context.Context, c Check) (Verdict, error)
+
+// Check calls f(ctx, c).
+func (f GateFunc) Check(ctx context.Context, c Check) (Verdict, error) { return f(ctx, c) }
