@@ -8,6 +8,20 @@ import (
 	"github.com/twostage/twostage/registry"
 )
 
+// Labels the pipeline and the backends put on every revision they create.
+// Keys and values follow the GCP label rules (lower-case letters, digits, '_'
+// and '-', at most 63 characters).
+const (
+	// LabelManagedBy marks revisions created through this module; its value
+	// is "twostage".
+	LabelManagedBy = "managed-by"
+	// LabelCommit holds the full commit SHA the revision was built from.
+	LabelCommit = "twostage-commit"
+	// LabelRef holds the git ref that triggered the deploy, sanitised to a
+	// label value ("main", "v1-4-2").
+	LabelRef = "twostage-ref"
+)
+
 // Traffic says how a deploy routes traffic to the new revision.
 type Traffic string
 
