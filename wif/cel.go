@@ -299,4 +299,3 @@ func stringList(v ref.Val) ([]string, bool) {
 	out, ok := native.([]string)
 	return out, ok
 }
-
