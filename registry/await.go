@@ -87,7 +87,8 @@ func WithTimeout(d time.Duration) AwaitOption {
 // tag waits for the image the build of that commit is still pushing.
 //
 // Only [twostage.ErrNotFound] and transient errors (unavailable, resource
-// exhausted, HTTP 429/502/503/504) are waited on, with exponential backoff
+// exhausted, HTTP 429/502/503/504, errors whose Temporary method says so)
+// are waited on, with exponential backoff
 // and jitter; any other error is returned at once. When ctx is done (or
 // the [WithTimeout] bound passes) the error names the reference, how long
 // was waited and how many checks were made, and wraps both the last check's
@@ -123,7 +124,7 @@ func Await(ctx context.Context, r Registry, ref string, opts ...AwaitOption) (Ar
 		if ctx.Err() != nil && !errors.Is(err, twostage.ErrNotFound) {
 			return Artifact{}, awaitExpired(ref, cfg.clock.Now().Sub(start), attempt, err, ctx.Err())
 		}
-		if !errors.Is(err, twostage.ErrNotFound) && !gcperr.Retryable(err) {
+		if !errors.Is(err, twostage.ErrNotFound) && !transient(err) {
 			return Artifact{}, fmt.Errorf("registry: awaiting %s (check %d): %w", ref, attempt, err)
 		}
 		now := cfg.clock.Now()
@@ -148,6 +149,18 @@ func Await(ctx context.Context, r Registry, ref string, opts ...AwaitOption) (Ar
 			return Artifact{}, awaitExpired(ref, cfg.clock.Now().Sub(start), attempt, err, serr)
 		}
 	}
+}
+
+// transient reports errors worth retrying: gRPC/HTTP codes per
+// gcperr.Retryable, and errors that say so themselves through a
+// Temporary() bool method (go-containerregistry's transport.Error for HTTP
+// 429 and 5xx).
+func transient(err error) bool {
+	if gcperr.Retryable(err) {
+		return true
+	}
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
 }
 
 func awaitExpired(ref string, elapsed time.Duration, checks int, last, cause error) error {
