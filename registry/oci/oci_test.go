@@ -153,7 +153,9 @@ func TestPermissionErrors(t *testing.T) {
 // staticToken is an oauth2.TokenSource for one fixed token.
 type staticToken string
 
-func (s staticToken) Token() (*oauth2.Token, error) { return &oauth2.Token{AccessToken: string(s)}, nil }
+func (s staticToken) Token() (*oauth2.Token, error) {
+	return &oauth2.Token{AccessToken: string(s)}, nil
+}
 
 func TestTokenSourceSendsBasicAuth(t *testing.T) {
 	t.Parallel()
