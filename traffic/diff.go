@@ -13,15 +13,16 @@ import (
 // either split, with aligned columns: the name, the share before and after,
 // then notes:
 //
-//	api-00002-abc  100% → 95%  stable
-//	api-00003-def    0% → 5%   candidate
-//	api-00004-ghi          → 0%  +tag preview (new)
+//	api-00003-def    5% → 100%  +tag stable, tag candidate removed
+//	api-00002-abc   95% → 0%    +tag previous, tag stable removed
+//	api-00004-ghi    0% → 0%    +tag preview (new)
 //
-// Notes list the destination's tags after the change, marking a tag that
-// was added "+tag NAME" and one that was removed "tag NAME removed"; then
-// "(new)" for a destination absent from before, "(gone)" for one absent from
-// after, and "(unchanged)" for a line whose share and tags did not change.
-// A destination absent from one side shows its share there as blank. LATEST
+// Notes list the destination's tags after the change, separated by ", ",
+// marking a tag that was added "+tag NAME" and one that was removed
+// "tag NAME removed"; then "(new)" for a destination absent from before,
+// "(gone)" for one absent from after, and "(unchanged)" for a line whose
+// share and tags did not change. A destination absent from one side has 0%
+// there. LATEST
 // is labelled "LATEST (rev)" when the split knows its latest revision
 // (after's LatestRevision, else before's). Lines are ordered by share after
 // (highest first), then LATEST first, then name; the output does not end
@@ -105,7 +106,7 @@ func Diff(before, after Split) string {
 
 func percentText(d *destination) string {
 	if d == nil {
-		return ""
+		return "0%"
 	}
 	return strconv.Itoa(d.percent) + "%"
 }
@@ -121,7 +122,7 @@ func diffNotes(before, after *destination) string {
 	if after != nil {
 		now = after.tags
 	}
-	var notes []string
+	var notes []string // tag notes, joined by ", "
 	for _, t := range now {
 		if slices.Contains(was, t) {
 			notes = append(notes, t)
@@ -134,13 +135,14 @@ func diffNotes(before, after *destination) string {
 			notes = append(notes, "tag "+t+" removed")
 		}
 	}
+	var mark string
 	switch {
 	case before == nil:
-		notes = append(notes, "(new)")
+		mark = "(new)"
 	case after == nil:
-		notes = append(notes, "(gone)")
+		mark = "(gone)"
 	case before.percent == after.percent && slices.Equal(was, now):
-		notes = append(notes, "(unchanged)")
+		mark = "(unchanged)"
 	}
-	return strings.Join(notes, " ")
+	return strings.TrimSpace(strings.Join(notes, ", ") + " " + mark)
 }
