@@ -1,0 +1,387 @@
+package cloudrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	run "cloud.google.com/go/run/apiv2"
+	"cloud.google.com/go/run/apiv2/runpb"
+	"github.com/googleapis/gax-go/v2"
+	"google.golang.org/api/option"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/internal/backoff"
+	"github.com/twostage/twostage/internal/gcperr"
+	"github.com/twostage/twostage/stage"
+	"github.com/twostage/twostage/traffic"
+)
+
+// StateAnnotation is the service annotation that holds [traffic.Split.State].
+// It is outside the namespaces Cloud Run reserves (run.googleapis.com,
+// cloud.googleapis.com, serving.knative.dev, autoscaling.knative.dev; runpb
+// Service.annotations) and is a valid Kubernetes annotation key
+// (prefix "twostage.dev", name "rollout").
+const StateAnnotation = "twostage.dev/rollout"
+
+// ManagedByValue is the value of the [stage.LabelManagedBy] label set on
+// every revision this package deploys.
+const ManagedByValue = "twostage"
+
+// Default retry settings, used unless [WithRetry] says otherwise.
+const (
+	defaultAttempts = 5
+)
+
+// Service is one Cloud Run service. It is safe for concurrent use.
+type Service struct {
+	name     string // projects/P/locations/R/services/S
+	short    string // S
+	services *run.ServicesClient
+	revs     *run.RevisionsClient
+	closers  []func() error // clients New created
+
+	log       *slog.Logger
+	clock     twostage.Clock
+	policy    backoff.Policy
+	poll      backoff.Policy
+	attempts  int
+	template  *runpb.RevisionTemplate
+	container string
+
+	mu   sync.Mutex     // guards last
+	last *runpb.Service // the service as last read or written; never mutated
+}
+
+var (
+	_ stage.Stage    = (*Service)(nil)
+	_ stage.Lister   = (*Service)(nil)
+	_ stage.Namer    = (*Service)(nil)
+	_ traffic.Router = (*Service)(nil)
+)
+
+// Option configures a [Service].
+type Option func(*config)
+
+type config struct {
+	clientOpts []option.ClientOption
+	services   *run.ServicesClient
+	revs       *run.RevisionsClient
+	log        *slog.Logger
+	clock      twostage.Clock
+	policy     backoff.Policy
+	poll       backoff.Policy
+	attempts   int
+	template   *runpb.RevisionTemplate
+	container  string
+}
+
+// WithClientOptions passes options to the API clients New creates, for
+// example an emulator's endpoint and credentials. The default is the gapic
+// defaults: run.googleapis.com with Application Default Credentials.
+func WithClientOptions(opts ...option.ClientOption) Option {
+	return func(c *config) { c.clientOpts = append(c.clientOpts, opts...) }
+}
+
+// WithServicesClient uses a ready-made Services client, which Close leaves
+// open. The default is a client New creates from [WithClientOptions].
+func WithServicesClient(sc *run.ServicesClient) Option {
+	return func(c *config) { c.services = sc }
+}
+
+// WithRevisionsClient uses a ready-made Revisions client, which Close
+// leaves open. The default is a client New creates from [WithClientOptions].
+func WithRevisionsClient(rc *run.RevisionsClient) Option {
+	return func(c *config) { c.revs = rc }
+}
+
+// WithLogger logs every write (service, revision, split before and after) at
+// Info level to l. The default discards logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.log = l }
+}
+
+// WithClock sets the clock retries and operation polling wait on. The
+// default is [twostage.SystemClock].
+func WithClock(clk twostage.Clock) Option {
+	return func(c *config) { c.clock = clk }
+}
+
+// WithRetry sets the backoff between attempts of a call that failed
+// transiently and the number of attempts (≥ 1; 1 disables retries). The
+// default is the zero [backoff.Policy] (250ms doubling to 5s, 20% jitter)
+// and 5 attempts.
+func WithRetry(p backoff.Policy, attempts int) Option {
+	return func(c *config) { c.policy, c.attempts = p, attempts }
+}
+
+// WithPollInterval sets the backoff between polls of an operation that is
+// not done yet. The default starts at 1s and grows to 10s, like the gapic
+// client's Wait.
+func WithPollInterval(p backoff.Policy) Option {
+	return func(c *config) { c.poll = p }
+}
+
+// WithTemplate sets the revision template used when a deploy creates the
+// service (it is cloned; its image and revision name are set per deploy).
+// Deploys to an existing service always start from the service's current
+// template instead. The default is a template with one unnamed container.
+func WithTemplate(t *runpb.RevisionTemplate) Option {
+	return func(c *config) { c.template = t }
+}
+
+// WithContainer names the container whose image a deploy replaces. The
+// default is the template's first container.
+func WithContainer(name string) Option {
+	return func(c *config) { c.container = name }
+}
+
+// New returns the Cloud Run service service, which must be a full resource
+// name "projects/PROJECT/locations/REGION/services/SERVICE". The service need
+// not exist yet: the first RouteAll deploy creates it. New makes no API call.
+// Close releases the clients New created.
+func New(ctx context.Context, service string, opts ...Option) (*Service, error) {
+	short, err := parseServiceName(service)
+	if err != nil {
+		return nil, err
+	}
+	c := config{
+		clock:    twostage.SystemClock(),
+		attempts: defaultAttempts,
+		poll:     backoff.Policy{Initial: time.Second, Max: 10 * time.Second, Multiplier: 2},
+	}
+	for _, o := range opts {
+		o(&c)
+	}
+	switch {
+	case c.attempts < 1:
+		return nil, fmt.Errorf("cloudrun: WithRetry attempts %d: want at least 1 (1 disables retries): %w", c.attempts, twostage.ErrInvalid)
+	case c.clock == nil:
+		return nil, fmt.Errorf("cloudrun: WithClock(nil): pass twostage.SystemClock() or a fake clock: %w", twostage.ErrInvalid)
+	case c.template != nil && len(c.template.GetContainers()) == 0:
+		return nil, fmt.Errorf("cloudrun: WithTemplate: the template has no container; add one for the image to run in: %w", twostage.ErrInvalid)
+	}
+	s := &Service{
+		name:      service,
+		short:     short,
+		services:  c.services,
+		revs:      c.revs,
+		log:       c.log,
+		clock:     c.clock,
+		policy:    c.policy,
+		poll:      c.poll,
+		attempts:  c.attempts,
+		container: c.container,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.template != nil {
+		s.template = proto.Clone(c.template).(*runpb.RevisionTemplate)
+	} else {
+		s.template = &runpb.RevisionTemplate{Containers: []*runpb.Container{{}}}
+	}
+	if s.services == nil {
+		sc, err := run.NewServicesClient(ctx, c.clientOpts...)
+		if err != nil {
+			return nil, fmt.Errorf("cloudrun: creating services client: %w", err)
+		}
+		s.services = sc
+		s.closers = append(s.closers, sc.Close)
+	}
+	if s.revs == nil {
+		rc, err := run.NewRevisionsClient(ctx, c.clientOpts...)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("cloudrun: creating revisions client: %w", err)
+		}
+		s.revs = rc
+		s.closers = append(s.closers, rc.Close)
+	}
+	return s, nil
+}
+
+// Close closes the API clients New created; clients handed in with
+// [WithServicesClient] or [WithRevisionsClient] stay open.
+func (s *Service) Close() error {
+	var errs []error
+	for _, c := range s.closers {
+		errs = append(errs, c())
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}
+
+// Name returns the short service name, such as "api-prod".
+func (s *Service) Name() string { return s.short }
+
+// ResourceName returns the full resource name,
+// "projects/P/locations/R/services/S".
+func (s *Service) ResourceName() string { return s.name }
+
+// parseServiceName validates "projects/P/locations/R/services/S" and returns
+// S. Service names follow Cloud Run's rule: lower-case letters, digits and
+// '-', starting with a letter, not ending with '-', at most 49 characters
+// (the console's documented limit; unverified against the API).
+func parseServiceName(name string) (string, error) {
+	bad := func(why string) error {
+		return fmt.Errorf("cloudrun: service %q: %s; want \"projects/PROJECT/locations/REGION/services/SERVICE\": %w", name, why, twostage.ErrInvalid)
+	}
+	parts := strings.Split(name, "/")
+	if len(parts) != 6 || parts[0] != "projects" || parts[2] != "locations" || parts[4] != "services" {
+		return "", bad("not a full service resource name")
+	}
+	for _, p := range []string{parts[1], parts[3]} {
+		if p == "" || p == "-" || strings.ContainsAny(p, " \t") {
+			return "", bad(fmt.Sprintf("project or location %q is empty or malformed", p))
+		}
+	}
+	short := parts[5]
+	if !dnsLabel(short) || len(short) > 49 {
+		return "", bad(fmt.Sprintf("service name %q must be lower-case letters, digits and '-', start with a letter, not end with '-', at most 49 characters", short))
+	}
+	return short, nil
+}
+
+// dnsLabel reports whether s matches ^[a-z]([-a-z0-9]*[a-z0-9])?$ and is at
+// most 63 characters long.
+func dnsLabel(s string) bool {
+	if s == "" || len(s) > 63 || s[0] < 'a' || s[0] > 'z' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// noRetry disables the gapic client's own retries (which sleep on the wall
+// clock); this package retries on its injected clock instead.
+func noRetry() gax.CallOption {
+	return gax.WithRetry(func() gax.Retryer { return nil })
+}
+
+// retry runs fn until it succeeds or fails with a non-transient error.
+func (s *Service) retry(ctx context.Context, fn func(ctx context.Context) error) error {
+	return backoff.Retry(ctx, s.clock, s.policy, s.attempts, gcperr.Retryable, fn)
+}
+
+// remember records svc as the latest known state of the service.
+func (s *Service) remember(svc *runpb.Service) {
+	s.mu.Lock()
+	s.last = svc
+	s.mu.Unlock()
+}
+
+// cached returns a copy of the last known service if its etag is etag.
+func (s *Service) cached(etag string) *runpb.Service {
+	if etag == "" {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last == nil || s.last.GetEtag() != etag {
+		return nil
+	}
+	return proto.Clone(s.last).(*runpb.Service)
+}
+
+// getService reads the service, retrying transient failures.
+func (s *Service) getService(ctx context.Context) (*runpb.Service, error) {
+	var svc *runpb.Service
+	err := s.retry(ctx, func(ctx context.Context) error {
+		var err error
+		svc, err = s.services.GetService(ctx, &runpb.GetServiceRequest{Name: s.name}, noRetry())
+		return err
+	})
+	if err != nil {
+		return nil, gcperr.Wrap(err, "cloudrun: reading service %q", s.name)
+	}
+	s.remember(svc)
+	return proto.Clone(svc).(*runpb.Service), nil
+}
+
+// getRevision reads the revision with short name short.
+func (s *Service) getRevision(ctx context.Context, short string) (*runpb.Revision, error) {
+	var rev *runpb.Revision
+	err := s.retry(ctx, func(ctx context.Context) error {
+		var err error
+		rev, err = s.revs.GetRevision(ctx, &runpb.GetRevisionRequest{Name: s.revisionResource(short)}, noRetry())
+		return err
+	})
+	if err != nil {
+		return nil, gcperr.Wrap(err, "cloudrun: reading revision %q", short)
+	}
+	return rev, nil
+}
+
+// revisionResource returns the full resource name of revision short.
+func (s *Service) revisionResource(short string) string {
+	return s.name + "/revisions/" + short
+}
+
+// update sends one UpdateService and waits for its operation. The call is
+// retried on a transient error (the request was not accepted, so no
+// operation exists); the operation's own failure is returned as is (not
+// wrapped) for the caller to map.
+func (s *Service) update(ctx context.Context, svc *runpb.Service, allowMissing bool) (*runpb.Service, error) {
+	var op *run.UpdateServiceOperation
+	err := s.retry(ctx, func(ctx context.Context) error {
+		var err error
+		op, err = s.services.UpdateService(ctx, &runpb.UpdateServiceRequest{Service: svc, AllowMissing: allowMissing}, noRetry())
+		return err
+	})
+	if err != nil {
+		return nil, &callError{err}
+	}
+	resp, err := s.wait(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	s.remember(resp)
+	return proto.Clone(resp).(*runpb.Service), nil
+}
+
+// callError marks an error of the UpdateService call itself (as opposed to
+// the operation's result).
+type callError struct{ err error }
+
+func (e *callError) Error() string { return e.err.Error() }
+func (e *callError) Unwrap() error { return e.err }
+
+// wait polls op until it is done, sleeping on the injected clock between
+// polls. An operation returned done is not polled at all. A poll that fails
+// transiently is retried; ctx ending stops the wait with ctx's error.
+func (s *Service) wait(ctx context.Context, op *run.UpdateServiceOperation) (*runpb.Service, error) {
+	failures := 0
+	for i := 0; ; i++ {
+		if !op.Done() {
+			if err := s.clock.Sleep(ctx, s.poll.Delay(i)); err != nil {
+				return nil, fmt.Errorf("cloudrun: waiting for operation %s: %w", op.Name(), err)
+			}
+		}
+		resp, err := op.Poll(ctx, noRetry())
+		switch {
+		case err != nil && op.Done():
+			return nil, err // the operation failed
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("cloudrun: waiting for operation %s: %w", op.Name(), ctx.Err())
+			}
+			if failures++; !gcperr.Retryable(err) || failures >= s.attempts {
+				return nil, gcperr.Wrap(err, "cloudrun: polling operation %s", op.Name())
+			}
+		case resp != nil:
+			return resp, nil
+		}
+	}
+}

@@ -1,0 +1,293 @@
+package cloudrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"cloud.google.com/go/run/apiv2/runpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/internal/gcperr"
+	"github.com/twostage/twostage/stage"
+	"github.com/twostage/twostage/traffic"
+)
+
+// Deploy creates the revision r describes and routes traffic as r.Traffic
+// says, waiting until the revision is ready (see [stage.Stage]).
+//
+// The release is validated before any API call. Deploy then reads the
+// service once. If it does not exist, a RouteAll deploy creates it from the
+// [WithTemplate] template (UpdateService with allow_missing) and a RouteNone
+// deploy is refused. Otherwise:
+//
+//   - A revision of that name that the service already knows (its latest
+//     created revision, its template's revision, or a traffic entry) is read:
+//     same image and labels → adopted, and the service is written only if
+//     the traffic differs from what r asks; a different image or label →
+//     [twostage.ErrConflict] naming the difference.
+//   - Otherwise one UpdateService, conditional on the etag read, sets the
+//     current template's container image to r.Artifact ("repo@sha256:…"),
+//     its revision name, and its labels (the current ones, then r.Labels,
+//     then "managed-by: twostage"), keeping every other template field.
+//     RouteAll sets the traffic to [{LATEST, 100%}] plus the existing tags as
+//     tag-only entries plus one {revision, 0%, tag} per r.Tags; RouteNone
+//     pins LATEST entries to the latest ready revision with the same
+//     percent, keeps tags, and adds {revision, 0%, tag} per r.Tags
+//     ("gcloud run deploy --no-traffic"). Cloud Run answers ALREADY_EXISTS
+//     if an unknown revision of that name has a different configuration,
+//     returned as [twostage.ErrConflict].
+//
+// After the operation completes, the new revision's own Ready condition is
+// read (GetRevision): FAILED, or an operation failing with "Revision … is not
+// ready", yields [twostage.ErrNotReady] with Cloud Run's message. A lost
+// etag race yields [twostage.ErrConflict]: read again and redeploy.
+//
+// A RouteAll deploy that creates a revision costs GetService, UpdateService
+// and GetRevision (plus GetOperation polls while the operation runs); an
+// adopted revision whose traffic is as asked costs GetService and
+// GetRevision and writes nothing.
+func (s *Service) Deploy(ctx context.Context, r stage.Release) (stage.Revision, error) {
+	name, err := validateRelease(s.short, r)
+	if err != nil {
+		return stage.Revision{}, err
+	}
+	image := r.Artifact.String()
+	cur, err := s.getService(ctx)
+	switch {
+	case errors.Is(err, twostage.ErrNotFound) && r.Traffic == stage.RouteNone:
+		return stage.Revision{}, fmt.Errorf("cloudrun: deploying %s with no traffic: service %q does not exist; the first deploy must route traffic (stage.RouteAll) to create it: %w (%w)", image, s.short, twostage.ErrInvalid, err)
+	case errors.Is(err, twostage.ErrNotFound):
+		return s.create(ctx, name, image, r)
+	case err != nil:
+		return stage.Revision{}, fmt.Errorf("cloudrun: deploying %s: %w", image, err)
+	}
+	if name != "" && knows(cur, name) {
+		rev, err := s.getRevision(ctx, name)
+		switch {
+		case err == nil:
+			return s.adopt(ctx, cur, rev, image, r)
+		case !errors.Is(err, twostage.ErrNotFound):
+			return stage.Revision{}, err
+		}
+		// The name is in the template or traffic but the revision is gone:
+		// deploy it anew.
+	}
+	return s.deployNew(ctx, cur, name, image, r)
+}
+
+// knows reports whether svc mentions revision name.
+func knows(svc *runpb.Service, name string) bool {
+	if shortName(svc.GetLatestCreatedRevision()) == name || svc.GetTemplate().GetRevision() == name {
+		return true
+	}
+	for _, t := range svc.GetTraffic() {
+		if shortName(t.GetRevision()) == name {
+			return true
+		}
+	}
+	for _, t := range svc.GetTrafficStatuses() {
+		if shortName(t.GetRevision()) == name {
+			return true
+		}
+	}
+	return false
+}
+
+// create creates the service with its first revision.
+func (s *Service) create(ctx context.Context, name, image string, r stage.Release) (stage.Revision, error) {
+	tmpl := proto.Clone(s.template).(*runpb.RevisionTemplate)
+	if err := s.prepare(tmpl, name, image, r); err != nil {
+		return stage.Revision{}, err
+	}
+	targets := []traffic.Target{{Latest: true, Percent: 100}}
+	for _, tag := range r.Tags {
+		targets = append(targets, traffic.Target{Revision: name, Tag: tag})
+	}
+	svc := &runpb.Service{Name: s.name, Template: tmpl, Traffic: trafficOf(targets)}
+	s.log.InfoContext(ctx, "cloudrun: creating service", "service", s.short, "revision", name, "image", image, "before", "", "after", splitString(targets))
+	resp, err := s.update(ctx, svc, true)
+	if err != nil {
+		return stage.Revision{}, s.deployError(ctx, err, name, image)
+	}
+	return s.finish(ctx, resp, name)
+}
+
+// deployNew writes a new revision into the existing service cur.
+func (s *Service) deployNew(ctx context.Context, cur *runpb.Service, name, image string, r stage.Release) (stage.Revision, error) {
+	before := splitOf(cur)
+	targets, err := desired(before, name, r, true, true)
+	if err != nil {
+		return stage.Revision{}, err
+	}
+	if cur.Template == nil {
+		cur.Template = proto.Clone(s.template).(*runpb.RevisionTemplate)
+	}
+	if err := s.prepare(cur.Template, name, image, r); err != nil {
+		return stage.Revision{}, err
+	}
+	cur.Traffic = trafficOf(targets)
+	s.log.InfoContext(ctx, "cloudrun: deploying revision", "service", s.short, "revision", name, "image", image, "traffic", string(r.Traffic), "before", splitString(before.Targets), "after", splitString(targets))
+	resp, err := s.update(ctx, cur, false)
+	if err != nil {
+		return stage.Revision{}, s.deployError(ctx, err, name, image)
+	}
+	if name == "" {
+		name = shortName(resp.GetLatestCreatedRevision())
+	}
+	return s.finish(ctx, resp, name)
+}
+
+// adopt returns the existing revision rev after checking it runs the release
+// and routing traffic as r asks (writing only if that changes anything).
+func (s *Service) adopt(ctx context.Context, cur *runpb.Service, rev *runpb.Revision, image string, r stage.Release) (stage.Revision, error) {
+	name := shortName(rev.GetName())
+	var diffs []string
+	have := ""
+	if c := containerOf(rev.GetContainers(), s.container); c != nil {
+		have = c.GetImage()
+	}
+	if have != image {
+		diffs = append(diffs, fmt.Sprintf("it runs image %q, the release %q", have, image))
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Labels)) {
+		if got, ok := rev.GetLabels()[k]; !ok || got != r.Labels[k] {
+			diffs = append(diffs, fmt.Sprintf("its label %s is %q, the release's %q", k, got, r.Labels[k]))
+		}
+	}
+	if len(diffs) > 0 {
+		return stage.Revision{}, fmt.Errorf("cloudrun: deploying %s: revision %q already exists with a different configuration: %s; deploy with a new revision suffix: %w", image, name, strings.Join(diffs, "; "), twostage.ErrConflict)
+	}
+	if c := readyCondition(rev.GetConditions()); c.GetState() != runpb.Condition_CONDITION_SUCCEEDED {
+		return stage.Revision{}, fmt.Errorf("cloudrun: deploying %s: revision %q already exists and is not ready (%s); fix the cause and deploy with a new revision suffix: %w", image, name, describeCondition(c), twostage.ErrNotReady)
+	}
+	before := splitOf(cur)
+	latest := shortName(cur.GetLatestCreatedRevision()) == name
+	targets, err := desired(before, name, r, latest, false)
+	if err != nil {
+		return stage.Revision{}, err
+	}
+	if traffic.Equal(before, traffic.Split{Targets: targets}) {
+		return s.revisionOf(rev, cur), nil
+	}
+	cur.Traffic = trafficOf(targets)
+	s.log.InfoContext(ctx, "cloudrun: routing traffic to adopted revision", "service", s.short, "revision", name, "traffic", string(r.Traffic), "before", splitString(before.Targets), "after", splitString(targets))
+	resp, err := s.update(ctx, cur, false)
+	if err != nil {
+		return stage.Revision{}, s.deployError(ctx, err, name, image)
+	}
+	return s.revisionOf(rev, resp), nil
+}
+
+// prepare sets the image, revision name and labels of tmpl for release r.
+func (s *Service) prepare(tmpl *runpb.RevisionTemplate, name, image string, r stage.Release) error {
+	c := containerOf(tmpl.GetContainers(), s.container)
+	if c == nil {
+		if s.container != "" {
+			return invalidf("service %q: the revision template has no container named %q (WithContainer)", s.short, s.container)
+		}
+		c = &runpb.Container{}
+		tmpl.Containers = append(tmpl.Containers, c)
+	}
+	c.Image = image
+	tmpl.Revision = name
+	if tmpl.Labels == nil {
+		tmpl.Labels = make(map[string]string, len(r.Labels)+1)
+	}
+	maps.Copy(tmpl.Labels, r.Labels)
+	tmpl.Labels[stage.LabelManagedBy] = ManagedByValue
+	return nil
+}
+
+// desired computes the traffic entries after deploying revision name for
+// release r onto split cur. latest says the revision is (or will be) the
+// latest created one, so that RouteAll may route through LATEST. pin says a
+// new revision is being created, so that RouteNone must pin LATEST entries
+// (which would otherwise follow the new revision).
+func desired(cur traffic.Split, name string, r stage.Release, latest, pin bool) ([]traffic.Target, error) {
+	s := cur
+	switch r.Traffic {
+	case stage.RouteAll:
+		// "update-traffic --to-latest": [{LATEST, 100}] + tag-only entries.
+		first := traffic.Target{Latest: true, Percent: 100}
+		if !latest {
+			first = traffic.Target{Revision: name, Percent: 100}
+		}
+		s.Targets = []traffic.Target{first}
+		for _, t := range cur.Targets {
+			if t.Tag != "" {
+				t.Percent = 0
+				s.Targets = append(s.Targets, t)
+			}
+		}
+	case stage.RouteNone:
+		if pin {
+			var err error
+			if s, err = traffic.Pin(cur, cur.LatestRevision); err != nil {
+				return nil, fmt.Errorf("cloudrun: deploying with no traffic to service %q, which has no ready revision to keep serving; deploy with stage.RouteAll first: %w", cur.LatestRevision, err)
+			}
+		}
+	}
+	for _, tag := range r.Tags {
+		var err error
+		if s, err = traffic.SetTag(s, tag, name); err != nil {
+			return nil, fmt.Errorf("cloudrun: deploying revision %q: %w", name, err)
+		}
+	}
+	return s.Targets, nil
+}
+
+// finish reads the deployed revision and checks its own Ready condition
+// (not the service's: a no-traffic revision does not make the service
+// unready).
+func (s *Service) finish(ctx context.Context, resp *runpb.Service, name string) (stage.Revision, error) {
+	rev, err := s.getRevision(ctx, name)
+	if err != nil {
+		return stage.Revision{}, err
+	}
+	out := s.revisionOf(rev, resp)
+	if !out.Ready {
+		c := readyCondition(rev.GetConditions())
+		return out, fmt.Errorf("cloudrun: revision %q did not become ready (%s): %w", name, describeCondition(c), twostage.ErrNotReady)
+	}
+	return out, nil
+}
+
+// deployError maps the failure of a deploy's UpdateService. An operation
+// that fails with FAILED_PRECONDITION because the revision is not ready
+// ("Revision '…' is not ready and cannot serve traffic", DESIGN.md API facts)
+// is ErrNotReady, not a conflict; the revision's own condition confirms it.
+// ALREADY_EXISTS ("Revision named '…' with different configuration already
+// exists.") is a conflict on the name.
+func (s *Service) deployError(ctx context.Context, err error, name, image string) error {
+	var ce *callError
+	fromCall := errors.As(err, &ce)
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.Canceled || status.Code(err) == codes.DeadlineExceeded) {
+		return fmt.Errorf("cloudrun: deploying revision %q (%s): %w", name, image, err)
+	}
+	switch status.Code(err) {
+	case codes.AlreadyExists:
+		return fmt.Errorf("cloudrun: deploying %s: revision %q already exists with a different configuration; deploy with a new revision suffix: %w",
+			image, name, &gcperr.Error{Sentinel: twostage.ErrConflict, Cause: err})
+	case codes.FailedPrecondition:
+		if !fromCall && name != "" {
+			if notReady(ctx, s, name) || strings.Contains(status.Convert(err).Message(), "not ready") {
+				return fmt.Errorf("cloudrun: deploying %s: revision %q did not become ready: %w", image, name, &gcperr.Error{Sentinel: twostage.ErrNotReady, Cause: err})
+			}
+		}
+	}
+	return gcperr.Wrap(err, "cloudrun: deploying revision %q (%s) to service %q", name, image, s.short)
+}
+
+// notReady reports whether revision name exists with a FAILED Ready
+// condition.
+func notReady(ctx context.Context, s *Service, name string) bool {
+	rev, err := s.getRevision(ctx, name)
+	return err == nil && readyCondition(rev.GetConditions()).GetState() == runpb.Condition_CONDITION_FAILED
+}
