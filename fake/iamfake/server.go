@@ -887,5 +887,5 @@ func clonePool(p *iam.WorkloadIdentityPool) *iam.WorkloadIdentityPool { return c
 func cloneProvider(p *iam.WorkloadIdentityPoolProvider) *iam.WorkloadIdentityPoolProvider {
 	return cloneJSON(p)
 }
-func clonePolicy(p *iam.Policy) *iam.Policy  { return cloneJSON(p) }
+func clonePolicy(p *iam.Policy) *iam.Policy   { return cloneJSON(p) }
 func cloneOp(o *iam.Operation) *iam.Operation { return cloneJSON(o) }

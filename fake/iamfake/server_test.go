@@ -37,7 +37,6 @@ func githubProvider() *iam.WorkloadIdentityPoolProvider {
 	}
 }
 
-
 func code(err error) int {
 	var ge *googleapi.Error
 	if errors.As(err, &ge) {
@@ -187,7 +186,9 @@ func TestProviderValidation(t *testing.T) {
 	}{
 		{"github without condition", func(p *iam.WorkloadIdentityPoolProvider) { p.AttributeCondition = "" }},
 		{"no google.subject", func(p *iam.WorkloadIdentityPoolProvider) { delete(p.AttributeMapping, "google.subject") }},
-		{"bad attribute key", func(p *iam.WorkloadIdentityPoolProvider) { p.AttributeMapping["attribute.Repo"] = "assertion.repository" }},
+		{"bad attribute key", func(p *iam.WorkloadIdentityPoolProvider) {
+			p.AttributeMapping["attribute.Repo"] = "assertion.repository"
+		}},
 		{"no oidc", func(p *iam.WorkloadIdentityPoolProvider) { p.Oidc = nil }},
 		{"http issuer", func(p *iam.WorkloadIdentityPoolProvider) { p.Oidc.IssuerUri = "http://example.com" }},
 	}
