@@ -258,3 +258,37 @@ func BenchmarkResolve(b *testing.B) {
 		}
 	}
 }
+
+// TestBuildPushResolve is the build-once path: the digest computed at
+// build time is the one a SHA tag resolves to.
+func TestBuildPushResolve(t *testing.T) {
+	t.Parallel()
+	img, err := registry.Build(t.Context(), nil, registry.BuildSpec{
+		Files:      map[string][]byte{"/app/index.html": []byte("<h1>v1</h1>")},
+		Entrypoint: []string{"/app/server"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	built, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := newServer(t, nil)
+	reg := newRegistry(t)
+	const sha = "4f2c1e0aa1b2c3d4e5f60718293a4b5c6d7e8f90"
+	pushed, err := reg.Push(t.Context(), host+"/p/r/api:"+sha, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := registry.Await(t.Context(), reg, host+"/p/r/api:"+sha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := registry.Artifact{Repository: host + "/p/r/api", Digest: built.String()}
+	for what, a := range map[string]registry.Artifact{"Push": pushed, "Await": got} {
+		if diff := cmp.Diff(want, a); diff != "" {
+			t.Errorf("%s mismatch (-want +got):\n%s", what, diff)
+		}
+	}
+}
