@@ -12,6 +12,15 @@ import (
 // label).
 const MaxTagServiceLen = 46
 
+// TagFits reports whether tag can be given to a revision of the named
+// service: together they must be at most [MaxTagServiceLen] characters. An
+// empty service name (unknown) fits every tag. The rollout engine skips the
+// tags it maintains ("candidate", "stable", "prior") on services whose names
+// leave no room for them; the rollout still works, without preview URLs.
+func TagFits(service, tag string) bool {
+	return service == "" || len(service)+len(tag) <= MaxTagServiceLen
+}
+
 // Validate reports whether s is a split Cloud Run would accept for the
 // service named service: every target names a revision or is Latest (not
 // both), percents are in 0..100 and sum to 100 (an empty split means 100% to

@@ -1,0 +1,119 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twostage/twostage/traffic"
+)
+
+// Action names what an audit event records.
+type Action string
+
+// Actions recorded by the pipeline.
+const (
+	ActionDev      Action = "dev.deploy"
+	ActionRelease  Action = "release.deploy"
+	ActionStep     Action = "promote.step"
+	ActionGate     Action = "promote.gate"
+	ActionRollback Action = "rollback"
+	ActionPause    Action = "promote.pause"
+	ActionRefused  Action = "policy.refused"
+)
+
+// Event is one audit record: who did what to which artifact where, the
+// traffic before and after, and the decision with the numbers behind it.
+type Event struct {
+	Time   time.Time
+	Action Action
+	// Actor is who asked (for example GITHUB_ACTOR); empty if unknown.
+	Actor string
+	// Ref is the branch or tag; SHA the commit; Digest the image digest.
+	Ref, SHA, Digest string
+	// Stage is "dev" or "prod".
+	Stage string
+	// Revision is the revision acted on.
+	Revision string
+	// Before and After are the traffic splits around the action, in
+	// traffic.Split.String form; empty when the action wrote no traffic.
+	Before, After string
+	// Decision is the outcome: "deployed", "adopted", "refused", "pass",
+	// "fail", "inconclusive", "rolled back", "succeeded", "paused".
+	Decision string
+	// Reason explains the decision in one line.
+	Reason string
+	// Step and Percent locate a rollout event.
+	Step, Percent int
+	// Verdicts are the gate verdicts with their numbers.
+	Verdicts []traffic.Verdict
+}
+
+// Sink receives audit events. Implementations must be safe for concurrent
+// use. An error from Record is reported to the caller of the action, joined
+// with the action's own result.
+type Sink interface {
+	Record(ctx context.Context, e Event) error
+}
+
+// SlogSink writes each event as one structured log record at Info level.
+// It is the default sink, with the pipeline's logger.
+type SlogSink struct {
+	Logger *slog.Logger
+}
+
+// Record logs e.
+func (s SlogSink) Record(ctx context.Context, e Event) error {
+	if s.Logger == nil {
+		return nil
+	}
+	attrs := []any{
+		"action", string(e.Action), "actor", e.Actor, "ref", e.Ref, "sha", e.SHA,
+		"digest", e.Digest, "stage", e.Stage, "revision", e.Revision,
+		"before", e.Before, "after", e.After, "decision", e.Decision, "reason", e.Reason,
+	}
+	if e.Step > 0 {
+		attrs = append(attrs, "step", e.Step, "percent", e.Percent)
+	}
+	for _, v := range e.Verdicts {
+		attrs = append(attrs, slog.Group("gate."+v.Gate, "outcome", string(v.Outcome), "reason", v.Reason, "numbers", v.Numbers))
+	}
+	s.Logger.InfoContext(ctx, "audit", attrs...)
+	return nil
+}
+
+// EventLog is an in-memory Sink that keeps every event, for tests and for
+// printing a timeline. The zero value is ready to use.
+type EventLog struct {
+	mu     sync.Mutex // guards events
+	events []Event
+}
+
+// Record appends e.
+func (l *EventLog) Record(_ context.Context, e Event) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, e)
+	return nil
+}
+
+// Events returns a copy of the events recorded so far, oldest first.
+func (l *EventLog) Events() []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Event(nil), l.events...)
+}
+
+// multiSink fans out to several sinks.
+type multiSink []Sink
+
+func (m multiSink) Record(ctx context.Context, e Event) error {
+	var errs []error
+	for _, s := range m {
+		if err := s.Record(ctx, e); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return joinErrs(errs)
+}

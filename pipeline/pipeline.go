@@ -1,0 +1,189 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/registry"
+	"github.com/twostage/twostage/stage"
+	"github.com/twostage/twostage/traffic"
+)
+
+// Service is a stage whose traffic can be read and moved: a Cloud Run
+// service (stage/cloudrun.Service) or fake.Service.
+type Service interface {
+	stage.Stage
+	traffic.Router
+}
+
+// TagVerifier checks that a git tag is signed by a trusted key. The git
+// implementation ("git verify-tag", covering GPG, SSH and X.509 signatures)
+// lives with the CLI; tests use a function.
+type TagVerifier interface {
+	// VerifyTag returns nil if tag carries a valid, trusted signature, and
+	// an error saying why not otherwise.
+	VerifyTag(ctx context.Context, tag string) error
+}
+
+// TagVerifierFunc adapts a function to [TagVerifier].
+type TagVerifierFunc func(ctx context.Context, tag string) error
+
+// VerifyTag calls f(ctx, tag).
+func (f TagVerifierFunc) VerifyTag(ctx context.Context, tag string) error { return f(ctx, tag) }
+
+// SemverTag matches release tags "vMAJOR.MINOR.PATCH" with optional
+// pre-release and build metadata (semver 2.0.0, with a "v" prefix).
+const SemverTag = `^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`
+
+// Pipeline runs the two-stage release pipeline. It is safe for concurrent
+// use; concurrent actions on one service are serialised by the services'
+// optimistic concurrency (the loser gets twostage.ErrConflict).
+type Pipeline struct {
+	reg        registry.Registry
+	repository string
+	dev, prod  Service
+
+	branch     string
+	tagPattern *regexp.Regexp
+	verifier   TagVerifier
+	plan       traffic.Plan
+	gates      []traffic.Gate
+	interval   time.Duration
+	audit      Sink // set by WithAudit
+	sink       multiSink
+	log        *slog.Logger
+	clock      twostage.Clock
+	awaitFor   time.Duration
+}
+
+// Option configures a [Pipeline].
+type Option func(*Pipeline)
+
+// WithBranch sets the only branch whose commits deploy to dev (rule 1).
+// The default is "main".
+func WithBranch(b string) Option { return func(p *Pipeline) { p.branch = b } }
+
+// WithTagPattern sets the regular expression release tags must match
+// (rule 2). The default is [SemverTag].
+func WithTagPattern(re *regexp.Regexp) Option { return func(p *Pipeline) { p.tagPattern = re } }
+
+// WithSignedTags requires every release tag to pass v (rule 2). The default
+// does not require signed tags.
+func WithSignedTags(v TagVerifier) Option { return func(p *Pipeline) { p.verifier = v } }
+
+// WithPlan sets the rollout plan Promote follows (rule 4 is checked by
+// New). The default is traffic.DefaultPlan().
+func WithPlan(pl traffic.Plan) Option { return func(p *Pipeline) { p.plan = pl } }
+
+// WithGates sets the gates every rollout step must pass. The default is
+// none: steps pass when their bake time is over.
+func WithGates(g ...traffic.Gate) Option {
+	return func(p *Pipeline) { p.gates = append([]traffic.Gate(nil), g...) }
+}
+
+// WithGateInterval sets how often inconclusive gates are asked again. The
+// default is 30 seconds.
+func WithGateInterval(d time.Duration) Option { return func(p *Pipeline) { p.interval = d } }
+
+// WithAudit adds a sink for audit events (rule 6), besides the logger. The
+// default records to the pipeline's logger only.
+func WithAudit(s Sink) Option { return func(p *Pipeline) { p.audit = s } }
+
+// WithLogger sets the structured logger. The default discards.
+func WithLogger(l *slog.Logger) Option { return func(p *Pipeline) { p.log = l } }
+
+// WithClock sets the clock for waiting on images, bake times and gates. The
+// default is twostage.SystemClock().
+func WithClock(c twostage.Clock) Option { return func(p *Pipeline) { p.clock = c } }
+
+// WithAwaitTimeout bounds how long Release waits for the commit's image to
+// appear in the registry (the release workflow may start before the dev
+// workflow has pushed). The default is 30 minutes.
+func WithAwaitTimeout(d time.Duration) Option { return func(p *Pipeline) { p.awaitFor = d } }
+
+// New returns a pipeline that pushes images to repository ("HOST/PATH") in
+// reg and deploys them to the dev and prod services. It checks the
+// configuration once, with errors wrapping twostage.ErrInvalid that name
+// the bad value.
+func New(reg registry.Registry, repository string, dev, prod Service, opts ...Option) (*Pipeline, error) {
+	p := &Pipeline{
+		reg:        reg,
+		repository: repository,
+		dev:        dev,
+		prod:       prod,
+		branch:     "main",
+		tagPattern: regexp.MustCompile(SemverTag),
+		plan:       traffic.DefaultPlan(),
+		interval:   30 * time.Second,
+		log:        slog.New(slog.DiscardHandler),
+		clock:      twostage.SystemClock(),
+		awaitFor:   30 * time.Minute,
+	}
+	for _, o := range opts {
+		o(p)
+	}
+	var errs []error
+	if reg == nil {
+		errs = append(errs, invalid("pipeline needs a registry"))
+	}
+	if dev == nil || prod == nil {
+		errs = append(errs, invalid("pipeline needs both a dev and a prod service"))
+	}
+	if _, err := registry.ParseRepository(repository); err != nil {
+		errs = append(errs, err)
+	}
+	if p.branch == "" {
+		errs = append(errs, invalid("WithBranch: the dev branch is empty"))
+	}
+	if p.tagPattern == nil {
+		errs = append(errs, invalid("WithTagPattern: nil pattern"))
+	}
+	if err := p.plan.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("pipeline: rollout plan %s: %w", p.plan, err))
+	}
+	if p.interval <= 0 || p.awaitFor <= 0 {
+		errs = append(errs, invalid("gate interval and await timeout must be positive"))
+	}
+	if p.clock == nil || p.log == nil {
+		errs = append(errs, invalid("WithClock and WithLogger need non-nil values"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	p.sink = multiSink{SlogSink{Logger: p.log}}
+	if p.audit != nil {
+		p.sink = append(p.sink, p.audit)
+	}
+	return p, nil
+}
+
+func (p *Pipeline) rollout(extra ...traffic.RolloutOption) (*traffic.Rollout, error) {
+	opts := append([]traffic.RolloutOption{
+		traffic.WithPlan(p.plan),
+		traffic.WithGates(p.gates...),
+		traffic.WithClock(p.clock),
+		traffic.WithLogger(p.log),
+		traffic.WithInterval(p.interval),
+	}, extra...)
+	return traffic.NewRollout(p.prod, opts...)
+}
+
+// record sends e to the sink, stamping the time.
+func (p *Pipeline) record(ctx context.Context, e Event) error {
+	if e.Time.IsZero() {
+		e.Time = p.clock.Now()
+	}
+	if err := p.sink.Record(ctx, e); err != nil {
+		return fmt.Errorf("recording audit event %s: %w", e.Action, err)
+	}
+	return nil
+}
+
+func invalid(msg string) error { return fmt.Errorf("pipeline: %s: %w", msg, twostage.ErrInvalid) }
+
+func joinErrs(errs []error) error { return errors.Join(errs...) }

@@ -1,0 +1,82 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/stage"
+)
+
+// refuse records a policy refusal and returns the error wrapping
+// twostage.ErrPolicy.
+func (p *Pipeline) refuse(ctx context.Context, e Event, format string, args ...any) error {
+	err := fmt.Errorf("pipeline: "+format+": %w", append(args, twostage.ErrPolicy)...)
+	e.Action, e.Decision, e.Reason = ActionRefused, "refused", err.Error()
+	return joinErrs([]error{err, p.record(ctx, e)})
+}
+
+// checkBranch enforces rule 1: only the configured branch deploys dev.
+func (p *Pipeline) checkBranch(branch string) error {
+	b := strings.TrimPrefix(branch, "refs/heads/")
+	if b != p.branch {
+		return fmt.Errorf("branch %q may not deploy to dev; only %q does (WithBranch)", branch, p.branch)
+	}
+	return nil
+}
+
+// checkTag enforces rule 2: tag pattern, then signature.
+func (p *Pipeline) checkTag(ctx context.Context, tag string) error {
+	if !p.tagPattern.MatchString(tag) {
+		return fmt.Errorf("tag %q does not match the release pattern %s; release tags look like v1.4.2", tag, p.tagPattern)
+	}
+	if p.verifier != nil {
+		if err := p.verifier.VerifyTag(ctx, tag); err != nil {
+			return fmt.Errorf("tag %q is not signed by a trusted key (signed tags are required): %v", tag, err)
+		}
+	}
+	return nil
+}
+
+// devDigest returns the digest the dev stage ran for commit sha (rule 3),
+// from the newest ready dev revision labelled with the commit.
+func (p *Pipeline) devDigest(ctx context.Context, sha string) (string, string, error) {
+	l, ok := p.dev.(stage.Lister)
+	if !ok {
+		return "", "", fmt.Errorf("the dev service %T cannot list revisions (stage.Lister), so the digest that ran in dev cannot be checked", p.dev)
+	}
+	for rev, err := range l.Revisions(ctx) {
+		if err != nil {
+			return "", "", fmt.Errorf("listing dev revisions: %w", err)
+		}
+		if rev.Labels[stage.LabelCommit] == strings.ToLower(sha) && rev.Ready {
+			return rev.Artifact.Digest, rev.Name, nil
+		}
+	}
+	return "", "", nil
+}
+
+// labelValue turns a git ref into a GCP label value: lower case, characters
+// outside [a-z0-9_-] replaced by '-', at most 63 characters.
+func labelValue(ref string) string {
+	ref = strings.TrimPrefix(strings.TrimPrefix(ref, "refs/heads/"), "refs/tags/")
+	b := []byte(strings.ToLower(ref))
+	for i, c := range b {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	if len(b) > 63 {
+		b = b[:63]
+	}
+	return string(b)
+}
+
+func labels(sha, ref string) map[string]string {
+	return map[string]string{
+		stage.LabelManagedBy: "twostage",
+		stage.LabelCommit:    strings.ToLower(sha),
+		stage.LabelRef:       labelValue(ref),
+	}
+}

@@ -1,0 +1,132 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/twostage/twostage/traffic"
+)
+
+// PromoteInput says which prod revision to promote.
+type PromoteInput struct {
+	// Revision is the revision to roll out. Empty means the rollout under
+	// way, or else the revision tagged "candidate" (the last release).
+	Revision string
+	// Actor is who asked, for the audit trail.
+	Actor string
+}
+
+// Promote rolls a released revision out in prod: its share rises per the
+// plan (default 5% → 25% → 100%), each step baked and gated; at 100% it
+// takes the "stable" tag and the previous stable keeps "prior". A failing
+// gate rolls back in one write to the previous stable revision and Promote
+// returns an error wrapping traffic.ErrRolledBack (a *traffic.RolloutError
+// with the step and the verdicts). Each step, gate verdict and rollback is
+// an audit event.
+//
+// Promote resumes from the rollout state stored in the prod service, so
+// running it again after a crash or an error applies no step twice.
+func (p *Pipeline) Promote(ctx context.Context, in PromoteInput) (traffic.Result, error) {
+	obs := p.observer(ctx, in.Actor)
+	ro, err := p.rollout(traffic.WithObserver(obs.observe))
+	if err != nil {
+		return traffic.Result{}, err
+	}
+	res, err := ro.Run(ctx, in.Revision)
+	if err != nil {
+		err = fmt.Errorf("pipeline: promote: %w", err)
+	}
+	return res, joinErrs([]error{err, obs.err()})
+}
+
+// RollbackInput says why prod is rolled back.
+type RollbackInput struct {
+	// Reason is recorded in the rollout state and the audit trail.
+	Reason string
+	// Actor is who asked.
+	Actor string
+}
+
+// Rollback sends 100% of prod traffic back to the previous stable revision
+// in one write: during a rollout it aborts it; after one succeeded it
+// returns to the revision that served before. It never redeploys.
+func (p *Pipeline) Rollback(ctx context.Context, in RollbackInput) (traffic.Result, error) {
+	obs := p.observer(ctx, in.Actor)
+	ro, err := p.rollout(traffic.WithObserver(obs.observe))
+	if err != nil {
+		return traffic.Result{}, err
+	}
+	res, err := ro.Abort(ctx, in.Reason)
+	if err != nil {
+		err = fmt.Errorf("pipeline: rollback: %w", err)
+	}
+	return res, joinErrs([]error{err, obs.err()})
+}
+
+// rolloutObserver turns rollout events into audit events.
+type rolloutObserver struct {
+	p     *Pipeline
+	ctx   context.Context
+	actor string
+
+	mu   sync.Mutex // guards errs
+	errs []error
+}
+
+func (p *Pipeline) observer(ctx context.Context, actor string) *rolloutObserver {
+	return &rolloutObserver{p: p, ctx: ctx, actor: actor}
+}
+
+func (o *rolloutObserver) observe(ev traffic.Event) {
+	e := Event{
+		Time: ev.Time, Actor: o.actor, Stage: "prod", Revision: ev.Candidate,
+		Step: ev.Step, Percent: ev.Percent, Reason: ev.Reason, Verdicts: ev.Verdicts,
+	}
+	if ev.Before.Targets != nil || ev.After.Targets != nil {
+		e.Before, e.After = ev.Before.String(), ev.After.String()
+	}
+	switch ev.Kind {
+	case traffic.EventStep:
+		e.Action, e.Decision = ActionStep, "advanced"
+		if ev.Percent == 100 {
+			e.Decision = "succeeded"
+		}
+	case traffic.EventResume:
+		e.Action, e.Decision = ActionStep, "resumed"
+	case traffic.EventGate:
+		e.Action, e.Decision = ActionGate, ev.Reason
+		e.Reason = gateSummary(ev.Verdicts)
+	case traffic.EventRollback:
+		e.Action, e.Decision = ActionRollback, "rolled back"
+	case traffic.EventPause:
+		e.Action, e.Decision = ActionPause, "paused"
+	default:
+		e.Action, e.Decision = Action("promote."+string(ev.Kind)), string(ev.Kind)
+	}
+	if err := o.p.record(o.ctx, e); err != nil {
+		o.mu.Lock()
+		o.errs = append(o.errs, err)
+		o.mu.Unlock()
+	}
+}
+
+func (o *rolloutObserver) err() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return joinErrs(o.errs)
+}
+
+func gateSummary(vs []traffic.Verdict) string {
+	if len(vs) == 0 {
+		return "no gates: the step passes when its bake time is over"
+	}
+	s := ""
+	for i, v := range vs {
+		if i > 0 {
+			s += "; "
+		}
+		s += fmt.Sprintf("%s %s: %s", v.Gate, v.Outcome, v.Reason)
+	}
+	return s
+}

@@ -1,0 +1,145 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+
+	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/registry"
+	"github.com/twostage/twostage/stage"
+	"github.com/twostage/twostage/traffic"
+)
+
+// ReleaseInput is a release tag to deploy to prod.
+type ReleaseInput struct {
+	// Tag is the release tag, such as "v1.4.2".
+	Tag string
+	// SHA is the full SHA of the commit the tag points at.
+	SHA string
+	// Actor is who tagged, for the audit trail.
+	Actor string
+}
+
+// ReleaseResult is what Release deployed.
+type ReleaseResult struct {
+	// Artifact is the image, by digest: the one that ran in dev.
+	Artifact registry.Artifact
+	// Revision is the new prod revision, serving 0%.
+	Revision stage.Revision
+	// PreviewURL reaches the new revision directly (its "candidate" tag).
+	PreviewURL string
+	// Before and After are the prod traffic around the deploy; they route
+	// the same shares, After adds the candidate tag.
+	Before, After traffic.Split
+}
+
+// Release deploys the image of a tagged commit to prod as revision
+// "<service>-<tag>-<sha7>" with no traffic and the tag "candidate", whose
+// URL previews it. It waits (with backoff, up to WithAwaitTimeout) for the
+// commit's image to appear in the registry, and never rebuilds or re-tags
+// it: the prod revision runs the digest dev ran.
+//
+// Refusals wrap twostage.ErrPolicy: a tag that does not match the release
+// pattern or is not signed when signatures are required (rule 2), a commit
+// that never ran in dev, or a digest that differs from the one dev ran, with
+// both digests in the message (rule 3). A release while another rollout is
+// under way fails with twostage.ErrConflict. Release never changes who
+// serves prod traffic.
+func (p *Pipeline) Release(ctx context.Context, in ReleaseInput) (ReleaseResult, error) {
+	e := Event{Action: ActionRelease, Actor: in.Actor, Ref: in.Tag, SHA: in.SHA, Stage: "prod"}
+	var res ReleaseResult
+	if err := p.checkTag(ctx, in.Tag); err != nil {
+		return res, p.refuse(ctx, e, "%v", err)
+	}
+	suffix, err := stage.ReleaseSuffix(in.Tag, in.SHA)
+	if err != nil {
+		return res, fmt.Errorf("pipeline: release %s: %w", in.Tag, err)
+	}
+	sha := strings.ToLower(in.SHA)
+
+	if res.Before, err = p.prod.Split(ctx); err != nil {
+		if errors.Is(err, twostage.ErrNotFound) {
+			return res, fmt.Errorf("pipeline: release %s: the prod service does not exist; a release deploys with no traffic, so create the service first (for example with a placeholder image) and release again: %w", in.Tag, err)
+		}
+		return res, fmt.Errorf("pipeline: release %s: reading prod traffic: %w", in.Tag, err)
+	}
+	e.Before = res.Before.String()
+	if st, err := traffic.DecodeState(res.Before.State); err != nil {
+		return res, fmt.Errorf("pipeline: release %s: %w", in.Tag, err)
+	} else if st.Candidate != "" && !st.Phase.Done() {
+		return res, fmt.Errorf("pipeline: release %s: the rollout of %s is %s; promote or roll it back before releasing another revision: %w", in.Tag, st.Candidate, st.Phase, twostage.ErrConflict)
+	}
+
+	ref := p.repository + ":" + sha
+	res.Artifact, err = registry.Await(ctx, p.reg, ref, registry.WithClock(p.clock), registry.WithTimeout(p.awaitFor), registry.WithLogger(p.log))
+	if err != nil {
+		return res, fmt.Errorf("pipeline: release %s: waiting for the image of commit %s: %w", in.Tag, sha, err)
+	}
+	e.Digest = res.Artifact.Digest
+
+	devDigest, devRev, err := p.devDigest(ctx, sha)
+	switch {
+	case err != nil:
+		return res, p.refuse(ctx, e, "release %s: %v", in.Tag, err)
+	case devDigest == "":
+		return res, p.refuse(ctx, e, "release %s: commit %s never ran in dev (no ready dev revision is labelled with it); deploy it to dev first", in.Tag, sha)
+	case devDigest != res.Artifact.Digest:
+		return res, p.refuse(ctx, e, "release %s: %s resolves to %s, but dev revision %s ran %s for commit %s; the image was rebuilt or re-tagged, and prod only runs what ran in dev", in.Tag, ref, res.Artifact.Digest, devRev, devDigest, sha)
+	}
+
+	var tags []string
+	if traffic.TagFits(serviceName(p.prod), traffic.TagCandidate) {
+		tags = []string{traffic.TagCandidate}
+	}
+	res.Revision, err = p.prod.Deploy(ctx, stage.Release{
+		Artifact: res.Artifact,
+		Revision: suffix,
+		Traffic:  stage.RouteNone,
+		Tags:     tags,
+		Labels:   labels(sha, in.Tag),
+	})
+	if err != nil {
+		return res, fmt.Errorf("pipeline: deploying %s to prod with no traffic: %w", res.Artifact, err)
+	}
+	res.PreviewURL = res.Revision.TagURLs[traffic.TagCandidate]
+	if res.After, err = p.prod.Split(ctx); err != nil {
+		return res, fmt.Errorf("pipeline: release %s: reading prod traffic after the deploy: %w", in.Tag, err)
+	}
+	e.Revision, e.After = res.Revision.Name, res.After.String()
+	if b, a := serving(res.Before), serving(res.After); !maps.Equal(b, a) {
+		err := fmt.Errorf("pipeline: release %s: prod traffic changed during the release (%s → %s); check who else writes to the service: %w", in.Tag, res.Before, res.After, twostage.ErrConflict)
+		e.Decision, e.Reason = "deployed", err.Error()
+		return res, joinErrs([]error{err, p.record(ctx, e)})
+	}
+	e.Decision = "deployed"
+	e.Reason = fmt.Sprintf("%s runs %s with 0%% traffic; preview at %s", res.Revision.Name, res.Artifact.Digest, res.PreviewURL)
+	if tags == nil {
+		e.Reason = fmt.Sprintf("%s runs %s with 0%% traffic; no preview URL: service name %q leaves no room for the tag %q (Cloud Run allows %d characters for both)", res.Revision.Name, res.Artifact.Digest, serviceName(p.prod), traffic.TagCandidate, traffic.MaxTagServiceLen)
+	}
+	return res, p.record(ctx, e)
+}
+
+// serviceName returns the service's name if it tells (stage.Namer), else "".
+func serviceName(s Service) string {
+	if n, ok := s.(stage.Namer); ok {
+		return n.Name()
+	}
+	return ""
+}
+
+// serving returns who serves traffic in s and how much, LATEST resolved.
+func serving(s traffic.Split) map[string]int {
+	if pinned, err := traffic.Pin(s, s.LatestRevision); err == nil {
+		s = pinned
+	}
+	out := map[string]int{}
+	for rev, p := range traffic.Shares(s) {
+		if p > 0 {
+			out[rev] = p
+		}
+	}
+	return out
+}
