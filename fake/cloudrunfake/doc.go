@@ -1,0 +1,91 @@
+// Package cloudrunfake is an in-process emulator of the Cloud Run Admin API
+// v2, served over real gRPC on loopback, for testing code built on
+// cloud.google.com/go/run/apiv2 without a Google Cloud project. There is no
+// official Cloud Run emulator.
+//
+// NewServer starts it; ClientOptions connects the official clients:
+//
+//	srv, err := cloudrunfake.NewServer()
+//	defer srv.Close()
+//	services, err := run.NewServicesClient(ctx, srv.ClientOptions()...)
+//
+// One grpc.Server serves google.cloud.run.v2.Services (with the IAM
+// methods), google.cloud.run.v2.Revisions and google.longrunning.Operations,
+// so the gapic long-running-operation client polls over the same
+// connection. Anything else answers codes.Unimplemented, and so does any
+// request field the emulator does not emulate (update_mask, show_deleted,
+// multi_region_settings, build_config, operation filters): never a silent
+// success.
+//
+// # What it emulates
+//
+// Every rule cites its source in the code: a field comment of the runpb
+// .pb.go files (authoritative) or the project's DESIGN.md "API facts".
+//
+//   - Create/Get/List/Update/DeleteService with long-running operations whose
+//     metadata and response are the Service (DeleteService: the deleted
+//     Service with delete_time). By default an operation is returned already
+//     done, so Operation.Wait makes no GetOperation call; WithManualOperations
+//     keeps it pending (the service "reconciling") until CompleteOperation or
+//     CompleteOperations.
+//   - Etags change on every write; a stale non-empty etag is
+//     FAILED_PRECONDITION (AIP-154) or what WithConflictCode says.
+//     generation grows on every change of the desired state;
+//     observed_generation, latest_ready_revision, traffic_statuses and
+//     terminal_condition follow the Service.reconciling comment.
+//   - A change to the template creates a revision named template.revision
+//     or "<service>-<generation, 5 digits>-<3 letters>". A revision name
+//     reused with a different template is ALREADY_EXISTS "Revision named
+//     'NAME' with different configuration already exists."; with the same
+//     template no revision is made. force_new_revision always makes one.
+//   - A revision that fails (WithFailingImage, FailRevision) ends the
+//     operation with FAILED_PRECONDITION "Revision 'NAME' is not ready and
+//     cannot serve traffic. MESSAGE"; terminal_condition is FAILED,
+//     latest_created_revision moves, latest_ready_revision and traffic do not.
+//   - Traffic validation: percents 0..100 adding up to 100, LATEST names no
+//     revision, REVISION names an existing one (or the one this write
+//     creates), tags are unique DNS labels and len(tag)+len(service) ≤ 46.
+//     traffic_statuses resolve LATEST and give tagged entries
+//     "https://TAG---SERVICE-HASH-REGIONCODE.a.run.app".
+//   - Labels and annotations under run.googleapis.com, cloud.googleapis.com,
+//     serving.knative.dev and autoscaling.knative.dev are INVALID_ARGUMENT.
+//   - Revisions: Get, List (newest first, paginated, "-" for every service
+//     of a region), Delete of a revision without traffic or tag.
+//   - IAM policies per service with etags; a write quota per region
+//     (WithWriteQuota); error and latency injection per method
+//     (WithErrorInjection, InjectError, WithLatency); a request log
+//     (Requests, Count).
+//
+// The service URI is "https://SERVICE-HASH-REGIONCODE.a.run.app": HASH is
+// ten characters derived from the project and service names (stable across
+// runs; the real one is assigned by Google), REGIONCODE the short region code
+// ("uc" for us-central1).
+//
+// # Unverified behaviour
+//
+// These are choices where no authoritative source was at hand; code that
+// depends on them may see the real API differ:
+//   - error texts other than the two quoted above and the 46-character rule;
+//   - a failed reconciliation restores the service's traffic spec (the
+//     template and latest_created_revision keep the new revision);
+//   - an operation also fails when a target with percent > 0 names a revision
+//     that is not ready;
+//   - traffic targets must have an explicit type; REVISION targets use short
+//     names; empty traffic is stored as [{LATEST, 100}];
+//   - template comparison ignores template.revision when the request leaves
+//     it empty; a revision of the same name and configuration is adopted
+//     without changing latest_created_revision;
+//   - reserved-namespace keys also match subdomains (x.run.googleapis.com/k),
+//     and an existing reserved service annotation may be kept on update;
+//   - DeleteRevision refuses a revision serving traffic or named by a tag
+//     with FAILED_PRECONDITION; ListRevisions of a missing service is
+//     NOT_FOUND;
+//   - SetIamPolicy with a stale etag is ABORTED (IAM's usual answer);
+//     TestIamPermissions grants everything;
+//   - the condition types RoutesReady and ConfigurationsReady, the log_uri
+//     form, the default page size of 100, region codes beyond the common
+//     ones, generated service ids, the quota error text.
+//
+// The emulator keeps all state in memory behind one mutex and is safe for
+// concurrent use; messages are copied on the way in and out.
+package cloudrunfake

@@ -1,0 +1,139 @@
+package cloudrunfake
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+)
+
+// Option configures a Server. Options are applied in order by NewServer.
+type Option func(*config)
+
+type config struct {
+	addr         string
+	now          func() time.Time
+	sleep        func(ctx context.Context, d time.Duration) error
+	logger       *slog.Logger
+	manualOps    bool
+	conflictCode codes.Code
+	failImages   map[string]string // image → failure message
+	quotaN       int
+	quotaPer     time.Duration
+	injectFn     func(method string, req proto.Message) error
+	latency      map[string]time.Duration
+}
+
+func defaultConfig() config {
+	return config{
+		addr:         "127.0.0.1:0",
+		now:          time.Now,
+		sleep:        wallSleep,
+		logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		conflictCode: codes.FailedPrecondition,
+		failImages:   map[string]string{},
+		latency:      map[string]time.Duration{},
+	}
+}
+
+// wallSleep waits for d on the wall clock or until ctx is done.
+func wallSleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// WithAddress sets the TCP address the gRPC server listens on. The default
+// is "127.0.0.1:0" (loopback, a free port).
+func WithAddress(addr string) Option {
+	return func(c *config) { c.addr = addr }
+}
+
+// WithClock sets the source of time for create_time, update_time, condition
+// transition times and the write quota window. The default is time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now != nil {
+			c.now = now
+		}
+	}
+}
+
+// WithSleep sets how injected latency (WithLatency) waits. The function must
+// return ctx.Err() when ctx is done first. The default waits on the wall
+// clock; tests inject a function that records d and returns at once, so no
+// test sleeps.
+func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
+	return func(c *config) {
+		if sleep != nil {
+			c.sleep = sleep
+		}
+	}
+}
+
+// WithLogger sets the logger that records every RPC at debug level. The
+// default discards everything.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
+
+// WithManualOperations keeps the long-running operations of writes pending
+// (done=false, the service "reconciling") until Server.CompleteOperation or
+// Server.CompleteOperations is called. The default completes every operation
+// before the write returns, so the client's Wait returns without polling.
+func WithManualOperations() Option {
+	return func(c *config) { c.manualOps = true }
+}
+
+// WithConflictCode sets the status code of a write whose etag is stale. The
+// default is codes.FailedPrecondition (AIP-154); codes.Aborted is the other
+// code Google APIs use for the same condition.
+func WithConflictCode(code codes.Code) Option {
+	return func(c *config) { c.conflictCode = code }
+}
+
+// WithFailingImage makes every revision whose containers use image fail to
+// become ready, with message as the reason. By default every revision
+// becomes ready.
+func WithFailingImage(image, message string) Option {
+	return func(c *config) { c.failImages[image] = message }
+}
+
+// WithWriteQuota limits writes (CreateService, UpdateService, DeleteService,
+// DeleteRevision, SetIamPolicy) to n per window of length per, per region,
+// measured on the clock of WithClock. Writes beyond it fail with
+// RESOURCE_EXHAUSTED. The default is no limit.
+func WithWriteQuota(n int, per time.Duration) Option {
+	return func(c *config) { c.quotaN, c.quotaPer = n, per }
+}
+
+// WithErrorInjection calls f before every RPC with the full gRPC method name
+// (for example "/google.cloud.run.v2.Services/UpdateService", see the
+// *_FullMethodName constants of runpb and longrunningpb) and the request; a
+// non-nil result is returned to the client instead of running the RPC. Use
+// status.Error to choose the code. The default injects nothing.
+func WithErrorInjection(f func(method string, req proto.Message) error) Option {
+	return func(c *config) { c.injectFn = f }
+}
+
+// WithLatency delays every call of the full gRPC method name by d before it
+// runs, through the sleep function of WithSleep; a caller whose context ends
+// first gets its context's error. The default adds no latency.
+func WithLatency(method string, d time.Duration) Option {
+	return func(c *config) { c.latency[method] = d }
+}

@@ -1,0 +1,344 @@
+package cloudrunfake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"cloud.google.com/go/run/apiv2/runpb"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// Server is a Cloud Run Admin API v2 emulator serving google.cloud.run.v2.Services,
+// google.cloud.run.v2.Revisions and google.longrunning.Operations on one gRPC
+// server on loopback. It is safe for concurrent use.
+type Server struct {
+	// Addr is the "host:port" the server listens on.
+	Addr string
+
+	gsrv *grpc.Server
+	lis  net.Listener
+	s    *server
+	done chan struct{}
+}
+
+// Request is one RPC the server received, in arrival order.
+type Request struct {
+	// Method is the full gRPC method name, such as
+	// "/google.cloud.run.v2.Services/UpdateService".
+	Method string
+	// Request is a copy of the request message; nil for methods the server
+	// does not register.
+	Request proto.Message
+	// Code is the status code the server answered with.
+	Code codes.Code
+}
+
+// server holds the emulator state. It embeds the Unimplemented servers so a
+// method added to the API later answers codes.Unimplemented.
+type server struct {
+	runpb.UnimplementedServicesServer
+	runpb.UnimplementedRevisionsServer
+	longrunningpb.UnimplementedOperationsServer
+
+	cfg config
+
+	mu sync.Mutex // guards every field below
+	// services by full resource name.
+	services map[string]*serviceState
+	// ops by operation name; opOrder keeps creation order for listing.
+	ops     map[string]*operation
+	opOrder []string
+	// seq numbers etags, uids, operation names and creation order; it only grows.
+	seq uint64
+	// writes holds, per region "projects/P/locations/L", the times of the
+	// writes inside the current quota window.
+	writes map[string][]int64
+	// failNames holds short revision names that fail when they are created
+	// (FailRevision before creation), with their message.
+	failNames map[string]string
+	// requests is the request log.
+	requests []Request
+	// injected holds one-shot errors per method (InjectError).
+	injected map[string]*injection
+}
+
+type injection struct {
+	err   error
+	times int // < 0: every call
+}
+
+// NewServer starts an emulator on loopback (see WithAddress) and returns it.
+// Close it when done.
+func NewServer(opts ...Option) (*Server, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.quotaN < 0 || (cfg.quotaN > 0 && cfg.quotaPer <= 0) {
+		return nil, fmt.Errorf("cloudrunfake: write quota %d per %v: want n ≥ 0 and a positive window", cfg.quotaN, cfg.quotaPer)
+	}
+	s := &server{
+		cfg:       cfg,
+		services:  map[string]*serviceState{},
+		ops:       map[string]*operation{},
+		writes:    map[string][]int64{},
+		failNames: map[string]string{},
+		injected:  map[string]*injection{},
+	}
+	lis, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return nil, fmt.Errorf("cloudrunfake: listening on %q: %w", cfg.addr, err)
+	}
+	gsrv := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(s.logInterceptor, s.latencyInterceptor, s.injectInterceptor),
+		grpc.UnknownServiceHandler(s.unknown),
+	)
+	runpb.RegisterServicesServer(gsrv, s)
+	runpb.RegisterRevisionsServer(gsrv, s)
+	longrunningpb.RegisterOperationsServer(gsrv, s)
+	srv := &Server{Addr: lis.Addr().String(), gsrv: gsrv, lis: lis, s: s, done: make(chan struct{})}
+	go func() {
+		defer close(srv.done)
+		_ = gsrv.Serve(lis) // returns when Close stops the server
+	}()
+	return srv, nil
+}
+
+// ClientOptions returns the options that connect a gapic client (for example
+// run.NewServicesClient) to the server: its endpoint, no authentication and
+// an insecure (plain-text) connection.
+func (s *Server) ClientOptions() []option.ClientOption {
+	return []option.ClientOption{
+		option.WithEndpoint(s.Addr),
+		option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+	}
+}
+
+// Close stops the server at once, ending open calls, and waits for it.
+func (s *Server) Close() error {
+	s.gsrv.Stop()
+	<-s.done
+	return nil
+}
+
+// unknown answers methods of services the emulator does not register (Jobs,
+// Executions, ...).
+func (s *server) unknown(_ any, stream grpc.ServerStream) error {
+	method, _ := grpc.MethodFromServerStream(stream)
+	err := status.Errorf(codes.Unimplemented, "cloudrunfake: method %s is not emulated; only google.cloud.run.v2.Services, google.cloud.run.v2.Revisions and google.longrunning.Operations are", method)
+	s.record(method, nil, err)
+	return err
+}
+
+func (s *server) record(method string, req any, err error) {
+	var m proto.Message
+	if pm, ok := req.(proto.Message); ok {
+		m = proto.Clone(pm)
+	}
+	s.mu.Lock()
+	s.requests = append(s.requests, Request{Method: method, Request: m, Code: status.Code(err)})
+	s.mu.Unlock()
+	s.cfg.logger.Debug("cloudrunfake rpc", "method", method, "code", status.Code(err).String())
+}
+
+func (s *server) logInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	resp, err := h(ctx, req)
+	s.record(info.FullMethod, req, err)
+	return resp, err
+}
+
+func (s *server) latencyInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if d := s.cfg.latency[info.FullMethod]; d > 0 {
+		if err := s.cfg.sleep(ctx, d); err != nil {
+			if st := status.FromContextError(err); st != nil {
+				return nil, st.Err()
+			}
+			return nil, err
+		}
+	}
+	return h(ctx, req)
+}
+
+func (s *server) injectInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if f := s.cfg.injectFn; f != nil {
+		pm, _ := req.(proto.Message)
+		if err := f(info.FullMethod, pm); err != nil {
+			return nil, err
+		}
+	}
+	s.mu.Lock()
+	var err error
+	if in := s.injected[info.FullMethod]; in != nil {
+		err = in.err
+		if in.times > 0 {
+			in.times--
+			if in.times == 0 {
+				delete(s.injected, info.FullMethod)
+			}
+		}
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return h(ctx, req)
+}
+
+// InjectError makes the next times calls of the full gRPC method name fail
+// with err (use status.Error to choose the code) without running. times < 0
+// fails every call; a nil err or times == 0 removes the injection.
+func (s *Server) InjectError(method string, err error, times int) {
+	s.s.mu.Lock()
+	defer s.s.mu.Unlock()
+	if err == nil || times == 0 {
+		delete(s.s.injected, method)
+		return
+	}
+	s.s.injected[method] = &injection{err: err, times: times}
+}
+
+// Requests returns a copy of the request log in arrival order.
+func (s *Server) Requests() []Request {
+	s.s.mu.Lock()
+	defer s.s.mu.Unlock()
+	out := make([]Request, len(s.s.requests))
+	for i, r := range s.s.requests {
+		out[i] = Request{Method: r.Method, Code: r.Code}
+		if r.Request != nil {
+			out[i].Request = proto.Clone(r.Request)
+		}
+	}
+	return out
+}
+
+// Count returns how many calls of the full gRPC method name the server has
+// received since it started or since ResetRequests. A method given without
+// a leading "/" matches any service's method of that name ("UpdateService").
+func (s *Server) Count(method string) int {
+	s.s.mu.Lock()
+	defer s.s.mu.Unlock()
+	n := 0
+	for _, r := range s.s.requests {
+		if r.Method == method || (!strings.HasPrefix(method, "/") && strings.HasSuffix(r.Method, "/"+method)) {
+			n++
+		}
+	}
+	return n
+}
+
+// ResetRequests empties the request log.
+func (s *Server) ResetRequests() {
+	s.s.mu.Lock()
+	defer s.s.mu.Unlock()
+	s.s.requests = nil
+}
+
+// SetService stores svc as if it had been created and reconciled: name must
+// be a full service name; a revision is made from its template when none of
+// that name exists, and every output-only field is computed. It replaces a
+// service of the same name. It does not count against the write quota.
+func (s *Server) SetService(svc *runpb.Service) error {
+	if svc == nil {
+		return errors.New("cloudrunfake: SetService: nil service")
+	}
+	in := proto.Clone(svc).(*runpb.Service)
+	s.s.mu.Lock()
+	defer s.s.mu.Unlock()
+	return s.s.seed(in)
+}
+
+// Service returns a copy of the stored service with the full name, and
+// whether it exists.
+func (s *Server) Service(name string) (*runpb.Service, bool) {
+	s.s.mu.Lock()
+	defer s.s.mu.Unlock()
+	st, ok := s.s.services[name]
+	if !ok {
+		return nil, false
+	}
+	return proto.Clone(st.svc).(*runpb.Service), true
+}
+
+// Revisions returns copies of the revisions of the service with the full
+// name, newest first (the order of ListRevisions).
+func (s *Server) Revisions(serviceName string) []*runpb.Revision {
+	s.s.mu.Lock()
+	defer s.s.mu.Unlock()
+	st, ok := s.s.services[serviceName]
+	if !ok {
+		return nil
+	}
+	var out []*runpb.Revision
+	for _, r := range st.sortedRevisions() {
+		out = append(out, proto.Clone(r.rev).(*runpb.Revision))
+	}
+	return out
+}
+
+// FailRevision makes the revision fail with message: a revision that exists
+// gets a FAILED Ready condition now (the service's status is left as it
+// is); a name that does not exist yet fails when it is created, like
+// WithFailingImage. name is a short revision name or a full resource name.
+func (s *Server) FailRevision(name, message string) {
+	short := name
+	if i := strings.LastIndex(name, "/revisions/"); i >= 0 {
+		short = name[i+len("/revisions/"):]
+	}
+	s.s.mu.Lock()
+	defer s.s.mu.Unlock()
+	for _, st := range s.s.services {
+		if r, ok := st.revisions[short]; ok {
+			r.rev = proto.Clone(r.rev).(*runpb.Revision)
+			s.s.setRevisionFailed(r.rev, message)
+			st.svc.Etag = s.s.nextEtag()
+			return
+		}
+	}
+	s.s.failNames[short] = message
+}
+
+// CompleteOperations completes every pending operation in creation order
+// (WithManualOperations) and returns how many it completed.
+func (s *Server) CompleteOperations() int {
+	s.s.mu.Lock()
+	defer s.s.mu.Unlock()
+	n := 0
+	for _, name := range s.s.opOrder {
+		if op := s.s.ops[name]; op != nil && !op.op.GetDone() {
+			s.s.complete(op)
+			n++
+		}
+	}
+	return n
+}
+
+// CompleteOperation completes the pending operation with the full name. It
+// reports false when no such operation is pending.
+func (s *Server) CompleteOperation(name string) bool {
+	s.s.mu.Lock()
+	defer s.s.mu.Unlock()
+	op := s.s.ops[name]
+	if op == nil || op.op.GetDone() {
+		return false
+	}
+	s.s.complete(op)
+	return true
+}
+
+// Compile-time checks that server implements the registered APIs.
+var (
+	_ runpb.ServicesServer           = (*server)(nil)
+	_ runpb.RevisionsServer          = (*server)(nil)
+	_ longrunningpb.OperationsServer = (*server)(nil)
+)

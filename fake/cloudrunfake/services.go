@@ -1,0 +1,674 @@
+package cloudrunfake
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"cloud.google.com/go/iam/apiv1/iampb"
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	"cloud.google.com/go/run/apiv2/runpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// revState is one stored revision.
+type revState struct {
+	rev  *runpb.Revision         // never mutated in place: replaced when it changes
+	tmpl *runpb.RevisionTemplate // the template it was made from, revision field cleared
+	seq  uint64                  // creation order
+}
+
+// serviceState is one stored service with its revisions and IAM policy.
+type serviceState struct {
+	svc       *runpb.Service      // mutated only under server.mu; cloned on the way out
+	revisions map[string]revState // by short revision name
+	policy    *iampb.Policy       // never mutated in place
+	seq       uint64              // creation order
+}
+
+// clone copies st so a write can be tried and thrown away (validate_only,
+// errors). Revisions and the policy are immutable, so a shallow map copy is
+// enough.
+func (st *serviceState) clone() *serviceState {
+	return &serviceState{
+		svc:       proto.Clone(st.svc).(*runpb.Service),
+		revisions: maps.Clone(st.revisions),
+		policy:    st.policy,
+		seq:       st.seq,
+	}
+}
+
+// sortedRevisions returns the revisions newest first: "Results are sorted by
+// creation time, descending." (Revisions.ListRevisions comment).
+func (st *serviceState) sortedRevisions() []revState {
+	out := slices.Collect(maps.Values(st.revisions))
+	slices.SortFunc(out, func(a, b revState) int { return -cmpUint(a.seq, b.seq) })
+	return out
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// pending is the reconciliation a write leaves to its operation.
+type pending struct {
+	service     string                 // full service name
+	newRevision string                 // short name of the revision the write created, or ""
+	prevTraffic []*runpb.TrafficTarget // traffic to restore if reconciliation fails
+	generation  int64                  // generation the write produced
+}
+
+func (s *server) next() uint64 {
+	s.seq++
+	return s.seq
+}
+
+// nextEtag returns a fresh opaque etag; every write gets a new one.
+func (s *server) nextEtag() string {
+	return "\"e" + strconv.FormatUint(s.next(), 36) + "\""
+}
+
+// uid returns a deterministic string in UUID4 form ("a UUID4 string",
+// Service.uid comment).
+func (s *server) uid() string {
+	sum := sha256.Sum256([]byte("uid/" + strconv.FormatUint(s.next(), 10)))
+	sum[6] = sum[6]&0x0f | 0x40
+	sum[8] = sum[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", sum[0:4], sum[4:6], sum[6:8], sum[8:10], sum[10:16])
+}
+
+// specOf returns a copy of svc with every output-only field cleared and
+// empty traffic replaced by its default: what the user asked for.
+func specOf(svc *runpb.Service) *runpb.Service {
+	c := proto.Clone(svc).(*runpb.Service)
+	c.Name, c.Uid, c.Generation, c.Etag = "", "", 0, ""
+	c.CreateTime, c.UpdateTime, c.DeleteTime, c.ExpireTime = nil, nil, nil, nil
+	c.Creator, c.LastModifier = "", ""
+	c.ObservedGeneration, c.TerminalCondition, c.Conditions = 0, nil, nil
+	c.LatestReadyRevision, c.LatestCreatedRevision, c.TrafficStatuses = "", "", nil
+	c.Uri, c.Urls, c.Reconciling = "", nil, false
+	c.SatisfiesPzs, c.ThreatDetectionEnabled = false, false
+	if len(c.Traffic) == 0 {
+		c.Traffic = defaultTraffic()
+	}
+	return c
+}
+
+// stripRevision returns a copy of t without its revision name, for
+// comparing configurations.
+func stripRevision(t *runpb.RevisionTemplate) *runpb.RevisionTemplate {
+	if t == nil {
+		return nil
+	}
+	c := proto.Clone(t).(*runpb.RevisionTemplate)
+	c.Revision = ""
+	return c
+}
+
+type writeOpts struct {
+	create bool
+	force  bool // UpdateServiceRequest.force_new_revision
+}
+
+// apply validates in and writes it into st (a fresh or cloned state the
+// caller commits only on success), creating a revision when the template
+// changed. It leaves the service reconciling and returns what reconcile
+// must finish.
+func (s *server) apply(st *serviceState, in *runpb.Service, w writeOpts) (*pending, error) {
+	old := st.svc
+	project, location, short := splitServiceName(old.Name)
+	if err := validateService(in, old, w.create); err != nil {
+		return nil, err
+	}
+	spec := specOf(in)
+
+	// A spec change to the template creates a revision (DESIGN.md "API
+	// facts"); force_new_revision: "a new revision will be created from the
+	// template even if the system doesn't detect any changes".
+	tmpl := spec.Template
+	oldTmpl := old.GetTemplate()
+	sameTmpl := !w.create && proto.Equal(stripRevision(tmpl), stripRevision(oldTmpl)) &&
+		(tmpl.Revision == "" || tmpl.Revision == oldTmpl.GetRevision())
+	created := ""
+	if !sameTmpl || w.force {
+		if tmpl.Revision != "" {
+			if err := validateRevisionName(short, tmpl.Revision); err != nil {
+				return nil, err
+			}
+			if existing, ok := st.revisions[tmpl.Revision]; ok {
+				if !proto.Equal(existing.tmpl, stripRevision(tmpl)) {
+					// DESIGN.md "API facts": the documented error text.
+					return nil, status.Errorf(codes.AlreadyExists, "Revision named '%s' with different configuration already exists.", tmpl.Revision)
+				}
+				if w.force {
+					return nil, status.Errorf(codes.AlreadyExists, "Revision named '%s' already exists; force_new_revision needs a new service.template.revision or an empty one (unverified text)", tmpl.Revision)
+				}
+				// Same configuration: no new revision (DESIGN.md "API facts").
+			} else {
+				created = tmpl.Revision
+			}
+		} else {
+			for attempt := 0; created == ""; attempt++ {
+				n := autoRevisionName(old.Name, short, old.Generation+1, attempt)
+				if _, ok := st.revisions[n]; !ok {
+					created = n
+				}
+			}
+		}
+	}
+	known := func(r string) bool { _, ok := st.revisions[r]; return ok || r == created }
+	if err := validateTraffic(short, spec.Traffic, known); err != nil {
+		return nil, err
+	}
+
+	now := timestamppb.New(s.cfg.now())
+	out := spec
+	out.Name = old.Name
+	if w.create {
+		out.Uid = s.uid()
+		out.CreateTime = now
+		out.Generation = 1
+		st.policy = &iampb.Policy{Version: 1, Etag: []byte(s.nextEtag())}
+	} else {
+		out.Uid, out.CreateTime, out.Creator, out.LastModifier = old.Uid, old.CreateTime, old.Creator, old.LastModifier
+		out.Generation = old.Generation
+		// Service.generation: "A number that monotonically increases every
+		// time the user modifies the desired state."
+		if created != "" || !proto.Equal(spec, specOf(old)) {
+			out.Generation++
+		}
+		out.ObservedGeneration = old.ObservedGeneration
+		out.LatestReadyRevision, out.LatestCreatedRevision = old.LatestReadyRevision, old.LatestCreatedRevision
+		out.TrafficStatuses, out.Conditions = old.TrafficStatuses, old.Conditions
+	}
+	out.UpdateTime = now
+	out.Uri = serviceURI(project, location, short)
+	out.Urls = []string{out.Uri}
+	out.Etag = s.nextEtag()
+	if created != "" {
+		st.revisions[created] = revState{
+			rev:  s.newRevision(out, created, tmpl, now),
+			tmpl: stripRevision(tmpl),
+			seq:  s.next(),
+		}
+		out.LatestCreatedRevision = out.Name + "/revisions/" + created
+	}
+	out.Reconciling = true
+	out.TerminalCondition = &runpb.Condition{Type: "Ready", State: runpb.Condition_CONDITION_RECONCILING, LastTransitionTime: now}
+	prev := old.Traffic
+	if w.create {
+		prev = defaultTraffic()
+	}
+	st.svc = out
+	return &pending{service: out.Name, newRevision: created, prevTraffic: cloneTraffic(prev), generation: out.Generation}, nil
+}
+
+// validateService checks the parts of a Service the emulator understands and
+// refuses the ones it does not emulate with Unimplemented.
+func validateService(in, old *runpb.Service, create bool) error {
+	if in.MultiRegionSettings != nil {
+		return status.Error(codes.Unimplemented, "cloudrunfake: service.multi_region_settings is not emulated")
+	}
+	if in.BuildConfig != nil {
+		return status.Error(codes.Unimplemented, "cloudrunfake: service.build_config is not emulated")
+	}
+	// Service.template: "Required. The template used to create revisions
+	// for this Service."
+	t := in.Template
+	if t == nil {
+		return status.Error(codes.InvalidArgument, "service.template is required")
+	}
+	if len(t.Containers) == 0 {
+		return status.Error(codes.InvalidArgument, "service.template.containers: at least one container with an image is required")
+	}
+	for i, c := range t.Containers {
+		if c.GetImage() == "" {
+			return status.Errorf(codes.InvalidArgument, "service.template.containers[%d].image is required", i)
+		}
+	}
+	var keep map[string]string
+	if !create {
+		keep = old.Annotations
+	}
+	if err := checkReserved("service.labels", in.Labels, nil); err != nil {
+		return err
+	}
+	if err := checkReserved("service.annotations", in.Annotations, keep); err != nil {
+		return err
+	}
+	if err := checkReserved("service.template.labels", t.Labels, nil); err != nil {
+		return err
+	}
+	return checkReserved("service.template.annotations", t.Annotations, nil)
+}
+
+// reconcile finishes a write: the new revision becomes ready or fails, and
+// the service's status follows the Service.reconciling comment: on success
+// traffic_statuses, observed_generation and latest_ready_revision match the
+// spec; on failure they keep "the state of the last serving revision" and
+// terminal_condition is FAILED. On failure the write's traffic change is
+// not applied (DESIGN.md "API facts"; restoring the spec's traffic is
+// unverified). It returns the operation's error.
+func (s *server) reconcile(st *serviceState, p *pending) error {
+	now := timestamppb.New(s.cfg.now())
+	svc := st.svc
+	var failErr error
+	failMsg := ""
+	if p.newRevision != "" {
+		if r, ok := st.revisions[p.newRevision]; ok {
+			if r.rev.Reconciling {
+				rv := proto.Clone(r.rev).(*runpb.Revision)
+				if msg, bad := s.failure(rv); bad {
+					s.setRevisionFailed(rv, msg)
+				} else {
+					setRevisionReady(rv, now)
+				}
+				r.rev = rv
+				st.revisions[p.newRevision] = r
+			}
+			if !revisionReady(r.rev) {
+				failErr, failMsg = notReady(p.newRevision, r.rev)
+			}
+		}
+	}
+	if failErr == nil {
+		for _, t := range svc.Traffic {
+			if t.Type != typeRevision || t.Percent == 0 {
+				continue
+			}
+			if r, ok := st.revisions[t.Revision]; ok && !revisionReady(r.rev) {
+				// A target with traffic on a revision that is not ready
+				// (unverified: we fail it like a revision that fails to start).
+				failErr, failMsg = notReady(t.Revision, r.rev)
+				break
+			}
+		}
+	}
+	if failErr != nil {
+		if svc.Generation == p.generation && !slices.EqualFunc(svc.Traffic, p.prevTraffic, func(a, b *runpb.TrafficTarget) bool { return proto.Equal(a, b) }) {
+			svc.Traffic = cloneTraffic(p.prevTraffic)
+			svc.Etag = s.nextEtag()
+		}
+		svc.TerminalCondition = &runpb.Condition{
+			Type: "Ready", State: runpb.Condition_CONDITION_FAILED, Message: failMsg,
+			LastTransitionTime: now, Severity: runpb.Condition_ERROR,
+			Reasons: &runpb.Condition_Reason{Reason: runpb.Condition_REVISION_FAILED},
+		}
+		svc.Conditions = []*runpb.Condition{
+			{Type: "ConfigurationsReady", State: runpb.Condition_CONDITION_FAILED, Message: failMsg, LastTransitionTime: now, Severity: runpb.Condition_ERROR},
+			{Type: "RoutesReady", State: runpb.Condition_CONDITION_SUCCEEDED, LastTransitionTime: now},
+		}
+		svc.Reconciling = false
+		return failErr
+	}
+	if p.newRevision != "" {
+		if r, ok := st.revisions[p.newRevision]; ok {
+			cur, curOK := st.revisions[shortName(svc.LatestReadyRevision)]
+			if !curOK || r.seq > cur.seq {
+				svc.LatestReadyRevision = r.rev.Name
+			}
+		}
+	}
+	if p.generation > svc.ObservedGeneration {
+		svc.ObservedGeneration = p.generation
+	}
+	svc.TrafficStatuses = trafficStatuses(svc, shortName(svc.LatestReadyRevision))
+	svc.TerminalCondition = &runpb.Condition{Type: "Ready", State: runpb.Condition_CONDITION_SUCCEEDED, LastTransitionTime: now}
+	// The sub-resource condition types are those the real API reports
+	// (unverified).
+	svc.Conditions = []*runpb.Condition{
+		{Type: "RoutesReady", State: runpb.Condition_CONDITION_SUCCEEDED, LastTransitionTime: now},
+		{Type: "ConfigurationsReady", State: runpb.Condition_CONDITION_SUCCEEDED, LastTransitionTime: now},
+	}
+	svc.Reconciling = false
+	return nil
+}
+
+// notReady is the operation error of a revision that cannot serve:
+// FAILED_PRECONDITION "Revision '…' is not ready and cannot serve traffic…"
+// (DESIGN.md "API facts").
+func notReady(short string, rev *runpb.Revision) (error, string) {
+	msg := fmt.Sprintf("Revision '%s' is not ready and cannot serve traffic.", short)
+	if m := readyCondition(rev).GetMessage(); m != "" {
+		msg += " " + m
+	}
+	return status.Error(codes.FailedPrecondition, msg), msg
+}
+
+func shortName(full string) string {
+	if full == "" {
+		return ""
+	}
+	_, short, err := parseRevisionName(full)
+	if err != nil {
+		return ""
+	}
+	return short
+}
+
+// checkEtag applies AIP-154: a non-empty etag that is not the current one is
+// a conflict (FAILED_PRECONDITION by default, see WithConflictCode).
+func (s *server) checkEtag(what, name, got, want string) error {
+	if got == "" || got == want {
+		return nil
+	}
+	return status.Errorf(s.cfg.conflictCode, "etag %s does not match the current etag %s of %s %q: it changed since it was read; read it again and retry", got, want, what, name)
+}
+
+// checkQuota counts a write against the region's quota (WithWriteQuota).
+// The message follows Google's quota error form (unverified for Cloud Run).
+func (s *server) checkQuota(project, location string) error {
+	if s.cfg.quotaN == 0 {
+		return nil
+	}
+	region := "projects/" + project + "/locations/" + location
+	now := s.cfg.now().UnixNano()
+	start := now - int64(s.cfg.quotaPer)
+	kept := s.writes[region][:0]
+	for _, t := range s.writes[region] {
+		if t > start {
+			kept = append(kept, t)
+		}
+	}
+	if len(kept) >= s.cfg.quotaN {
+		s.writes[region] = kept
+		return status.Errorf(codes.ResourceExhausted, "Quota exceeded for quota metric 'Write requests' and limit 'Write requests per %v per region' of service 'run.googleapis.com' for consumer 'project:%s' in region %s: %d writes allowed per %v; back off and retry", s.cfg.quotaPer, project, location, s.cfg.quotaN, s.cfg.quotaPer)
+	}
+	s.writes[region] = append(kept, now)
+	return nil
+}
+
+// CreateService creates a service: "Creates a new Service in a given project
+// and location."
+func (s *server) CreateService(_ context.Context, req *runpb.CreateServiceRequest) (*longrunningpb.Operation, error) {
+	project, location, err := parseParent(req.GetParent())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetService() == nil {
+		return nil, status.Error(codes.InvalidArgument, "service is required")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := req.GetServiceId()
+	if id == "" {
+		// "If not provided, the server will generate a unique service_id."
+		// (the form is unverified)
+		id = "service-" + strconv.FormatUint(s.next(), 10)
+	}
+	if err := validateServiceID(id); err != nil {
+		return nil, err
+	}
+	name := req.GetParent() + "/services/" + id
+	if err := s.checkQuota(project, location); err != nil {
+		return nil, err
+	}
+	if _, ok := s.services[name]; ok {
+		return nil, status.Errorf(codes.AlreadyExists, "Resource '%s' already exists. (unverified text)", id)
+	}
+	st := &serviceState{svc: &runpb.Service{Name: name}, revisions: map[string]revState{}, seq: s.next()}
+	p, err := s.apply(st, req.GetService(), writeOpts{create: true})
+	if err != nil {
+		return nil, err
+	}
+	if req.GetValidateOnly() {
+		return s.doneOperation(project, location, st.svc, st.svc), nil
+	}
+	s.services[name] = st
+	return s.startOperation(project, location, st.svc, p, nil), nil
+}
+
+// GetService returns a service or NOT_FOUND.
+func (s *server) GetService(_ context.Context, req *runpb.GetServiceRequest) (*runpb.Service, error) {
+	if _, _, _, err := parseServiceName(req.GetName()); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.services[req.GetName()]
+	if !ok {
+		return nil, serviceNotFound(req.GetName())
+	}
+	return proto.Clone(st.svc).(*runpb.Service), nil
+}
+
+func serviceNotFound(name string) error {
+	return status.Errorf(codes.NotFound, "Resource '%s' was not found (service %q does not exist)", name, name)
+}
+
+// ListServices lists a region's services, newest first: "Results are sorted
+// by creation time, descending." A region without services gives an empty
+// list, never NOT_FOUND.
+func (s *server) ListServices(_ context.Context, req *runpb.ListServicesRequest) (*runpb.ListServicesResponse, error) {
+	if _, _, err := parseParent(req.GetParent()); err != nil {
+		return nil, err
+	}
+	if req.GetShowDeleted() {
+		return nil, status.Error(codes.Unimplemented, "cloudrunfake: show_deleted is not emulated (deleted services are forgotten at once)")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var all []*serviceState
+	for name, st := range s.services {
+		if i := strings.LastIndex(name, "/services/"); i >= 0 && name[:i] == req.GetParent() {
+			all = append(all, st)
+		}
+	}
+	slices.SortFunc(all, func(a, b *serviceState) int { return -cmpUint(a.seq, b.seq) })
+	start, end, next, err := page(len(all), req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	resp := &runpb.ListServicesResponse{NextPageToken: next}
+	for _, st := range all[start:end] {
+		resp.Services = append(resp.Services, proto.Clone(st.svc).(*runpb.Service))
+	}
+	return resp, nil
+}
+
+// UpdateService updates a service; allow_missing creates it, validate_only
+// validates without persisting, force_new_revision makes a revision even
+// for an unchanged template (UpdateServiceRequest comments).
+func (s *server) UpdateService(_ context.Context, req *runpb.UpdateServiceRequest) (*longrunningpb.Operation, error) {
+	in := req.GetService()
+	if in == nil {
+		return nil, status.Error(codes.InvalidArgument, "service is required")
+	}
+	project, location, id, err := parseServiceName(in.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if len(req.GetUpdateMask().GetPaths()) > 0 {
+		return nil, status.Error(codes.Unimplemented, "cloudrunfake: update_mask is not emulated; send the whole Service without a mask")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkQuota(project, location); err != nil {
+		return nil, err
+	}
+	cur, exists := s.services[in.GetName()]
+	var st *serviceState
+	w := writeOpts{force: req.GetForceNewRevision()}
+	switch {
+	case exists:
+		if err := s.checkEtag("service", in.GetName(), in.GetEtag(), cur.svc.Etag); err != nil {
+			return nil, err
+		}
+		st = cur.clone()
+	case req.GetAllowMissing():
+		if err := validateServiceID(id); err != nil {
+			return nil, err
+		}
+		st = &serviceState{svc: &runpb.Service{Name: in.GetName()}, revisions: map[string]revState{}, seq: s.next()}
+		w.create = true
+	default:
+		return nil, serviceNotFound(in.GetName())
+	}
+	p, err := s.apply(st, in, w)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetValidateOnly() {
+		return s.doneOperation(project, location, st.svc, st.svc), nil
+	}
+	s.services[in.GetName()] = st
+	return s.startOperation(project, location, st.svc, p, nil), nil
+}
+
+// DeleteService deletes a service and its revisions. The operation's
+// response is the deleted Service with delete_time set ("It is only
+// populated as a response to a Delete request.").
+func (s *server) DeleteService(_ context.Context, req *runpb.DeleteServiceRequest) (*longrunningpb.Operation, error) {
+	project, location, _, err := parseServiceName(req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkQuota(project, location); err != nil {
+		return nil, err
+	}
+	st, ok := s.services[req.GetName()]
+	if !ok {
+		return nil, serviceNotFound(req.GetName())
+	}
+	if err := s.checkEtag("service", req.GetName(), req.GetEtag(), st.svc.Etag); err != nil {
+		return nil, err
+	}
+	gone := proto.Clone(st.svc).(*runpb.Service)
+	gone.DeleteTime = timestamppb.New(s.cfg.now())
+	if req.GetValidateOnly() {
+		return s.doneOperation(project, location, gone, gone), nil
+	}
+	delete(s.services, req.GetName())
+	return s.startOperation(project, location, gone, nil, gone), nil
+}
+
+// GetIamPolicy returns the service's policy (empty until set).
+func (s *server) GetIamPolicy(_ context.Context, req *iampb.GetIamPolicyRequest) (*iampb.Policy, error) {
+	if _, _, _, err := parseServiceName(req.GetResource()); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.services[req.GetResource()]
+	if !ok {
+		return nil, serviceNotFound(req.GetResource())
+	}
+	return proto.Clone(st.policy).(*iampb.Policy), nil
+}
+
+// SetIamPolicy replaces the service's policy ("Overwrites any existing
+// policy."). A non-empty stale etag is ABORTED, as IAM answers concurrent
+// policy changes (unverified for Cloud Run).
+func (s *server) SetIamPolicy(_ context.Context, req *iampb.SetIamPolicyRequest) (*iampb.Policy, error) {
+	project, location, _, err := parseServiceName(req.GetResource())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetPolicy() == nil {
+		return nil, status.Error(codes.InvalidArgument, "policy is required")
+	}
+	if req.GetUpdateMask() != nil {
+		return nil, status.Error(codes.Unimplemented, "cloudrunfake: SetIamPolicy update_mask is not emulated")
+	}
+	for i, b := range req.GetPolicy().GetBindings() {
+		if b.GetRole() == "" || len(b.GetMembers()) == 0 {
+			return nil, status.Errorf(codes.InvalidArgument, "policy.bindings[%d]: a binding needs a role and at least one member (unverified text)", i)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkQuota(project, location); err != nil {
+		return nil, err
+	}
+	st, ok := s.services[req.GetResource()]
+	if !ok {
+		return nil, serviceNotFound(req.GetResource())
+	}
+	if e := req.GetPolicy().GetEtag(); len(e) > 0 && !bytes.Equal(e, st.policy.GetEtag()) {
+		return nil, status.Error(codes.Aborted, "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.")
+	}
+	p := proto.Clone(req.GetPolicy()).(*iampb.Policy)
+	p.Etag = []byte(s.nextEtag())
+	st.policy = p
+	return proto.Clone(p).(*iampb.Policy), nil
+}
+
+// TestIamPermissions answers for an existing service; the emulator enforces
+// no IAM, so every permission asked for is granted.
+func (s *server) TestIamPermissions(_ context.Context, req *iampb.TestIamPermissionsRequest) (*iampb.TestIamPermissionsResponse, error) {
+	if _, _, _, err := parseServiceName(req.GetResource()); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.services[req.GetResource()]; !ok {
+		return nil, serviceNotFound(req.GetResource())
+	}
+	return &iampb.TestIamPermissionsResponse{Permissions: slices.Clone(req.GetPermissions())}, nil
+}
+
+// seed stores svc as created and reconciled (Server.SetService).
+func (s *server) seed(in *runpb.Service) error {
+	if _, _, _, err := parseServiceName(in.GetName()); err != nil {
+		return fmt.Errorf("cloudrunfake: SetService: %w", err)
+	}
+	var st *serviceState
+	w := writeOpts{}
+	if old, ok := s.services[in.GetName()]; ok {
+		st = old.clone()
+	} else {
+		st = &serviceState{svc: &runpb.Service{Name: in.GetName()}, revisions: map[string]revState{}, seq: s.next()}
+		w.create = true
+	}
+	p, err := s.apply(st, in, w)
+	if err != nil {
+		return fmt.Errorf("cloudrunfake: SetService %q: %w", in.GetName(), err)
+	}
+	if err := s.reconcile(st, p); err != nil {
+		return fmt.Errorf("cloudrunfake: SetService %q: %w", in.GetName(), err)
+	}
+	s.services[in.GetName()] = st
+	return nil
+}
+
+// defaultPageSize is used when page_size is 0 (unverified).
+const defaultPageSize = 100
+
+// page returns the slice bounds of one page and the next token. Tokens are
+// opaque to clients; ours is the offset.
+func page(n int, size int32, token string) (start, end int, next string, err error) {
+	if size < 0 {
+		return 0, 0, "", status.Errorf(codes.InvalidArgument, "page_size %d must not be negative", size)
+	}
+	if size == 0 {
+		size = defaultPageSize
+	}
+	if token != "" {
+		v, perr := strconv.Atoi(token)
+		if perr != nil || v < 0 || v > n {
+			return 0, 0, "", status.Errorf(codes.InvalidArgument, "page_token %q is not a token from a previous list call", token)
+		}
+		start = v
+	}
+	end = min(start+int(size), n)
+	if end < n {
+		next = strconv.Itoa(end)
+	}
+	return start, end, next, nil
+}
