@@ -2,6 +2,7 @@ package traffic_test
 
 import (
 	"errors"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -958,4 +959,118 @@ func positive(m map[string]int) map[string]int {
 		}
 	}
 	return out
+}
+
+// FuzzRoute routes random shares over random splits: Route never panics; it
+// either fails with ErrInvalid or returns a valid split that gives every
+// named revision exactly its share, every other revision 0, and keeps
+// every tag of a valid input where it was.
+func FuzzRoute(f *testing.F) {
+	f.Add([]byte{6, 100, 0, 13, 6, 0, 1, 14}, []byte{0, 95, 1, 5}, "")     // 5% canary
+	f.Add([]byte{6, 95, 0, 13, 6, 5, 1, 14}, []byte{0, 100}, "")           // promote... back
+	f.Add([]byte{1, 100, 0, 0}, []byte{0, 100}, "")                        // unpinned LATEST
+	f.Add([]byte{2, 100, 0, 0}, []byte{0, 50, 1, 50, 2, 0}, "")            // three revisions
+	f.Add([]byte{2, 100, 0, 0}, []byte{255, 100}, "fuzzed-revision-name")  // fuzzer's own name
+	f.Add([]byte{2, 100, 0, 0}, []byte{0, 156, 1, 200}, "")                // -100 and 200
+	f.Add([]byte{6, 100, 0, 13, 5, 0, 0, 14}, []byte{1, 60, 2, 40}, "api") // tag on LATEST
+	f.Fuzz(func(t *testing.T, splitData, shareData []byte, name string) {
+		s := decodeSplit(splitData, name, "fuzz-tag")
+		snap := s.Clone()
+		percents := map[string]int{}
+		for len(shareData) >= 2 && len(percents) < 8 {
+			r := name
+			if int(shareData[0]) < len(fuzzNames) {
+				r = fuzzNames[shareData[0]]
+			}
+			percents[r] += int(int8(shareData[1]))
+			shareData = shareData[2:]
+		}
+		psnap := maps.Clone(percents)
+		got, err := traffic.Route(s, percents)
+		if diff := cmp.Diff(psnap, percents); diff != "" {
+			t.Fatalf("percents mutated:\n%s", diff)
+		}
+		if err != nil {
+			if !errors.Is(err, twostage.ErrInvalid) {
+				t.Fatalf("Route error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		checkResult(t, s, snap, got)
+		shares := traffic.Shares(traffic.Split{Targets: got.Targets}) // LATEST under ""
+		for r, p := range shares {
+			if r == "" {
+				if p != 0 {
+					t.Fatalf("LATEST keeps %d%% in %v", p, got.Targets)
+				}
+				continue
+			}
+			if p != percents[r] {
+				t.Fatalf("share of %q = %d, want %d (percents %v, got %v)", r, p, percents[r], percents, got.Targets)
+			}
+		}
+		for r, p := range percents {
+			if shares[r] != p {
+				t.Fatalf("share of %q = %d, want %d", r, shares[r], p)
+			}
+		}
+		// Each revision with traffic has exactly one entry carrying it.
+		carriers := map[string]int{}
+		for _, tg := range got.Targets {
+			if tg.Percent > 0 {
+				carriers[tg.Revision]++
+			}
+			if tg.Percent == 0 && tg.Tag == "" {
+				t.Fatalf("untagged 0%% entry left in %v", got.Targets)
+			}
+		}
+		for r, n := range carriers {
+			if n != 1 {
+				t.Fatalf("revision %q has %d entries with traffic in %v", r, n, got.Targets)
+			}
+		}
+		for _, tg := range s.Targets {
+			if tg.Tag == "" {
+				continue
+			}
+			want, _ := traffic.TagOf(s, tg.Tag)
+			if r, ok := traffic.TagOf(got, tg.Tag); !ok || r != want {
+				t.Fatalf("tag %q moved from %q to %q (%v)", tg.Tag, want, r, ok)
+			}
+		}
+	})
+}
+
+func BenchmarkRoute(b *testing.B) {
+	s := traffic.Split{Targets: []traffic.Target{
+		rev("api-00001-aaa", 0, "previous"),
+		rev("api-00002-abc", 95, "stable"),
+		rev("api-00003-def", 5, "candidate"),
+		latest(0, "head"),
+	}}
+	percents := map[string]int{"api-00002-abc": 75, "api-00003-def": 25}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := traffic.Route(s, percents); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkShift(b *testing.B) {
+	s := traffic.Split{Targets: []traffic.Target{rev("api-00002-abc", 95, "stable"), rev("api-00003-def", 5, "candidate")}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := traffic.Shift(s, "api-00002-abc", "api-00003-def", 20); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkNormalize(b *testing.B) {
+	s := traffic.Split{Targets: []traffic.Target{rev("api-00002-abc", 95, "stable"), rev("api-00003-def", 5, "candidate"), latest(0, "head")}}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = traffic.Normalize(s)
+	}
 }

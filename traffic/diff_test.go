@@ -114,3 +114,20 @@ func TestDiffLines(t *testing.T) {
 }
 
 func newRand() *rand.Rand { return rand.New(rand.NewPCG(3, 4)) }
+
+func BenchmarkDiff(b *testing.B) {
+	before := traffic.Split{Targets: []traffic.Target{rev("api-00001-aaa", 0, "previous"), rev("api-00002-abc", 95, "stable"), rev("api-00003-def", 5, "candidate")}}
+	after := traffic.Split{Targets: []traffic.Target{rev("api-00002-abc", 75, "stable"), rev("api-00003-def", 25, "candidate")}}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = traffic.Diff(before, after)
+	}
+}
+
+func BenchmarkString(b *testing.B) {
+	s := traffic.Split{Targets: []traffic.Target{rev("api-00002-abc", 95, "stable"), rev("api-00003-def", 5, "candidate")}}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = s.String()
+	}
+}

@@ -1,9 +1,11 @@
 package traffic_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/traffic"
 )
 
@@ -90,4 +92,43 @@ func TestDefaultPlanIsValid(t *testing.T) {
 	if got := traffic.DefaultPlan().Steps[0].Percent; got != 5 {
 		t.Errorf("DefaultPlan shares its steps: first step now %d", got)
 	}
+}
+
+// FuzzPlanValidate builds plans from fuzz input, three bytes per step
+// (percent as a signed byte, bake and max wait in signed minutes), and
+// checks Plan.Validate against the rules written out independently.
+func FuzzPlanValidate(f *testing.F) {
+	f.Add([]byte{5, 5, 30, 25, 5, 30, 100, 0, 0}) // DefaultPlan
+	f.Add([]byte{10, 0, 0, 100, 0, 0})            // first step too big
+	f.Add([]byte{5, 0, 0, 5, 0, 0, 100, 0, 0})    // not rising
+	f.Add([]byte{5, 0, 0, 50, 0, 0})              // last not 100
+	f.Add([]byte{5, 255, 0, 100, 0, 0})           // negative bake
+	f.Add([]byte{})                               // no steps
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var p traffic.Plan
+		for len(data) >= 3 && len(p.Steps) < 32 {
+			p.Steps = append(p.Steps, traffic.Step{
+				Percent: int(int8(data[0])),
+				Bake:    time.Duration(int8(data[1])) * time.Minute,
+				MaxWait: time.Duration(int8(data[2])) * time.Minute,
+			})
+			data = data[3:]
+		}
+		err := p.Validate()
+		_ = p.String()
+		if err != nil && !errors.Is(err, twostage.ErrInvalid) {
+			t.Fatalf("Validate error %v does not wrap ErrInvalid", err)
+		}
+		ok := len(p.Steps) > 0 && p.Steps[0].Percent <= traffic.MaxFirstStep && p.Steps[len(p.Steps)-1].Percent == 100
+		prev := 0
+		for _, s := range p.Steps {
+			if s.Percent < 1 || s.Percent > 100 || s.Percent <= prev || s.Bake < 0 || s.MaxWait < 0 {
+				ok = false
+			}
+			prev = s.Percent
+		}
+		if ok != (err == nil) {
+			t.Fatalf("%v (%+v): Validate() = %v, but the rules say valid=%v", p, p.Steps, err, ok)
+		}
+	})
 }

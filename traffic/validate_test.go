@@ -1,9 +1,13 @@
 package traffic_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/traffic"
 )
 
@@ -68,4 +72,113 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fuzzNames are the revision names and tags fuzzed splits pick from: valid
+// ones, edge cases of the DNS-label rule, and the fuzzer's own string.
+var fuzzNames = []string{"api-1", "api-2", "api-3", "a", "", "API-1", "api-", "1api", "api.v1", "api_1", "-api",
+	"a" + strings.Repeat("b", 62), "a" + strings.Repeat("b", 63), "stable", "candidate", "é"}
+
+// decodeSplit builds a split from fuzz input, four bytes per target: flags
+// (bit 0 Latest, bit 1 has revision, bit 2 has tag), percent as a signed
+// byte, revision and tag selectors (an index into fuzzNames, or the
+// fuzzer's own string when past the end).
+func decodeSplit(data []byte, name, tag string) traffic.Split {
+	pick := func(b byte, own string) string {
+		if int(b) < len(fuzzNames) {
+			return fuzzNames[b]
+		}
+		return own
+	}
+	var s traffic.Split
+	for len(data) >= 4 && len(s.Targets) < 16 {
+		f, p, r, tg := data[0], int8(data[1]), data[2], data[3]
+		data = data[4:]
+		t := traffic.Target{Latest: f&1 != 0, Percent: int(p)}
+		if f&2 != 0 {
+			t.Revision = pick(r, name)
+		}
+		if f&4 != 0 {
+			t.Tag = pick(tg, tag)
+		}
+		s.Targets = append(s.Targets, t)
+	}
+	if len(data) > 0 {
+		s.LatestRevision = pick(data[0], name)
+	}
+	return s
+}
+
+// FuzzValidate builds random splits: Validate must never panic, nor must
+// any algebra function; and when Validate accepts a split, Normalize,
+// routing to its own shares, Pin and RouteAll keep it valid and (where they
+// should) route identically.
+func FuzzValidate(f *testing.F) {
+	f.Add([]byte{2, 100, 0, 0}, "", "", "api")                                  // api-1 100%
+	f.Add([]byte{6, 95, 0, 13, 6, 5, 1, 14}, "", "", "api")                     // canary with tags
+	f.Add([]byte{1, 100, 0, 0, 6, 0, 1, 14}, "", "", "svc")                     // LATEST + tag-only
+	f.Add([]byte{3, 100, 0, 0}, "", "", "")                                     // Latest and revision
+	f.Add([]byte{6, 50, 0, 13, 6, 50, 1, 13}, "", "", "")                       // duplicate tag
+	f.Add([]byte{6, 100, 255, 255}, "rev-x", strings.Repeat("t", 40), "api-20") // tag too long with service
+	f.Add([]byte{2, 200, 0, 0, 2, 156, 1, 0}, "", "", "")                       // -56 and 100+56
+	f.Add([]byte{}, "", "", "")
+	f.Fuzz(func(t *testing.T, data []byte, name, tag, service string) {
+		s := decodeSplit(data, name, tag)
+		snap := s.Clone()
+		err := traffic.Validate(s, service)
+		errEmpty := traffic.Validate(s, "")
+
+		// Nothing panics, whatever the input.
+		_ = traffic.Shares(s)
+		norm := traffic.Normalize(s)
+		_ = s.String()
+		_ = traffic.Diff(s, norm)
+		_, _ = traffic.TagOf(s, tag)
+		_ = traffic.RemoveTag(s, tag)
+		_, _ = traffic.SetTag(s, tag, name)
+		_, _ = traffic.Pin(s, name)
+		_, _ = traffic.RouteAll(s, name)
+		_, _ = traffic.Shift(s, "api-1", name, int(len(data)%7))
+		if diff := cmp.Diff(snap, s); diff != "" {
+			t.Fatalf("input mutated:\n%s", diff)
+		}
+		if err != nil && !errors.Is(err, twostage.ErrInvalid) {
+			t.Fatalf("Validate error %v does not wrap ErrInvalid", err)
+		}
+		if errEmpty != nil {
+			return
+		}
+
+		if err := traffic.Validate(norm, service); (err == nil) != (traffic.Validate(s, service) == nil) {
+			t.Fatalf("Normalize changed validity: Validate(%v)=%v, Validate(Normalize)=%v", s.Targets, traffic.Validate(s, service), err)
+		}
+		if !traffic.Equal(s, norm) || s.String() != norm.String() {
+			t.Fatalf("Normalize changed the routing of %v: %v", s, norm)
+		}
+
+		pinned, err := traffic.Pin(s, "api-9")
+		if err != nil {
+			t.Fatalf("Pin(%v, api-9) = %v", s.Targets, err)
+		}
+		checkResult(t, s, snap, pinned)
+		want := traffic.Shares(traffic.Split{Targets: s.Targets, LatestRevision: "api-9"})
+		if diff := cmp.Diff(positive(want), positive(traffic.Shares(pinned))); diff != "" {
+			t.Fatalf("Pin changed the shares of %v (-want +got):\n%s", s.Targets, diff)
+		}
+
+		routed, err := traffic.Route(pinned, positive(traffic.Shares(pinned)))
+		if err != nil {
+			t.Fatalf("Route(%v, own shares) = %v", pinned.Targets, err)
+		}
+		checkResult(t, pinned, pinned.Clone(), routed)
+		if !traffic.Equal(pinned, routed) {
+			t.Fatalf("Route to own shares changed %v into %v", pinned, routed)
+		}
+
+		all, err := traffic.RouteAll(s, "api-1")
+		if err != nil {
+			t.Fatalf("RouteAll(%v) = %v", s.Targets, err)
+		}
+		checkResult(t, s, snap, all)
+	})
 }
