@@ -301,6 +301,7 @@ func (s *Server) FailRevision(name, message string) {
 		if r, ok := st.revisions[short]; ok {
 			r.rev = proto.Clone(r.rev).(*runpb.Revision)
 			s.s.setRevisionFailed(r.rev, message)
+			st.revisions[short] = r
 			st.svc.Etag = s.s.nextEtag()
 			return
 		}

@@ -175,6 +175,9 @@ func (s *server) apply(st *serviceState, in *runpb.Service, w writeOpts) (*pendi
 		return nil, err
 	}
 
+	// Service.generation: "A number that monotonically increases every time
+	// the user modifies the desired state."
+	changed := w.create || created != "" || !proto.Equal(spec, specOf(old))
 	now := timestamppb.New(s.cfg.now())
 	out := spec
 	out.Name = old.Name
@@ -186,9 +189,7 @@ func (s *server) apply(st *serviceState, in *runpb.Service, w writeOpts) (*pendi
 	} else {
 		out.Uid, out.CreateTime, out.Creator, out.LastModifier = old.Uid, old.CreateTime, old.Creator, old.LastModifier
 		out.Generation = old.Generation
-		// Service.generation: "A number that monotonically increases every
-		// time the user modifies the desired state."
-		if created != "" || !proto.Equal(spec, specOf(old)) {
+		if changed {
 			out.Generation++
 		}
 		out.ObservedGeneration = old.ObservedGeneration
