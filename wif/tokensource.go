@@ -1,0 +1,450 @@
+package wif
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/twostage/twostage"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google/externalaccount"
+)
+
+// Defaults of the token exchange.
+const (
+	// DefaultTokenURL is Google's STS token endpoint.
+	DefaultTokenURL = "https://sts.googleapis.com/v1/token"
+	// DefaultIAMCredentialsURL is the base URL of the IAM Credentials API,
+	// which mints impersonated service-account tokens.
+	DefaultIAMCredentialsURL = "https://iamcredentials.googleapis.com"
+	// CloudPlatformScope is the default scope of the access token.
+	CloudPlatformScope = "https://www.googleapis.com/auth/cloud-platform"
+	// SubjectTokenTypeJWT is the subject_token_type of an OIDC token.
+	SubjectTokenTypeJWT = "urn:ietf:params:oauth:token-type:jwt"
+)
+
+// Errors of the token exchange, matched by the [*ExchangeError] that
+// carries the STS answer. Every one of them names the fix in its message.
+var (
+	// ErrConditionRejected: the provider's attribute condition refused the
+	// token, typically a job of another repository, or a condition pinned to
+	// the wrong repository or owner ID.
+	ErrConditionRejected = errors.New("the provider's attribute condition rejected the token: check the repository and owner IDs in the condition (wif.Evaluate reproduces the check)")
+	// ErrAudienceMismatch: the token's aud is not one the provider allows.
+	ErrAudienceMismatch = errors.New("the token's audience is not one the provider allows: request the token for the provider's default audience (https://iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER) or add the audience to the provider's allowed audiences")
+	// ErrProviderNotFound: the STS audience names a pool or provider that
+	// does not exist, is disabled or was deleted. It also matches
+	// twostage.ErrNotFound.
+	ErrProviderNotFound = errors.New("the workload identity pool or provider does not exist or is disabled: check the project number, pool and provider IDs")
+)
+
+// TokenOption configures [TokenSource] and [FromGitHubActions].
+type TokenOption func(*tokenOptions) error
+
+type tokenOptions struct {
+	tokenURL       string
+	impersonate    string
+	iamCredentials string
+	scopes         []string
+	httpClient     *http.Client
+	clock          twostage.Clock
+	logger         *slog.Logger
+}
+
+func newTokenOptions(opts []TokenOption) (*tokenOptions, error) {
+	o := &tokenOptions{
+		tokenURL:       DefaultTokenURL,
+		iamCredentials: DefaultIAMCredentialsURL,
+		scopes:         []string{CloudPlatformScope},
+	}
+	for _, opt := range opts {
+		if err := opt(o); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+// WithTokenURL sets the STS token endpoint, for an emulator such as
+// fake/stsfake. The default is [DefaultTokenURL].
+func WithTokenURL(u string) TokenOption {
+	return func(o *tokenOptions) error {
+		if u == "" {
+			return fmt.Errorf("wif: WithTokenURL: empty URL: %w", twostage.ErrInvalid)
+		}
+		o.tokenURL = u
+		return nil
+	}
+}
+
+// WithImpersonation makes the token source impersonate the service
+// account email with the federated token (the principal needs
+// roles/iam.workloadIdentityUser on it). The default is no impersonation:
+// the federated token itself is used, and IAM bindings name the
+// principal or principal set directly.
+func WithImpersonation(email string) TokenOption {
+	return func(o *tokenOptions) error {
+		if !strings.Contains(email, "@") {
+			return fmt.Errorf("wif: WithImpersonation: %q is not a service account email: %w", email, twostage.ErrInvalid)
+		}
+		o.impersonate = email
+		return nil
+	}
+}
+
+// WithIAMCredentialsURL sets the base URL of the IAM Credentials API used
+// for impersonation, for an emulator. The default is
+// [DefaultIAMCredentialsURL].
+func WithIAMCredentialsURL(base string) TokenOption {
+	return func(o *tokenOptions) error {
+		if base == "" {
+			return fmt.Errorf("wif: WithIAMCredentialsURL: empty URL: %w", twostage.ErrInvalid)
+		}
+		o.iamCredentials = strings.TrimSuffix(base, "/")
+		return nil
+	}
+}
+
+// WithScopes sets the scopes of the access token. The default is
+// [CloudPlatformScope].
+func WithScopes(scopes ...string) TokenOption {
+	return func(o *tokenOptions) error {
+		if len(scopes) == 0 {
+			return fmt.Errorf("wif: WithScopes: no scopes: %w", twostage.ErrInvalid)
+		}
+		o.scopes = scopes
+		return nil
+	}
+}
+
+// WithHTTPClient sets the HTTP client for GitHub, STS and IAM Credentials
+// requests. The default is http.DefaultClient.
+func WithHTTPClient(c *http.Client) TokenOption {
+	return func(o *tokenOptions) error { o.httpClient = c; return nil }
+}
+
+// WithClock sets the clock that decides when a cached GitHub token is
+// stale. The default is twostage.SystemClock(). (The access token's own
+// expiry is tracked by golang.org/x/oauth2 on the wall clock.)
+func WithClock(c twostage.Clock) TokenOption {
+	return func(o *tokenOptions) error { o.clock = c; return nil }
+}
+
+// WithLogger sets the logger for debug records of fetches and exchanges;
+// they never contain a token. The default discards them.
+func WithLogger(l *slog.Logger) TokenOption {
+	return func(o *tokenOptions) error { o.logger = l; return nil }
+}
+
+// TokenSource returns a token source that exchanges the subject tokens of
+// supplier (a [*GitHubOIDC], typically) for Google access tokens at STS,
+// for provider, through golang.org/x/oauth2/google/externalaccount:
+// Audience provider.Audience(), subject token type JWT, scopes
+// cloud-platform (see [WithScopes]), optionally impersonating a service
+// account ([WithImpersonation]). The result caches the access token until
+// it expires and is safe for concurrent use; plug it into
+// option.WithTokenSource or go-containerregistry's
+// google.NewTokenSourceAuthenticator.
+//
+// ctx is kept and reused for every later refresh (externalaccount stores
+// it): pass a context that lives as long as the token source, such as the
+// program's, not a request's, or refreshes fail once it is cancelled.
+//
+// Errors of Token match [ErrConditionRejected], [ErrAudienceMismatch],
+// [ErrProviderNotFound] (and twostage.ErrNotFound) or [ErrNoIDToken] for
+// the classic failures, and errors.As finds an [*ExchangeError] with the
+// STS answer. No token (the GitHub JWT, the request token or an access
+// token) ever appears in an error or a log record.
+func TokenSource(ctx context.Context, provider Provider, supplier externalaccount.SubjectTokenSupplier, opts ...TokenOption) (oauth2.TokenSource, error) {
+	o, err := newTokenOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	if supplier == nil {
+		return nil, fmt.Errorf("wif: TokenSource: nil subject token supplier (use FromGitHubActions): %w", twostage.ErrInvalid)
+	}
+	if _, err := ParseAudience(provider.Audience()); err != nil {
+		return nil, fmt.Errorf("wif: TokenSource: provider %q: %w", provider.ID, err)
+	}
+	if o.httpClient != nil {
+		// externalaccount and its impersonation step take the HTTP client
+		// from the context (oauth2.NewClient).
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, o.httpClient)
+	}
+	rec := &recordingSupplier{inner: supplier}
+	conf := externalaccount.Config{
+		Audience:             provider.Audience(),
+		SubjectTokenType:     SubjectTokenTypeJWT,
+		TokenURL:             o.tokenURL,
+		Scopes:               o.scopes,
+		SubjectTokenSupplier: rec,
+	}
+	if o.impersonate != "" {
+		conf.ServiceAccountImpersonationURL = o.iamCredentials + "/v1/projects/-/serviceAccounts/" + o.impersonate + ":generateAccessToken"
+	}
+	ts, err := externalaccount.NewTokenSource(ctx, conf)
+	if err != nil {
+		return nil, fmt.Errorf("wif: creating the token source for provider %q: %w", provider.Name(), err)
+	}
+	logger := o.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &tokenSource{inner: ts, rec: rec, provider: provider.Name(), impersonate: o.impersonate, logger: logger, secrets: secretsOf(supplier)}, nil
+}
+
+// tokenSource maps and redacts the errors of the externalaccount source.
+type tokenSource struct {
+	inner       oauth2.TokenSource
+	rec         *recordingSupplier
+	provider    string
+	impersonate string
+	logger      *slog.Logger
+	secrets     []string // request tokens to redact
+}
+
+func (t *tokenSource) Token() (*oauth2.Token, error) {
+	tok, err := t.inner.Token()
+	if err != nil {
+		secrets := append(t.rec.handedOut(), t.secrets...)
+		err = mapExchangeError(err, t.impersonate != "", secrets)
+		t.logger.Debug("wif: token exchange failed", "provider", t.provider, "error", err.Error())
+		return nil, fmt.Errorf("wif: getting a Google access token through provider %q: %w", t.provider, err)
+	}
+	t.logger.Debug("wif: got a Google access token", "provider", t.provider, "impersonating", t.impersonate, "expiry", tok.Expiry)
+	return tok, nil
+}
+
+// recordingSupplier remembers the subject tokens it handed to STS, so
+// that errors quoting them can be redacted.
+type recordingSupplier struct {
+	inner externalaccount.SubjectTokenSupplier
+	mu    sync.Mutex // guards last
+	last  []string
+}
+
+func (r *recordingSupplier) SubjectToken(ctx context.Context, o externalaccount.SupplierOptions) (string, error) {
+	s, err := r.inner.SubjectToken(ctx, o)
+	if err == nil && s != "" {
+		r.mu.Lock()
+		r.last = append(r.last, s)
+		if len(r.last) > 4 {
+			r.last = r.last[len(r.last)-4:]
+		}
+		r.mu.Unlock()
+	}
+	return s, err
+}
+
+func (r *recordingSupplier) handedOut() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.last...)
+}
+
+func secretsOf(s externalaccount.SubjectTokenSupplier) []string {
+	if g, ok := s.(*GitHubOIDC); ok && g.RequestToken != "" {
+		return []string{g.RequestToken}
+	}
+	return nil
+}
+
+// ExchangeError is an error answer of STS or of the IAM Credentials API,
+// with the secret parts redacted.
+type ExchangeError struct {
+	// Endpoint is "sts" or "iamcredentials".
+	Endpoint string
+	// Status is the HTTP status.
+	Status int
+	// Code is the OAuth error code ("invalid_grant", "invalid_target",
+	// "unauthorized_client", …) or the Google API status
+	// ("PERMISSION_DENIED").
+	Code string
+	// Description is the error_description or message.
+	Description string
+
+	kinds []error
+}
+
+func (e *ExchangeError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s answered HTTP %d", e.Endpoint, e.Status)
+	if e.Code != "" {
+		b.WriteString(" " + e.Code)
+	}
+	if e.Description != "" {
+		b.WriteString(": " + e.Description)
+	}
+	for _, k := range e.kinds {
+		if k != twostage.ErrNotFound && k != twostage.ErrInvalid {
+			b.WriteString(": " + k.Error())
+		}
+	}
+	return b.String()
+}
+
+// Unwrap returns the sentinels the answer matches.
+func (e *ExchangeError) Unwrap() []error { return e.kinds }
+
+// STS error descriptions this package recognises. Sources:
+//   - invalid_target "The target service indicated by the \"audience\"
+//     parameters is invalid. This might either be because the pool or
+//     provider is disabled or deleted or because it doesn't exist."
+//     (quoted in google-github-actions/auth issues #161, #334)
+//   - invalid_request "Invalid value for \"audience\". This value should be
+//     the full resource name of the Identity Provider. …" (auth issue #60)
+//   - invalid_grant "The audience in JWT does not match the expected
+//     values." (auth issue #29, 2021); "The audience in ID Token […] does
+//     not match the expected audience …" (unverified)
+//   - "The given credential is rejected by the attribute condition."
+//     (unverified)
+const (
+	descConditionRejected = "rejected by the attribute condition"
+	descInvalidTarget     = "invalid_target"
+)
+
+// mapExchangeError turns an externalaccount error into an *ExchangeError
+// when it carries an STS or IAM Credentials answer, and redacts secrets.
+func mapExchangeError(err error, impersonating bool, secrets []string) error {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(err.Error()), "oauth2/google: status code ")
+	code, body, ok2 := strings.Cut(rest, ": ")
+	status, convErr := strconv.Atoi(code)
+	if !ok || !ok2 || convErr != nil {
+		return redactErr(err, secrets...)
+	}
+	e := &ExchangeError{Endpoint: "sts", Status: status}
+	var oauthErr struct {
+		Error            json.RawMessage `json:"error"`
+		ErrorDescription string          `json:"error_description"`
+	}
+	var apiErr struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+		Status  string `json:"status"`
+	}
+	if json.Unmarshal([]byte(body), &oauthErr) == nil && len(oauthErr.Error) > 0 {
+		var code string
+		if json.Unmarshal(oauthErr.Error, &code) == nil {
+			e.Code, e.Description = code, oauthErr.ErrorDescription
+		} else if json.Unmarshal(oauthErr.Error, &apiErr) == nil {
+			e.Endpoint = "iamcredentials"
+			e.Code, e.Description = apiErr.Status, apiErr.Message
+		}
+	} else {
+		e.Description = snippet([]byte(body))
+	}
+	if e.Endpoint == "sts" && impersonating && e.Code == "" {
+		e.Endpoint = "iamcredentials"
+	}
+	e.Description = redact(e.Description, secrets...)
+	d := strings.ToLower(e.Description)
+	switch {
+	case strings.Contains(d, descConditionRejected):
+		e.kinds = append(e.kinds, ErrConditionRejected)
+	case e.Code == descInvalidTarget:
+		e.kinds = append(e.kinds, ErrProviderNotFound, twostage.ErrNotFound)
+	case strings.Contains(d, "audience") && strings.Contains(d, "does not match"):
+		e.kinds = append(e.kinds, ErrAudienceMismatch)
+	case e.Code == "invalid_request" && strings.Contains(d, "audience"):
+		e.kinds = append(e.kinds, twostage.ErrInvalid)
+	}
+	if e.Endpoint == "iamcredentials" && status == http.StatusForbidden {
+		e.Description += " (the federated principal needs roles/iam.workloadIdentityUser on the service account, and the IAM Credentials API must be enabled)"
+	}
+	return e
+}
+
+// redacted replaces secrets in messages.
+const redacted = "[REDACTED]"
+
+// redact replaces every secret, and anything shaped like a JWT
+// ("eyJ…" base64url segments joined by dots), in s.
+func redact(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, redacted)
+		}
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "eyJ")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		j := i
+		dots := 0
+		for j < len(s) && (isBase64URL(s[j]) || s[j] == '.') {
+			if s[j] == '.' {
+				dots++
+			}
+			j++
+		}
+		b.WriteString(s[:i])
+		if dots >= 1 && j-i >= 16 {
+			b.WriteString(redacted)
+		} else {
+			b.WriteString(s[i:j])
+		}
+		s = s[j:]
+	}
+}
+
+func isBase64URL(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '='
+}
+
+// redactErr returns err when its message holds no secret, and otherwise an
+// error with the redacted message whose Unwrap reaches only the errors of
+// the chain whose own messages are clean (sentinels, context errors), so
+// errors.Is keeps working and no wrapped error can print a secret.
+func redactErr(err error, secrets ...string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	clean := redact(msg, secrets...)
+	if clean == msg {
+		return err
+	}
+	var safe []error
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		if m := e.Error(); redact(m, secrets...) == m {
+			safe = append(safe, e)
+			return
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+		}
+	}
+	walk(errors.Unwrap(err))
+	if u, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, x := range u.Unwrap() {
+			walk(x)
+		}
+	}
+	return &redactedError{msg: clean, safe: safe}
+}
+
+type redactedError struct {
+	msg  string
+	safe []error
+}
+
+func (e *redactedError) Error() string   { return e.msg }
+func (e *redactedError) Unwrap() []error { return e.safe }
