@@ -325,7 +325,7 @@ func (r *Rollout) advance(ctx context.Context, st RolloutState, sp Split) (Rollo
 func (r *Rollout) judge(ctx context.Context, st RolloutState) ([]Verdict, Outcome, error) {
 	step := r.plan.Steps[st.Step-1]
 	bakeEnd := st.StepStarted.Add(step.Bake)
-	if err := r.clock.Sleep(ctx, bakeEnd.Sub(r.clock.Now())); err != nil {
+	if err := r.sleepUntil(ctx, bakeEnd); err != nil {
 		return nil, "", fmt.Errorf("baking step %d of the rollout of %s: %w", st.Step, st.Candidate, err)
 	}
 	for {
@@ -342,6 +342,14 @@ func (r *Rollout) judge(ctx context.Context, st RolloutState) ([]Verdict, Outcom
 			return verdicts, "", fmt.Errorf("waiting for the gates at step %d of the rollout of %s: %w", st.Step, st.Candidate, err)
 		}
 	}
+}
+
+// sleepUntil sleeps on the clock until t; a t already passed only checks ctx.
+func (r *Rollout) sleepUntil(ctx context.Context, t time.Time) error {
+	if d := t.Sub(r.clock.Now()); d > 0 {
+		return r.clock.Sleep(ctx, d)
+	}
+	return ctx.Err()
 }
 
 // ask consults every gate. Any Fail fails; all Pass passes; otherwise

@@ -1,0 +1,45 @@
+package twostage_test
+
+import (
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestNoCloudSDKInCorePackages keeps the concept packages and the pipeline
+// free of cloud SDKs (the idea of go-containerregistry's depcheck_test.go):
+// users who only need the model and the fakes must not pull in gRPC clients,
+// and the pipeline must never depend on a backend.
+func TestNoCloudSDKInCorePackages(t *testing.T) {
+	t.Parallel()
+	core := []string{".", "./pipeline", "./stage", "./traffic", "./traffic/analysis", "./registry", "./fake"}
+	forbidden := []string{
+		"cloud.google.com/go/",
+		// Backends of this module: the core never imports them.
+		"github.com/twostage/twostage/stage/cloudrun",
+		"github.com/twostage/twostage/registry/oci",
+		"github.com/twostage/twostage/registry/artifactregistry",
+		"github.com/twostage/twostage/traffic/analysis/cloudmonitoring",
+		"github.com/twostage/twostage/fake/",
+	}
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	for _, pkg := range core {
+		out, err := exec.Command(goBin, "list", "-deps", "-f", "{{.ImportPath}}", pkg).CombinedOutput()
+		if err != nil {
+			if strings.Contains(string(out), "no Go files") || strings.Contains(string(out), "cannot find") || strings.Contains(string(out), "directory not found") {
+				t.Logf("%s: not present yet", pkg)
+				continue
+			}
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			for _, f := range forbidden {
+				if strings.HasPrefix(dep, f) {
+					t.Errorf("%s depends on %s; core packages must not import cloud SDKs (move the code to a backend sub-package)", pkg, dep)
+				}
+			}
+		}
+	}
+}

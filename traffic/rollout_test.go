@@ -1,0 +1,346 @@
+package traffic_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/fake"
+	"github.com/twostage/twostage/registry"
+	"github.com/twostage/twostage/stage"
+	"github.com/twostage/twostage/traffic"
+)
+
+// newProd returns a fake service serving "api-stable" at 100% with
+// "api-cand" deployed at 0%, like after a release.
+func newProd(t *testing.T, clock *fake.Clock, opts ...fake.ServiceOption) *fake.Service {
+	t.Helper()
+	svc := fake.NewService("api", append([]fake.ServiceOption{fake.WithClock(clock)}, opts...)...)
+	ctx := context.Background()
+	for i, rel := range []stage.Release{
+		{Revision: "stable", Traffic: stage.RouteAll},
+		{Revision: "cand", Traffic: stage.RouteNone, Tags: []string{traffic.TagCandidate}},
+	} {
+		rel.Artifact = registry.Artifact{Repository: "registry.example.com/api", Digest: "sha256:" + strings.Repeat(string(rune('a'+i)), 64)}
+		if _, err := svc.Deploy(ctx, rel); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return svc
+}
+
+func gate(outcomes ...traffic.Outcome) (traffic.Gate, *int) {
+	calls := new(int)
+	return traffic.GateFunc(func(_ context.Context, c traffic.Check) (traffic.Verdict, error) {
+		o := outcomes[min(*calls, len(outcomes)-1)]
+		*calls++
+		return traffic.Verdict{Gate: "g", Outcome: o, Reason: string(o)}, nil
+	}), calls
+}
+
+func candidateShare(t *testing.T, r traffic.Router) int {
+	t.Helper()
+	sp, err := r.Split(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return traffic.Shares(sp)["api-cand"]
+}
+
+func TestRolloutSucceedsWithBakes(t *testing.T) {
+	t.Parallel()
+	clock := fake.NewClock(time.Time{})
+	svc := newProd(t, clock)
+	var events []traffic.Event
+	ro, err := traffic.NewRollout(svc, traffic.WithClock(clock), traffic.WithObserver(func(e traffic.Event) { events = append(events, e) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := clock.Now()
+	res, err := ro.Run(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.State.Phase != traffic.Succeeded || candidateShare(t, svc) != 100 {
+		t.Errorf("phase %s, candidate share %d; want Succeeded at 100", res.State.Phase, candidateShare(t, svc))
+	}
+	if got := clock.Now().Sub(start); got != 10*time.Minute {
+		t.Errorf("rollout took %v on the clock, want the two 5m bakes", got)
+	}
+	var kinds []string
+	for _, e := range events {
+		kinds = append(kinds, string(e.Kind))
+	}
+	if diff := cmp.Diff([]string{"step", "gate", "step", "gate", "step"}, kinds); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
+func TestRolloutInconclusiveThenPass(t *testing.T) {
+	t.Parallel()
+	clock := fake.NewClock(time.Time{})
+	svc := newProd(t, clock)
+	g, calls := gate(traffic.Inconclusive, traffic.Inconclusive, traffic.Pass)
+	plan := traffic.Plan{Steps: []traffic.Step{{Percent: 5, MaxWait: time.Hour}, {Percent: 100}}}
+	ro, _ := traffic.NewRollout(svc, traffic.WithClock(clock), traffic.WithPlan(plan), traffic.WithGates(g), traffic.WithInterval(time.Minute))
+	if _, err := ro.Run(context.Background(), "api-cand"); err != nil {
+		t.Fatal(err)
+	}
+	if *calls != 3 {
+		t.Errorf("gate asked %d times, want 3", *calls)
+	}
+	if diff := cmp.Diff([]time.Duration{time.Minute, time.Minute}, clock.Sleeps()); diff != "" {
+		t.Errorf("sleeps (-want +got):\n%s", diff)
+	}
+}
+
+func TestRolloutPausesAfterMaxWait(t *testing.T) {
+	t.Parallel()
+	clock := fake.NewClock(time.Time{})
+	svc := newProd(t, clock)
+	g, _ := gate(traffic.Inconclusive)
+	plan := traffic.Plan{Steps: []traffic.Step{{Percent: 5, Bake: time.Minute, MaxWait: 10 * time.Minute}, {Percent: 100}}}
+	ro, _ := traffic.NewRollout(svc, traffic.WithClock(clock), traffic.WithPlan(plan), traffic.WithGates(g), traffic.WithInterval(time.Minute))
+	res, err := ro.Run(context.Background(), "api-cand")
+	if !errors.Is(err, traffic.ErrPaused) {
+		t.Fatalf("err = %v, want ErrPaused", err)
+	}
+	if res.State.Phase != traffic.Paused || candidateShare(t, svc) != 5 {
+		t.Errorf("phase %s share %d, want Paused at 5%%", res.State.Phase, candidateShare(t, svc))
+	}
+	// Low traffic is never a failure: nothing rolled back.
+	st, _ := traffic.DecodeState(svc.Snapshot().Split.State)
+	if st.Phase != traffic.Paused {
+		t.Errorf("stored phase %s, want Paused", st.Phase)
+	}
+	// Running again resumes the paused step; now the gate passes.
+	ro2, _ := traffic.NewRollout(svc, traffic.WithClock(clock), traffic.WithPlan(plan), traffic.WithGates(traffic.GateFunc(func(context.Context, traffic.Check) (traffic.Verdict, error) {
+		return traffic.Verdict{Outcome: traffic.Pass}, nil
+	})))
+	if res, err := ro2.Run(context.Background(), ""); err != nil || res.State.Phase != traffic.Succeeded {
+		t.Errorf("resume after pause: %v, %v", res.State.Phase, err)
+	}
+}
+
+func TestRolloutGateErrorIsInconclusive(t *testing.T) {
+	t.Parallel()
+	clock := fake.NewClock(time.Time{})
+	svc := newProd(t, clock)
+	n := 0
+	g := traffic.GateFunc(func(context.Context, traffic.Check) (traffic.Verdict, error) {
+		if n++; n == 1 {
+			return traffic.Verdict{}, errors.New("metrics unreachable")
+		}
+		return traffic.Verdict{Outcome: traffic.Pass}, nil
+	})
+	var verdicts []traffic.Verdict
+	ro, _ := traffic.NewRollout(svc, traffic.WithClock(clock), traffic.WithGates(g), traffic.WithObserver(func(e traffic.Event) {
+		verdicts = append(verdicts, e.Verdicts...)
+	}))
+	if _, err := ro.Run(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if len(verdicts) == 0 || verdicts[0].Outcome != traffic.Inconclusive || !strings.Contains(verdicts[0].Reason, "metrics unreachable") {
+		t.Errorf("first verdict %+v, want Inconclusive carrying the gate error", verdicts)
+	}
+}
+
+func TestRolloutRefusals(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := fake.NewClock(time.Time{})
+
+	t.Run("other rollout in progress", func(t *testing.T) {
+		svc := newProd(t, clock)
+		g, _ := gate(traffic.Inconclusive)
+		plan := traffic.Plan{Steps: []traffic.Step{{Percent: 5, MaxWait: time.Minute}, {Percent: 100}}}
+		ro, _ := traffic.NewRollout(svc, traffic.WithClock(clock), traffic.WithPlan(plan), traffic.WithGates(g))
+		ro.Run(ctx, "api-cand") // pauses at 5%
+		_, err := ro.Run(ctx, "api-stable")
+		if !errors.Is(err, twostage.ErrConflict) || !strings.Contains(err.Error(), "api-cand") {
+			t.Errorf("err = %v, want ErrConflict naming the rollout under way", err)
+		}
+	})
+	t.Run("plan changed", func(t *testing.T) {
+		svc := newProd(t, clock)
+		g, _ := gate(traffic.Inconclusive)
+		plan := traffic.Plan{Steps: []traffic.Step{{Percent: 5, MaxWait: time.Minute}, {Percent: 100}}}
+		ro, _ := traffic.NewRollout(svc, traffic.WithClock(clock), traffic.WithPlan(plan), traffic.WithGates(g))
+		ro.Run(ctx, "api-cand")
+		ro2, _ := traffic.NewRollout(svc, traffic.WithClock(clock))
+		if _, err := ro2.Run(ctx, "api-cand"); !errors.Is(err, twostage.ErrConflict) || !strings.Contains(err.Error(), "plan") {
+			t.Errorf("err = %v, want ErrConflict about the plan", err)
+		}
+	})
+	t.Run("traffic changed outside", func(t *testing.T) {
+		svc := newProd(t, clock)
+		g, _ := gate(traffic.Inconclusive)
+		plan := traffic.Plan{Steps: []traffic.Step{{Percent: 5, MaxWait: time.Minute}, {Percent: 100}}}
+		ro, _ := traffic.NewRollout(svc, traffic.WithClock(clock), traffic.WithPlan(plan), traffic.WithGates(g))
+		ro.Run(ctx, "api-cand")
+		sp, _ := svc.Split(ctx)
+		sp, _ = traffic.Route(sp, map[string]int{"api-stable": 50, "api-cand": 50})
+		if _, err := svc.SetSplit(ctx, sp); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ro.Run(ctx, "api-cand"); !errors.Is(err, twostage.ErrConflict) || !strings.Contains(err.Error(), "outside the rollout") {
+			t.Errorf("err = %v, want ErrConflict about traffic changed outside", err)
+		}
+	})
+	t.Run("split traffic has no single stable", func(t *testing.T) {
+		svc := newProd(t, clock)
+		sp, _ := svc.Split(ctx)
+		sp, _ = traffic.Route(sp, map[string]int{"api-stable": 50, "api-cand": 50})
+		svc.SetSplit(ctx, sp)
+		ro, _ := traffic.NewRollout(svc, traffic.WithClock(clock))
+		if _, err := ro.Run(ctx, "api-cand"); !errors.Is(err, twostage.ErrInvalid) {
+			t.Errorf("err = %v, want ErrInvalid", err)
+		}
+	})
+	t.Run("no candidate", func(t *testing.T) {
+		svc := fake.NewService("solo", fake.WithClock(clock))
+		svc.Deploy(ctx, stage.Release{Artifact: registry.Artifact{Repository: "registry.example.com/a", Digest: "sha256:" + strings.Repeat("f", 64)}, Revision: "one", Traffic: stage.RouteAll})
+		ro, _ := traffic.NewRollout(svc, traffic.WithClock(clock))
+		if _, err := ro.Run(ctx, ""); !errors.Is(err, twostage.ErrInvalid) {
+			t.Errorf("err = %v, want ErrInvalid (nothing to roll out)", err)
+		}
+		if _, err := ro.Abort(ctx, ""); !errors.Is(err, twostage.ErrInvalid) {
+			t.Errorf("Abort: err = %v, want ErrInvalid (no rollout recorded)", err)
+		}
+	})
+	t.Run("bad options", func(t *testing.T) {
+		if _, err := traffic.NewRollout(newProd(t, clock), traffic.WithInterval(0)); !errors.Is(err, twostage.ErrInvalid) {
+			t.Errorf("interval 0: err = %v", err)
+		}
+		if _, err := traffic.NewRollout(nil); !errors.Is(err, twostage.ErrInvalid) {
+			t.Errorf("nil router: err = %v", err)
+		}
+	})
+}
+
+func TestRolloutContextCancelledDuringBake(t *testing.T) {
+	t.Parallel()
+	clock := fake.NewClock(time.Time{})
+	svc := newProd(t, clock)
+	ctx, cancel := context.WithCancel(context.Background())
+	clock.OnSleep(func(time.Time) { cancel() })
+	ro, _ := traffic.NewRollout(svc, traffic.WithClock(clock))
+	_, err := ro.Run(ctx, "")
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	// The applied step is recorded: a later run resumes at step 1.
+	st, _ := traffic.DecodeState(svc.Snapshot().Split.State)
+	if st.Step != 1 || st.Phase != traffic.Progressing || candidateShare(t, svc) != 5 {
+		t.Errorf("state %+v share %d, want step 1 progressing at 5%%", st, candidateShare(t, svc))
+	}
+	ro2, _ := traffic.NewRollout(svc, traffic.WithClock(clock))
+	if res, err := ro2.Run(context.Background(), ""); err != nil || res.State.Phase != traffic.Succeeded {
+		t.Errorf("resume: %v %v", res.State.Phase, err)
+	}
+}
+
+func TestAbortDuringRollout(t *testing.T) {
+	t.Parallel()
+	clock := fake.NewClock(time.Time{})
+	svc := newProd(t, clock)
+	g, _ := gate(traffic.Inconclusive)
+	plan := traffic.Plan{Steps: []traffic.Step{{Percent: 5}, {Percent: 25, MaxWait: time.Minute}, {Percent: 100}}}
+	passFirst := traffic.GateFunc(func(ctx context.Context, c traffic.Check) (traffic.Verdict, error) {
+		if c.Step == 1 {
+			return traffic.Verdict{Outcome: traffic.Pass}, nil
+		}
+		return g.Check(ctx, c)
+	})
+	ro, _ := traffic.NewRollout(svc, traffic.WithClock(clock), traffic.WithPlan(plan), traffic.WithGates(passFirst))
+	ro.Run(context.Background(), "") // pauses at 25%
+	if got := candidateShare(t, svc); got != 25 {
+		t.Fatalf("candidate at %d%%, want 25", got)
+	}
+	gen := svc.Snapshot().Generation
+	res, err := ro.Abort(context.Background(), "operator says no")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.State.Phase != traffic.Aborted || res.State.Reason != "operator says no" || candidateShare(t, svc) != 0 {
+		t.Errorf("abort: %+v, share %d", res.State, candidateShare(t, svc))
+	}
+	if writes := svc.Snapshot().Generation - gen; writes != 1 {
+		t.Errorf("abort made %d writes, want 1", writes)
+	}
+}
+
+func TestDecodeState(t *testing.T) {
+	t.Parallel()
+	st := traffic.RolloutState{Candidate: "api-2", Stable: "api-1", Phase: traffic.Progressing, Step: 1, Percents: []int{5, 100}, StepStarted: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	got, err := traffic.DecodeState(st.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(st, got); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{
+		"{}",
+		`twostage/v1 {"candidate":"a","phase":"Dancing","percents":[100]}`,
+		`twostage/v1 {"candidate":"","phase":"Progressing"}`,
+		`twostage/v1 {"candidate":"a","phase":"Progressing","step":3,"percents":[5,100]}`,
+		`twostage/v1 {"candidate":"a","phase":"Progressing","extra":1}`,
+		`twostage/v1 not json`,
+	} {
+		if _, err := traffic.DecodeState(bad); !errors.Is(err, twostage.ErrInvalid) {
+			t.Errorf("DecodeState(%q) err = %v, want ErrInvalid", bad, err)
+		}
+	}
+	if z, err := traffic.DecodeState(""); err != nil || z.Candidate != "" {
+		t.Errorf("DecodeState(\"\") = %+v, %v", z, err)
+	}
+}
+
+func FuzzDecodeState(f *testing.F) {
+	f.Add("")
+	f.Add(traffic.RolloutState{Candidate: "a", Stable: "b", Phase: traffic.Succeeded, Step: 2, Percents: []int{5, 100}}.Encode())
+	f.Add(`twostage/v1 {"candidate":"a","phase":"Paused","step":-1,"percents":[]}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		st, err := traffic.DecodeState(s)
+		if err != nil {
+			if !errors.Is(err, twostage.ErrInvalid) {
+				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		if s == "" {
+			return
+		}
+		again, err := traffic.DecodeState(st.Encode())
+		if err != nil {
+			t.Fatalf("re-decoding %q: %v", st.Encode(), err)
+		}
+		if !cmp.Equal(st, again) {
+			t.Fatalf("round trip changed %+v to %+v", st, again)
+		}
+	})
+}
+
+func BenchmarkRollout(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		clock := fake.NewClock(time.Time{})
+		svc := fake.NewService("api", fake.WithClock(clock))
+		ctx := context.Background()
+		for i, rel := range []stage.Release{{Revision: "stable", Traffic: stage.RouteAll}, {Revision: "cand", Traffic: stage.RouteNone, Tags: []string{traffic.TagCandidate}}} {
+			rel.Artifact = registry.Artifact{Repository: "registry.example.com/api", Digest: "sha256:" + strings.Repeat(string(rune('a'+i)), 64)}
+			if _, err := svc.Deploy(ctx, rel); err != nil {
+				b.Fatal(err)
+			}
+		}
+		ro, _ := traffic.NewRollout(svc, traffic.WithClock(clock))
+		if _, err := ro.Run(ctx, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
