@@ -506,3 +506,32 @@ func TestStatus(t *testing.T) {
 		t.Errorf("Status.String() = %q", got)
 	}
 }
+
+func TestPromoteManual(t *testing.T) {
+	t.Parallel()
+	never := traffic.GateFunc(func(context.Context, traffic.Check) (traffic.Verdict, error) {
+		return traffic.Verdict{Gate: "quiet", Outcome: traffic.Inconclusive, Reason: "no traffic yet"}, nil
+	})
+	plan := traffic.Plan{Steps: []traffic.Step{{Percent: 5, MaxWait: time.Minute}, {Percent: 50}, {Percent: 100}}}
+	w := newWorld(t, pipeline.WithGates(never), pipeline.WithPlan(plan))
+	w.dev1(t, sha1)
+	rel := w.release(t, "v1.0.0", sha1)
+	if _, err := w.p.Promote(context.Background(), pipeline.PromoteInput{}); !errors.Is(err, traffic.ErrPaused) {
+		t.Fatalf("Promote with a quiet gate: err = %v, want ErrPaused", err)
+	}
+	if _, err := w.p.Promote(context.Background(), pipeline.PromoteInput{Manual: "sideways"}); !errors.Is(err, twostage.ErrInvalid) {
+		t.Errorf("bad Manual: err = %v, want ErrInvalid", err)
+	}
+	res, err := w.p.Promote(context.Background(), pipeline.PromoteInput{Manual: pipeline.ManualNext, Actor: "carol"})
+	if err != nil || shares(t, w.prod)[rel.Revision.Name] != 50 {
+		t.Fatalf("manual next: %v, shares %v", err, shares(t, w.prod))
+	}
+	res, err = w.p.Promote(context.Background(), pipeline.PromoteInput{Manual: pipeline.ManualFull, Actor: "carol"})
+	if err != nil || res.State.Phase != traffic.Succeeded || shares(t, w.prod)[rel.Revision.Name] != 100 {
+		t.Fatalf("manual full: %v %v, shares %v", res.State.Phase, err, shares(t, w.prod))
+	}
+	last := w.log.Events()[len(w.log.Events())-1]
+	if last.Actor != "carol" || last.Decision != "succeeded" {
+		t.Errorf("last audit event %+v, want carol's success", last)
+	}
+}

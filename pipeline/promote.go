@@ -15,7 +15,21 @@ type PromoteInput struct {
 	Revision string
 	// Actor is who asked, for the audit trail.
 	Actor string
+	// Manual, if set, moves the rollout under way past its gates by hand,
+	// one step (ManualNext) or straight to 100% (ManualFull), and returns
+	// without waiting for further steps.
+	Manual Manual
 }
+
+// Manual is a promotion a person decides, skipping the gates.
+type Manual string
+
+const (
+	// ManualNext advances the rollout under way by one step.
+	ManualNext Manual = "next"
+	// ManualFull sends the rollout under way straight to 100%.
+	ManualFull Manual = "full"
+)
 
 // Promote rolls a released revision out in prod: its share rises per the
 // plan (default 5% → 25% → 100%), each step baked and gated; at 100% it
@@ -33,7 +47,15 @@ func (p *Pipeline) Promote(ctx context.Context, in PromoteInput) (traffic.Result
 	if err != nil {
 		return traffic.Result{}, err
 	}
-	res, err := ro.Run(ctx, in.Revision)
+	var res traffic.Result
+	switch in.Manual {
+	case "":
+		res, err = ro.Run(ctx, in.Revision)
+	case ManualNext, ManualFull:
+		res, err = ro.Advance(ctx, in.Manual == ManualFull)
+	default:
+		return res, invalid(fmt.Sprintf("PromoteInput.Manual %q is not %q or %q", in.Manual, ManualNext, ManualFull))
+	}
 	if err != nil {
 		err = fmt.Errorf("pipeline: promote: %w", err)
 	}

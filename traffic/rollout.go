@@ -291,6 +291,7 @@ func (r *Rollout) stepPercent(step int) int {
 func (r *Rollout) advance(ctx context.Context, st RolloutState, sp Split) (RolloutState, Split, error) {
 	next := st
 	next.Step++
+	next.Phase, next.Reason = Progressing, ""
 	p := r.stepPercent(next.Step)
 	shares := map[string]int{st.Candidate: p}
 	if p < 100 {
@@ -429,6 +430,33 @@ func (r *Rollout) Abort(ctx context.Context, reason string) (Result, error) {
 	}
 	r.emit(Event{Kind: EventRollback, Candidate: st.Candidate, Stable: st.Stable, Step: st.Step, Percent: r.stepPercent(st.Step), Before: sp, After: got, Reason: reason})
 	return Result{State: next, Split: got}, nil
+}
+
+// Advance moves the rollout under way past its current step without asking
+// the gates: to the next step, or with full straight to 100%. It is the
+// manual "promote" of a person who has seen enough (a paused rollout
+// becomes Progressing again). Run continues automatically from there. It
+// fails with twostage.ErrInvalid when no rollout is under way.
+func (r *Rollout) Advance(ctx context.Context, full bool) (Result, error) {
+	sp, err := r.router.Split(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("reading traffic: %w", err)
+	}
+	st, err := DecodeState(sp.State)
+	if err != nil {
+		return Result{Split: sp}, err
+	}
+	if st.Candidate == "" || st.Phase.Done() {
+		return Result{State: st, Split: sp}, invalidf("no rollout is under way to advance (last: %q %s); start one with Run", st.Candidate, st.Phase)
+	}
+	if err := r.checkResume(st, sp); err != nil {
+		return Result{State: st, Split: sp}, err
+	}
+	if full {
+		st.Step = len(r.plan.Steps) - 1
+	}
+	next, got, err := r.advance(ctx, st, sp)
+	return Result{State: next, Split: got}, err
 }
 
 // toStable writes 100% to st.Stable, moves the stable tag back to it, and

@@ -274,6 +274,32 @@ func TestAbortDuringRollout(t *testing.T) {
 	}
 }
 
+func TestAdvance(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := fake.NewClock(time.Time{})
+	svc := newProd(t, clock)
+	g, _ := gate(traffic.Inconclusive)
+	plan := traffic.Plan{Steps: []traffic.Step{{Percent: 1, MaxWait: time.Minute}, {Percent: 10}, {Percent: 50}, {Percent: 100}}}
+	ro, _ := traffic.NewRollout(svc, traffic.WithClock(clock), traffic.WithPlan(plan), traffic.WithGates(g))
+	if _, err := ro.Advance(ctx, false); !errors.Is(err, twostage.ErrInvalid) {
+		t.Errorf("Advance with no rollout: err = %v, want ErrInvalid", err)
+	}
+	ro.Run(ctx, "") // pauses at 1%
+	res, err := ro.Advance(ctx, false)
+	if err != nil || res.State.Phase != traffic.Progressing || res.State.Step != 2 || candidateShare(t, svc) != 10 {
+		t.Fatalf("Advance: %+v, %v, share %d; want step 2 progressing at 10%%", res.State, err, candidateShare(t, svc))
+	}
+	res, err = ro.Advance(ctx, true)
+	if err != nil || res.State.Phase != traffic.Succeeded || candidateShare(t, svc) != 100 {
+		t.Fatalf("Advance(full): %+v, %v, share %d; want Succeeded at 100%%", res.State, err, candidateShare(t, svc))
+	}
+	sp, _ := svc.Split(ctx)
+	if rev, _ := traffic.TagOf(sp, traffic.TagStable); rev != "api-cand" {
+		t.Errorf("stable tag on %q after a full advance, want api-cand", rev)
+	}
+}
+
 func TestDecodeState(t *testing.T) {
 	t.Parallel()
 	st := traffic.RolloutState{Candidate: "api-2", Stable: "api-1", Phase: traffic.Progressing, Step: 1, Percents: []int{5, 100}, StepStarted: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
