@@ -141,7 +141,29 @@ func (s *Service) deployNew(ctx context.Context, cur *runpb.Service, name, image
 	if name == "" {
 		name = shortName(resp.GetLatestCreatedRevision())
 	}
+	if r.Traffic == stage.RouteAll && name != "" && shortName(resp.GetLatestCreatedRevision()) != name {
+		// Cloud Run made no new revision: one of that name and the same
+		// configuration existed, unknown to the service's traffic, and was
+		// adopted without becoming the latest (cloudrunfake's unverified
+		// reading of "same template → no new revision"). LATEST does not
+		// reach it, so route to it by name in a second write.
+		if resp, err = s.routeByName(ctx, resp, name, r); err != nil {
+			return stage.Revision{}, s.deployError(ctx, err, name, image)
+		}
+	}
 	return s.finish(ctx, resp, name)
+}
+
+// routeByName rewrites the traffic of svc so that revision name gets 100%.
+func (s *Service) routeByName(ctx context.Context, svc *runpb.Service, name string, r stage.Release) (*runpb.Service, error) {
+	before := splitOf(svc)
+	targets, err := desired(before, name, r, false, false)
+	if err != nil {
+		return nil, err
+	}
+	svc.Traffic = trafficOf(targets)
+	s.log.InfoContext(ctx, "cloudrun: routing traffic to adopted revision", "service", s.short, "revision", name, "traffic", string(r.Traffic), "before", splitString(before.Targets), "after", splitString(targets))
+	return s.update(ctx, svc, false)
 }
 
 // adopt returns the existing revision rev after checking it runs the release

@@ -46,6 +46,7 @@ func newEnv(t testing.TB, srvOpts []cloudrunfake.Option, opts ...cloudrun.Option
 		cloudrun.WithClientOptions(srv.ClientOptions()...),
 		cloudrun.WithClock(clk),
 		cloudrun.WithRetry(backoff.Policy{Rand: func() float64 { return 0 }}, 5),
+		cloudrun.WithPollInterval(backoff.Policy{Initial: time.Second, Max: 10 * time.Second, Rand: func() float64 { return 0 }}),
 	}, opts...)
 	svc, err := cloudrun.New(t.Context(), svcName, opts...)
 	if err != nil {

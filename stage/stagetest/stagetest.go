@@ -59,6 +59,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"RouteNoneRedeployAfterPromotionMovesNothing", testRouteNoneRerun},
 		{"RouteNoneOnMissingServiceIsRefused", testRouteNoneMissing},
 		{"RouteAllKeepsTagsAndTakesAll", testRouteAllAfterSplit},
+		{"RouteAllRedeployOfAnOlderRevisionServesIt", testRouteAllOlder},
 		{"NotReadyLeavesTraffic", testNotReady},
 		{"InvalidReleaseChangesNothing", testInvalid},
 		{"TagURLs", testTagURLs},
@@ -453,5 +454,21 @@ func testFullName(t *testing.T, h Harness) {
 	}
 	if n := len(revisions(t, st)); n != 1 {
 		t.Errorf("Revisions() has %d revisions, want 1", n)
+	}
+}
+
+func testRouteAllOlder(t *testing.T, h Harness) {
+	st := h.Stage
+	a := mustDeploy(t, st, release("a1", stage.RouteAll))
+	mustDeploy(t, st, release("b2", stage.RouteAll))
+	again := mustDeploy(t, st, release("a1", stage.RouteAll))
+	if again.Name != a.Name || !again.Ready {
+		t.Errorf("Deploy() of the older release again = %+v, want ready %q", again, a.Name)
+	}
+	if diff := cmp.Diff(map[string]int{a.Name: 100}, serving(mustSplit(t, st))); diff != "" {
+		t.Errorf("serving after re-deploying an older release with RouteAll mismatch (-want +got):\n%s", diff)
+	}
+	if n := len(revisions(t, st)); n != 2 {
+		t.Errorf("Revisions() has %d revisions, want 2 (no duplicate)", n)
 	}
 }
