@@ -317,6 +317,9 @@ func mapErr(err error, what, host, op string) error {
 		}
 		return fmt.Errorf("oci: %s: registry %s refused the credentials (HTTP %d): the caller needs %s access; on Artifact Registry grant %s (permission %s) on the repository: %w",
 			what, host, terr.StatusCode, op, role, perm, err)
+	case http.StatusConflict, http.StatusPreconditionFailed:
+		// For example a push that would move an immutable tag.
+		return fmt.Errorf("oci: %s: %w: %w", what, twostage.ErrConflict, err)
 	case http.StatusBadRequest:
 		for _, d := range terr.Errors {
 			switch d.Code {

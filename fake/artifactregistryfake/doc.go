@@ -1,0 +1,38 @@
+// Package artifactregistryfake is an in-process emulator of the subset of
+// the Artifact Registry API (google.devtools.artifactregistry.v1) that
+// package registry/artifactregistry uses, served over real gRPC on
+// loopback, in front of a real OCI distribution registry (go-containerregistry's
+// in-memory pkg/registry on an httptest server).
+//
+// An image pushed over the OCI protocol to [Server.RegistryHost] under
+// "HOST/PROJECT/REPOSITORY/IMAGE:TAG" appears in the API as package IMAGE
+// of repository PROJECT/REPOSITORY, with a version named by its digest and
+// a tag, exactly as Artifact Registry reports docker pushes. Tags created,
+// moved or deleted through the API are mirrored onto the OCI registry.
+//
+// Emulated RPCs: GetRepository, ListRepositories, CreateRepository (its
+// operation is returned done), GetPackage, ListPackages, GetTag, ListTags
+// (filters name="…" and version="…", with * wildcards), CreateTag,
+// UpdateTag, DeleteTag, GetVersion, ListVersions, GetDockerImage,
+// ListDockerImages, and google.longrunning.Operations.GetOperation. Lists
+// page with page_size (default 100, at most 1000) and page_token. Every
+// other RPC answers codes.Unimplemented naming the method.
+//
+// Behaviour and sources:
+//   - Resource names, the escaping of slashes in package names
+//     ("team%2Fapi") and version names "…/versions/sha256:…" follow the
+//     field comments of artifactregistrypb.Tag, Version and Package.
+//   - docker_config.immutable_tags: "prevents all tags from being modified,
+//     moved or deleted. This does not prevent tags from being created"
+//     (artifactregistrypb.Repository_DockerRepositoryConfig). The emulator
+//     answers UpdateTag and DeleteTag of such a tag with FAILED_PRECONDITION
+//     and an OCI push that would move one with HTTP 409 / TAG_INVALID; the
+//     codes are unverified (the comment gives none).
+//   - Pushing to a repository that does not exist answers HTTP 404
+//     NAME_UNKNOWN (unverified status; the real registry refuses the push).
+//   - DockerImage names "…/dockerImages/IMAGE@sha256:…" follow the
+//     DockerImage.name comment; the escaping of '/' in IMAGE as "%2F" is
+//     unverified. Version.metadata carries imageSizeBytes, mediaType and
+//     buildTime, as the DockerImage field comments say.
+//   - NOT_FOUND and ALREADY_EXISTS messages are the emulator's own.
+package artifactregistryfake
