@@ -88,8 +88,14 @@ func FuzzDeploy(f *testing.F) {
 		if after.Split.LatestRevision != got.Name {
 			t.Fatalf("LatestRevision = %q, want %q", after.Split.LatestRevision, got.Name)
 		}
-		if after.Generation != before.Generation+1 {
-			t.Fatalf("Generation = %d, want %d", after.Generation, before.Generation+1)
+		changed := len(after.Revisions) != len(before.Revisions) ||
+			after.Split.LatestRevision != before.Split.LatestRevision ||
+			!cmp.Equal(after.Split.Targets, before.Split.Targets)
+		if wantGen := before.Generation + map[bool]int64{false: 0, true: 1}[changed]; after.Generation != wantGen {
+			t.Fatalf("Generation = %d, want %d (changed: %v)", after.Generation, wantGen, changed)
+		}
+		if after.Split.Version == before.Split.Version {
+			t.Fatalf("a successful deploy kept version %q", after.Split.Version)
 		}
 		if tag != "" && got.TagURLs[tag] == "" {
 			t.Fatalf("the new revision has no URL for tag %q: %v", tag, got.TagURLs)

@@ -25,9 +25,12 @@ import (
 // Cloud Run service updated with allow_missing, it comes into existence with
 // its first [stage.RouteAll] deploy. Service is safe for concurrent use.
 //
-// Every successful Deploy and SetSplit is a write: it increments the
-// generation and issues a new, never reused Version (the etag), even when
-// nothing else changed.
+// Every successful Deploy and SetSplit is a write and issues a new, never
+// reused Version (the etag), even when nothing changed; the generation
+// grows only when the desired state changes: a revision is created, the
+// latest revision, the targets or the State change (runpb
+// Service.generation: "A number that monotonically increases every time the
+// user modifies the desired state"). A failed call changes neither.
 type Service struct {
 	name      string                            // read-only
 	funcs     ServiceFuncs                      // set by options, read-only afterwards
@@ -43,7 +46,8 @@ type Service struct {
 	targets    []traffic.Target     // never empty once exists
 	state      string               // traffic.Split.State
 	version    string               // etag; "" until the service exists
-	generation int64                // number of writes so far
+	generation int64                // number of changes of the desired state
+	writes     int64                // number of writes so far; seeds version
 	failing    map[string]string    // FailRevision: revision name → reason
 	calls      []Call               // every call, in return order
 	n          [numMethods]int      // calls of each method so far
@@ -103,7 +107,8 @@ type ServiceState struct {
 	Split traffic.Split
 	// Revisions are all revisions, ready or not, newest first.
 	Revisions []stage.Revision
-	// Generation counts the writes so far (Cloud Run's Service.generation).
+	// Generation counts the changes of the desired state so far (Cloud
+	// Run's Service.generation); a write that changes nothing keeps it.
 	Generation int64
 }
 
@@ -365,7 +370,7 @@ func (c serviceCore) Deploy(ctx context.Context, r stage.Release) (stage.Revisio
 				s.exists = true
 				s.targets = []traffic.Target{{Latest: true, Percent: 100}}
 			}
-			s.bumpLocked()
+			s.writeLocked(true)
 			return s.revisionLocked(rev), notReady(what, rev)
 		}
 	}
@@ -377,13 +382,14 @@ func (c serviceCore) Deploy(ctx context.Context, r stage.Release) (stage.Revisio
 	if err := traffic.Validate(traffic.Split{Targets: targets}, s.name); err != nil {
 		return stage.Revision{}, fmt.Errorf("%s: %w", what, err)
 	}
+	changed := !adopt || s.latest != name || !slices.Equal(s.targets, targets)
 	if !adopt {
 		s.addLocked(rev)
 	}
 	s.exists = true
 	s.latest = name
 	s.targets = targets
-	s.bumpLocked()
+	s.writeLocked(changed)
 	return s.revisionLocked(rev), nil
 }
 
@@ -476,13 +482,14 @@ func (c serviceCore) SetSplit(ctx context.Context, sp traffic.Split) (traffic.Sp
 			return traffic.Split{}, fmt.Errorf("%s: target %d: revision %q is not ready and cannot serve traffic (%s); route its %d%% elsewhere: %w", what, i+1, t.Revision, rev.reason, t.Percent, twostage.ErrInvalid)
 		}
 	}
-	if len(sp.Targets) == 0 {
-		s.targets = []traffic.Target{{Latest: true, Percent: 100}}
-	} else {
-		s.targets = slices.Clone(sp.Targets)
+	targets := slices.Clone(sp.Targets)
+	if len(targets) == 0 {
+		targets = []traffic.Target{{Latest: true, Percent: 100}}
 	}
+	changed := s.state != sp.State || !slices.Equal(s.targets, targets)
+	s.targets = targets
 	s.state = sp.State
-	s.bumpLocked()
+	s.writeLocked(changed)
 	return s.splitLocked(), nil
 }
 
@@ -513,11 +520,15 @@ func (s *Service) addLocked(rev *revision) {
 	s.byName[rev.name] = rev
 }
 
-// bumpLocked records a write. s.mu must be held.
-func (s *Service) bumpLocked() {
-	s.generation++
-	// An opaque etag that is never reused: the generation only grows.
-	sum := sha256.Sum256([]byte(s.name + "\x00" + strconv.FormatInt(s.generation, 10)))
+// writeLocked records a write, which changed the desired state if changed.
+// s.mu must be held.
+func (s *Service) writeLocked(changed bool) {
+	if changed {
+		s.generation++
+	}
+	s.writes++
+	// An opaque etag that is never reused: the write count only grows.
+	sum := sha256.Sum256([]byte(s.name + "\x00" + strconv.FormatInt(s.writes, 10)))
 	s.version = hex.EncodeToString(sum[:8])
 }
 

@@ -225,7 +225,7 @@ func TestServiceDeploy(t *testing.T) {
 			deploy:     rel("b", stage.RouteNone, "candidate"),
 			wantRev:    "api-b",
 			wantExists: true, wantTargets: []traffic.Target{to("api-a", 100), to("api-b", 0, "candidate")}, wantLatest: "api-b",
-			wantRevs: []string{"api-b", "api-a"}, wantGen: 3,
+			wantRevs: []string{"api-b", "api-a"}, wantGen: 2,
 		},
 		{
 			name: "nil and empty labels are the same template",
@@ -235,7 +235,7 @@ func TestServiceDeploy(t *testing.T) {
 			deploy:     rel("a", stage.RouteAll),
 			wantRev:    "api-a",
 			wantExists: true, wantTargets: []traffic.Target{latest(100)}, wantLatest: "api-a",
-			wantRevs: []string{"api-a"}, wantGen: 2,
+			wantRevs: []string{"api-a"}, wantGen: 1,
 		},
 		{
 			name:    "same name, different artifact",
@@ -310,7 +310,7 @@ func TestServiceDeploy(t *testing.T) {
 			deploy:     rel("a", stage.RouteAll),
 			wantRev:    "api-a",
 			wantExists: true, wantTargets: []traffic.Target{latest(100)}, wantLatest: "api-a",
-			wantRevs: []string{"api-a"}, wantGen: 2,
+			wantRevs: []string{"api-a"}, wantGen: 1,
 		},
 		{
 			name: "WithReadiness refuses a revision",
@@ -701,6 +701,44 @@ func TestServiceVersionsNeverRepeat(t *testing.T) {
 	sa, _ := a.Split(context.Background())
 	if sp.Version == sa.Version {
 		t.Errorf("services api and web share version %q", sp.Version)
+	}
+}
+
+func TestServiceUnchangedWrites(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := NewService("api")
+	mustDeploy(t, s, rel("a", stage.RouteAll))
+	mustDeploy(t, s, rel("b", stage.RouteNone, "candidate"))
+	before, _ := s.Split(ctx)
+	gen := s.Snapshot().Generation
+
+	// A re-run deploy and a SetSplit of the same split are writes that
+	// change nothing: new versions, same generation.
+	mustDeploy(t, s, rel("b", stage.RouteNone, "candidate"))
+	afterDeploy, _ := s.Split(ctx)
+	afterSet, err := s.SetSplit(ctx, afterDeploy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions := map[string]bool{before.Version: true, afterDeploy.Version: true, afterSet.Version: true}
+	if len(versions) != 3 {
+		t.Errorf("versions %q, %q, %q; want three distinct ones", before.Version, afterDeploy.Version, afterSet.Version)
+	}
+	if got := s.Snapshot().Generation; got != gen {
+		t.Errorf("Generation = %d after unchanged writes, want %d", got, gen)
+	}
+	if _, err := s.SetSplit(ctx, before); !errors.Is(err, twostage.ErrConflict) {
+		t.Errorf("SetSplit with the version from before the unchanged writes = %v, want ErrConflict", err)
+	}
+
+	// Changing only the State is a change.
+	afterSet.State = "step 1"
+	if _, err := s.SetSplit(ctx, afterSet); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Snapshot().Generation; got != gen+1 {
+		t.Errorf("Generation = %d after a State change, want %d", got, gen+1)
 	}
 }
 
