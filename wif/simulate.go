@@ -1,0 +1,148 @@
+package wif
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// SimResult is what [Simulate] found a token would get.
+type SimResult struct {
+	// Mapping is the provider's mapping of the token ([Evaluate]).
+	Mapping Mapping
+	// Accepted reports whether STS would exchange the token.
+	Accepted bool
+	// Reason says why it would not; empty when Accepted.
+	Reason string
+	// Principals are the IAM identifiers the resulting identity matches:
+	// its principal://…/subject/…, a principalSet://…/attribute.NAME/VALUE
+	// per custom attribute, …/group/GROUP per group, and …/*. Empty when
+	// not Accepted.
+	Principals []string
+	// Bindings are the setup's bindings whose member is one of Principals,
+	// in declaration order: what the token could do once exchanged.
+	Bindings []Binding
+}
+
+// Roles returns "ROLE on KIND NAME" for each applying binding.
+func (r SimResult) Roles() []string {
+	var out []string
+	for _, b := range r.Bindings {
+		out = append(out, b.Role+" on "+b.Resource.String())
+	}
+	return out
+}
+
+// Simulate plays a token with claims against the setup offline: the issuer
+// and audience checks STS makes when the claims carry iss and aud (the
+// signature and expiry are not checked), the provider's mapping and
+// condition ([Evaluate]), and then which of the setup's bindings name the
+// resulting identity. It returns an error only when the provider itself is
+// malformed.
+func Simulate(s Setup, claims Claims) (SimResult, error) {
+	m, err := Evaluate(s.Provider, claims)
+	if err != nil {
+		return SimResult{}, fmt.Errorf("wif: simulating: %w", err)
+	}
+	r := SimResult{Mapping: m, Accepted: m.Accepted, Reason: m.Reason}
+	if iss, ok := claims["iss"]; ok && iss != s.Provider.IssuerURI() {
+		r.Accepted, r.Reason = false, fmt.Sprintf("issuer %v is not the provider's %q", iss, s.Provider.IssuerURI())
+	} else if aud, ok := claims["aud"]; ok && !audienceAllowed(aud, s.Provider.TokenAudiences()) {
+		r.Accepted, r.Reason = false, fmt.Sprintf("audience %v is not one of %q", aud, s.Provider.TokenAudiences())
+	}
+	if !r.Accepted {
+		return r, nil
+	}
+	r.Principals = principalsOf(s.Pool, m)
+	for _, b := range s.Bindings {
+		if slices.Contains(r.Principals, b.Member) {
+			r.Bindings = append(r.Bindings, b)
+		}
+	}
+	return r, nil
+}
+
+// audienceAllowed reports whether a token's aud claim (a string or a list)
+// names one of allowed.
+func audienceAllowed(aud any, allowed []string) bool {
+	switch a := aud.(type) {
+	case string:
+		return slices.Contains(allowed, a)
+	case []any:
+		for _, v := range a {
+			if s, ok := v.(string); ok && slices.Contains(allowed, s) {
+				return true
+			}
+		}
+	case []string:
+		for _, s := range a {
+			if slices.Contains(allowed, s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// principalsOf lists the identifiers an identity with mapping m matches.
+func principalsOf(pool Pool, m Mapping) []string {
+	out := []string{SubjectPrincipal(pool, m.Subject()).String()}
+	for _, k := range sortedKeys(m.Attributes) {
+		if name, ok := strings.CutPrefix(k, "attribute."); ok {
+			out = append(out, AttributePrincipal(pool, name, m.Attributes[k]).String())
+		}
+	}
+	for _, g := range m.Groups {
+		out = append(out, GroupPrincipal(pool, g).String())
+	}
+	return append(out, AllPrincipals(pool).String())
+}
+
+// GitHubClaims returns the claims of a sample GitHub Actions OIDC token
+// from repo for a workflow triggered by event ("push", "pull_request",
+// "pull_request_target", "workflow_dispatch", …) on ref
+// ("refs/heads/main", "refs/tags/v1.2.3", "refs/pull/7/merge"), with the
+// claim names and string-typed values GitHub documents ("About security
+// hardening with OpenID Connect"). It has no aud claim, so [Simulate] does
+// not check the audience. Use it to try a setup offline:
+//
+//	res, err := wif.Simulate(setup, wif.GitHubClaims(repo, "push", "refs/tags/v1.2.3"))
+func GitHubClaims(repo GitHubRepo, event, ref string) Claims {
+	full := repo.Owner + "/" + repo.Name
+	refType := "branch"
+	if strings.HasPrefix(ref, "refs/tags/") {
+		refType = "tag"
+	}
+	sub := "repo:" + full + ":ref:" + ref
+	c := Claims{
+		"iss":                   GitHubIssuer,
+		"sub":                   sub,
+		"repository":            full,
+		"repository_id":         repo.ID,
+		"repository_owner":      repo.Owner,
+		"repository_owner_id":   repo.OwnerID,
+		"repository_visibility": "private",
+		"ref":                   ref,
+		"ref_type":              refType,
+		"sha":                   "0123456789abcdef0123456789abcdef01234567",
+		"event_name":            event,
+		"workflow":              "deploy",
+		"workflow_ref":          full + "/.github/workflows/deploy.yml@" + ref,
+		"job_workflow_ref":      full + "/.github/workflows/deploy.yml@" + ref,
+		"actor":                 "octocat",
+		"actor_id":              "583231",
+		"run_id":                "9876543210",
+		"run_number":            "42",
+		"run_attempt":           "1",
+		"runner_environment":    "github-hosted",
+	}
+	if event == "pull_request" || event == "pull_request_target" {
+		c["sub"] = "repo:" + full + ":pull_request"
+		c["head_ref"] = "feature"
+		c["base_ref"] = "main"
+		if event == "pull_request" && !strings.HasPrefix(ref, "refs/pull/") {
+			c["ref"] = "refs/pull/1/merge"
+		}
+	}
+	return c
+}
