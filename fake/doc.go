@@ -26,7 +26,7 @@
 // far, and next, the fake without hooks, so failing only the second
 // SetSplit is one line:
 //
-//	SetSplit: func(ctx context.Context, n int, next traffic.Router, s traffic.Split) (traffic.Split, error) {
+//	SetSplit: func(ctx context.Context, n int, next fake.ServiceBackend, s traffic.Split) (traffic.Split, error) {
 //		if n == 2 {
 //			return traffic.Split{}, twostage.ErrConflict
 //		}

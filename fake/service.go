@@ -157,16 +157,22 @@ func (s *Service) Name() string { return s.name }
 //   - The revision name is r.Revision, or "<service>-" + r.Revision when it
 //     does not start with "<service>-"; an empty r.Revision generates
 //     "<service>-NNNNN-xyz" from the generation.
+//   - A new revision that becomes ready is the service's latest ready
+//     revision (Split.LatestRevision), which LATEST targets follow.
 //   - A revision of that name with the same artifact and labels is adopted:
-//     no new revision, but traffic is routed as asked. With a different
-//     artifact or labels the deploy fails with [twostage.ErrConflict].
-//   - [stage.RouteAll] sets the split to 100% LATEST, keeping every tag
-//     (tagged entries drop to 0%), and creates the service if needed.
-//     [stage.RouteNone] is "gcloud run deploy --no-traffic": each LATEST
-//     entry is pinned to the current latest ready revision with the same
-//     percent, so nobody else's traffic moves; it is refused with
-//     [twostage.ErrInvalid] on a service that does not exist.
-//   - Each of r.Tags then points at the new revision (moving it if it
+//     no new revision, and it does not become the latest (DESIGN.md "API
+//     facts": "same template → no new revision"; that latest_ready_revision
+//     stays is unverified, and is cloudrunfake's reading too), but traffic
+//     is routed as asked. With a different artifact or labels the deploy
+//     fails with [twostage.ErrConflict].
+//   - [stage.RouteAll] sets the split to 100% LATEST (100% to the revision
+//     by name if it is an adopted one that is not the latest), keeping every
+//     tag as a 0% entry, and creates the service if needed.
+//     [stage.RouteNone] is "gcloud run deploy --no-traffic": when it creates
+//     a revision, each LATEST entry is pinned to the current latest ready
+//     revision with the same percent, so nobody's traffic moves; it is
+//     refused with [twostage.ErrInvalid] on a service that does not exist.
+//   - Each of r.Tags then points at the deployed revision (moving it if it
 //     pointed elsewhere) as a 0% entry.
 //   - A revision that fails its readiness check ([WithReadiness],
 //     [Service.FailRevision]) is recorded with Ready false, the split and
@@ -375,27 +381,28 @@ func (c serviceCore) Deploy(ctx context.Context, r stage.Release) (stage.Revisio
 		}
 	}
 
-	targets, err := s.routeLocked(r, name)
+	targets, err := s.routeLocked(r, name, adopt)
 	if err != nil {
 		return stage.Revision{}, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := traffic.Validate(traffic.Split{Targets: targets}, s.name); err != nil {
 		return stage.Revision{}, fmt.Errorf("%s: %w", what, err)
 	}
-	changed := !adopt || s.latest != name || !slices.Equal(s.targets, targets)
+	changed := !adopt || !slices.Equal(s.targets, targets)
 	if !adopt {
 		s.addLocked(rev)
+		s.latest = name
 	}
 	s.exists = true
-	s.latest = name
 	s.targets = targets
 	s.writeLocked(changed)
 	return s.revisionLocked(rev), nil
 }
 
 // routeLocked returns the targets after deploying the ready revision name
-// as r says. s.mu must be held.
-func (s *Service) routeLocked(r stage.Release, name string) ([]traffic.Target, error) {
+// as r says; adopt says the revision exists already, so it is not about to
+// become the latest. s.mu must be held.
+func (s *Service) routeLocked(r stage.Release, name string, adopt bool) ([]traffic.Target, error) {
 	moving := make(map[string]bool, len(r.Tags))
 	for _, t := range r.Tags {
 		moving[t] = true
@@ -405,8 +412,14 @@ func (s *Service) routeLocked(r stage.Release, name string) ([]traffic.Target, e
 	case stage.RouteAll:
 		// DESIGN.md "API facts": "update-traffic --to-latest" is
 		// [{LATEST, 100}] plus the tag-only entries kept. Tags of entries
-		// that had traffic are kept as tag-only entries too (unverified).
-		out = append(out, traffic.Target{Latest: true, Percent: 100})
+		// that had traffic are kept as tag-only entries too (unverified),
+		// as stage/cloudrun does. An adopted revision that is not the
+		// latest is not reached by LATEST, so it is routed to by name.
+		first := traffic.Target{Latest: true, Percent: 100}
+		if adopt && s.latest != name {
+			first = traffic.Target{Revision: name, Percent: 100}
+		}
+		out = append(out, first)
 		for _, t := range s.targets {
 			if t.Tag == "" || moving[t.Tag] {
 				continue
@@ -417,9 +430,10 @@ func (s *Service) routeLocked(r stage.Release, name string) ([]traffic.Target, e
 	case stage.RouteNone:
 		// DESIGN.md "API facts": "--no-traffic" replaces the LATEST entry by
 		// the current latest ready revision with the same percent and keeps
-		// the tags.
+		// the tags. Adopting creates no revision, so LATEST entries keep
+		// resolving where they did and need no pinning.
 		for _, t := range s.targets {
-			if t.Latest {
+			if t.Latest && !adopt {
 				if s.latest == "" {
 					return nil, fmt.Errorf("service %q has no ready revision to keep serving its LATEST traffic, so a no-traffic deploy cannot leave traffic where it is; deploy with traffic (RouteAll) first: %w", s.name, twostage.ErrInvalid)
 				}

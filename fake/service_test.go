@@ -213,7 +213,26 @@ func TestServiceDeploy(t *testing.T) {
 			},
 			deploy:     rel("a", stage.RouteAll),
 			wantRev:    "api-a",
-			wantExists: true, wantTargets: []traffic.Target{latest(100)}, wantLatest: "api-a",
+			wantExists: true, wantTargets: []traffic.Target{to("api-a", 100)}, wantLatest: "api-b",
+			wantRevs: []string{"api-b", "api-a"}, wantGen: 3,
+		},
+		{
+			name:       "adopting the latest revision routes through LATEST",
+			prep:       func(t *testing.T, s *Service) { mustDeploy(t, s, rel("a", stage.RouteAll)) },
+			deploy:     rel("a", stage.RouteAll, "dev"),
+			wantRev:    "api-a",
+			wantExists: true, wantTargets: []traffic.Target{latest(100), to("api-a", 0, "dev")}, wantLatest: "api-a",
+			wantRevs: []string{"api-a"}, wantGen: 2,
+		},
+		{
+			name: "adopting with RouteNone leaves LATEST alone and adds the tag",
+			prep: func(t *testing.T, s *Service) {
+				mustDeploy(t, s, rel("a", stage.RouteAll))
+				mustDeploy(t, s, rel("b", stage.RouteAll))
+			},
+			deploy:     rel("a", stage.RouteNone, "old"),
+			wantRev:    "api-a",
+			wantExists: true, wantTargets: []traffic.Target{latest(100), to("api-a", 0, "old")}, wantLatest: "api-b",
 			wantRevs: []string{"api-b", "api-a"}, wantGen: 3,
 		},
 		{
