@@ -53,6 +53,8 @@ type Pipeline struct {
 	verifier   TagVerifier
 	plan       traffic.Plan
 	gates      []traffic.Gate
+	verifiers  []Verifier
+	approver   Approver
 	interval   time.Duration
 	audit      Sink // set by WithAudit
 	sink       multiSink
@@ -85,6 +87,17 @@ func WithPlan(pl traffic.Plan) Option { return func(p *Pipeline) { p.plan = pl }
 func WithGates(g ...traffic.Gate) Option {
 	return func(p *Pipeline) { p.gates = append([]traffic.Gate(nil), g...) }
 }
+
+// WithVerifiers sets the pre-traffic checks Release runs against the
+// candidate's preview URL after deploying it with no traffic, such as an
+// [HTTPCheck] or a gate through [GateVerifier]. The default is none.
+func WithVerifiers(v ...Verifier) Option {
+	return func(p *Pipeline) { p.verifiers = append([]Verifier(nil), v...) }
+}
+
+// WithApprover asks a for approval at every rollout step, besides the
+// gates. The default, [AutoApprove], never blocks.
+func WithApprover(a Approver) Option { return func(p *Pipeline) { p.approver = a } }
 
 // WithGateInterval sets how often inconclusive gates are asked again. The
 // default is 30 seconds.
@@ -163,9 +176,13 @@ func New(reg registry.Registry, repository string, dev, prod Service, opts ...Op
 }
 
 func (p *Pipeline) rollout(extra ...traffic.RolloutOption) (*traffic.Rollout, error) {
+	gates := p.gates
+	if p.approver != nil {
+		gates = append(append([]traffic.Gate(nil), gates...), approvalGate{p.approver})
+	}
 	opts := append([]traffic.RolloutOption{
 		traffic.WithPlan(p.plan),
-		traffic.WithGates(p.gates...),
+		traffic.WithGates(gates...),
 		traffic.WithClock(p.clock),
 		traffic.WithLogger(p.log),
 		traffic.WithInterval(p.interval),

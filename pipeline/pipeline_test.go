@@ -34,10 +34,20 @@ type world struct {
 // placeholder revision (as a service created by Terraform would).
 func newWorld(t *testing.T, opts ...pipeline.Option) *world {
 	t.Helper()
+	return newWorldWith(t, nil, opts...)
+}
+
+// newWorldWith is newWorld with an extra option for the prod service.
+func newWorldWith(t *testing.T, prodOpt fake.ServiceOption, opts ...pipeline.Option) *world {
+	t.Helper()
 	w := &world{clock: fake.NewClock(time.Time{}), log: &pipeline.EventLog{}}
 	w.reg = fake.NewRegistry(fake.WithClock(w.clock))
 	w.dev = fake.NewService("api-dev", fake.WithClock(w.clock))
-	w.prod = fake.NewService("api-prod", fake.WithClock(w.clock))
+	prodOpts := []fake.ServiceOption{fake.WithClock(w.clock)}
+	if prodOpt != nil {
+		prodOpts = append(prodOpts, prodOpt)
+	}
+	w.prod = fake.NewService("api-prod", prodOpts...)
 	placeholder, err := w.reg.Push(context.Background(), repo+":placeholder", fake.NewImage("placeholder"))
 	if err != nil {
 		t.Fatal(err)

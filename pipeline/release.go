@@ -114,6 +114,9 @@ func (p *Pipeline) Release(ctx context.Context, in ReleaseInput) (ReleaseResult,
 		e.Decision, e.Reason = "deployed", err.Error()
 		return res, joinErrs([]error{err, p.record(ctx, e)})
 	}
+	if err := p.verify(ctx, &res, &e); err != nil {
+		return res, joinErrs([]error{err, p.record(ctx, e)})
+	}
 	e.Decision = "deployed"
 	e.Reason = fmt.Sprintf("%s runs %s with 0%% traffic; preview at %s", res.Revision.Name, res.Artifact.Digest, res.PreviewURL)
 	if tags == nil {
@@ -142,4 +145,45 @@ func serving(s traffic.Split) map[string]int {
 		}
 	}
 	return out
+}
+
+// verify runs the pre-traffic verifiers against the candidate. On a failure
+// it records the release as aborted in the prod split (one write, traffic
+// unchanged), so Promote refuses the candidate, and returns an error
+// wrapping twostage.ErrNotReady; e carries the verdicts.
+func (p *Pipeline) verify(ctx context.Context, res *ReleaseResult, e *Event) error {
+	c := Candidate{Revision: res.Revision, URL: res.PreviewURL}
+	var failed *traffic.Verdict
+	for _, v := range p.verifiers {
+		verdict, err := v.Verify(ctx, c)
+		if err != nil {
+			verdict = traffic.Verdict{Gate: verdict.Gate, Outcome: traffic.Fail, Reason: err.Error()}
+		}
+		if verdict.Gate == "" {
+			verdict.Gate = fmt.Sprintf("verifier%d", len(e.Verdicts)+1)
+		}
+		e.Verdicts = append(e.Verdicts, verdict)
+		if verdict.Outcome != traffic.Pass && failed == nil {
+			failed = &e.Verdicts[len(e.Verdicts)-1]
+		}
+	}
+	if failed == nil {
+		return nil
+	}
+	reason := fmt.Sprintf("pre-traffic check %s: %s", failed.Gate, failed.Reason)
+	e.Decision, e.Reason = "refused", reason
+	st := traffic.RolloutState{Candidate: res.Revision.Name, Phase: traffic.Aborted, Reason: reason}
+	for rev, pct := range serving(res.After) {
+		if pct == 100 {
+			st.Stable = rev
+		}
+	}
+	mark := res.After.Clone()
+	mark.State = st.Encode()
+	after, err := p.prod.SetSplit(ctx, mark)
+	if err != nil {
+		return fmt.Errorf("pipeline: release %s failed its pre-traffic check (%s), and recording that failed too, so Promote may still pick it up: %w", res.Revision.Name, reason, err)
+	}
+	res.After = after
+	return fmt.Errorf("pipeline: release %s stopped before any traffic: %s: %w", res.Revision.Name, reason, twostage.ErrNotReady)
 }

@@ -3,11 +3,13 @@
 //
 // A [Split] is a list of [Target]s plus an optimistic-concurrency Version and
 // the rollout engine's State. A [Router] reads and conditionally writes a
-// split. Pure functions (Validate, Pin, Shift, RouteAll, SetTag, RemoveTag,
-// Diff) compute new splits without I/O, so every traffic change can be
-// checked and shown before it is made. A [Plan] of [Step]s, gated by [Gate]s,
+// split. Pure functions ([Validate], [Pin], [Route], [Shift], [RouteAll],
+// [SetTag], [RemoveTag], [TagOf], [Shares], [Normalize], [Equal], [Diff])
+// compute new splits without I/O, so every traffic change can be checked and
+// shown before it is made. A [Plan] of [Step]s, gated by [Gate]s,
 // drives a progressive rollout that records its progress in Split.State in
-// the same write as the traffic change, so a crashed runner can resume.
+// the same write as the traffic change, so a crashed runner can resume:
+// see [Rollout].
 //
 // The Cloud Run implementation of Router is in package stage/cloudrun; an
 // in-memory one is fake.Service.

@@ -53,8 +53,12 @@ func Validate(s Split, service string) error {
 		if !dnsLabel(t.Tag) {
 			return invalidf("target %d (%s): tag %q is not a DNS label (lower-case letters, digits and '-', starting with a letter, not ending with '-')", n, t.describe(), t.Tag)
 		}
-		if service != "" && len(t.Tag)+len(service) > MaxTagServiceLen {
-			return invalidf("target %d (%s): tag %q and service name %q together are %d characters; Cloud Run allows %d, shorten the tag to at most %d", n, t.describe(), t.Tag, service, len(t.Tag)+len(service), MaxTagServiceLen, max(0, MaxTagServiceLen-len(service)))
+		if !TagFits(service, t.Tag) {
+			fix := fmt.Sprintf("shorten the tag to at most %d", MaxTagServiceLen-len(service))
+			if len(service) >= MaxTagServiceLen {
+				fix = "no tag fits beside this service name; drop the tag or use a service name under 46 characters"
+			}
+			return invalidf("target %d (%s): tag %q and service name %q together are %d characters; Cloud Run allows %d: %s", n, t.describe(), t.Tag, service, len(t.Tag)+len(service), MaxTagServiceLen, fix)
 		}
 		if prev, dup := tags[t.Tag]; dup {
 			return invalidf("targets %d and %d both carry tag %q; a tag names exactly one target", prev, n, t.Tag)

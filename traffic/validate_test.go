@@ -54,7 +54,7 @@ func TestValidate(t *testing.T) {
 		{name: "tag starting with digit", in: split(rev("api-1", 100, "1st")), wantErr: []string{`"1st"`}},
 		{name: "tag plus service 47", in: split(rev("api-1", 100, "abcdefg")), service: svc40, wantErr: []string{`tag "abcdefg"`, `"` + svc40 + `"`, "47 characters", "46", "at most 6"}},
 		{name: "tag plus service over 46 with short tag", in: split(rev("api-1", 100, "candidate")), service: strings.Repeat("s", 40), wantErr: []string{"49 characters", "at most 6"}},
-		{name: "service alone over the limit", in: split(rev("api-1", 100, "c")), service: strings.Repeat("s", 49), wantErr: []string{"50 characters", "at most 0"}},
+		{name: "service alone over the limit", in: split(rev("api-1", 100, "c")), service: strings.Repeat("s", 49), wantErr: []string{"50 characters", "no tag fits"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
