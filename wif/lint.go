@@ -72,7 +72,9 @@ var nameClaims = regexp.MustCompile(`\b(assertion|attribute)\.(repository|reposi
 
 // nameAttributes are custom attributes that GitHubAttributeMapping (and
 // most published setups) map from name-valued claims.
-func nameAttributes() []string { return []string{"repository", "repository_owner", "sub", "actor", "workflow_ref"} }
+func nameAttributes() []string {
+	return []string{"repository", "repository_owner", "sub", "actor", "workflow_ref"}
+}
 
 // projectWideRoles maps roles that have a narrower home to that home.
 func projectWideRoles(role string) (ResourceKind, bool) {

@@ -1,0 +1,408 @@
+package wif_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/iam/apiv1/iampb"
+	resourcemanager "cloud.google.com/go/resourcemanager/apiv3"
+	"github.com/google/go-cmp/cmp"
+	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/fake"
+	"github.com/twostage/twostage/fake/iamfake"
+	"github.com/twostage/twostage/fake/resourcemanagerfake"
+	"github.com/twostage/twostage/internal/gcperr"
+	"github.com/twostage/twostage/wif"
+	"google.golang.org/genproto/googleapis/type/expr"
+	iam "google.golang.org/api/iam/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
+)
+
+// memStore is an in-memory wif.PolicyStore with etags, standing in for the
+// Cloud Run and Artifact Registry IAM methods.
+type memStore struct {
+	mu       sync.Mutex // guards policies, seq and writes
+	policies map[string]*iampb.Policy
+	seq      int
+	writes   int
+}
+
+func newMemStore() *memStore { return &memStore{policies: map[string]*iampb.Policy{}} }
+
+func (m *memStore) GetPolicy(_ context.Context, resource string) (*iampb.Policy, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.policies[resource]
+	if !ok {
+		m.seq++
+		p = &iampb.Policy{Version: 1, Etag: fmt.Appendf(nil, "e%d", m.seq)}
+		m.policies[resource] = p
+	}
+	return proto.Clone(p).(*iampb.Policy), nil
+}
+
+func (m *memStore) SetPolicy(_ context.Context, resource string, p *iampb.Policy) (*iampb.Policy, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.writes++
+	if cur, ok := m.policies[resource]; ok && len(p.Etag) > 0 && string(cur.Etag) != string(p.Etag) {
+		return nil, gcperr.Wrap(status.Error(codes.Aborted, "concurrent change"), "writing %q", resource)
+	}
+	m.seq++
+	next := proto.Clone(p).(*iampb.Policy)
+	next.Etag = fmt.Appendf(nil, "e%d", m.seq)
+	m.policies[resource] = next
+	return proto.Clone(next).(*iampb.Policy), nil
+}
+
+func (m *memStore) members(resource, role string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, b := range m.policies[resource].GetBindings() {
+		if b.Role == role {
+			out = append(out, b.Members...)
+		}
+	}
+	return out
+}
+
+const runtimeSA = "app-runtime@my-proj.iam.gserviceaccount.com"
+
+type env struct {
+	iam   *iamfake.Server
+	rm    *resourcemanagerfake.Server
+	run   *memStore
+	ar    *memStore
+	clock *fake.Clock
+	mgr   *wif.Manager
+	svc   *iam.Service
+}
+
+func newEnv(t *testing.T, iamOpts []iamfake.Option, rmOpts ...resourcemanagerfake.Option) *env {
+	t.Helper()
+	ctx := context.Background()
+	e := &env{run: newMemStore(), ar: newMemStore(), clock: fake.NewClock(time.Time{})}
+	e.iam = iamfake.NewServer(append([]iamfake.Option{
+		iamfake.WithProject("my-proj", "123456789012"),
+		iamfake.WithServiceAccount("my-proj", runtimeSA),
+	}, iamOpts...)...)
+	t.Cleanup(e.iam.Close)
+	rm, err := resourcemanagerfake.NewServer(append([]resourcemanagerfake.Option{resourcemanagerfake.WithProject("my-proj", "123456789012")}, rmOpts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.rm = rm
+	t.Cleanup(rm.Close)
+	e.svc, err = iam.NewService(ctx, e.iam.ClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	projects, err := resourcemanager.NewProjectsClient(ctx, rm.ClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { projects.Close() })
+	e.mgr = wif.NewManager(
+		wif.WithIAMService(e.svc),
+		wif.WithProjectsClient(projects),
+		wif.WithPolicyStore(wif.ResourceRunService, e.run),
+		wif.WithPolicyStore(wif.ResourceRepository, e.ar),
+		wif.WithManagerClock(e.clock),
+	)
+	return e
+}
+
+// fullSetup is GitHubSetup plus a project-level grant the rollout gates
+// need (monitoring has no narrower resource).
+func fullSetup() wif.Setup {
+	s := testSetup()
+	s.Bindings = append(s.Bindings, wif.Binding{
+		Resource: wif.ProjectResource("my-proj"),
+		Role:     "roles/monitoring.viewer",
+		Member:   "principalSet://" + poolBase + "attribute.stage/prod",
+	})
+	return s
+}
+
+func TestPlanApplyPlan(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	s := fullSetup()
+
+	p, err := e.mgr.Plan(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	want = append(want, "+ pool projects/123456789012/locations/global/workloadIdentityPools/github",
+		"+ provider projects/123456789012/locations/global/workloadIdentityPools/github/providers/github-actions")
+	for _, b := range s.Bindings {
+		want = append(want, "+ binding "+b.String())
+	}
+	if diff := cmp.Diff(want, strings.Split(p.String(), "\n")); diff != "" {
+		t.Errorf("Plan on an empty project mismatch (-want +got):\n%s", diff)
+	}
+
+	if err := e.mgr.Apply(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.mgr.Plan(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Empty() || again.String() != "no changes" {
+		t.Errorf("Plan after Apply = %q, want no changes", again.String())
+	}
+
+	// What the emulators hold.
+	prov := e.iam.Provider(s.Provider.Name())
+	if prov == nil || prov.AttributeCondition != s.Provider.AttributeCondition || prov.Oidc.IssuerUri != wif.GitHubIssuer {
+		t.Errorf("provider in the emulator = %+v, want the declared condition and issuer", prov)
+	}
+	if diff := cmp.Diff(s.Provider.AttributeMapping, prov.AttributeMapping); diff != "" {
+		t.Errorf("provider mapping mismatch (-want +got):\n%s", diff)
+	}
+	sa := e.iam.ServiceAccountPolicy(runtimeSA)
+	if len(sa.Bindings) != 1 || sa.Bindings[0].Role != "roles/iam.serviceAccountUser" || len(sa.Bindings[0].Members) != 2 {
+		t.Errorf("service account policy = %+v, want one serviceAccountUser binding with the dev and prod members", sa.Bindings)
+	}
+	proj := e.rm.Policy("projects/my-proj")
+	if len(proj.Bindings) != 1 || proj.Bindings[0].Role != "roles/monitoring.viewer" {
+		t.Errorf("project policy = %v, want the monitoring.viewer binding", proj)
+	}
+	if got := e.run.members("projects/my-proj/locations/europe-west1/services/app", "roles/run.developer"); len(got) != 1 || !strings.HasSuffix(got[0], "attribute.stage/prod") {
+		t.Errorf("prod service run.developer members = %v, want the prod identity only", got)
+	}
+
+	// Applying the same plan again is a no-op.
+	writes := e.rm.SetIamPolicyCalls()
+	if err := e.mgr.Apply(ctx, p); err != nil {
+		t.Fatalf("second Apply of the same plan: %v", err)
+	}
+	if got := e.rm.SetIamPolicyCalls(); got != writes {
+		t.Errorf("second Apply wrote the project policy %d more times, want 0", got-writes)
+	}
+}
+
+func TestApplyRetriesConcurrentEdit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	s := fullSetup()
+	other := &iampb.Binding{Role: "roles/owner", Members: []string{"user:admin@example.com"}}
+	e.rm.OnSetIamPolicy(func(n int) {
+		if n != 1 {
+			return
+		}
+		// Between our read and our write, someone grants owner and adds a
+		// member to the very role we are adding.
+		err := e.rm.ModifyPolicy("projects/my-proj", func(p *iampb.Policy) {
+			p.Bindings = append(p.Bindings, proto.Clone(other).(*iampb.Binding),
+				&iampb.Binding{Role: "roles/monitoring.viewer", Members: []string{"group:sre@example.com"}})
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	})
+	p, err := e.mgr.Plan(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.mgr.Apply(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.rm.SetIamPolicyCalls(); got != 2 {
+		t.Errorf("SetIamPolicy calls = %d, want 2 (one lost to the concurrent edit, one retry)", got)
+	}
+	if len(e.clock.Sleeps()) == 0 {
+		t.Error("no backoff sleep before the retry")
+	}
+	want := []*iampb.Binding{
+		other,
+		{Role: "roles/monitoring.viewer", Members: []string{"group:sre@example.com", "principalSet://" + poolBase + "attribute.stage/prod"}},
+	}
+	if diff := cmp.Diff(want, e.rm.Policy("projects/my-proj").Bindings, protocmp.Transform()); diff != "" {
+		t.Errorf("project bindings mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestApplyGivesUpOnEndlessConflicts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	e.rm.OnSetIamPolicy(func(n int) {
+		_ = e.rm.ModifyPolicy("projects/my-proj", func(p *iampb.Policy) {
+			p.Bindings = append(p.Bindings, &iampb.Binding{Role: "roles/viewer", Members: []string{fmt.Sprintf("user:u%d@example.com", n)}})
+		})
+	})
+	p, err := e.mgr.Plan(ctx, fullSetup())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = e.mgr.Apply(ctx, p)
+	if !errors.Is(err, twostage.ErrConflict) || status.Code(err) != codes.Aborted {
+		t.Errorf("Apply under endless concurrent edits = %v, want ErrConflict keeping ABORTED", err)
+	}
+	if got := e.rm.SetIamPolicyCalls(); got != 5 {
+		t.Errorf("SetIamPolicy calls = %d, want 5 (the default attempts)", got)
+	}
+}
+
+func TestApplyKeepsOthersBindings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cond := &expr.Expr{Title: "until 2030", Expression: `request.time < timestamp("2030-01-01T00:00:00Z")`}
+	seeded := &iampb.Policy{Version: 3, Bindings: []*iampb.Binding{
+		{Role: "roles/editor", Members: []string{"user:dev@example.com"}, Condition: cond},
+		{Role: "roles/monitoring.viewer", Members: []string{"group:sre@example.com"}},
+	}}
+	e := newEnv(t, nil, resourcemanagerfake.WithPolicy("projects/my-proj", seeded))
+	p, err := e.mgr.Plan(ctx, fullSetup())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.mgr.Apply(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	got := e.rm.Policy("projects/my-proj")
+	want := &iampb.Policy{Version: 3, Bindings: []*iampb.Binding{
+		{Role: "roles/editor", Members: []string{"user:dev@example.com"}, Condition: cond},
+		{Role: "roles/monitoring.viewer", Members: []string{"group:sre@example.com", "principalSet://" + poolBase + "attribute.stage/prod"}},
+	}}
+	if diff := cmp.Diff(want, got, protocmp.Transform(), protocmp.IgnoreFields(&iampb.Policy{}, "etag")); diff != "" {
+		t.Errorf("project policy mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestPlanShowsDriftAndApplyFixesIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	s := fullSetup()
+	p, err := e.mgr.Plan(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.mgr.Apply(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	// Someone loosens the condition and renames the pool by hand.
+	provs := e.svc.Projects.Locations.WorkloadIdentityPools
+	loose := "assertion.repository_owner_id == \"1000001\""
+	if _, err := provs.Providers.Patch(s.Provider.Name(), &iam.WorkloadIdentityPoolProvider{AttributeCondition: loose}).UpdateMask("attributeCondition").Do(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := provs.Patch(s.Pool.Name(), &iam.WorkloadIdentityPool{DisplayName: "hand-made"}).UpdateMask("displayName").Do(); err != nil {
+		t.Fatal(err)
+	}
+	drift, err := e.mgr.Plan(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Join([]string{
+		`~ pool projects/123456789012/locations/global/workloadIdentityPools/github displayName: "hand-made" → "GitHub Actions"`,
+		fmt.Sprintf(`~ provider %s attributeCondition: %q → %q`, s.Provider.Name(), loose, s.Provider.AttributeCondition),
+	}, "\n")
+	if got := drift.String(); got != want {
+		t.Errorf("Plan after drift:\n%s\nwant:\n%s", got, want)
+	}
+	if err := e.mgr.Apply(ctx, drift); err != nil {
+		t.Fatal(err)
+	}
+	if final, err := e.mgr.Plan(ctx, s); err != nil || !final.Empty() {
+		t.Errorf("Plan after fixing drift = %v, %v; want no changes", final, err)
+	}
+}
+
+func TestApplyWaitsForOperations(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, []iamfake.Option{iamfake.WithPendingOperations(3)})
+	s := fullSetup()
+	p, err := e.mgr.Plan(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.mgr.Apply(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.iam.Calls("workloadIdentityPools.operations.get") + e.iam.Calls("providers.operations.get"); got != 6 {
+		t.Errorf("operation polls = %d, want 6 (3 for the pool, 3 for the provider)", got)
+	}
+	if len(e.clock.Sleeps()) < 6 {
+		t.Errorf("sleeps = %v, want one before each poll", e.clock.Sleeps())
+	}
+	if final, err := e.mgr.Plan(ctx, s); err != nil || !final.Empty() {
+		t.Errorf("Plan after Apply = %v, %v; want no changes", final, err)
+	}
+}
+
+func TestApplyAfterSomeoneElseCreated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	s := fullSetup()
+	p, err := e.mgr.Plan(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pool appears, differently named, between Plan and Apply.
+	ps := e.svc.Projects.Locations.WorkloadIdentityPools
+	if _, err := ps.Create("projects/my-proj/locations/global", &iam.WorkloadIdentityPool{DisplayName: "other"}).WorkloadIdentityPoolId("github").Do(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.mgr.Apply(ctx, p); err != nil {
+		t.Fatalf("Apply after a concurrent create: %v", err)
+	}
+	if got := e.iam.Pool(s.Pool.Name()).DisplayName; got != s.Pool.DisplayName {
+		t.Errorf("pool display name = %q, want %q", got, s.Pool.DisplayName)
+	}
+}
+
+func TestPlanErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	bad := fullSetup()
+	bad.Pool.ID = "x"
+	if _, err := e.mgr.Plan(ctx, bad); !errors.Is(err, twostage.ErrInvalid) {
+		t.Errorf("Plan(invalid setup) = %v, want ErrInvalid", err)
+	}
+	noStore := wif.NewManager(wif.WithIAMService(e.svc))
+	if _, err := noStore.Plan(ctx, fullSetup()); !errors.Is(err, twostage.ErrInvalid) || !strings.Contains(err.Error(), "WithPolicyStore") {
+		t.Errorf("Plan without a repository store = %v, want ErrInvalid naming WithPolicyStore", err)
+	}
+	if _, err := wif.NewManager().Plan(ctx, fullSetup()); !errors.Is(err, twostage.ErrInvalid) {
+		t.Errorf("Plan without an IAM service = %v, want ErrInvalid", err)
+	}
+	missingSA := fullSetup()
+	missingSA.Bindings[4].Resource = wif.ServiceAccountResource("my-proj", "nobody@my-proj.iam.gserviceaccount.com")
+	if _, err := e.mgr.Plan(ctx, missingSA); !errors.Is(err, twostage.ErrNotFound) {
+		t.Errorf("Plan with a missing service account = %v, want ErrNotFound", err)
+	}
+	e.iam.FailNext("workloadIdentityPools.get", 403, "Permission 'iam.workloadIdentityPools.get' denied")
+	if _, err := e.mgr.Plan(ctx, fullSetup()); err == nil || !strings.Contains(err.Error(), "denied") {
+		t.Errorf("Plan with a denied read = %v, want the permission error", err)
+	}
+}
+
+func TestPlanEmptyAndNil(t *testing.T) {
+	t.Parallel()
+	var p *wif.Plan
+	if !p.Empty() || p.String() != "no changes" {
+		t.Errorf("nil plan: Empty %v, String %q", p.Empty(), p.String())
+	}
+	if err := wif.NewManager().Apply(context.Background(), &wif.Plan{}); err != nil {
+		t.Errorf("Apply(empty plan) = %v, want nil", err)
+	}
+}
