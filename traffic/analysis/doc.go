@@ -1,0 +1,37 @@
+// Package analysis judges rollout steps from request metrics: it provides the
+// [Metrics] source interface and gates that implement [traffic.Gate].
+//
+// A [Metrics] source reports cumulative request and error counts per
+// revision over a time window, and how far its data is known to be complete
+// ([Counts.Through]): real metrics arrive late, and a gate must never pass a
+// step on data that does not yet cover it.
+//
+// Two gates are provided:
+//
+//   - [Sequential], an anytime-valid sequential test of the candidate's error
+//     rate against the live stable revision, after Lindon et al., "Rapid
+//     Regression Detection in Software Deployments through Sequential
+//     Testing" (KDD 2022). Each error is attributed to the candidate or the
+//     stable; with no regression the candidate's share of errors equals its
+//     share of requests. A mixture likelihood ratio over regression ratios is
+//     an e-value; the step fails once it exceeds 1/α. Because the e-value is
+//     a nonnegative supermartingale under the null, the gate may be asked as
+//     often as one likes (every second) without inflating false rollbacks.
+//     A second e-value, on the candidate's error rate against a crash
+//     ceiling, rolls back releases where a large share of requests fails
+//     within seconds, even from the few requests of an active [Probe].
+//   - [Threshold], a hard SLO: a check fails when the error rate of the
+//     last interval is above a maximum with at least a minimum number of
+//     requests; the gate fails after a number of failed checks. Presets
+//     ([FlaggerDefaults], [ArgoDefaults], [CodeDeployDefaults]) configure it
+//     like the published defaults of other tools, so their users can migrate
+//     and so the strategies can be compared (see examples/rolloutsim).
+//
+// Low traffic is always [traffic.Inconclusive], never a failure.
+//
+// [Probe] sends a small, bounded rate of synthetic requests to the
+// candidate's and the stable's tag URLs and is itself a [Metrics] source
+// with no reporting delay; give it to [Sequential] with [WithProbe].
+// [Script] is an in-memory, scripted source for tests and simulations.
+// Cloud Monitoring is in package traffic/analysis/cloudmonitoring.
+package analysis

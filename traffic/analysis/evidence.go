@@ -1,0 +1,134 @@
+package analysis
+
+import (
+	"math"
+)
+
+// evidence is the state of the two mixture likelihood ratios of a
+// [Sequential] gate for one rollout. It is not safe for concurrent use.
+//
+// The relative test follows Lindon et al. (KDD 2022). In a batch of data
+// where the candidate served nc and the stable ns requests, call π =
+// nc/(nc+ns) the candidate's share. If both fail at the same rate, each of
+// the batch's errors is the candidate's with probability π (exactly:
+// the candidate's errors are hypergeometric given the batch's totals, which
+// is smaller in convex order than the binomial, so the binomial likelihood
+// ratio below is a supermartingale and the test stays valid). If the
+// candidate fails θ times as often, the probability is q = πθ/(πθ+1−π).
+// The batch multiplies the likelihood ratio for θ by
+// (q/π)^ec · ((1−q)/(1−π))^es. The e-value is the average of the ratios
+// over a log-uniform grid of θ (a mixture), a nonnegative supermartingale
+// when the candidate is no worse than the stable, so by Ville's inequality
+// it exceeds 1/α with probability at most α, however often it is looked at.
+//
+// The crash test is a one-sample mixture over error rates p on a grid: the
+// batch multiplies the ratio for p by (p/p0)^ec · ((1−p)/(1−p0))^(nc−ec),
+// for every p above the ceiling p0 = max(floor, factor × the stable's error
+// rate before the batch). The ceiling is known before the batch, so the
+// ratio is a supermartingale while the candidate fails at most p0 of its
+// requests. It detects releases that fail a large share of requests from a
+// handful of them, where the relative test needs many errors of the stable
+// to compare against.
+type evidence struct {
+	ratios []float64 // θ grid
+	logRel []float64 // log likelihood ratio per θ
+
+	rates   []float64 // p grid
+	logP    []float64 // log p
+	log1mP  []float64 // log(1-p)
+	logCrsh []float64 // log likelihood ratio per p
+
+	crashFloor, crashFactor float64
+
+	cand, stable Count // totals over every batch
+}
+
+func newEvidence(c *config) *evidence {
+	e := &evidence{crashFloor: c.crashFloor, crashFactor: c.crashFactor}
+	e.ratios = logGrid(c.minRatio, c.maxRatio, c.gridPoints)
+	e.logRel = make([]float64, len(e.ratios))
+	// Crash rates from just above the floor to 0.99.
+	e.rates = logGrid(math.Min(2*c.crashFloor, 0.5), 0.99, 16)
+	e.logP = make([]float64, len(e.rates))
+	e.log1mP = make([]float64, len(e.rates))
+	for i, p := range e.rates {
+		e.logP[i] = math.Log(p)
+		e.log1mP[i] = math.Log1p(-p)
+	}
+	e.logCrsh = make([]float64, len(e.rates))
+	return e
+}
+
+// logGrid returns n points spaced evenly in log between lo and hi (lo alone
+// when n is 1).
+func logGrid(lo, hi float64, n int) []float64 {
+	g := make([]float64, n)
+	if n == 1 {
+		g[0] = lo
+		return g
+	}
+	a, b := math.Log(lo), math.Log(hi)
+	for i := range g {
+		g[i] = math.Exp(a + (b-a)*float64(i)/float64(n-1))
+	}
+	return g
+}
+
+// observe adds one batch of new requests.
+func (e *evidence) observe(cand, stable Count) {
+	if cand.Requests > 0 && stable.Requests > 0 && cand.Errors+stable.Errors > 0 {
+		pi := float64(cand.Requests) / float64(cand.Requests+stable.Requests)
+		ec, es := float64(cand.Errors), float64(stable.Errors)
+		for i, th := range e.ratios {
+			// q = πθ/(πθ+1−π); log(q/π) = log θ − log(πθ+1−π);
+			// log((1−q)/(1−π)) = −log(πθ+1−π).
+			d := math.Log(pi*th + 1 - pi)
+			e.logRel[i] += ec*(math.Log(th)-d) - es*d
+		}
+	}
+	if cand.Requests > 0 {
+		p0 := e.ceiling()
+		lp0, l1p0 := math.Log(p0), math.Log1p(-p0)
+		ec := float64(cand.Errors)
+		ok := float64(cand.Requests - cand.Errors)
+		for i, p := range e.rates {
+			if p <= p0 {
+				continue
+			}
+			e.logCrsh[i] += ec*(e.logP[i]-lp0) + ok*(e.log1mP[i]-l1p0)
+		}
+	}
+	e.cand = e.cand.Add(cand)
+	e.stable = e.stable.Add(stable)
+}
+
+// ceiling is the crash test's null error rate for the next batch.
+func (e *evidence) ceiling() float64 {
+	p0 := e.crashFloor
+	if e.stable.Requests > 0 {
+		p0 = math.Max(p0, e.crashFactor*e.stable.Rate())
+	}
+	return math.Min(p0, 0.999)
+}
+
+// relative returns the relative test's e-value.
+func (e *evidence) relative() float64 { return meanExp(e.logRel) }
+
+// crash returns the crash test's e-value.
+func (e *evidence) crash() float64 { return meanExp(e.logCrsh) }
+
+// meanExp returns the mean of exp(x) over xs, computed stably.
+func meanExp(xs []float64) float64 {
+	m := math.Inf(-1)
+	for _, x := range xs {
+		m = math.Max(m, x)
+	}
+	if math.IsInf(m, -1) {
+		return 0
+	}
+	s := 0.0
+	for _, x := range xs {
+		s += math.Exp(x - m)
+	}
+	return math.Exp(m) * s / float64(len(xs))
+}

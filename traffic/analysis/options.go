@@ -1,0 +1,201 @@
+package analysis
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twostage/twostage"
+)
+
+// Option configures the gates of this package ([NewSequential] and
+// [NewThreshold]). An option that a gate does not use is ignored by it;
+// each option's comment says which gate reads it.
+type Option func(*config)
+
+type config struct {
+	clock  twostage.Clock
+	logger *slog.Logger
+
+	// Sequential.
+	alpha       float64
+	crashShare  float64
+	crashFloor  float64
+	crashFactor float64
+	minDuration time.Duration
+	minRequests int64
+	holdAbove   float64
+	probes      []Metrics
+	minRatio    float64
+	maxRatio    float64
+	gridPoints  int
+	maxTracked  int
+	name        string
+
+	// Threshold.
+	interval     time.Duration
+	maxErrorRate float64
+	failureLimit int
+	noDataFails  bool
+}
+
+func defaultConfig() config {
+	return config{
+		clock:        twostage.SystemClock(),
+		logger:       slog.New(slog.DiscardHandler),
+		alpha:        0.01,
+		crashShare:   0.5,
+		crashFloor:   0.01,
+		crashFactor:  5,
+		minDuration:  5 * time.Minute,
+		minRequests:  100,
+		holdAbove:    1,
+		minRatio:     1.25,
+		maxRatio:     1000,
+		gridPoints:   32,
+		maxTracked:   256,
+		interval:     time.Minute,
+		maxErrorRate: 0.01,
+		failureLimit: 1,
+	}
+}
+
+func (c *config) validate() error {
+	switch {
+	case !(c.alpha > 0 && c.alpha < 1):
+		return fmt.Errorf("analysis: alpha %v is not in (0, 1); use for example 0.01: %w", c.alpha, twostage.ErrInvalid)
+	case !(c.crashShare >= 0 && c.crashShare < 1):
+		return fmt.Errorf("analysis: crash share of alpha %v is not in [0, 1): %w", c.crashShare, twostage.ErrInvalid)
+	case !(c.crashFloor > 0 && c.crashFloor < 1):
+		return fmt.Errorf("analysis: crash floor %v is not in (0, 1); use for example 0.01: %w", c.crashFloor, twostage.ErrInvalid)
+	case c.crashFactor < 1:
+		return fmt.Errorf("analysis: crash factor %v is below 1: %w", c.crashFactor, twostage.ErrInvalid)
+	case c.minDuration < 0:
+		return fmt.Errorf("analysis: negative minimum duration %v: %w", c.minDuration, twostage.ErrInvalid)
+	case c.minRequests < 0:
+		return fmt.Errorf("analysis: negative minimum requests %d: %w", c.minRequests, twostage.ErrInvalid)
+	case !(c.minRatio > 1 && c.maxRatio > c.minRatio):
+		return fmt.Errorf("analysis: regression ratios %v..%v must satisfy 1 < min < max: %w", c.minRatio, c.maxRatio, twostage.ErrInvalid)
+	case c.gridPoints < 1:
+		return fmt.Errorf("analysis: %d grid points, want at least 1: %w", c.gridPoints, twostage.ErrInvalid)
+	case c.interval <= 0:
+		return fmt.Errorf("analysis: interval %v is not positive: %w", c.interval, twostage.ErrInvalid)
+	case !(c.maxErrorRate >= 0 && c.maxErrorRate < 1):
+		return fmt.Errorf("analysis: maximum error rate %v is not in [0, 1): %w", c.maxErrorRate, twostage.ErrInvalid)
+	case c.failureLimit < 1:
+		return fmt.Errorf("analysis: failure limit %d is below 1: %w", c.failureLimit, twostage.ErrInvalid)
+	}
+	for i, p := range c.probes {
+		if p == nil {
+			return fmt.Errorf("analysis: probe %d is nil: %w", i+1, twostage.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// WithClock sets the clock the gates read when a Check carries no Now.
+// The default is [twostage.SystemClock]. A nil c keeps the default.
+func WithClock(c twostage.Clock) Option {
+	return func(cfg *config) {
+		if c != nil {
+			cfg.clock = c
+		}
+	}
+}
+
+// WithLogger sets the logger that records every verdict at debug level.
+// The default discards everything. A nil l keeps the default.
+func WithLogger(l *slog.Logger) Option {
+	return func(cfg *config) {
+		if l != nil {
+			cfg.logger = l
+		}
+	}
+}
+
+// WithName sets the Verdict.Gate name. The defaults are "sequential" and
+// "threshold".
+func WithName(name string) Option { return func(c *config) { c.name = name } }
+
+// WithAlpha sets the false-rollback budget of a [Sequential] gate for one
+// rollout: the probability that a candidate no worse than the stable is
+// rolled back, however often the gate is asked. The step fails once the
+// evidence (an e-value) exceeds 1/alpha. The default is 0.01.
+func WithAlpha(alpha float64) Option { return func(c *config) { c.alpha = alpha } }
+
+// WithCrashTest configures the crash test of a [Sequential] gate: share is
+// the part of alpha spent on it (0 turns it off), and the null hypothesis
+// is that the candidate's error rate is at most max(floor, factor × the
+// stable's error rate observed so far). The defaults are share 0.5, floor
+// 0.01 and factor 5: a candidate that fails many more requests than 1% and
+// than five times the stable's rate is rolled back after a handful of
+// requests.
+func WithCrashTest(share, floor, factor float64) Option {
+	return func(c *config) { c.crashShare, c.crashFloor, c.crashFactor = share, floor, factor }
+}
+
+// WithMinDuration sets how much of a step the primary metrics must cover
+// before a [Sequential] gate may pass it: the data must be complete through
+// Since + d. Set it to the step's bake. The default is 5 minutes, the bake
+// of traffic.DefaultPlan.
+func WithMinDuration(d time.Duration) Option { return func(c *config) { c.minDuration = d } }
+
+// WithMinRequests sets the fewest requests the candidate must have served
+// in the primary metrics, over the whole rollout so far, before a
+// [Sequential] gate may pass a step; with fewer, the verdict is
+// Inconclusive (low traffic is never a failure). For a [Threshold] gate it
+// is the fewest requests in an interval for the check to count; with fewer
+// the check has no data. The defaults are 100 ([NewSequential]) and 100
+// ([NewThreshold]).
+func WithMinRequests(n int64) Option { return func(c *config) { c.minRequests = n } }
+
+// WithHoldAbove sets the suspicion level of a [Sequential] gate: while the
+// e-value is above e (but below 1/alpha), the gate keeps the step baking
+// (Inconclusive) instead of passing it, so that a slight regression that is
+// not yet proven is watched at low exposure rather than promoted. With no
+// regression the e-value drifts down, so the hold ends; the step's MaxWait
+// bounds it. The default is 1; +Inf turns holding off.
+func WithHoldAbove(e float64) Option { return func(c *config) { c.holdAbove = e } }
+
+// WithRatios sets the range of regression ratios (candidate error rate over
+// stable error rate) the [Sequential] gate's mixture spreads its weight
+// over, log-uniformly on n points. The defaults are 1.25 to 1000 on 32
+// points.
+func WithRatios(lo, hi float64, n int) Option {
+	return func(c *config) { c.minRatio, c.maxRatio, c.gridPoints = lo, hi, n }
+}
+
+// WithProbe adds evidence from an auxiliary source to a [Sequential] gate,
+// typically a [Probe], whose requests are not in the primary metrics (or
+// are too few there to matter). Its counts feed the same test, but its
+// coverage is not required for passing a step. The default is none.
+func WithProbe(m Metrics) Option { return func(c *config) { c.probes = append(c.probes, m) } }
+
+// WithInterval sets the length of the window each [Threshold] check
+// evaluates, and the least time between checks. The default is 1 minute.
+func WithInterval(d time.Duration) Option { return func(c *config) { c.interval = d } }
+
+// WithMaxErrorRate sets the error rate above which a [Threshold] check
+// fails. The default is 0.01 (a success rate of at least 99%).
+func WithMaxErrorRate(r float64) Option { return func(c *config) { c.maxErrorRate = r } }
+
+// WithFailureLimit sets how many failed checks make a [Threshold] gate
+// fail the rollout (counted over the whole rollout, not reset by a passing
+// check). The default is 1.
+func WithFailureLimit(n int) Option { return func(c *config) { c.failureLimit = n } }
+
+// WithNoDataFails makes a [Threshold] check with fewer than the minimum
+// requests count as failed, as Flagger does ("no values found" is a failed
+// check). The default is false: no data is Inconclusive.
+func WithNoDataFails(fails bool) Option { return func(c *config) { c.noDataFails = fails } }
+
+func newConfig(opts []Option, name string) (config, error) {
+	c := defaultConfig()
+	c.name = name
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	return c, c.validate()
+}

@@ -1,0 +1,253 @@
+package analysis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twostage/twostage"
+)
+
+// ProbeTarget is a revision the [Probe] sends requests to, through its tag
+// URL (Cloud Run: https://TAG---SERVICE-HASH-REGION.a.run.app).
+type ProbeTarget struct {
+	// Revision is the revision's name, the key of its counts.
+	Revision string
+	// URL is where requests for the revision are sent.
+	URL string
+}
+
+// ProbeOption configures [NewProbe].
+type ProbeOption func(*Probe)
+
+// WithProbeClient sets the HTTP client. The default is a client with a
+// 10-second timeout. A nil c keeps the default.
+func WithProbeClient(c *http.Client) ProbeOption {
+	return func(p *Probe) {
+		if c != nil {
+			p.client = c
+		}
+	}
+}
+
+// WithProbeClock sets the clock that paces the requests and stamps them.
+// The default is [twostage.SystemClock]. A nil c keeps the default.
+func WithProbeClock(c twostage.Clock) ProbeOption {
+	return func(p *Probe) {
+		if c != nil {
+			p.clock = c
+		}
+	}
+}
+
+// WithProbeRate sets the most requests per second the probe sends, to both
+// targets together; it sends one request at a time, so slow answers lower
+// the rate further. The default is 2.
+func WithProbeRate(perSecond float64) ProbeOption { return func(p *Probe) { p.rate = perSecond } }
+
+// WithProbeCandidateShare sets the share of the probe's requests sent to
+// the candidate; the rest go to the stable. The default is 0.75: the stable
+// is already well known from its real traffic, the candidate is not.
+func WithProbeCandidateShare(share float64) ProbeOption {
+	return func(p *Probe) { p.share = share }
+}
+
+// WithProbePath sets the path (and query) requested on each target. The
+// default is "/".
+func WithProbePath(path string) ProbeOption { return func(p *Probe) { p.path = path } }
+
+// WithProbeLogger sets the logger for failed requests (debug level). The
+// default discards everything. A nil l keeps the default.
+func WithProbeLogger(l *slog.Logger) ProbeOption {
+	return func(p *Probe) {
+		if l != nil {
+			p.logger = l
+		}
+	}
+}
+
+// probeRetention is how long a probe keeps its results.
+const probeRetention = 24 * time.Hour
+
+// Probe sends a small, bounded rate of synthetic GET requests to a
+// candidate and a stable revision and counts the answers: a transport
+// error or a status of 500 or above is an error, anything else a success.
+// It is a [Metrics] source with no reporting delay: a request counts at the
+// time it was sent, as soon as it has been answered. Give it to
+// [NewSequential] with [WithProbe] for a signal that does not wait for the
+// delayed metrics.
+//
+// Probe is safe for concurrent use. Create one with [NewProbe] and start it
+// with [Probe.Run].
+type Probe struct {
+	stable, candidate ProbeTarget
+	client            *http.Client
+	clock             twostage.Clock
+	rate, share       float64
+	path              string
+	logger            *slog.Logger
+
+	mu       sync.Mutex // guards results and inflight
+	results  []probeResult
+	inflight time.Time // send time of the request in flight; zero if none
+}
+
+type probeResult struct {
+	at        time.Time
+	candidate bool
+	failed    bool
+}
+
+var _ Metrics = (*Probe)(nil)
+
+// NewProbe returns a probe of stable and candidate. Errors wrap
+// twostage.ErrInvalid.
+func NewProbe(stable, candidate ProbeTarget, opts ...ProbeOption) (*Probe, error) {
+	p := &Probe{
+		stable: stable, candidate: candidate,
+		client: &http.Client{Timeout: 10 * time.Second},
+		clock:  twostage.SystemClock(),
+		rate:   2, share: 0.75, path: "/",
+		logger: slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(p)
+		}
+	}
+	for _, t := range []ProbeTarget{stable, candidate} {
+		u, err := url.Parse(t.URL)
+		if t.Revision == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("analysis: probe target %q at %q: want a revision name and an http(s) URL: %w", t.Revision, t.URL, twostage.ErrInvalid)
+		}
+	}
+	if stable.Revision == candidate.Revision {
+		return nil, fmt.Errorf("analysis: probe: stable and candidate are both %q: %w", stable.Revision, twostage.ErrInvalid)
+	}
+	if !(p.rate > 0 && p.rate <= 100) || math.IsNaN(p.rate) {
+		return nil, fmt.Errorf("analysis: probe rate %v req/s is not in (0, 100]; the default is 2: %w", p.rate, twostage.ErrInvalid)
+	}
+	if !(p.share > 0 && p.share < 1) {
+		return nil, fmt.Errorf("analysis: probe candidate share %v is not in (0, 1): %w", p.share, twostage.ErrInvalid)
+	}
+	return p, nil
+}
+
+// Run sends requests until ctx is done, then returns ctx's error. Requests
+// alternate between the targets so that, of every four, the candidate
+// gets its share (three with the default 0.75).
+func (p *Probe) Run(ctx context.Context) error {
+	every := time.Duration(float64(time.Second) / p.rate)
+	for i := 0; ; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		toCandidate := math.Floor(float64(i+1)*p.share) > math.Floor(float64(i)*p.share)
+		start := p.clock.Now()
+		p.send(ctx, toCandidate, start)
+		if err := p.clock.Sleep(ctx, every-p.clock.Now().Sub(start)); err != nil {
+			return err
+		}
+	}
+}
+
+// send makes one request and records its outcome at start.
+func (p *Probe) send(ctx context.Context, toCandidate bool, start time.Time) {
+	t := p.stable
+	if toCandidate {
+		t = p.candidate
+	}
+	p.mu.Lock()
+	p.inflight = start
+	p.mu.Unlock()
+
+	failed := false
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.URL+p.path, nil)
+	if err == nil {
+		req.Header.Set("User-Agent", "twostage-probe")
+		var resp *http.Response
+		resp, err = p.client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			_ = resp.Body.Close()
+			failed = resp.StatusCode >= 500
+		}
+	}
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// Cancelled by our caller: not the revision's fault.
+			p.mu.Lock()
+			p.inflight = time.Time{}
+			p.mu.Unlock()
+			return
+		}
+		failed = true
+		p.logger.Debug("probe request failed", "revision", t.Revision, "err", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.inflight = time.Time{}
+	p.results = append(p.results, probeResult{at: start, candidate: toCandidate, failed: failed})
+	if cut := start.Add(-probeRetention); p.results[0].at.Before(cut) {
+		i := sort.Search(len(p.results), func(i int) bool { return !p.results[i].at.Before(cut) })
+		p.results = append(p.results[:0], p.results[i:]...)
+	}
+}
+
+// Counts counts the probe's requests to the queried revisions sent in
+// [q.Start, Through), where Through is q.End, or the clock's time if
+// earlier, or the send time of a request still awaiting its answer if
+// earlier still. Revisions the probe does not target count zero.
+func (p *Probe) Counts(ctx context.Context, q Query) (Counts, error) {
+	if err := ctx.Err(); err != nil {
+		return Counts{}, err
+	}
+	if len(q.Revisions) == 0 {
+		return Counts{}, fmt.Errorf("counting probe requests: %w", ErrNoRevisions)
+	}
+	through := q.End
+	if now := p.clock.Now(); now.Before(through) {
+		through = now
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.inflight.IsZero() && p.inflight.Before(through) {
+		through = p.inflight
+	}
+	if through.Before(q.Start) {
+		through = q.Start
+	}
+	var cand, stable Count
+	i := sort.Search(len(p.results), func(i int) bool { return !p.results[i].at.Before(q.Start) })
+	for ; i < len(p.results) && p.results[i].at.Before(through); i++ {
+		r := p.results[i]
+		c := &stable
+		if r.candidate {
+			c = &cand
+		}
+		c.Requests++
+		if r.failed {
+			c.Errors++
+		}
+	}
+	out := Counts{Revisions: make(map[string]Count, len(q.Revisions)), Through: through}
+	for _, r := range q.Revisions {
+		switch r {
+		case p.candidate.Revision:
+			out.Revisions[r] = cand
+		case p.stable.Revision:
+			out.Revisions[r] = stable
+		default:
+			out.Revisions[r] = Count{}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,122 @@
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/twostage/twostage"
+)
+
+// Script is an in-memory [Metrics] source whose data a test or simulation
+// writes with [Script.Record]. Data recorded at time t becomes visible once
+// the clock reads t + delay, which models the ingestion delay of real
+// metrics. Create one with [NewScript]. Script is safe for concurrent use.
+type Script struct {
+	clock twostage.Clock
+	delay time.Duration
+
+	mu   sync.Mutex // guards revs
+	revs map[string]*series
+}
+
+// series is one revision's data: points sorted by time once prepared, with
+// running totals, so a count is two binary searches.
+type series struct {
+	at     []time.Time
+	c      []Count // per point
+	cum    []Count // cum[i] = sum of c[:i]; valid when sorted
+	sorted bool
+}
+
+var _ Metrics = (*Script)(nil)
+
+// NewScript returns an empty script read through clock, whose data becomes
+// visible delay after the time it is recorded at. A nil clock is the
+// system clock; a negative delay is treated as zero.
+func NewScript(clock twostage.Clock, delay time.Duration) *Script {
+	if clock == nil {
+		clock = twostage.SystemClock()
+	}
+	return &Script{clock: clock, delay: max(delay, 0), revs: make(map[string]*series)}
+}
+
+// Record adds c requests of revision rev received at time at. Recording
+// into the past is allowed (late data); recording negative counts, or more
+// errors than requests, panics, since it is a bug in the test.
+func (s *Script) Record(rev string, at time.Time, c Count) {
+	if c.Requests < 0 || c.Errors < 0 || c.Errors > c.Requests {
+		panic(fmt.Sprintf("analysis: Script.Record(%q, %v, %+v): counts must satisfy 0 ≤ errors ≤ requests", rev, at, c))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.revs[rev]
+	if r == nil {
+		r = &series{sorted: true, cum: []Count{{}}}
+		s.revs[rev] = r
+	}
+	if n := len(r.at); n > 0 && at.Before(r.at[n-1]) {
+		r.sorted = false
+	}
+	r.at = append(r.at, at)
+	r.c = append(r.c, c)
+	if r.sorted {
+		r.cum = append(r.cum, r.cum[len(r.cum)-1].Add(c))
+	}
+}
+
+// prepare sorts the points and rebuilds the running totals if needed.
+func (r *series) prepare() {
+	if r.sorted {
+		return
+	}
+	idx := make([]int, len(r.at))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return r.at[idx[a]].Before(r.at[idx[b]]) })
+	at := make([]time.Time, len(idx))
+	c := make([]Count, len(idx))
+	r.cum = make([]Count, len(idx)+1)
+	for i, j := range idx {
+		at[i], c[i] = r.at[j], r.c[j]
+		r.cum[i+1] = r.cum[i].Add(c[i])
+	}
+	r.at, r.c, r.sorted = at, c, true
+}
+
+// Counts sums what was recorded for q.Revisions in [q.Start, Through), where
+// Through is q.End or, if earlier, the clock's time minus the delay (never
+// before q.Start).
+func (s *Script) Counts(ctx context.Context, q Query) (Counts, error) {
+	if err := ctx.Err(); err != nil {
+		return Counts{}, err
+	}
+	if len(q.Revisions) == 0 {
+		return Counts{}, fmt.Errorf("counting scripted requests: %w", ErrNoRevisions)
+	}
+	through := q.End
+	if visible := s.clock.Now().Add(-s.delay); visible.Before(through) {
+		through = visible
+	}
+	if through.Before(q.Start) {
+		through = q.Start
+	}
+	out := Counts{Revisions: make(map[string]Count, len(q.Revisions)), Through: through}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range q.Revisions {
+		r := s.revs[name]
+		if r == nil {
+			out.Revisions[name] = Count{}
+			continue
+		}
+		r.prepare()
+		i := sort.Search(len(r.at), func(i int) bool { return !r.at[i].Before(q.Start) })
+		j := sort.Search(len(r.at), func(i int) bool { return !r.at[i].Before(through) })
+		out.Revisions[name] = r.cum[max(j, i)].Sub(r.cum[i])
+	}
+	return out, nil
+}

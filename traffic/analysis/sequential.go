@@ -1,0 +1,237 @@
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"github.com/twostage/twostage"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/twostage/twostage/traffic"
+)
+
+// Sequential is an anytime-valid sequential test of the candidate's error
+// rate against the live stable revision (see the package documentation and
+// Lindon et al., KDD 2022). It may be asked as often as one likes.
+//
+// The evidence accumulates over the whole rollout of a candidate against a
+// stable (across steps), batch by batch as new data arrives: each Check
+// counts the requests since the rollout's first step began and adds what is
+// new since the previous Check. A Sequential gate created afresh (after a
+// restart) starts from the current step and judges its data as one batch,
+// which is still valid, only coarser.
+//
+// Verdicts:
+//   - Fail when the relative e-value reaches 1/(α·(1−s)) or the crash
+//     e-value reaches 1/(α·s), s being the crash test's share of α;
+//   - Inconclusive while the primary metrics do not yet cover the step's
+//     first [WithMinDuration], while the candidate has served fewer than
+//     [WithMinRequests] requests, or while the relative e-value is above
+//     the hold level ([WithHoldAbove]);
+//   - Pass otherwise. At 100% there is nothing left to compare against, so
+//     the gate passes unless the evidence already fails.
+//
+// Sequential is safe for concurrent use. Create one with [NewSequential].
+type Sequential struct {
+	m   Metrics
+	cfg config
+
+	mu     sync.Mutex // guards states and tick
+	states map[pair]*seqState
+	tick   uint64
+}
+
+type pair struct{ stable, candidate string }
+
+type seqState struct {
+	mu       sync.Mutex // guards every field below
+	origin   time.Time
+	step     int
+	stepSeen time.Time // Since of the latest step seen
+	used     uint64
+	ev       *evidence
+	last     []sourceState // per source: primary first, then probes
+}
+
+type sourceState struct {
+	cand, stable Count
+	through      time.Time
+}
+
+var _ traffic.Gate = (*Sequential)(nil)
+
+// NewSequential returns a Sequential gate reading the primary metrics m.
+// Options: [WithAlpha], [WithCrashTest], [WithMinDuration],
+// [WithMinRequests], [WithHoldAbove], [WithRatios], [WithProbe],
+// [WithClock], [WithLogger], [WithName]. Errors wrap twostage.ErrInvalid.
+func NewSequential(m Metrics, opts ...Option) (*Sequential, error) {
+	if m == nil {
+		return nil, fmt.Errorf("analysis: NewSequential: nil metrics: %w", twostage.ErrInvalid)
+	}
+	cfg, err := newConfig(opts, "sequential")
+	if err != nil {
+		return nil, err
+	}
+	return &Sequential{m: m, cfg: cfg, states: make(map[pair]*seqState)}, nil
+}
+
+// Thresholds returns the e-values at which the relative and the crash test
+// fail a step (+Inf for a test that is off).
+func (g *Sequential) Thresholds() (relative, crash float64) {
+	s := g.cfg.crashShare
+	relative = 1 / (g.cfg.alpha * (1 - s))
+	crash = math.Inf(1)
+	if s > 0 {
+		crash = 1 / (g.cfg.alpha * s)
+	}
+	return relative, crash
+}
+
+// Check judges the step described by c. See [Sequential] for the verdicts.
+func (g *Sequential) Check(ctx context.Context, c traffic.Check) (traffic.Verdict, error) {
+	if c.Stable == "" || c.Candidate == "" {
+		return traffic.Verdict{}, fmt.Errorf("analysis: sequential check: stable %q and candidate %q must both be named: %w", c.Stable, c.Candidate, twostage.ErrInvalid)
+	}
+	if c.Now.IsZero() {
+		c.Now = g.cfg.clock.Now()
+	}
+	st := g.state(c)
+
+	// Read every source outside the state's lock.
+	st.mu.Lock()
+	origin := st.origin
+	st.mu.Unlock()
+	sources := append([]Metrics{g.m}, g.cfg.probes...)
+	got := make([]Counts, len(sources))
+	q := Query{Revisions: []string{c.Candidate, c.Stable}, Start: origin, End: c.Now}
+	for i, m := range sources {
+		r, err := m.Counts(ctx, q)
+		if err != nil {
+			which := "primary metrics"
+			if i > 0 {
+				which = fmt.Sprintf("probe %d", i)
+			}
+			return traffic.Verdict{Gate: g.cfg.name, Outcome: traffic.Inconclusive, Reason: "metrics unavailable"},
+				fmt.Errorf("reading %s for candidate %q and stable %q: %w", which, c.Candidate, c.Stable, err)
+		}
+		got[i] = r
+	}
+
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.origin.Equal(origin) {
+		// A concurrent Check reset the rollout; its answer stands.
+		return traffic.Verdict{Gate: g.cfg.name, Outcome: traffic.Inconclusive, Reason: "rollout restarted during the check; ask again"}, nil
+	}
+	for i, r := range got {
+		last := &st.last[i]
+		if !r.Through.After(last.through) {
+			continue
+		}
+		cand, stable := r.Revisions[c.Candidate], r.Revisions[c.Stable]
+		st.ev.observe(cand.Sub(last.cand), stable.Sub(last.stable))
+		last.cand = maxCount(last.cand, cand)
+		last.stable = maxCount(last.stable, stable)
+		last.through = r.Through
+	}
+	return g.verdict(c, st), nil
+}
+
+func maxCount(a, b Count) Count {
+	return Count{Requests: max(a.Requests, b.Requests), Errors: max(a.Errors, b.Errors)}
+}
+
+// state returns the state of c's rollout, starting a new one when c is the
+// first step of a rollout begun after the one recorded.
+func (g *Sequential) state(c traffic.Check) *seqState {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.tick++
+	k := pair{c.Stable, c.Candidate}
+	st := g.states[k]
+	if st != nil {
+		st.mu.Lock()
+		restart := c.Step < st.step || (c.Step == st.step && c.Since.After(st.stepSeen) && c.Step <= 1)
+		if !restart {
+			if c.Step > st.step {
+				st.step, st.stepSeen = c.Step, c.Since
+			}
+			st.used = g.tick
+			st.mu.Unlock()
+			return st
+		}
+		st.mu.Unlock()
+	}
+	st = &seqState{
+		origin: c.Since, step: c.Step, stepSeen: c.Since, used: g.tick,
+		ev:   newEvidence(&g.cfg),
+		last: make([]sourceState, 1+len(g.cfg.probes)),
+	}
+	for i := range st.last {
+		st.last[i].through = c.Since
+	}
+	g.states[k] = st
+	if len(g.states) > g.cfg.maxTracked {
+		var oldest pair
+		var used uint64 = math.MaxUint64
+		for k2, s2 := range g.states {
+			if s2 != st && s2.used < used {
+				oldest, used = k2, s2.used
+			}
+		}
+		delete(g.states, oldest)
+	}
+	return st
+}
+
+func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
+	relT, crashT := g.Thresholds()
+	rel, crash := st.ev.relative(), st.ev.crash()
+	primary := st.last[0]
+	covered := primary.through.Sub(c.Since)
+	v := traffic.Verdict{
+		Gate: g.cfg.name,
+		Numbers: map[string]float64{
+			"candidate_requests":         float64(st.ev.cand.Requests),
+			"candidate_errors":           float64(st.ev.cand.Errors),
+			"stable_requests":            float64(st.ev.stable.Requests),
+			"stable_errors":              float64(st.ev.stable.Errors),
+			"primary_candidate_requests": float64(primary.cand.Requests),
+			"e_value":                    rel,
+			"threshold":                  relT,
+			"crash_e_value":              crash,
+			"crash_threshold":            crashT,
+			"crash_ceiling":              st.ev.ceiling(),
+			"covered_seconds":            math.Max(covered.Seconds(), 0),
+			"lag_seconds":                c.Now.Sub(primary.through).Seconds(),
+		},
+	}
+	switch {
+	case rel >= relT:
+		v.Outcome = traffic.Fail
+		v.Reason = fmt.Sprintf("candidate fails more often than the stable: e-value %.3g ≥ %.3g (candidate %d/%d errors, stable %d/%d)",
+			rel, relT, st.ev.cand.Errors, st.ev.cand.Requests, st.ev.stable.Errors, st.ev.stable.Requests)
+	case crash >= crashT:
+		v.Outcome = traffic.Fail
+		v.Reason = fmt.Sprintf("candidate crashes: error rate above %.3g with e-value %.3g ≥ %.3g (candidate %d/%d errors)",
+			st.ev.ceiling(), crash, crashT, st.ev.cand.Errors, st.ev.cand.Requests)
+	case c.Percent >= 100:
+		v.Outcome = traffic.Pass
+		v.Reason = "candidate serves all traffic; no regression was found before"
+	case covered < g.cfg.minDuration:
+		v.Outcome = traffic.Inconclusive
+		v.Reason = fmt.Sprintf("metrics cover %v of the step, want %v", max(covered, 0).Round(time.Second), g.cfg.minDuration)
+	case primary.cand.Requests < g.cfg.minRequests:
+		v.Outcome = traffic.Inconclusive
+		v.Reason = fmt.Sprintf("low traffic: candidate served %d requests, want %d", primary.cand.Requests, g.cfg.minRequests)
+	case rel > g.cfg.holdAbove:
+		v.Outcome = traffic.Inconclusive
+		v.Reason = fmt.Sprintf("holding: e-value %.3g is above %.3g, not yet %.3g", rel, g.cfg.holdAbove, relT)
+	default:
+		v.Outcome = traffic.Pass
+		v.Reason = fmt.Sprintf("no regression: e-value %.3g < %.3g over %d candidate requests", rel, relT, primary.cand.Requests)
+	}
+	g.cfg.logger.Debug("sequential verdict", "candidate", c.Candidate, "stable", c.Stable, "step", c.Step, "outcome", v.Outcome, "reason", v.Reason)
+	return v
+}
