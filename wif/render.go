@@ -72,24 +72,26 @@ func RenderGcloud(s Setup) string {
 }
 
 // gcloudDict renders a gcloud dictionary flag value, KEY=VALUE,…, in key
-// order. When a value holds a comma, it switches the delimiter with
-// gcloud's escaping syntax (`gcloud topic escaping`): ^@^KEY=VALUE@….
+// order. When a value holds a comma, it switches to a delimiter no value
+// holds with gcloud's escaping syntax (`gcloud topic escaping`):
+// ^@^KEY=VALUE@….
 func gcloudDict(m map[string]string) string {
 	var kv []string
-	sep := ","
 	for _, k := range sortedKeys(m) {
-		if m[k] == "" {
-			continue
-		}
-		kv = append(kv, k+"="+m[k])
-		if strings.Contains(m[k], ",") {
-			sep = "@"
+		if m[k] != "" {
+			kv = append(kv, k+"="+m[k])
 		}
 	}
-	if sep == "," {
+	all := strings.Join(kv, "")
+	if !strings.Contains(all, ",") {
 		return strings.Join(kv, ",")
 	}
-	return "^@^" + strings.Join(kv, "@")
+	for _, sep := range []string{"@", "|", ";", "#", "~", "%"} {
+		if !strings.Contains(all, sep) {
+			return "^" + sep + "^" + strings.Join(kv, sep)
+		}
+	}
+	return "^:::^" + strings.Join(kv, ":::")
 }
 
 // shq double-quotes s for bash, escaping what expands inside double
