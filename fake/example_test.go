@@ -8,6 +8,7 @@ import (
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/fake"
+	"github.com/twostage/twostage/registry"
 	"github.com/twostage/twostage/stage"
 	"github.com/twostage/twostage/traffic"
 )
@@ -32,6 +33,32 @@ func ExampleRegistry() {
 	// pushed:   europe-west1-docker.pkg.dev/my-project/apps/api@sha256:cf884080fd5e24af500c323f808d0353de52033719b45ffb314ad1d6d30a3ed3
 	// resolved: true <nil>
 	// missing:  true
+}
+
+func ExampleRegistryFuncs() {
+	ctx := context.Background()
+	const ref = "europe-west1-docker.pkg.dev/my-project/apps/api:3f2c1e9"
+	// The tag exists, but the first two lookups fail as if CI were still
+	// pushing it.
+	reg := fake.NewRegistry(
+		fake.WithTag(ref, "sha256:3333333333333333333333333333333333333333333333333333333333333333"),
+		fake.WithRegistryFuncs(fake.RegistryFuncs{
+			Resolve: func(ctx context.Context, n int, next registry.Registry, ref string) (registry.Artifact, error) {
+				if n <= 2 {
+					return registry.Artifact{}, fmt.Errorf("resolving %s: %w", ref, twostage.ErrNotFound)
+				}
+				return next.Resolve(ctx, ref)
+			},
+		}),
+	)
+	for range 3 {
+		_, err := reg.Resolve(ctx, ref)
+		fmt.Println(err)
+	}
+	// Output:
+	// resolving europe-west1-docker.pkg.dev/my-project/apps/api:3f2c1e9: not found
+	// resolving europe-west1-docker.pkg.dev/my-project/apps/api:3f2c1e9: not found
+	// <nil>
 }
 
 func ExampleService() {

@@ -70,6 +70,21 @@ func WithReadiness(f func(r stage.Release, revisionName string) error) ServiceOp
 	return serviceOption(func(s *Service) { s.readiness = f })
 }
 
+// WithDeployed seeds a Service: NewService deploys each release in order,
+// as Deploy would, without hooks and without recording calls, and panics if
+// one fails (a test helper). Start with a [stage.RouteAll] release, which
+// creates the service. The default is a service that does not exist yet.
+func WithDeployed(releases ...stage.Release) ServiceOption {
+	return serviceOption(func(s *Service) { s.seed = append(s.seed, releases...) })
+}
+
+// WithTag seeds a Registry: ref, "HOST/PATH:TAG", resolves to digest, as
+// after [Registry.Seed]. It panics on a malformed ref or digest (a test
+// helper). The default is an empty registry.
+func WithTag(ref, digest string) RegistryOption {
+	return registryOption(func(r *Registry) { r.Seed(ref, digest) })
+}
+
 // Call records one call to a fake, as returned by [Registry.Calls] and
 // [Service.Calls].
 type Call struct {

@@ -336,3 +336,21 @@ func TestRegistryConcurrent(t *testing.T) {
 		t.Errorf("len(Calls()) = %d, want %d", got, want)
 	}
 }
+
+func TestWithTag(t *testing.T) {
+	t.Parallel()
+	d := "sha256:" + strings.Repeat("c", 64)
+	r := NewRegistry(WithTag(testRepo+":v1", d), WithTag(testRepo+":v2", d))
+	for _, ref := range []string{testRepo + ":v1", testRepo + ":v2", testRepo + "@" + d} {
+		a, err := r.Resolve(context.Background(), ref)
+		if err != nil || a.Digest != d {
+			t.Errorf("Resolve(%q) = %v, %v; want digest %s", ref, a, err, d)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("WithTag with a bad digest did not panic")
+		}
+	}()
+	NewRegistry(WithTag(testRepo+":v1", "sha256:nope"))
+}

@@ -37,6 +37,7 @@ type Service struct {
 	clock     twostage.Clock                    // set by options, read-only afterwards
 	url       string                            // set by options, read-only afterwards
 	readiness func(stage.Release, string) error // set by options, read-only afterwards
+	seed      []stage.Release                   // set by options, deployed by NewService
 
 	mu         sync.Mutex           // guards every field below
 	exists     bool                 // created by a first RouteAll deploy
@@ -141,6 +142,12 @@ func NewService(name string, opts ...ServiceOption) *Service {
 	if s.url == "" {
 		s.url = "https://" + name + "-abc123xyz-ew.a.run.app"
 	}
+	for i, r := range s.seed {
+		if _, err := (serviceCore{s}).Deploy(context.Background(), r); err != nil {
+			panic(fmt.Sprintf("fake: NewService(%q): WithDeployed release %d: %v", name, i+1, err))
+		}
+	}
+	s.seed = nil
 	return s
 }
 
@@ -327,6 +334,7 @@ func (c serviceCore) Deploy(ctx context.Context, r stage.Release) (stage.Revisio
 	if err := s.validateRelease(r); err != nil {
 		return stage.Revision{}, fmt.Errorf("%s: %w", what, err)
 	}
+	now := s.clock.Now() // outside the lock: the clock may be anything
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	name := revisionName(s.name, r.Revision)
@@ -358,7 +366,7 @@ func (c serviceCore) Deploy(ctx context.Context, r stage.Release) (stage.Revisio
 			name:     name,
 			artifact: r.Artifact,
 			labels:   maps.Clone(r.Labels),
-			created:  s.clock.Now(),
+			created:  now,
 			ready:    true,
 		}
 		if reason, ok := s.failing[name]; ok {

@@ -1155,3 +1155,40 @@ func BenchmarkServiceDeploySetSplit(b *testing.B) {
 		}
 	}
 }
+
+func TestWithDeployed(t *testing.T) {
+	t.Parallel()
+	s := NewService("api", WithDeployed(rel("a", stage.RouteAll), rel("b", stage.RouteNone, "candidate")))
+	st := s.Snapshot()
+	if diff := cmp.Diff([]traffic.Target{to("api-a", 100), to("api-b", 0, "candidate")}, st.Split.Targets); diff != "" {
+		t.Errorf("seeded split mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"api-b", "api-a"}, revSummary(st.Revisions)); diff != "" {
+		t.Errorf("seeded revisions mismatch (-want +got):\n%s", diff)
+	}
+	if c := s.Calls(); len(c) != 0 {
+		t.Errorf("seeding recorded calls: %v", c)
+	}
+	// Hooks count from the first call after construction.
+	var first int
+	h := NewService("api", WithDeployed(rel("a", stage.RouteAll)), WithServiceFuncs(ServiceFuncs{
+		Deploy: func(ctx context.Context, n int, next ServiceBackend, r stage.Release) (stage.Revision, error) {
+			first = n
+			return next.Deploy(ctx, r)
+		},
+	}))
+	mustDeploy(t, h, rel("b", stage.RouteAll))
+	if first != 1 {
+		t.Errorf("first Deploy after seeding had n = %d, want 1", first)
+	}
+}
+
+func TestWithDeployedPanics(t *testing.T) {
+	t.Parallel()
+	defer func() {
+		if recover() == nil {
+			t.Error("WithDeployed of a RouteNone release on a missing service did not panic")
+		}
+	}()
+	NewService("api", WithDeployed(rel("a", stage.RouteNone)))
+}
