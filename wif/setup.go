@@ -212,7 +212,7 @@ func (s Setup) Validate() error {
 	}
 	seen := map[string]bool{}
 	for i, b := range s.Bindings {
-		if err := b.validate(s.Pool); err != nil {
+		if err := b.validate(s.Pool, s.Provider.AttributeMapping); err != nil {
 			add("binding %d: %w", i, err)
 		}
 		if seen[b.key()] {
@@ -223,7 +223,7 @@ func (s Setup) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (b Binding) validate(pool Pool) error {
+func (b Binding) validate(pool Pool, mapping map[string]string) error {
 	if err := b.Resource.Validate(); err != nil {
 		return err
 	}
@@ -242,6 +242,9 @@ func (b Binding) validate(pool Pool) error {
 		}
 		if p.Pool.ID != pool.ID || p.Pool.number() != pool.number() {
 			return fmt.Errorf("member %q is in pool %q, not the setup's pool %q: %w", m, p.Pool.Name(), pool.Name(), twostage.ErrInvalid)
+		}
+		if _, ok := mapping["attribute."+p.Attribute]; p.Kind == KindAttribute && !ok {
+			return fmt.Errorf("member %q names attribute.%s, which the provider does not map: it would match no token; add it to Provider.AttributeMapping: %w", m, p.Attribute, twostage.ErrInvalid)
 		}
 	case m == "allUsers", m == "allAuthenticatedUsers":
 		if b.Resource.Kind == ResourceProject {

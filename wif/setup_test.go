@@ -98,6 +98,9 @@ func TestSetupValidate(t *testing.T) {
 		}, "cannot be granted on a project"},
 		{"duplicate", func(s *wif.Setup) { s.Bindings = append(s.Bindings, s.Bindings[0]) }, "declared twice"},
 		{"empty condition", func(s *wif.Setup) { s.Bindings[0].Condition = &wif.Expr{Title: "t"} }, "condition has no expression"},
+		{"member on an unmapped attribute", func(s *wif.Setup) {
+			s.Bindings[0].Member = "principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/github/attribute.branch/main"
+		}, "does not map"},
 		{"bad stage", func(s *wif.Setup) { s.Bindings[0].Resource.Stage = "staging" }, "stage \"staging\""},
 	}
 	for _, tt := range tests {
