@@ -38,6 +38,9 @@ func (s *server) addOperation(project, location string, meta proto.Message, p *p
 	}
 	s.ops[name] = op
 	s.opOrder = append(s.opOrder, name)
+	if p != nil {
+		s.pendingOps[p.service]++
+	}
 	return op
 }
 
@@ -45,7 +48,7 @@ func (s *server) addOperation(project, location string, meta proto.Message, p *p
 // result (validate_only writes). Its metadata is meta.
 func (s *server) doneOperation(project, location string, meta, result proto.Message) *longrunningpb.Operation {
 	op := s.addOperation(project, location, meta, nil, proto.Clone(result))
-	s.complete(op)
+	s.complete(op, nil)
 	return proto.Clone(op.op).(*longrunningpb.Operation)
 }
 
@@ -60,24 +63,33 @@ func (s *server) startOperation(project, location string, meta proto.Message, p 
 	}
 	op := s.addOperation(project, location, meta, p, r)
 	if !s.cfg.manualOps {
-		s.complete(op)
+		s.complete(op, nil)
 	}
 	return proto.Clone(op.op).(*longrunningpb.Operation)
 }
 
-// complete finishes op: runs its reconciliation and records the result.
-func (s *server) complete(op *operation) {
+// complete finishes op: runs its reconciliation and records the result, or
+// cancelErr when the caller cancelled it.
+func (s *server) complete(op *operation, cancelErr error) {
 	var err error
 	result := op.result
 	if p := op.pending; p != nil {
+		if s.pendingOps[p.service]--; s.pendingOps[p.service] <= 0 {
+			delete(s.pendingOps, p.service)
+		}
 		st := s.services[p.service]
 		if st == nil {
 			err = status.Errorf(codes.NotFound, "service %q was deleted before its operation completed", p.service)
 		} else {
 			err = s.reconcile(st, p)
+			// Still reconciling while another write's operation is pending.
+			st.svc.Reconciling = s.pendingOps[p.service] > 0
 			op.op.Metadata = mustAny(st.svc)
 			result = st.svc
 		}
+	}
+	if cancelErr != nil {
+		err = cancelErr
 	}
 	s.finish(op, result, err)
 }
@@ -166,13 +178,7 @@ func (s *server) CancelOperation(_ context.Context, req *longrunningpb.CancelOpe
 		return nil, err
 	}
 	if !op.op.GetDone() {
-		if p := op.pending; p != nil {
-			if st := s.services[p.service]; st != nil {
-				_ = s.reconcile(st, p) // the outcome is reported on the service, the operation is cancelled
-				op.op.Metadata = mustAny(st.svc)
-			}
-		}
-		s.finish(op, nil, status.Error(codes.Canceled, "operation cancelled by the caller"))
+		s.complete(op, status.Error(codes.Canceled, "operation cancelled by the caller"))
 	}
 	return &emptypb.Empty{}, nil
 }

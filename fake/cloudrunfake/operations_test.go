@@ -193,3 +193,48 @@ func TestDeleteService(t *testing.T) {
 		t.Errorf("DeleteService twice = %v, want NotFound", err)
 	}
 }
+
+func TestManualOperationsTwoPendingWrites(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, cloudrunfake.WithManualOperations())
+	ctx := context.Background()
+	op0, err := e.svcs.CreateService(ctx, &runpb.CreateServiceRequest{Parent: parent, ServiceId: "web", Service: service("img:1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.CompleteOperations()
+	base, err := op0.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op1, err := e.svcs.UpdateService(ctx, &runpb.UpdateServiceRequest{Service: withRevision(withImage(base, "img:2"), "web-two")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid := e.get(t, svcName)
+	next := withRevision(withImage(mid, "img:3"), "web-three")
+	next.Traffic = []*runpb.TrafficTarget{{Type: revisionT, Revision: "web-three", Percent: 100}}
+	op2, err := e.svcs.UpdateService(ctx, &runpb.UpdateServiceRequest{Service: next})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.srv.CompleteOperation(op1.Name()) {
+		t.Fatal("CompleteOperation(op1) = false")
+	}
+	if _, err := op1.Wait(ctx); err != nil {
+		t.Fatalf("first write: %v", err)
+	}
+	if got := e.get(t, svcName); !got.GetReconciling() || got.GetLatestReadyRevision() != svcName+"/revisions/web-two" {
+		t.Errorf("after the first of two writes: reconciling %v, latest ready %q; want still reconciling with web-two ready", got.GetReconciling(), got.GetLatestReadyRevision())
+	}
+	if n := e.srv.CompleteOperations(); n != 1 {
+		t.Errorf("CompleteOperations() = %d, want 1", n)
+	}
+	got, err := op2.Wait(ctx)
+	if err != nil {
+		t.Fatalf("second write: %v", err)
+	}
+	if got.GetReconciling() || got.GetLatestReadyRevision() != svcName+"/revisions/web-three" || got.GetObservedGeneration() != 3 {
+		t.Errorf("after both writes: %v, want reconciled at generation 3 with web-three ready", got)
+	}
+}

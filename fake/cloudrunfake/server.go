@@ -63,6 +63,8 @@ type server struct {
 	// writes holds, per region "projects/P/locations/L", the times of the
 	// writes inside the current quota window.
 	writes map[string][]int64
+	// pendingOps counts the pending operations of each service by name.
+	pendingOps map[string]int
 	// failNames holds short revision names that fail when they are created
 	// (FailRevision before creation), with their message.
 	failNames map[string]string
@@ -88,12 +90,13 @@ func NewServer(opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("cloudrunfake: write quota %d per %v: want n ≥ 0 and a positive window", cfg.quotaN, cfg.quotaPer)
 	}
 	s := &server{
-		cfg:       cfg,
-		services:  map[string]*serviceState{},
-		ops:       map[string]*operation{},
-		writes:    map[string][]int64{},
-		failNames: map[string]string{},
-		injected:  map[string]*injection{},
+		cfg:        cfg,
+		services:   map[string]*serviceState{},
+		ops:        map[string]*operation{},
+		writes:     map[string][]int64{},
+		failNames:  map[string]string{},
+		pendingOps: map[string]int{},
+		injected:   map[string]*injection{},
 	}
 	lis, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -317,7 +320,7 @@ func (s *Server) CompleteOperations() int {
 	n := 0
 	for _, name := range s.s.opOrder {
 		if op := s.s.ops[name]; op != nil && !op.op.GetDone() {
-			s.s.complete(op)
+			s.s.complete(op, nil)
 			n++
 		}
 	}
@@ -333,7 +336,7 @@ func (s *Server) CompleteOperation(name string) bool {
 	if op == nil || op.op.GetDone() {
 		return false
 	}
-	s.s.complete(op)
+	s.s.complete(op, nil)
 	return true
 }
 

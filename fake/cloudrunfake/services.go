@@ -291,9 +291,10 @@ func (s *server) reconcile(st *serviceState, p *pending) error {
 			if t.Type != typeRevision || t.Percent == 0 {
 				continue
 			}
-			if r, ok := st.revisions[t.Revision]; ok && !revisionReady(r.rev) {
-				// A target with traffic on a revision that is not ready
-				// (unverified: we fail it like a revision that fails to start).
+			// A target with traffic on a revision that failed (unverified: we
+			// fail it like a revision that fails to start). One still
+			// reconciling belongs to a later pending write, which checks it.
+			if r, ok := st.revisions[t.Revision]; ok && !revisionReady(r.rev) && !r.rev.Reconciling {
 				failErr, failMsg = notReady(t.Revision, r.rev)
 				break
 			}
