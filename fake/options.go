@@ -78,6 +78,15 @@ func WithDeployed(releases ...stage.Release) ServiceOption {
 	return serviceOption(func(s *Service) { s.seed = append(s.seed, releases...) })
 }
 
+// WithImmutableTags makes a Registry refuse to move a tag, as an Artifact
+// Registry repository with docker_config.immutable_tags does: a Push or Tag
+// that would point an existing tag at another digest fails with
+// [twostage.ErrConflict]. The default is mutable tags, like most
+// registries.
+func WithImmutableTags() RegistryOption {
+	return registryOption(func(r *Registry) { r.immutable = true })
+}
+
 // WithTag seeds a Registry: ref, "HOST/PATH:TAG", resolves to digest, as
 // after [Registry.Seed]. It panics on a malformed ref or digest (a test
 // helper). The default is an empty registry.

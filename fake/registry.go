@@ -17,15 +17,17 @@ import (
 // [NewRegistry]; seed it with [Registry.Push] or [Registry.Seed]. Registry
 // is safe for concurrent use.
 type Registry struct {
-	funcs RegistryFuncs  // set by options, read-only afterwards
-	clock twostage.Clock // set by options, read-only afterwards
+	funcs     RegistryFuncs  // set by options, read-only afterwards
+	clock     twostage.Clock // set by options, read-only afterwards
+	immutable bool           // set by options, read-only afterwards
 
-	mu       sync.Mutex          // guards repos, images, calls, nPush and nResolve
+	mu       sync.Mutex          // guards every field below
 	repos    map[string]*repo    // by repository "HOST/PATH"
 	images   map[string]v1.Image // by "HOST/PATH@DIGEST"; pushed images only
 	calls    []Call              // every call, in return order
 	nPush    int                 // calls of Push so far
 	nResolve int                 // calls of Resolve so far
+	nTag     int                 // calls of Tag so far
 }
 
 // repo is one repository's tags and digests.
@@ -34,7 +36,10 @@ type repo struct {
 	digests map[string]bool   // digests held, pushed or seeded
 }
 
-var _ registry.Registry = (*Registry)(nil)
+var (
+	_ registry.Registry = (*Registry)(nil)
+	_ registry.Tagger   = (*Registry)(nil)
+)
 
 // RegistryFuncs are optional fault hooks for a [Registry]. A nil function
 // passes the call through; a non-nil one is called instead, with n, the
@@ -46,6 +51,8 @@ type RegistryFuncs struct {
 	Push func(ctx context.Context, n int, next registry.Registry, ref string, img v1.Image) (registry.Artifact, error)
 	// Resolve intercepts [Registry.Resolve].
 	Resolve func(ctx context.Context, n int, next registry.Registry, ref string) (registry.Artifact, error)
+	// Tag intercepts [Registry.Tag].
+	Tag func(ctx context.Context, n int, next registry.Tagger, a registry.Artifact, tag string) error
 }
 
 // NewRegistry returns an empty registry.
@@ -65,7 +72,8 @@ func NewRegistry(opts ...RegistryOption) *Registry {
 
 // Push stores img under ref, "HOST/PATH:TAG", and returns the artifact
 // "HOST/PATH@DIGEST" with img's manifest digest. The tag moves to img if it
-// named another image. ref must carry a tag and no digest; a malformed ref
+// named another image, unless the registry has [WithImmutableTags], which
+// refuses the push with [twostage.ErrConflict]. ref must carry a tag and no digest; a malformed ref
 // fails with an error wrapping [twostage.ErrInvalid]. Pushing the same image
 // under the same tag again returns the same artifact.
 func (r *Registry) Push(ctx context.Context, ref string, img v1.Image) (registry.Artifact, error) {
@@ -110,10 +118,32 @@ func (r *Registry) Resolve(ctx context.Context, ref string) (registry.Artifact, 
 	return a, err
 }
 
+// Tag points tag at a.Digest in a.Repository without a push, as
+// [registry.Tagger] says: the digest must be in the repository
+// ([twostage.ErrNotFound] otherwise) and tag valid ([twostage.ErrInvalid]
+// otherwise). Tagging a digest with the tag it already has is a no-op;
+// moving a tag is refused with [twostage.ErrConflict] under
+// [WithImmutableTags].
+func (r *Registry) Tag(ctx context.Context, a registry.Artifact, tag string) error {
+	r.mu.Lock()
+	r.nTag++
+	n := r.nTag
+	r.mu.Unlock()
+	var err error
+	if f := r.funcs.Tag; f != nil {
+		err = f(ctx, n, registryCore{r}, a, tag)
+	} else {
+		err = registryCore{r}.Tag(ctx, a, tag)
+	}
+	r.record("Tag", a.String()+" "+tag, err)
+	return err
+}
+
 // Seed makes ref, "HOST/PATH:TAG", resolve to digest without storing an
 // image (so [Registry.Image] reports none for it), moving the tag if it
-// existed. It is not recorded as a call and bypasses the hooks. Seed panics
-// on a malformed ref or digest: it is a test helper.
+// existed (even under [WithImmutableTags]). It is not recorded as a call and
+// bypasses the hooks. Seed panics on a malformed ref or digest: it is a
+// test helper.
 func (r *Registry) Seed(ref, digest string) {
 	p, err := parsePushRef(ref)
 	if err != nil {
@@ -155,8 +185,8 @@ func (r *Registry) Image(a registry.Artifact) (v1.Image, bool) {
 	return img, ok
 }
 
-// Calls returns a copy of the calls of Push and Resolve so far, in the
-// order they returned.
+// Calls returns a copy of the calls of Push, Resolve and Tag so far, in the
+// order they returned. The Arg of a Tag call is "REPOSITORY@DIGEST TAG".
 func (r *Registry) Calls() []Call {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -221,8 +251,53 @@ func (c registryCore) Push(ctx context.Context, ref string, img v1.Image) (regis
 	}
 	c.r.mu.Lock()
 	defer c.r.mu.Unlock()
+	if err := c.r.checkMoveLocked(p.Repository, p.Tag, a.Digest); err != nil {
+		return registry.Artifact{}, fmt.Errorf("pushing %s: %w", ref, err)
+	}
 	c.r.store(p, a.Digest, img)
 	return a, nil
+}
+
+func (c registryCore) Tag(ctx context.Context, a registry.Artifact, tag string) error {
+	what := fmt.Sprintf("tagging %s as %q", a, tag)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := a.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	p, err := parsePushRef(a.Repository + ":" + tag)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	c.r.mu.Lock()
+	defer c.r.mu.Unlock()
+	if rp := c.r.repos[a.Repository]; rp == nil || !rp.digests[a.Digest] {
+		return fmt.Errorf("%s: repository %s holds no manifest %s; push it first: %w", what, a.Repository, a.Digest, twostage.ErrNotFound)
+	}
+	if err := c.r.checkMoveLocked(a.Repository, tag, a.Digest); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	c.r.store(p, a.Digest, nil)
+	return nil
+}
+
+// checkMoveLocked refuses to move tag in repo to digest when tags are
+// immutable. r.mu must be held.
+func (r *Registry) checkMoveLocked(repo, tag, digest string) error {
+	if !r.immutable {
+		return nil
+	}
+	rp := r.repos[repo]
+	if rp == nil {
+		return nil
+	}
+	if cur, ok := rp.tags[tag]; ok && cur != digest {
+		// Artifact Registry docker_config.immutable_tags; its error text
+		// is unverified.
+		return fmt.Errorf("tag %q of repository %s names %s and tags are immutable; use a new tag: %w", tag, repo, cur, twostage.ErrConflict)
+	}
+	return nil
 }
 
 func (c registryCore) Resolve(ctx context.Context, ref string) (registry.Artifact, error) {

@@ -354,3 +354,119 @@ func TestWithTag(t *testing.T) {
 	}()
 	NewRegistry(WithTag(testRepo+":v1", "sha256:nope"))
 }
+
+func TestRegistryTag(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	img1, img2 := NewImage("one"), NewImage("two")
+	tests := []struct {
+		name      string
+		immutable bool
+		tag       string
+		digestOf  v1.Image // the artifact tagged; nil: a digest never pushed
+		wantErr   error
+		wantV1    v1.Image // what ":v1" resolves to afterwards
+	}{
+		{name: "new tag", tag: "v2", digestOf: img1, wantV1: img1},
+		{name: "same tag again is a no-op", tag: "v1", digestOf: img1, wantV1: img1},
+		{name: "move a tag", tag: "v1", digestOf: img2, wantV1: img2},
+		{name: "move an immutable tag", immutable: true, tag: "v1", digestOf: img2, wantErr: twostage.ErrConflict, wantV1: img1},
+		{name: "same immutable tag again", immutable: true, tag: "v1", digestOf: img1, wantV1: img1},
+		{name: "new tag when immutable", immutable: true, tag: "v2", digestOf: img2, wantV1: img1},
+		{name: "digest not in the repository", tag: "v2", wantErr: twostage.ErrNotFound, wantV1: img1},
+		{name: "bad tag", tag: "-v2", digestOf: img1, wantErr: twostage.ErrInvalid, wantV1: img1},
+		{name: "tag with a digest", tag: "v2@sha256:00", digestOf: img1, wantErr: twostage.ErrInvalid, wantV1: img1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var opts []RegistryOption
+			if tt.immutable {
+				opts = append(opts, WithImmutableTags())
+			}
+			r := NewRegistry(opts...)
+			for ref, img := range map[string]v1.Image{testRepo + ":v1": img1, testRepo + ":other": img2} {
+				if _, err := r.Push(ctx, ref, img); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a := registry.Artifact{Repository: testRepo, Digest: "sha256:" + strings.Repeat("9", 64)}
+			if tt.digestOf != nil {
+				a.Digest = digestOf(t, tt.digestOf)
+			}
+			err := r.Tag(ctx, a, tt.tag)
+			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+				t.Fatalf("Tag(%s, %q) = %v, want %v", a, tt.tag, err, tt.wantErr)
+			}
+			got, err := r.Resolve(ctx, testRepo+":v1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := digestOf(t, tt.wantV1); got.Digest != want {
+				t.Errorf(":v1 resolves to %s, want %s", got.Digest, want)
+			}
+			if tt.wantErr == nil {
+				got, err := r.Resolve(ctx, testRepo+":"+tt.tag)
+				if err != nil || got != a {
+					t.Errorf("Resolve(:%s) = %v, %v; want %v", tt.tag, got, err, a)
+				}
+			}
+		})
+	}
+}
+
+func TestRegistryImmutablePush(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := NewRegistry(WithImmutableTags())
+	a, err := r.Push(ctx, testRepo+":abc", NewImage("one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Push(ctx, testRepo+":abc", NewImage("one")); err != nil {
+		t.Errorf("pushing the same image again = %v, want success", err)
+	}
+	_, err = r.Push(ctx, testRepo+":abc", NewImage("rebuilt"))
+	if !errors.Is(err, twostage.ErrConflict) || !strings.Contains(err.Error(), "immutable") {
+		t.Errorf("pushing another image to an immutable tag = %v, want ErrConflict saying tags are immutable", err)
+	}
+	if got, _ := r.Resolve(ctx, testRepo+":abc"); got != a {
+		t.Errorf("the refused push moved the tag to %v", got)
+	}
+	r.Seed(testRepo+":abc", "sha256:"+strings.Repeat("1", 64)) // test helpers may
+	if got, _ := r.Resolve(ctx, testRepo+":abc"); got == a {
+		t.Error("Seed did not move the tag")
+	}
+}
+
+func TestRegistryTagHook(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var ns []int
+	r := NewRegistry(WithRegistryFuncs(RegistryFuncs{
+		Tag: func(ctx context.Context, n int, next registry.Tagger, a registry.Artifact, tag string) error {
+			ns = append(ns, n)
+			if n == 1 {
+				return fmt.Errorf("injected: %w", twostage.ErrConflict)
+			}
+			return next.Tag(ctx, a, tag)
+		},
+	}))
+	a, err := r.Push(ctx, testRepo+":abc", NewImage("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Tag(ctx, a, "v1"); !errors.Is(err, twostage.ErrConflict) {
+		t.Errorf("first Tag = %v, want the injected conflict", err)
+	}
+	if err := r.Tag(ctx, a, "v1"); err != nil {
+		t.Errorf("second Tag = %v", err)
+	}
+	if diff := cmp.Diff([]int{1, 2}, ns); diff != "" {
+		t.Errorf("Tag n mismatch (-want +got):\n%s", diff)
+	}
+	calls := r.Calls()
+	if got, want := calls[len(calls)-1].Arg, a.String()+" v1"; got != want {
+		t.Errorf("Tag call Arg = %q, want %q", got, want)
+	}
+}

@@ -30,7 +30,9 @@ import (
 // grows only when the desired state changes: a revision is created, the
 // latest revision, the targets or the State change (runpb
 // Service.generation: "A number that monotonically increases every time the
-// user modifies the desired state"). A failed call changes neither.
+// user modifies the desired state"). A refused call changes neither; a
+// deploy whose revision is not ready is a write, since the revision now
+// exists.
 type Service struct {
 	name      string                            // read-only
 	funcs     ServiceFuncs                      // set by options, read-only afterwards
