@@ -40,7 +40,7 @@ func ExampleGitHubProvider() {
 		"sub": "repo:octo-org/octo-repo:ref:refs/tags/v1.4.2", "repository": "octo-org/octo-repo",
 		"repository_id": "74", "repository_owner_id": "65", "ref": "refs/tags/v1.4.2", "ref_type": "tag",
 		"workflow_ref": "octo-org/octo-repo/.github/workflows/release.yml@refs/tags/v1.4.2",
-		"actor_id": "12", "event_name": "push", "run_id": "1234567890", "run_attempt": "1",
+		"actor_id":     "12", "event_name": "push", "run_id": "1234567890", "run_attempt": "1",
 	}
 	m, err := wif.Evaluate(p, token)
 	if err != nil {
@@ -79,7 +79,7 @@ func ExampleTokenSource() {
 		"sub": "repo:octo-org/octo-repo:ref:refs/heads/main", "repository": "octo-org/octo-repo",
 		"repository_id": "74", "repository_owner_id": "65", "ref": "refs/heads/main", "ref_type": "branch",
 		"workflow_ref": "octo-org/octo-repo/.github/workflows/deploy.yml@refs/heads/main",
-		"actor_id": "12", "event_name": "push", "run_id": "1234567890", "run_attempt": "1",
+		"actor_id":     "12", "event_name": "push", "run_id": "1234567890", "run_attempt": "1",
 	})
 
 	gh := &wif.GitHubOIDC{RequestURL: srv.ActionsRequestURL(), RequestToken: srv.RequestToken()}
