@@ -5,17 +5,24 @@
 //   - [Clock], a [twostage.Clock] that only moves when told to, and whose
 //     Sleep advances time at once and records the duration, so a test can
 //     assert a backoff schedule exactly;
-//   - [Registry], a [registry.Registry] that keeps tags and digests in
-//     memory;
+//   - [Registry], a [registry.Registry] and [registry.Tagger] that keeps
+//     tags and digests in memory, with optionally immutable tags;
 //   - [Service], a Cloud Run-like service that is a [stage.Stage], a
 //     [traffic.Router], a [stage.Lister] and a [stage.Namer] at once, and
 //     follows Cloud Run's rules for revision names, adoption, readiness,
 //     "--no-traffic" deploys and etag-conditional traffic writes.
 //
 // The fakes are state-based, not call scripts: they are seeded through their
-// constructors and methods such as [Registry.Seed], and inspected through
-// methods that return copies ([Service.Snapshot], [Service.Calls],
-// [Clock.Sleeps]). Every method is safe for concurrent use.
+// constructors ([WithDeployed], [WithTag]) and test helpers such as
+// [Registry.Seed] and [Service.FailRevision], and inspected through methods
+// that return copies ([Service.Snapshot], [Service.Calls], [Clock.Sleeps]).
+// Every method is safe for concurrent use. [NewImage] builds small images
+// with stable digests for tests and examples.
+//
+// A test changes the world at a point in simulated time with
+// [Clock.OnSleep] or [Clock.At], for example making an image tag appear
+// after the code under test has waited 3.3s. In-memory metrics for the
+// analysis gates are analysis.Script, in package traffic/analysis.
 //
 // # Fault injection
 //
