@@ -195,7 +195,9 @@ func TestSetSplitWithUnknownVersionReadsFirst(t *testing.T) {
 	if _, err := other.SetSplit(t.Context(), sp); err != nil {
 		t.Fatalf("SetSplit() error: %v", err)
 	}
-	if diff := cmp.Diff(map[string]int{mGetService: 1, mUpdateService: 1}, e.counts(allMethods()...)); diff != "" {
+	// api-a1 neither serves nor is the latest ready revision: one
+	// GetRevision checks that it can serve before the write.
+	if diff := cmp.Diff(map[string]int{mGetService: 1, mGetRevision: 1, mUpdateService: 1}, e.counts(allMethods()...)); diff != "" {
 		t.Errorf("calls mismatch (-want +got):\n%s", diff)
 	}
 	// Now e.svc's cached version is stale: the write goes out and the
@@ -395,6 +397,44 @@ func TestErrorMapping(t *testing.T) {
 				return err
 			},
 			sentinel: twostage.ErrInvalid,
+		},
+		{
+			name: "split to a revision that failed after it was ready",
+			do: func(t *testing.T, e env) error {
+				mustDeploy(t, e.svc, release("a1", stage.RouteAll))
+				mustDeploy(t, e.svc, release("b2", stage.RouteNone))
+				e.srv.FailRevision("api-b2", "crashed")
+				sp, err := e.svc.Split(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				sp.Targets = []traffic.Target{{Revision: "api-a1", Percent: 50}, {Revision: "api-b2", Percent: 50}}
+				_, err = e.svc.SetSplit(t.Context(), sp)
+				return err
+			},
+			sentinel: twostage.ErrInvalid, code: codes.FailedPrecondition, not: twostage.ErrConflict,
+		},
+		{
+			name: "split to a revision that is not ready",
+			do: func(t *testing.T, e env) error {
+				mustDeploy(t, e.svc, release("a1", stage.RouteAll))
+				e.srv.FailRevision("api-b2", "boom")
+				if _, err := e.svc.Deploy(t.Context(), release("b2", stage.RouteNone)); !errors.Is(err, twostage.ErrNotReady) {
+					t.Fatalf("Deploy() error %v, want ErrNotReady", err)
+				}
+				sp, err := e.svc.Split(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.srv.ResetRequests()
+				sp.Targets = []traffic.Target{{Revision: "api-a1", Percent: 50}, {Revision: "api-b2", Percent: 50}}
+				_, err = e.svc.SetSplit(t.Context(), sp)
+				if n := e.srv.Count(mUpdateService); n != 0 {
+					t.Errorf("UpdateService called %d times, want 0 (refused before writing)", n)
+				}
+				return err
+			},
+			sentinel: twostage.ErrNotReady, not: twostage.ErrConflict,
 		},
 		{
 			name: "permission denied",

@@ -59,6 +59,9 @@ func (s *Service) SetSplit(ctx context.Context, sp traffic.Split) (traffic.Split
 			return traffic.Split{}, fmt.Errorf("cloudrun: setting the split of service %q: version %q is stale, the service is at %q; read the split again and decide anew: %w", s.short, sp.Version, base.GetEtag(), twostage.ErrConflict)
 		}
 	}
+	if err := s.checkTargets(ctx, base, sp); err != nil {
+		return traffic.Split{}, err
+	}
 	before := splitOf(base)
 	base.Etag = sp.Version
 	base.Traffic = trafficOf(sp.Targets)
@@ -78,7 +81,51 @@ func (s *Service) SetSplit(ctx context.Context, sp traffic.Split) (traffic.Split
 	return splitOf(resp), nil
 }
 
-// splitError maps the failure of a SetSplit write.
+// checkTargets refuses, before any write, a split whose targets name a
+// revision that does not exist or send traffic to one that is not ready.
+// Cloud Run would accept such a write and fail its operation, after
+// persisting parts of it (the emulator keeps the new annotation, hence the
+// new State, while restoring the traffic), so it is checked up front.
+// Revisions the service already shows as ready (its latest ready revision
+// and those serving traffic) and as existing (those in its traffic) need no
+// read; any other costs one GetRevision.
+func (s *Service) checkTargets(ctx context.Context, base *runpb.Service, sp traffic.Split) error {
+	ready := map[string]bool{shortName(base.GetLatestReadyRevision()): true}
+	exists := map[string]bool{shortName(base.GetLatestCreatedRevision()): true}
+	for _, st := range base.GetTrafficStatuses() {
+		rev := shortName(st.GetRevision())
+		exists[rev] = true
+		if st.GetPercent() > 0 {
+			ready[rev] = true
+		}
+	}
+	for _, t := range base.GetTraffic() {
+		exists[shortName(t.GetRevision())] = true
+	}
+	checked := make(map[string]bool)
+	for _, t := range sp.Targets {
+		if t.Latest || ready[t.Revision] || (t.Percent == 0 && exists[t.Revision]) || checked[t.Revision] {
+			continue
+		}
+		checked[t.Revision] = true
+		rev, err := s.getRevision(ctx, t.Revision)
+		if errors.Is(err, twostage.ErrNotFound) {
+			return fmt.Errorf("cloudrun: setting the split of service %q: target revision %q does not exist; deploy it first or fix the name: %w", s.short, t.Revision, twostage.ErrInvalid)
+		}
+		if err != nil {
+			return fmt.Errorf("cloudrun: setting the split of service %q: %w", s.short, err)
+		}
+		if c := readyCondition(rev.GetConditions()); t.Percent > 0 && c.GetState() != runpb.Condition_CONDITION_SUCCEEDED {
+			return fmt.Errorf("cloudrun: setting the split of service %q: target revision %q is not ready (%s) and cannot serve traffic; route its %d%% elsewhere: %w: %w",
+				s.short, t.Revision, describeCondition(c), t.Percent, twostage.ErrInvalid, twostage.ErrNotReady)
+		}
+	}
+	return nil
+}
+
+// splitError maps the failure of a SetSplit write. An etag mismatch is
+// answered by the UpdateService call itself; a failed operation means the
+// new traffic could not be served.
 func (s *Service) splitError(err error, sp traffic.Split) error {
 	switch status.Code(err) {
 	case codes.NotFound:
@@ -90,6 +137,15 @@ func (s *Service) splitError(err error, sp traffic.Split) error {
 				s.short, missing, &gcperr.Error{Sentinel: twostage.ErrInvalid, Cause: err})
 		}
 	case codes.FailedPrecondition, codes.Aborted:
+		var ce *callError
+		if !errors.As(err, &ce) {
+			// The write was accepted but its operation failed: a target
+			// sends traffic to a revision that is not ready ("Revision '…'
+			// is not ready and cannot serve traffic", DESIGN.md API facts);
+			// Cloud Run keeps the traffic as it was. Bad input, not a race.
+			return fmt.Errorf("cloudrun: setting the split of service %q to %s: %w: %w", s.short, sp,
+				twostage.ErrInvalid, &gcperr.Error{Sentinel: twostage.ErrNotReady, Cause: err})
+		}
 		return fmt.Errorf("cloudrun: setting the split of service %q at version %q: the service changed since it was read; read the split again and decide anew: %w",
 			s.short, sp.Version, &gcperr.Error{Sentinel: twostage.ErrConflict, Cause: err})
 	}

@@ -61,6 +61,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"RouteAllKeepsTagsAndTakesAll", testRouteAllAfterSplit},
 		{"RouteAllRedeployOfAnOlderRevisionServesIt", testRouteAllOlder},
 		{"NotReadyLeavesTraffic", testNotReady},
+		{"SplitToNotReadyRevisionIsInvalid", testSplitToNotReady},
 		{"InvalidReleaseChangesNothing", testInvalid},
 		{"TagURLs", testTagURLs},
 		{"LabelsAreSet", testLabels},
@@ -470,5 +471,34 @@ func testRouteAllOlder(t *testing.T, h Harness) {
 	}
 	if n := len(revisions(t, st)); n != 2 {
 		t.Errorf("Revisions() has %d revisions, want 2 (no duplicate)", n)
+	}
+}
+
+func testSplitToNotReady(t *testing.T, h Harness) {
+	st := h.Stage
+	a := mustDeploy(t, st, release("a1", stage.RouteAll))
+	b := name(t, st, "b2")
+	h.FailRevision(b, "container failed to start")
+	if _, err := st.Deploy(t.Context(), release("b2", stage.RouteNone)); !errors.Is(err, twostage.ErrNotReady) {
+		t.Fatalf("Deploy() of a failing revision: error %v, want one wrapping twostage.ErrNotReady", err)
+	}
+	before := mustSplit(t, st)
+	_, err := st.SetSplit(t.Context(), traffic.Split{
+		Targets: []traffic.Target{{Revision: a.Name, Percent: 50}, {Revision: b, Percent: 50}},
+		Version: before.Version,
+		State:   "changed",
+	})
+	if !errors.Is(err, twostage.ErrInvalid) {
+		t.Errorf("SetSplit() sending traffic to not-ready revision %q: error %v, want one wrapping twostage.ErrInvalid", b, err)
+	}
+	// Whether the refused write still consumes a Version is left to the
+	// backend: the Cloud Run emulator accepts the write and fails its
+	// operation, fake.Service refuses it up front.
+	after := mustSplit(t, st)
+	if diff := cmp.Diff(map[string]int{a.Name: 100}, serving(after)); diff != "" {
+		t.Errorf("serving after a refused split mismatch (-want +got):\n%s", diff)
+	}
+	if after.State != before.State {
+		t.Errorf("State after a refused split = %q, want %q", after.State, before.State)
 	}
 }
