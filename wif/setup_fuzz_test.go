@@ -1,0 +1,83 @@
+package wif_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/wif"
+)
+
+// FuzzSetupValidate feeds arbitrary resources, roles and members to
+// Setup.Validate: it must not panic, must fail only with ErrInvalid, and a
+// setup it accepts must lint, simulate and render without panicking, with
+// the member in the rendered outputs.
+func FuzzSetupValidate(f *testing.F) {
+	f.Add("run.service", "projects/p/locations/r/services/s", "roles/run.developer", "principalSet://"+poolBase+"attribute.stage/dev", "")
+	f.Add("project", "projects/p", "roles/viewer", "user:a@example.com", "request.time < timestamp('2030-01-01T00:00:00Z')")
+	f.Add("iam.serviceAccount", "projects/p/serviceAccounts/x@p.iam.gserviceaccount.com", "roles/iam.serviceAccountUser", "serviceAccount:y@p.iam.gserviceaccount.com", "")
+	f.Add("artifactregistry.repository", "projects/p/locations/l/repositories/r", "roles/artifactregistry.writer", "principalSet://"+poolBase+"*", "")
+	f.Add("run.service", "projects/p/locations/r/services/s", "roles/run.invoker", "allUsers", "")
+	f.Add("project", "projects//x", "roles/", "principal://"+poolBase+"subject/a\"b$c", "")
+	f.Fuzz(func(t *testing.T, kind, name, role, member, cond string) {
+		s := testSetup()
+		b := wif.Binding{Resource: wif.Resource{Kind: wif.ResourceKind(kind), Name: name}, Role: role, Member: member}
+		if cond != "" {
+			b.Condition = &wif.Expr{Title: "t", Expression: cond}
+		}
+		s.Bindings = append(s.Bindings, b)
+		err := s.Validate()
+		if err != nil {
+			if !errors.Is(err, twostage.ErrInvalid) {
+				t.Fatalf("Validate() = %v, want ErrInvalid", err)
+			}
+			return
+		}
+		_ = wif.Lint(s)
+		if _, err := wif.Simulate(s, wif.GitHubClaims(testRepo(), "push", "refs/heads/main")); err != nil {
+			t.Fatalf("Simulate on a valid setup: %v", err)
+		}
+		if tf := wif.RenderTerraform(s); strings.Count(tf, "_iam_member\" ") != len(s.Bindings) {
+			t.Fatalf("terraform has the wrong number of members:\n%s", tf)
+		}
+		if sh := wif.RenderGcloud(s); strings.Count(sh, "add-iam-policy-binding") != len(s.Bindings) {
+			t.Fatalf("script has the wrong number of bindings:\n%s", sh)
+		}
+	})
+}
+
+// FuzzSimulate plays arbitrary claim values against the secure defaults:
+// no panic, and nothing is granted unless the token carries the
+// repository's IDs and is not a pull request.
+func FuzzSimulate(f *testing.F) {
+	f.Add("5000005", "1000001", "push", "refs/heads/main", "branch")
+	f.Add("5000005", "1000001", "push", "refs/tags/v1.2.3", "tag")
+	f.Add("5000005", "1000001", "pull_request", "refs/pull/1/merge", "branch")
+	f.Add("5000777", "1000001", "push", "refs/heads/main", "branch")
+	f.Add("", "", "", "", "")
+	f.Fuzz(func(t *testing.T, repoID, ownerID, event, ref, refType string) {
+		s := testSetup()
+		c := wif.GitHubClaims(testRepo(), event, ref)
+		c["repository_id"], c["repository_owner_id"], c["ref_type"] = repoID, ownerID, refType
+		r, err := wif.Simulate(s, c)
+		if err != nil {
+			t.Fatalf("Simulate: %v", err)
+		}
+		if len(r.Bindings) == 0 {
+			return
+		}
+		if repoID != "5000005" || ownerID != "1000001" || event == "pull_request" || event == "pull_request_target" {
+			t.Fatalf("granted %v to repository %q owner %q event %q", r.Roles(), repoID, ownerID, event)
+		}
+		stage := r.Mapping.Attributes["attribute.stage"]
+		for _, b := range r.Bindings {
+			if b.Resource.Stage == wif.StageProd && (stage != "prod" || !strings.HasPrefix(c.String("ref"), "refs/tags/v") || refType != "tag") {
+				t.Fatalf("prod binding %s granted for ref %q type %q", b, c.String("ref"), refType)
+			}
+			if b.Resource.Stage == wif.StageDev && c.String("ref") != "refs/heads/main" {
+				t.Fatalf("dev binding %s granted for ref %q", b, c.String("ref"))
+			}
+		}
+	})
+}
