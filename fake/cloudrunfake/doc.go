@@ -86,6 +86,14 @@
 //     form, the default page size of 100, region codes beyond the common
 //     ones, generated service ids, the quota error text.
 //
+// With WithManualOperations, a write is applied at once (spec, generation,
+// etag, a pending revision) and its reconciliation runs when its operation
+// completes; complete operations in creation order for realistic states. A
+// DeleteService or DeleteRevision removes the resource at once and only its
+// operation waits.
+//
+// The program in fake/cmd/emulator serves this emulator standalone.
+//
 // The emulator keeps all state in memory behind one mutex and is safe for
 // concurrent use; messages are copied on the way in and out.
 package cloudrunfake

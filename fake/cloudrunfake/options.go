@@ -117,7 +117,8 @@ func WithFailingImage(image, message string) Option {
 // WithWriteQuota limits writes (CreateService, UpdateService, DeleteService,
 // DeleteRevision, SetIamPolicy) to n per window of length per, per region,
 // measured on the clock of WithClock. Writes beyond it fail with
-// RESOURCE_EXHAUSTED. The default is no limit.
+// RESOURCE_EXHAUSTED; n == 0 means no limit, the default. DESIGN.md: "Write
+// quota is per minute per region (commonly 60)".
 func WithWriteQuota(n int, per time.Duration) Option {
 	return func(c *config) { c.quotaN, c.quotaPer = n, per }
 }

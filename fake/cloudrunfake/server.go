@@ -89,6 +89,9 @@ func NewServer(opts ...Option) (*Server, error) {
 	if cfg.quotaN < 0 || (cfg.quotaN > 0 && cfg.quotaPer <= 0) {
 		return nil, fmt.Errorf("cloudrunfake: write quota %d per %v: want n ≥ 0 and a positive window", cfg.quotaN, cfg.quotaPer)
 	}
+	if cfg.conflictCode == codes.OK {
+		return nil, errors.New("cloudrunfake: WithConflictCode(codes.OK): a conflict must be an error code, such as codes.FailedPrecondition or codes.Aborted")
+	}
 	s := &server{
 		cfg:        cfg,
 		services:   map[string]*serviceState{},
@@ -211,7 +214,8 @@ func (s *Server) InjectError(method string, err error, times int) {
 	s.s.injected[method] = &injection{err: err, times: times}
 }
 
-// Requests returns a copy of the request log in arrival order.
+// Requests returns a copy of the request log in arrival order. The log
+// keeps every call until ResetRequests.
 func (s *Server) Requests() []Request {
 	s.s.mu.Lock()
 	defer s.s.mu.Unlock()
