@@ -49,10 +49,13 @@ import (
 // ready", yields [twostage.ErrNotReady] with Cloud Run's message. A lost
 // etag race yields [twostage.ErrConflict]: read again and redeploy.
 //
-// A RouteAll deploy that creates a revision costs GetService, UpdateService
-// and GetRevision (plus GetOperation polls while the operation runs); an
+// A deploy that creates a revision costs GetService, UpdateService and
+// GetRevision (plus GetOperation polls while the operation runs); an
 // adopted revision whose traffic is as asked costs GetService and
-// GetRevision and writes nothing.
+// GetRevision and writes nothing. A RouteAll re-deploy of an older revision
+// that the service no longer mentions costs a second UpdateService: Cloud
+// Run adopts it without making it the latest, so it is then routed to by
+// name.
 func (s *Service) Deploy(ctx context.Context, r stage.Release) (stage.Revision, error) {
 	name, err := validateRelease(s.short, r)
 	if err != nil {

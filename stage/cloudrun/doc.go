@@ -21,6 +21,24 @@
 // DEADLINE_EXCEEDED from the server, RESOURCE_EXHAUSTED) are retried with
 // backoff on the injected clock; conflicts never are.
 //
+// # API calls
+//
+// Measured against the emulator's request log (TestAPIEconomy):
+//
+//	operation                                   reads                       writes
+//	first deploy (creates the service)          GetService, GetRevision     1 UpdateService (allow_missing)
+//	deploy of a new revision (all or none)      GetService, GetRevision     1 UpdateService
+//	re-run of a deploy that is done             GetService, GetRevision     none
+//	Split                                       GetService                  none
+//	SetSplit at the version last read/written   none                        1 UpdateService
+//	SetSplit at another version                 GetService                  1 UpdateService (none if stale)
+//	Revisions                                   ListRevisions/100, GetService  none
+//
+// SetSplit adds one GetRevision per target revision that the service does
+// not already show as serving or latest ready. An operation returned done
+// is never polled; a pending one is polled with GetOperation on the
+// injected clock.
+//
 // Tests wire [New] to the in-process emulator fake/cloudrunfake through
 // [WithClientOptions].
 package cloudrun

@@ -137,8 +137,8 @@ func testMissingService(t *testing.T, r traffic.Router, _ Seeder) {
 		t.Errorf("Split() of a service that does not exist: error %v, want one wrapping twostage.ErrNotFound", err)
 	}
 	_, err = r.SetSplit(t.Context(), traffic.Split{Targets: []traffic.Target{{Latest: true, Percent: 100}}})
-	if err == nil {
-		t.Errorf("SetSplit() on a service that does not exist succeeded, want an error")
+	if !errors.Is(err, twostage.ErrNotFound) {
+		t.Errorf("SetSplit() on a service that does not exist: error %v, want one wrapping twostage.ErrNotFound", err)
 	}
 }
 
