@@ -235,10 +235,11 @@ func (s *Service) Split(ctx context.Context) (traffic.Split, error) {
 //     Version. An empty sp.Version writes unconditionally, as an empty etag
 //     does on Cloud Run (AIP-154: the etag is optional on update;
 //     unverified for Cloud Run in particular);
-//   - [twostage.ErrInvalid] if [traffic.Validate] refuses sp, a target names
-//     a revision that does not exist (DESIGN.md "API facts": "a target
-//     naming a missing revision fails"; the text is unverified), or a
-//     target sends traffic to a revision that is not ready.
+//   - [twostage.ErrInvalid] if [traffic.Validate] refuses sp, or a target
+//     names a revision that does not exist (DESIGN.md "API facts": "a target
+//     naming a missing revision fails"; the text is unverified);
+//   - [twostage.ErrInvalid] and [twostage.ErrNotReady] both, if a target
+//     sends traffic to a revision that is not ready.
 //
 // Empty Targets are stored as 100% LATEST, as Cloud Run defaults them
 // (runpb Service.traffic: "If traffic is empty or not provided, defaults to
@@ -503,7 +504,11 @@ func (c serviceCore) SetSplit(ctx context.Context, sp traffic.Split) (traffic.Sp
 		case rev == nil:
 			return traffic.Split{}, fmt.Errorf("%s: target %d: revision %q does not exist in service %q; name one listed by Revisions: %w", what, i+1, t.Revision, s.name, twostage.ErrInvalid)
 		case !rev.ready && t.Percent > 0:
-			return traffic.Split{}, fmt.Errorf("%s: target %d: revision %q is not ready and cannot serve traffic (%s); route its %d%% elsewhere: %w", what, i+1, t.Revision, rev.reason, t.Percent, twostage.ErrInvalid)
+			// DESIGN.md "API facts": Cloud Run fails the operation with
+			// "Revision '…' is not ready and cannot serve traffic" and keeps
+			// the traffic; bad input (ErrInvalid) about a revision that is
+			// not ready (ErrNotReady), as stage/cloudrun reports it.
+			return traffic.Split{}, fmt.Errorf("%s: target %d: Revision '%s' is not ready and cannot serve traffic (%s); route its %d%% elsewhere: %w: %w", what, i+1, t.Revision, rev.reason, t.Percent, twostage.ErrInvalid, twostage.ErrNotReady)
 		}
 	}
 	targets := slices.Clone(sp.Targets)

@@ -610,7 +610,7 @@ func TestServiceSetSplit(t *testing.T) {
 		{
 			name:    "traffic to a not-ready revision",
 			targets: []traffic.Target{to("api-a", 90), to("api-c", 10)},
-			wantErr: twostage.ErrInvalid, wantMsg: `target 2: revision "api-c" is not ready and cannot serve traffic (boom)`,
+			wantErr: twostage.ErrNotReady, wantMsg: `target 2: Revision 'api-c' is not ready and cannot serve traffic (boom)`,
 		},
 		{
 			name:    "duplicate tag",
@@ -641,6 +641,9 @@ func TestServiceSetSplit(t *testing.T) {
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("SetSplit = %v, want an error wrapping %v", err, tt.wantErr)
+				}
+				if tt.wantErr == twostage.ErrNotReady && !errors.Is(err, twostage.ErrInvalid) {
+					t.Errorf("SetSplit = %v, want it to wrap ErrInvalid too, as stage/cloudrun does", err)
 				}
 				if !strings.Contains(err.Error(), tt.wantMsg) || !strings.Contains(err.Error(), `service "api"`) {
 					t.Errorf("SetSplit error %q does not contain %q and the service name", err, tt.wantMsg)
