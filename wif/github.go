@@ -232,7 +232,7 @@ func DecodeClaims(jwt string) (Claims, error) {
 		return nil, fmt.Errorf("wif: decoding a JWT payload: not base64url: %w", twostage.ErrInvalid)
 	}
 	var c Claims
-	if err := json.Unmarshal(payload, &c); err != nil {
+	if err := json.Unmarshal(payload, &c); err != nil || c == nil {
 		return nil, fmt.Errorf("wif: decoding a JWT payload: not a JSON object: %w", twostage.ErrInvalid)
 	}
 	return c, nil
