@@ -169,3 +169,22 @@ func ExampleClock() {
 	// found after: 3.5s
 	// resolves: 4
 }
+
+func ExampleService_FailRevision() {
+	ctx := context.Background()
+	a := registryArtifact("sha256:4444444444444444444444444444444444444444444444444444444444444444")
+	svc := fake.NewService("api", fake.WithDeployed(stage.Release{Artifact: a, Revision: "good", Traffic: stage.RouteAll}))
+
+	svc.FailRevision("bad", "The user-provided container failed to start and listen on the port defined provided by the PORT=8080 environment variable.")
+	rev, err := svc.Deploy(ctx, stage.Release{Artifact: a, Revision: "bad", Traffic: stage.RouteAll})
+	fmt.Println(rev.Name, rev.Ready, errors.Is(err, twostage.ErrNotReady))
+	fmt.Println(err)
+
+	// Traffic stays where it was.
+	st := svc.Snapshot()
+	fmt.Println(st.Split.LatestRevision, st.Split.Targets)
+	// Output:
+	// api-bad false true
+	// deploying revision "api-bad" to service "api": Revision 'api-bad' is not ready and cannot serve traffic. The user-provided container failed to start and listen on the port defined provided by the PORT=8080 environment variable.: not ready
+	// api-good [{ true 100 }]
+}
