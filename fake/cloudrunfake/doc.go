@@ -65,7 +65,14 @@
 //
 // These are choices where no authoritative source was at hand; code that
 // depends on them may see the real API differ:
-//   - error texts other than the two quoted above and the 46-character rule;
+//   - error texts other than those quoted from the API: "Revision named …
+//     with different configuration already exists.", "Revision '…' is not
+//     ready and cannot serve traffic. …", "Revision '…' does not exist or is
+//     deleted. Update all traffic to route to currently available
+//     revisions." and the 46-character rule's;
+//   - a REVISION target naming a missing revision is a synchronous
+//     INVALID_ARGUMENT (the real API was seen reporting it as the
+//     operation's error, code 13);
 //   - a failed reconciliation restores the service's traffic spec (the
 //     template and latest_created_revision keep the new revision);
 //   - an operation also fails when a target with percent > 0 names a revision

@@ -21,9 +21,12 @@ const (
 // (DESIGN.md "Revision names"; tags are DNS labels, DESIGN.md "API facts").
 var dnsLabel = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
 
-// maxTagAndService is the limit on len(tag)+len(service). The error text is
-// the one gcloud documents: "Combined traffic tag and service name cannot
-// exceed 46 characters." (DESIGN.md "API facts").
+// maxTagAndService is the limit on len(tag)+len(service) (DESIGN.md "API
+// facts"). The error text is the one the API returns through gcloud:
+// "spec.traffic.tag: traffic tag 'T' and service name 'S' together are too
+// long. Combined traffic tag and service name cannot exceed 46 characters."
+// (quoted in PolicyEngine/policyengine-api issue #3729 and
+// solana-foundation/tokens PR #89, 23+25 characters refused).
 const maxTagAndService = 46
 
 // defaultTraffic is what an empty traffic list means: "If traffic is empty or
@@ -61,7 +64,11 @@ func validateTraffic(service string, targets []*runpb.TrafficTarget, known func(
 				return status.Errorf(codes.InvalidArgument, "service.traffic[%d]: revision %q must be a short revision name, not a resource name", i, t.Revision)
 			}
 			if !known(t.Revision) {
-				return status.Errorf(codes.InvalidArgument, "service.traffic[%d]: revision %q does not exist in service %q", i, t.Revision, service)
+				// Text as reported by the real API (terraform-docs-samples
+				// PR #269), where it came as the operation's error with
+				// code 13; the synchronous INVALID_ARGUMENT is our choice
+				// (unverified).
+				return status.Errorf(codes.InvalidArgument, "Revision '%s' does not exist or is deleted. Update all traffic to route to currently available revisions.", t.Revision)
 			}
 		default:
 			// Strict by choice (unverified): the real API may infer the type.
@@ -72,7 +79,7 @@ func validateTraffic(service string, targets []*runpb.TrafficTarget, known func(
 				return status.Errorf(codes.InvalidArgument, "service.traffic[%d]: tag %q is not a DNS label (lower-case letters, digits and hyphens, starting with a letter)", i, t.Tag)
 			}
 			if len(t.Tag)+len(service) > maxTagAndService {
-				return status.Errorf(codes.InvalidArgument, "Combined traffic tag and service name cannot exceed 46 characters.")
+				return status.Errorf(codes.InvalidArgument, "spec.traffic.tag: traffic tag '%s' and service name '%s' together are too long. Combined traffic tag and service name cannot exceed 46 characters.", t.Tag, service)
 			}
 			if j, dup := tags[t.Tag]; dup {
 				return status.Errorf(codes.InvalidArgument, "service.traffic[%d]: tag %q is already used by service.traffic[%d]; tags must be unique", i, t.Tag, j)

@@ -23,6 +23,7 @@ func TestTrafficValidation(t *testing.T) {
 	e := newEnv(t)
 	base := e.create(t, "web", service("img:1"))
 	r1 := short(base.GetLatestReadyRevision())
+	tag44 := "t" + strings.Repeat("a", 43)
 	tests := []struct {
 		name    string
 		traffic []*runpb.TrafficTarget
@@ -39,14 +40,14 @@ func TestTrafficValidation(t *testing.T) {
 		{"negative percent", []*runpb.TrafficTarget{{Type: latestT, Percent: 110}, {Type: revisionT, Revision: r1, Percent: -10}}, "", codes.InvalidArgument, ""},
 		{"latest names a revision", []*runpb.TrafficTarget{{Type: latestT, Revision: r1, Percent: 100}}, "", codes.InvalidArgument, ""},
 		{"revision without name", []*runpb.TrafficTarget{{Type: revisionT, Percent: 100}}, "", codes.InvalidArgument, ""},
-		{"missing revision", []*runpb.TrafficTarget{{Type: revisionT, Revision: "web-nope", Percent: 100}}, "", codes.InvalidArgument, ""},
+		{"missing revision", []*runpb.TrafficTarget{{Type: revisionT, Revision: "web-nope", Percent: 100}}, "", codes.InvalidArgument, "Revision 'web-nope' does not exist or is deleted. Update all traffic to route to currently available revisions."},
 		{"full resource name", []*runpb.TrafficTarget{{Type: revisionT, Revision: base.GetLatestReadyRevision(), Percent: 100}}, "", codes.InvalidArgument, ""},
 		{"unspecified type", []*runpb.TrafficTarget{{Revision: r1, Percent: 100}}, "", codes.InvalidArgument, ""},
 		{"tag not a DNS label", []*runpb.TrafficTarget{{Type: latestT, Percent: 100, Tag: "Canary"}}, "", codes.InvalidArgument, ""},
 		{"duplicate tag", []*runpb.TrafficTarget{{Type: latestT, Percent: 100, Tag: "a"}, {Type: revisionT, Revision: r1, Tag: "a"}}, "", codes.InvalidArgument, ""},
 		// "web" (3) + 43 = 46 is allowed, 44 is not.
 		{"tag+service = 46", []*runpb.TrafficTarget{{Type: latestT, Percent: 100, Tag: "t" + strings.Repeat("a", 42)}}, "", codes.OK, ""},
-		{"tag+service = 47", []*runpb.TrafficTarget{{Type: latestT, Percent: 100, Tag: "t" + strings.Repeat("a", 43)}}, "", codes.InvalidArgument, "Combined traffic tag and service name cannot exceed 46 characters."},
+		{"tag+service = 47", []*runpb.TrafficTarget{{Type: latestT, Percent: 100, Tag: tag44}}, "", codes.InvalidArgument, "spec.traffic.tag: traffic tag '" + tag44 + "' and service name 'web' together are too long. Combined traffic tag and service name cannot exceed 46 characters."},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
