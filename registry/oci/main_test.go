@@ -1,0 +1,13 @@
+package oci_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package if a test leaves goroutines running (servers,
+// clients, connections).
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
