@@ -341,12 +341,17 @@ func TestErrorMapping(t *testing.T) {
 			do:      staleWrite, sentinel: twostage.ErrConflict, code: codes.Aborted,
 		},
 		{
-			name: "deploy losing a race",
+			name: "deploy losing every race",
 			do: func(t *testing.T, e env) error {
 				mustDeploy(t, e.svc, release("a1", stage.RouteAll))
-				// Another writer changes the service between our read and write.
-				e.srv.InjectError(mUpdateService, status.Error(codes.Aborted, "etag mismatch"), 1)
+				// Other writers keep changing the service between our read
+				// and write.
+				e.srv.InjectError(mUpdateService, status.Error(codes.Aborted, "etag mismatch"), 100)
+				e.srv.ResetRequests()
 				_, err := e.svc.Deploy(t.Context(), release("b2", stage.RouteAll))
+				if diff := cmp.Diff(map[string]int{mGetService: 5, mUpdateService: 5}, e.counts(allMethods()...)); diff != "" {
+					t.Errorf("calls mismatch (-want +got):\n%s", diff)
+				}
 				return err
 			},
 			sentinel: twostage.ErrConflict, code: codes.Aborted,
@@ -684,4 +689,27 @@ func TestRevisionsPaginatesAndSortsNewestFirst(t *testing.T) {
 
 func suffixOf(i int) string {
 	return "r" + strings.Repeat("x", i/26) + string(rune('a'+i%26))
+}
+
+func TestDeployRedoesALostRace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	mustDeploy(t, e.svc, release("a1", stage.RouteAll))
+	mustDeploy(t, e.svc, release("b2", stage.RouteNone, "candidate"))
+	// The first write finds the etag stale, as if another deploy had landed
+	// in between (stagetest's ConcurrentDeploysAllLand races for real).
+	e.srv.InjectError(mUpdateService, status.Error(codes.FailedPrecondition, "etag mismatch"), 1)
+	e.srv.ResetRequests()
+	c := mustDeploy(t, e.svc, release("c3", stage.RouteNone, "next"))
+	if diff := cmp.Diff(map[string]int{mGetService: 2, mUpdateService: 2, mGetRevision: 1}, e.counts(allMethods()...)); diff != "" {
+		t.Errorf("calls mismatch (-want +got):\n%s", diff)
+	}
+	sp, err := e.svc.Split(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := traffic.Split{Targets: []traffic.Target{{Revision: "api-a1", Percent: 100}, {Revision: "api-b2", Tag: "candidate"}, {Revision: c.Name, Tag: "next"}}}
+	if !traffic.Equal(want, sp) {
+		t.Errorf("Split() = %v, want %v", sp, want)
+	}
 }

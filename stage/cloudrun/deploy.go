@@ -47,7 +47,10 @@ import (
 // After the operation completes, the new revision's own Ready condition is
 // read (GetRevision): FAILED, or an operation failing with "Revision … is not
 // ready", yields [twostage.ErrNotReady] with Cloud Run's message. A lost
-// etag race yields [twostage.ErrConflict]: read again and redeploy.
+// etag race (another writer between the read and the write) is retried
+// from the read, up to the [WithRetry] attempts, since the deploy's intent
+// does not depend on what was read; after that it yields
+// [twostage.ErrConflict].
 //
 // A deploy that creates a revision costs GetService, UpdateService and
 // GetRevision (plus GetOperation polls while the operation runs); an
@@ -62,6 +65,35 @@ func (s *Service) Deploy(ctx context.Context, r stage.Release) (stage.Revision, 
 		return stage.Revision{}, err
 	}
 	image := r.Artifact.String()
+	for attempt := 1; ; attempt++ {
+		rev, err := s.deployOnce(ctx, name, image, r)
+		if err == nil || !lostRace(err) || attempt >= s.attempts {
+			return rev, err
+		}
+		// Another writer changed the service between our read and write.
+		// The deploy's intent does not depend on what was read (unlike a
+		// SetSplit, whose caller chose the targets), so read again and
+		// redo it.
+		s.log.InfoContext(ctx, "cloudrun: service changed during the deploy; reading it again", "service", s.short, "revision", name, "attempt", attempt)
+		if serr := s.clock.Sleep(ctx, s.policy.Delay(attempt-1)); serr != nil {
+			return rev, err
+		}
+	}
+}
+
+// lostRace reports whether err is an UpdateService call refused for a stale
+// etag (FAILED_PRECONDITION per AIP-154, or ABORTED).
+func lostRace(err error) bool {
+	var ce *callError
+	if !errors.As(err, &ce) {
+		return false
+	}
+	c := status.Code(ce.err)
+	return c == codes.FailedPrecondition || c == codes.Aborted
+}
+
+// deployOnce is one read-modify-write of Deploy.
+func (s *Service) deployOnce(ctx context.Context, name, image string, r stage.Release) (stage.Revision, error) {
 	cur, err := s.getService(ctx)
 	switch {
 	case errors.Is(err, twostage.ErrNotFound) && r.Traffic == stage.RouteNone:

@@ -3,6 +3,8 @@ package stagetest
 import (
 	"errors"
 	"maps"
+	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -66,6 +68,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"TagURLs", testTagURLs},
 		{"LabelsAreSet", testLabels},
 		{"RevisionsNewestFirst", testRevisionsOrder},
+		{"ConcurrentDeploysAllLand", testConcurrentDeploys},
 		{"FullRevisionNameEqualsSuffix", testFullName},
 	}
 	for _, tc := range tests {
@@ -500,5 +503,35 @@ func testSplitToNotReady(t *testing.T, h Harness) {
 	}
 	if after.State != before.State {
 		t.Errorf("State after a refused split = %q, want %q", after.State, before.State)
+	}
+}
+
+func testConcurrentDeploys(t *testing.T, h Harness) {
+	st := h.Stage
+	a := mustDeploy(t, st, release("a1", stage.RouteAll))
+	const n = 3
+	var wg sync.WaitGroup
+	revs := make([]stage.Revision, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			s := "c" + strconv.Itoa(i)
+			revs[i], errs[i] = st.Deploy(t.Context(), release(s, stage.RouteNone, "tag"+s))
+		})
+	}
+	wg.Wait()
+	wantTags := map[string]string{}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent Deploy() %d error: %v; a deploy's intent does not depend on the state it read, so a lost race must be redone, not reported", i, err)
+		}
+		wantTags["tagc"+strconv.Itoa(i)] = revs[i].Name
+	}
+	after := mustSplit(t, st)
+	if diff := cmp.Diff(map[string]int{a.Name: 100}, serving(after)); diff != "" {
+		t.Errorf("serving after concurrent RouteNone deploys mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantTags, tags(after)); diff != "" {
+		t.Errorf("tags after concurrent deploys mismatch (-want +got):\n%s", diff)
 	}
 }
