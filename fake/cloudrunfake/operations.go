@@ -36,12 +36,36 @@ func (s *server) addOperation(project, location string, meta proto.Message, p *p
 		result:  result,
 		done:    make(chan struct{}),
 	}
+	s.pruneOperations()
 	s.ops[name] = op
 	s.opOrder = append(s.opOrder, name)
 	if p != nil {
 		s.pendingOps[p.service]++
 	}
 	return op
+}
+
+// pruneOperations makes room for one more operation by forgetting the
+// oldest done ones (WithMaxOperations).
+func (s *server) pruneOperations() {
+	if len(s.ops) < s.cfg.maxOps && len(s.opOrder) < 2*s.cfg.maxOps {
+		return
+	}
+	excess := len(s.ops) - s.cfg.maxOps + 1
+	kept := s.opOrder[:0]
+	for _, name := range s.opOrder {
+		op := s.ops[name]
+		switch {
+		case op == nil: // deleted by DeleteOperation
+		case excess > 0 && op.op.GetDone():
+			delete(s.ops, name)
+			excess--
+		default:
+			kept = append(kept, name)
+		}
+	}
+	clear(s.opOrder[len(kept):])
+	s.opOrder = kept
 }
 
 // doneOperation records an operation that is already done with response

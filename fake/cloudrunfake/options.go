@@ -25,6 +25,8 @@ type config struct {
 	quotaPer     time.Duration
 	injectFn     func(method string, req proto.Message) error
 	latency      map[string]time.Duration
+	maxRequests  int
+	maxOps       int
 }
 
 func defaultConfig() config {
@@ -36,6 +38,7 @@ func defaultConfig() config {
 		conflictCode: codes.FailedPrecondition,
 		failImages:   map[string]string{},
 		latency:      map[string]time.Duration{},
+		maxOps:       4096,
 	}
 }
 
@@ -137,4 +140,19 @@ func WithErrorInjection(f func(method string, req proto.Message) error) Option {
 // first gets its context's error. The default adds no latency.
 func WithLatency(method string, d time.Duration) Option {
 	return func(c *config) { c.latency[method] = d }
+}
+
+// WithMaxRequests keeps only the newest n entries of the request log (see
+// Server.Requests); n ≤ 0 keeps every entry, the default. Long-running
+// emulators set it so the log does not grow without bound.
+func WithMaxRequests(n int) Option {
+	return func(c *config) { c.maxRequests = n }
+}
+
+// WithMaxOperations sets how many operations the server remembers; beyond
+// it the oldest done operations are forgotten (GetOperation answers
+// NOT_FOUND for them). Pending operations are always kept. The default is
+// 4096.
+func WithMaxOperations(n int) Option {
+	return func(c *config) { c.maxOps = n }
 }

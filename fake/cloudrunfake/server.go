@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 
@@ -89,6 +90,9 @@ func NewServer(opts ...Option) (*Server, error) {
 	if cfg.quotaN < 0 || (cfg.quotaN > 0 && cfg.quotaPer <= 0) {
 		return nil, fmt.Errorf("cloudrunfake: write quota %d per %v: want n ≥ 0 and a positive window", cfg.quotaN, cfg.quotaPer)
 	}
+	if cfg.maxOps < 1 {
+		return nil, fmt.Errorf("cloudrunfake: WithMaxOperations(%d): want at least 1", cfg.maxOps)
+	}
 	if cfg.conflictCode == codes.OK {
 		return nil, errors.New("cloudrunfake: WithConflictCode(codes.OK): a conflict must be an error code, such as codes.FailedPrecondition or codes.Aborted")
 	}
@@ -154,6 +158,9 @@ func (s *server) record(method string, req any, err error) {
 	}
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{Method: method, Request: m, Code: status.Code(err)})
+	if n := s.cfg.maxRequests; n > 0 && len(s.requests) > n {
+		s.requests = slices.Delete(s.requests, 0, len(s.requests)-n)
+	}
 	s.mu.Unlock()
 	s.cfg.logger.Debug("cloudrunfake rpc", "method", method, "code", status.Code(err).String())
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/iam/apiv1/iampb"
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/google/go-cmp/cmp"
@@ -291,5 +292,41 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 	if won != 1 {
 		t.Errorf("%d writers won with the same etag, want 1", won)
+	}
+}
+
+func TestRetentionLimits(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, cloudrunfake.WithMaxRequests(3), cloudrunfake.WithMaxOperations(2))
+	ctx := context.Background()
+	var names []string
+	for _, id := range []string{"a", "b", "c"} {
+		op, err := e.svcs.CreateService(ctx, &runpb.CreateServiceRequest{Parent: parent, ServiceId: id, Service: service("img:1")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, op.Name())
+	}
+	if _, err := e.svcs.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: names[0]}); status.Code(err) != codes.NotFound {
+		t.Errorf("GetOperation of the oldest of 3 with a limit of 2 = %v, want NotFound", err)
+	}
+	for _, n := range names[1:] {
+		if _, err := e.svcs.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: n}); err != nil {
+			t.Errorf("GetOperation(%s): %v", n, err)
+		}
+	}
+	var got []string
+	for _, r := range e.srv.Requests() {
+		got = append(got, r.Method)
+	}
+	want := []string{getOperation, getOperation, getOperation} // the newest 3: the three GetOperation calls
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("request log with a limit of 3 mismatch (-want +got):\n%s", diff)
+	}
+	if _, err := cloudrunfake.NewServer(cloudrunfake.WithMaxOperations(0)); err == nil {
+		t.Errorf("NewServer(WithMaxOperations(0)) succeeded")
+	}
+	if _, err := cloudrunfake.NewServer(cloudrunfake.WithConflictCode(codes.OK)); err == nil {
+		t.Errorf("NewServer(WithConflictCode(OK)) succeeded")
 	}
 }

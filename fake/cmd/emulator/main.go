@@ -53,7 +53,8 @@ func emulators() []emulator {
 	return []emulator{{
 		env: "CLOUDRUN_EMULATOR_HOST",
 		start: func(addr string) (string, func() error, error) {
-			srv, err := cloudrunfake.NewServer(cloudrunfake.WithAddress(addr))
+			// Bound the request log: the program may run for days.
+			srv, err := cloudrunfake.NewServer(cloudrunfake.WithAddress(addr), cloudrunfake.WithMaxRequests(10000))
 			if err != nil {
 				return "", nil, err
 			}
