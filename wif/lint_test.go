@@ -144,3 +144,13 @@ func TestLintRules(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkLint(b *testing.B) {
+	s := testSetup()
+	b.ReportAllocs()
+	for b.Loop() {
+		if f := wif.Lint(s); len(f) != 0 {
+			b.Fatal(f)
+		}
+	}
+}

@@ -87,7 +87,7 @@ type env struct {
 	svc   *iam.Service
 }
 
-func newEnv(t *testing.T, iamOpts []iamfake.Option, rmOpts ...resourcemanagerfake.Option) *env {
+func newEnv(t testing.TB, iamOpts []iamfake.Option, rmOpts ...resourcemanagerfake.Option) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{run: newMemStore(), ar: newMemStore(), clock: fake.NewClock(time.Time{})}
@@ -404,5 +404,25 @@ func TestPlanEmptyAndNil(t *testing.T) {
 	}
 	if err := wif.NewManager().Apply(context.Background(), &wif.Plan{}); err != nil {
 		t.Errorf("Apply(empty plan) = %v, want nil", err)
+	}
+}
+
+func BenchmarkPlanNoChanges(b *testing.B) {
+	ctx := context.Background()
+	e := newEnv(b, nil)
+	s := fullSetup()
+	p, err := e.mgr.Plan(ctx, s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := e.mgr.Apply(ctx, p); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := e.mgr.Plan(ctx, s)
+		if err != nil || !p.Empty() {
+			b.Fatal(p, err)
+		}
 	}
 }

@@ -116,3 +116,14 @@ func TestSimulateMalformedProvider(t *testing.T) {
 		t.Error("Simulate with a condition that does not compile = nil error")
 	}
 }
+
+func BenchmarkSimulate(b *testing.B) {
+	s := testSetup()
+	c := wif.GitHubClaims(testRepo(), "push", "refs/tags/v1.2.3")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := wif.Simulate(s, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
