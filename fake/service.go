@@ -349,6 +349,8 @@ func (c serviceCore) Deploy(ctx context.Context, r stage.Release) (stage.Revisio
 		return stage.Revision{}, fmt.Errorf("%s: revision name %q is not valid: Cloud Run wants lower-case letters, digits and '-', starting with a letter, not ending with '-', at most 63 characters; shorten or fix the suffix: %w", what, name, twostage.ErrInvalid)
 	}
 	if r.Traffic == stage.RouteNone && !s.exists {
+		// gcloud: "--no-traffic not supported when creating a new service."
+		// (quoted in google/exposure-notifications-server#360).
 		return stage.Revision{}, fmt.Errorf("%s: service %q does not exist; deploy with traffic first (RouteAll) to create it: %w", what, s.name, twostage.ErrInvalid)
 	}
 
@@ -595,9 +597,10 @@ func (s *Service) revisionLocked(rev *revision) stage.Revision {
 }
 
 // generatedNameLocked returns "<service>-NNNNN-xyz" for the next generation,
-// like Cloud Run's generated revision names, with letters derived from the
-// service name and generation so tests are deterministic. s.mu must be
-// held.
+// the shape of Cloud Run's generated revision names ("hello-00028-fuf" in
+// gcloud output quoted in google/exposure-notifications-server#356), with
+// letters derived from the service name and generation so tests are
+// deterministic. s.mu must be held.
 func (s *Service) generatedNameLocked() string {
 	gen := s.generation + 1
 	for salt := 0; ; salt++ {
