@@ -77,7 +77,8 @@ func (m Mapping) Subject() string { return m.Attributes["google.subject"] }
 // documentation unless marked otherwise:
 //
 //   - Each mapping value is a CEL expression over `assertion`, the token's
-//     claims (a map(string, dyn)). Keys are "google.subject",
+//     claims (a map(string, dyn)), with the standard CEL functions and
+//     Google's string extract function (assertion.sub.extract("repo:{repo}:")). Keys are "google.subject",
 //     "google.groups" or "attribute.NAME" with NAME of [a-z0-9_], at most
 //     100 characters, at most 50 such keys.
 //   - Results must be strings; google.groups may be a list of strings.
@@ -223,13 +224,53 @@ func checkMappingKeys(mapping map[string]string) ([]string, error) {
 	return keys, nil
 }
 
-// newCELEnv returns the environment of mappings and conditions.
+// newCELEnv returns the environment of mappings and conditions: the
+// standard CEL library, the variables assertion, google and attribute, and
+// the string member function extract.
 func newCELEnv() (*cel.Env, error) {
 	return cel.NewEnv(
 		cel.Variable("assertion", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("google", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("attribute", cel.MapType(cel.StringType, cel.StringType)),
+		cel.Function("extract",
+			cel.MemberOverload("string_extract_string", []*cel.Type{cel.StringType, cel.StringType}, cel.StringType,
+				cel.BinaryBinding(func(lhs, rhs ref.Val) ref.Val {
+					s, ok1 := lhs.Value().(string)
+					tmpl, ok2 := rhs.Value().(string)
+					if !ok1 || !ok2 {
+						return types.NewErr("extract: want string.extract(string)")
+					}
+					return types.String(extract(s, tmpl))
+				}))),
 	)
+}
+
+// extract implements the extract function Google documents for attribute
+// mappings, as in assertion.sub.extract("repo:{repo}:"): the template holds
+// one {name} placeholder, and the result is the text of s between the
+// template's prefix and suffix (to the end of s when the suffix is empty),
+// or "" when s does not contain them. (The details — first occurrence,
+// empty result on no match — are unverified.)
+func extract(s, tmpl string) string {
+	open := strings.Index(tmpl, "{")
+	end := strings.Index(tmpl, "}")
+	if open < 0 || end < open {
+		return ""
+	}
+	prefix, suffix := tmpl[:open], tmpl[end+1:]
+	i := strings.Index(s, prefix)
+	if i < 0 {
+		return ""
+	}
+	rest := s[i+len(prefix):]
+	if suffix == "" {
+		return rest
+	}
+	j := strings.Index(rest, suffix)
+	if j < 0 {
+		return ""
+	}
+	return rest[:j]
 }
 
 // compile compiles a mapping expression. Mappings may only see

@@ -247,6 +247,11 @@ func TestEvaluateMapping(t *testing.T) {
 		claims: Claims{"sub": "s"},
 		want:   Mapping{Attributes: map[string]string{"google.subject": "s"}, Reason: "attribute condition gave string, not a bool"},
 	}, {
+		name:   "extract",
+		p:      with(map[string]string{"google.subject": "assertion.sub", "attribute.repo": "assertion.sub.extract('repo:{repo}:')", "attribute.env": "assertion.sub.extract(':environment:{env}')"}, `attribute.repo == "octo-org/app"`),
+		claims: Claims{"sub": "repo:octo-org/app:environment:prod"},
+		want:   Mapping{Attributes: map[string]string{"google.subject": "repo:octo-org/app:environment:prod", "attribute.repo": "octo-org/app", "attribute.env": "prod"}, Accepted: true},
+	}, {
 		name:   "nil claims",
 		p:      with(map[string]string{"google.subject": "'fixed'"}, ""),
 		claims: nil,
@@ -324,6 +329,24 @@ func TestGitHubConditionQuotes(t *testing.T) {
 	empty := GitHubProvider(testPool, "github-actions", GitHubRepo{})
 	if m, err := Evaluate(empty, githubClaims(nil)); err != nil || m.Accepted {
 		t.Errorf("Evaluate with empty IDs = %+v, %v; want a refusal", m, err)
+	}
+}
+
+func TestExtract(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ s, tmpl, want string }{
+		{"repo:octo-org/app:ref:refs/heads/main", "repo:{repo}:", "octo-org/app"},
+		{"repo:octo-org/app:ref:refs/heads/main", ":ref:{ref}", "refs/heads/main"},
+		{"user@example.com", "{user}@example.com", "user"},
+		{"repo:a", "repo:{repo}:", ""},
+		{"other", "repo:{repo}", ""},
+		{"x", "no placeholder", ""},
+		{"x", "}{", ""},
+	}
+	for _, tt := range tests {
+		if got := extract(tt.s, tt.tmpl); got != tt.want {
+			t.Errorf("extract(%q, %q) = %q, want %q", tt.s, tt.tmpl, got, tt.want)
+		}
 	}
 }
 
