@@ -100,3 +100,38 @@ func FuzzParseReference(f *testing.F) {
 		}
 	})
 }
+
+func TestParseReferenceHostsAndMessages(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		ref      string
+		ok       bool
+		wantHost string
+	}{
+		{"[::1]:5000/a/b:t", true, "[::1]:5000"},
+		{"[::1]/a:t", true, "[::1]"},
+		{"[::1:5000/a:t", false, ""},
+		{"[zz]:5000/a:t", false, ""},
+		{"[127.0.0.1]:5000/a:t", false, ""},
+		{"h.io:99999/a:t", false, ""},
+		{"h.io:0/a:t", false, ""},
+		{"h.io:65535/a:t", true, "h.io:65535"},
+		{"localhost:5000/a@sha256:" + strings.Repeat("a", 64), true, "localhost:5000"},
+	} {
+		r, err := registry.ParseReference(tc.ref)
+		if (err == nil) != tc.ok {
+			t.Errorf("ParseReference(%q) err = %v, want ok=%v", tc.ref, err, tc.ok)
+			continue
+		}
+		if err != nil && !errors.Is(err, twostage.ErrInvalid) {
+			t.Errorf("ParseReference(%q) err = %v, want ErrInvalid", tc.ref, err)
+		}
+		if tc.ok && r.Host() != tc.wantHost {
+			t.Errorf("ParseReference(%q).Host() = %q, want %q", tc.ref, r.Host(), tc.wantHost)
+		}
+	}
+	_, err := registry.ParseReference("LOCALHOST/a:t")
+	if err == nil || strings.Count(err.Error(), "invalid") != 1 || strings.Count(err.Error(), "registry:") != 1 {
+		t.Errorf("error %q repeats its prefix or sentinel", err)
+	}
+}
