@@ -287,7 +287,7 @@ func desired(cur traffic.Split, name string, r stage.Release, latest, pin bool) 
 		if pin {
 			var err error
 			if s, err = traffic.Pin(cur, cur.LatestRevision); err != nil {
-				return nil, fmt.Errorf("cloudrun: deploying with no traffic to service %q, which has no ready revision to keep serving; deploy with stage.RouteAll first: %w", cur.LatestRevision, err)
+				return nil, fmt.Errorf("cloudrun: deploying revision %q with no traffic: the service has no ready revision to keep serving; deploy with stage.RouteAll first: %w", name, err)
 			}
 		}
 	}

@@ -74,8 +74,8 @@ func validateRelease(service string, r stage.Release) (string, error) {
 		if err := ValidateLabel(k, r.Labels[k]); err != nil {
 			return "", err
 		}
-		if k == stage.LabelManagedBy {
-			return "", invalidf("release label %q is set by this package; choose another key", k)
+		if k == stage.LabelManagedBy && r.Labels[k] != ManagedByValue {
+			return "", invalidf("release label %s=%q: this package sets %s=%s on every revision; drop the label or choose another key", k, r.Labels[k], k, ManagedByValue)
 		}
 	}
 	return name, nil
