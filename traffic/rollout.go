@@ -182,11 +182,7 @@ func (r *Rollout) percents() []int {
 // that succeeded returns its result and writes nothing; one that was rolled
 // back or aborted is refused with twostage.ErrPolicy: release anew.
 func (r *Rollout) Run(ctx context.Context, candidate string) (Result, error) {
-	sp, err := r.router.Split(ctx)
-	if err != nil {
-		return Result{}, fmt.Errorf("reading traffic: %w", err)
-	}
-	st, err := DecodeState(sp.State)
+	st, sp, err := r.read(ctx)
 	if err != nil {
 		return Result{Split: sp}, err
 	}
@@ -241,6 +237,16 @@ func (r *Rollout) Run(ctx context.Context, candidate string) (Result, error) {
 			return Result{State: st, Split: sp}, err
 		}
 	}
+}
+
+// read returns the split and the rollout state recorded in it.
+func (r *Rollout) read(ctx context.Context) (RolloutState, Split, error) {
+	sp, err := r.router.Split(ctx)
+	if err != nil {
+		return RolloutState{}, Split{}, fmt.Errorf("reading traffic: %w", err)
+	}
+	st, err := DecodeState(sp.State)
+	return st, sp, err
 }
 
 // start checks the preconditions of a fresh rollout.
@@ -406,11 +412,7 @@ func (r *Rollout) pause(ctx context.Context, st RolloutState, sp Split, verdicts
 // it rolls back to the previous stable revision. reason is recorded. It
 // fails with twostage.ErrInvalid when the split records no rollout.
 func (r *Rollout) Abort(ctx context.Context, reason string) (Result, error) {
-	sp, err := r.router.Split(ctx)
-	if err != nil {
-		return Result{}, fmt.Errorf("reading traffic: %w", err)
-	}
-	st, err := DecodeState(sp.State)
+	st, sp, err := r.read(ctx)
 	if err != nil {
 		return Result{Split: sp}, err
 	}
@@ -438,11 +440,7 @@ func (r *Rollout) Abort(ctx context.Context, reason string) (Result, error) {
 // becomes Progressing again). Run continues automatically from there. It
 // fails with twostage.ErrInvalid when no rollout is under way.
 func (r *Rollout) Advance(ctx context.Context, full bool) (Result, error) {
-	sp, err := r.router.Split(ctx)
-	if err != nil {
-		return Result{}, fmt.Errorf("reading traffic: %w", err)
-	}
-	st, err := DecodeState(sp.State)
+	st, sp, err := r.read(ctx)
 	if err != nil {
 		return Result{Split: sp}, err
 	}
