@@ -12,7 +12,7 @@ import (
 
 // A candidate at 5% of the traffic that fails 2% of its requests, against a
 // stable that fails 0.1%: the sequential gate, asked every 10 seconds, rolls
-// it back as soon as the evidence is strong enough.
+// it back as soon as the evidence (the e-value) reaches its threshold.
 func ExampleSequential() {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clk := fake.NewClock(start)
@@ -37,14 +37,14 @@ func ExampleSequential() {
 			fmt.Printf("after %v: %s\n", clk.Now().Sub(start), v.Outcome)
 			fmt.Printf("candidate %v/%v errors, stable %v/%v\n",
 				v.Numbers["candidate_errors"], v.Numbers["candidate_requests"], v.Numbers["stable_errors"], v.Numbers["stable_requests"])
-			fmt.Printf("e-value ≥ %v\n", v.Numbers["threshold"])
+			fmt.Printf("e-value %.3g ≥ %.3g\n", v.Numbers["e_value"], v.Numbers["threshold"])
 			return
 		}
 	}
 	// Output:
 	// after 20s: fail
 	// candidate 4/200 errors, stable 4/3800
-	// e-value ≥ 200
+	// e-value 310 ≥ 26.7
 }
 
 // A healthy candidate passes once the metrics cover the step and it has
@@ -75,6 +75,6 @@ func ExampleSequential_pass() {
 	// 3m: inconclusive: metrics cover 2m0s of the step, want 5m0s
 	// 4m: inconclusive: metrics cover 3m0s of the step, want 5m0s
 	// 5m: inconclusive: metrics cover 4m0s of the step, want 5m0s
-	// 6m: pass: no regression: e-value 0.189 < 200 over 3000 candidate requests
-	// 7m: pass: no regression: e-value 0.195 < 200 over 3600 candidate requests
+	// 6m: pass: no regression: e-value 0.248 < 26.7 over 3000 candidate requests
+	// 7m: pass: no regression: e-value 0.254 < 26.7 over 3600 candidate requests
 }

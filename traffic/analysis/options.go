@@ -43,16 +43,16 @@ func defaultConfig() config {
 	return config{
 		clock:        twostage.SystemClock(),
 		logger:       slog.New(slog.DiscardHandler),
-		alpha:        0.01,
-		crashShare:   0.5,
+		alpha:        0.05,
+		crashShare:   0.25,
 		crashFloor:   0.01,
 		crashFactor:  5,
 		minDuration:  5 * time.Minute,
 		minRequests:  100,
 		holdAbove:    1,
-		minRatio:     1.25,
-		maxRatio:     1000,
-		gridPoints:   32,
+		minRatio:     1.5,
+		maxRatio:     100,
+		gridPoints:   16,
 		maxTracked:   256,
 		interval:     time.Minute,
 		maxErrorRate: 0.01,
@@ -120,13 +120,16 @@ func WithName(name string) Option { return func(c *config) { c.name = name } }
 // WithAlpha sets the false-rollback budget of a [Sequential] gate for one
 // rollout: the probability that a candidate no worse than the stable is
 // rolled back, however often the gate is asked. The step fails once the
-// evidence (an e-value) exceeds 1/alpha. The default is 0.01.
+// evidence (an e-value) exceeds 1/alpha (split between the relative and
+// the crash test, see [WithCrashTest]). The default is 0.05; because
+// Ville's inequality is conservative, the simulated false-rollback rate of
+// traffic.DefaultPlan is 1–2% (see examples/rolloutsim).
 func WithAlpha(alpha float64) Option { return func(c *config) { c.alpha = alpha } }
 
 // WithCrashTest configures the crash test of a [Sequential] gate: share is
 // the part of alpha spent on it (0 turns it off), and the null hypothesis
 // is that the candidate's error rate is at most max(floor, factor × the
-// stable's error rate observed so far). The defaults are share 0.5, floor
+// stable's error rate observed so far). The defaults are share 0.25, floor
 // 0.01 and factor 5: a candidate that fails many more requests than 1% and
 // than five times the stable's rate is rolled back after a handful of
 // requests.
@@ -159,7 +162,7 @@ func WithHoldAbove(e float64) Option { return func(c *config) { c.holdAbove = e 
 
 // WithRatios sets the range of regression ratios (candidate error rate over
 // stable error rate) the [Sequential] gate's mixture spreads its weight
-// over, log-uniformly on n points. The defaults are 1.25 to 1000 on 32
+// over, log-uniformly on n points. The defaults are 1.5 to 100 on 16
 // points.
 func WithRatios(lo, hi float64, n int) Option {
 	return func(c *config) { c.minRatio, c.maxRatio, c.gridPoints = lo, hi, n }

@@ -83,7 +83,7 @@ func TestThresholdPresets(t *testing.T) {
 			minutes: repeat(25, 100, 6),
 			looks: []look{
 				{5 * time.Minute, traffic.Inconclusive, "1 of 4"},
-				{7 * time.Minute, traffic.Inconclusive, "1 of 4"}, // no new window yet
+				{7 * time.Minute, traffic.Inconclusive, "1 of 4"},  // no new window yet
 				{15 * time.Minute, traffic.Inconclusive, "2 of 4"}, // one window at a time
 				{20 * time.Minute, traffic.Inconclusive, "3 of 4"},
 				{25 * time.Minute, traffic.Fail, "4 of 4"},

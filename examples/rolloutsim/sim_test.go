@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/twostage/twostage/traffic/analysis"
+)
+
+func tinyParams() Params {
+	p := DefaultParams()
+	p.Releases = []float64{0.001, 0.02, 1}
+	return p
+}
+
+// TestTinyCell pins the result of a tiny cell, so a change to the model, a
+// gate or its defaults shows up here rather than silently in the tables.
+func TestTinyCell(t *testing.T) {
+	t.Parallel()
+	cell := Cell{Rate: 200}
+	res := Simulate(cell, tinyParams(), 4, 2)
+	again := Simulate(cell, tinyParams(), 4, 1)
+	if diff := cmp.Diff(res.Outcomes, again.Outcomes); diff != "" {
+		t.Fatalf("the simulation is not deterministic across worker counts (-first +second):\n%s", diff)
+	}
+	var got []string
+	for i, name := range res.Names {
+		for j, rel := range res.Releases {
+			s := Summarize(res.Outcomes[i][j])
+			got = append(got, strings.Join([]string{name, fmtRate(rel), itoa(s.Rollbacks), secs(s.MedianRollback), secs(s.MedianFull), excess(s.MeanExcess)}, " | "))
+		}
+	}
+	want := []string{
+		"ours: default plan, sequential + probe | 0.1% | 1 | 155 s | 600 s | 0.0",
+		"ours: default plan, sequential + probe | 2% | 4 | 6 s | never | 2.6",
+		"ours: default plan, sequential + probe | 100% | 4 | 1 s | never | 11.5",
+		"Flagger docs example (threshold 10) | 0.1% | 0 | never | 1500 s | 0.0",
+		"Flagger docs example (threshold 10) | 2% | 4 | 660 s | never | 80.3",
+		"Flagger docs example (threshold 10) | 100% | 4 | 600 s | never | 2401",
+		"Flagger, threshold 1 | 0.1% | 0 | never | 1500 s | 0.0",
+		"Flagger, threshold 1 | 2% | 4 | 60 s | never | 4.4",
+		"Flagger, threshold 1 | 100% | 4 | 60 s | never | 236",
+		"Argo Rollouts docs example | 0.1% | 0 | never | 2400 s | 0.0",
+		"Argo Rollouts docs example | 2% | 0 | never | 2400 s | 9114",
+		"Argo Rollouts docs example | 100% | 4 | 1500 s | never | 107927",
+		"CodeDeploy Canary10Percent5Minutes + 1% alarm | 0.1% | 0 | never | 300 s | 0.0",
+		"CodeDeploy Canary10Percent5Minutes + 1% alarm | 2% | 4 | 60 s | never | 22.6",
+		"CodeDeploy Canary10Percent5Minutes + 1% alarm | 100% | 4 | 60 s | never | 1210",
+		"fixed-horizon binomial, 5% → 25% | 0.1% | 0 | never | 1200 s | 0.0",
+		"fixed-horizon binomial, 5% → 25% | 2% | 4 | 600 s | never | 114",
+		"fixed-horizon binomial, 5% → 25% | 100% | 4 | 600 s | never | 6021",
+		"Wald SPRT with the true rates | 0.1% | 0 | never | 21 s | 0.0",
+		"Wald SPRT with the true rates | 2% | 4 | 6 s | never | 1.5",
+		"Wald SPRT with the true rates | 100% | 4 | 1 s | never | 9.5",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("tiny cell mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func fmtRate(r float64) string { return strconv.FormatFloat(r*100, 'g', -1, 64) + "%" }
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestScheduleInvariants checks what the strategies' documented schedules
+// imply, whatever the random stream: time-based tools reach 100% at fixed
+// times, and a release failing every request is caught by every strategy
+// that looks at error rates within its first interval.
+func TestScheduleInvariants(t *testing.T) {
+	t.Parallel()
+	p := DefaultParams()
+	cell := Cell{Rate: 200}
+	for seed := range uint64(3) {
+		for _, f := range Strategies() {
+			s := f()
+			o := Run(s, cell, p, seed, 0.001, Releases()[1:])
+			wantFull := map[string]time.Duration{
+				"Argo Rollouts docs example":                    2400 * time.Second,
+				"CodeDeploy Canary10Percent5Minutes + 1% alarm": 300 * time.Second,
+			}[s.Name()]
+			if wantFull > 0 && (o.RolledBack || o.FullAt != wantFull) {
+				t.Errorf("%s, healthy, seed %d: %+v, want 100%% at %v", s.Name(), seed, o, wantFull)
+			}
+			bad := Run(f(), cell, p, seed, 1, Releases()[1:])
+			if strings.HasPrefix(s.Name(), "ours") && (!bad.RolledBack || bad.RollbackAt > 5*time.Second) {
+				t.Errorf("%s, total failure, seed %d: %+v, want a rollback within 5s", s.Name(), seed, bad)
+			}
+		}
+	}
+}
+
+// TestCommonRandomNumbers: two strategies routing the same share in the
+// same second see the same traffic.
+func TestCommonRandomNumbers(t *testing.T) {
+	t.Parallel()
+	a, b := newWorld(42, 200, 0.02, 0.001), newWorld(42, 200, 0.02, 0.001)
+	for sec := range 100 {
+		c1, s1, _, _ := a.second(sec, 0.05, 0)
+		c2, s2, pc, ps := b.second(sec, 0.05, 2) // the probe draws last
+		if c1 != c2 || s1 != s2 {
+			t.Fatalf("second %d: %v %v vs %v %v", sec, c1, s1, c2, s2)
+		}
+		if pc.Requests+ps.Requests != 2 {
+			t.Fatalf("second %d: probe sent %d requests, want 2", sec, pc.Requests+ps.Requests)
+		}
+	}
+}
+
+func TestVariates(t *testing.T) {
+	t.Parallel()
+	w := newWorld(7, 0, 0, 0)
+	for _, tc := range []struct {
+		mean float64
+		n    int64
+		p    float64
+	}{{2, 0, 0}, {200, 1000, 0.001}, {2000, 100000, 0.3}, {0.5, 50, 0.9}} {
+		var sp, sb float64
+		const k = 20000
+		for range k {
+			sp += float64(poisson(w.rng, tc.mean))
+			sb += float64(binomial(w.rng, tc.n, tc.p))
+		}
+		if m := sp / k; math.Abs(m-tc.mean) > 5*math.Sqrt(tc.mean/k)+1e-9 {
+			t.Errorf("poisson(%v) mean %v", tc.mean, m)
+		}
+		want := float64(tc.n) * tc.p
+		if m := sb / k; math.Abs(m-want) > 5*math.Sqrt(want/k)+1e-9 {
+			t.Errorf("binomial(%d, %v) mean %v, want %v", tc.n, tc.p, m, want)
+		}
+	}
+}
+
+func TestWilsonAndTail(t *testing.T) {
+	t.Parallel()
+	// Reference values: Wilson 95% for 0/100 is [0, 3.70%]; for 10/100
+	// [5.52%, 17.44%].
+	for _, tc := range []struct {
+		k, n   int
+		lo, hi float64
+	}{{0, 100, 0, 0.0370}, {10, 100, 0.0552, 0.1744}} {
+		lo, hi := Wilson(tc.k, tc.n)
+		if math.Abs(lo-tc.lo) > 1e-4 || math.Abs(hi-tc.hi) > 1e-4 {
+			t.Errorf("Wilson(%d, %d) = [%.4f, %.4f], want [%.4f, %.4f]", tc.k, tc.n, lo, hi, tc.lo, tc.hi)
+		}
+	}
+	// P(X ≥ 2) for X ~ Bin(2, 0.5) = 0.25; P(X ≥ 0) = 1.
+	if got := binomialTail(analysis.Count{Requests: 10, Errors: 2}, analysis.Count{Requests: 10}); math.Abs(got-0.25) > 1e-12 {
+		t.Errorf("binomialTail = %v, want 0.25", got)
+	}
+	if got := binomialTail(analysis.Count{Requests: 10}, analysis.Count{Requests: 10, Errors: 3}); math.Abs(got-1) > 1e-12 {
+		t.Errorf("binomialTail = %v, want 1", got)
+	}
+}
+
+func TestRunFlags(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	if err := run([]string{"-rates", "20", "-delays", "0", "-rollbacks", "30", "-trials", "2", "-releases", "0.001,1", "-only", "CodeDeploy"}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## R = 20/s, metric delay 0s, rollback latency 30s", "| CodeDeploy Canary10Percent5Minutes + 1% alarm | 0.0% [0.0, 65.8] | 300 s (300 s) | 100% · 90 s/90 s ·"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, buf.String())
+		}
+	}
+	if err := run([]string{"-rates", "x"}, &buf); err == nil {
+		t.Error("run(-rates x) succeeded, want an error")
+	}
+}
