@@ -392,6 +392,9 @@ func testInvalid(t *testing.T, h Harness) {
 	if _, err := st.Split(t.Context()); !errors.Is(err, twostage.ErrNotFound) {
 		t.Errorf("Split() after only invalid deploys: error %v, want one wrapping twostage.ErrNotFound", err)
 	}
+	if revs := revisions(t, st); len(revs) != 0 {
+		t.Errorf("Revisions() of a service that does not exist = %+v, want none and no error", revs)
+	}
 }
 
 func testTagURLs(t *testing.T, h Harness) {
