@@ -47,6 +47,8 @@ func ProjectPolicyStore(c *resourcemanager.ProjectsClient) PolicyStore { return 
 
 type clientStore struct{ c IAMPolicyClient }
 
+var _ PolicyStore = clientStore{}
+
 func (s clientStore) GetPolicy(ctx context.Context, resource string) (*iampb.Policy, error) {
 	p, err := s.c.GetIamPolicy(ctx, &iampb.GetIamPolicyRequest{
 		Resource: resource,
@@ -72,6 +74,8 @@ func (s clientStore) SetPolicy(ctx context.Context, resource string, p *iampb.Po
 func ServiceAccountPolicyStore(svc *iam.Service) PolicyStore { return saStore{svc} }
 
 type saStore struct{ svc *iam.Service }
+
+var _ PolicyStore = saStore{}
 
 func (s saStore) GetPolicy(ctx context.Context, resource string) (*iampb.Policy, error) {
 	p, err := s.svc.Projects.ServiceAccounts.GetIamPolicy(resource).OptionsRequestedPolicyVersion(3).Context(ctx).Do()

@@ -2,6 +2,9 @@ package wif_test
 
 import (
 	"context"
+
+	artifactregistry "cloud.google.com/go/artifactregistry/apiv1"
+	run "cloud.google.com/go/run/apiv2"
 	"errors"
 	"testing"
 
@@ -17,6 +20,14 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
+)
+
+// The gapic clients of Cloud Run services and Artifact Registry
+// repositories fit ClientPolicyStore.
+var (
+	_ wif.IAMPolicyClient = (*run.ServicesClient)(nil)
+	_ wif.IAMPolicyClient = (*artifactregistry.Client)(nil)
+	_ wif.IAMPolicyClient = (*resourcemanager.ProjectsClient)(nil)
 )
 
 // policyStoreContract checks what every PolicyStore promises: version 3
