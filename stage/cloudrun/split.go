@@ -42,9 +42,14 @@ func (s *Service) Split(ctx context.Context) (traffic.Split, error) {
 // with the traffic and annotation changed: when s.Version is the etag of the
 // service this Service last read or wrote (the usual Split → SetSplit), no
 // read is needed; otherwise it reads the service first, and a Version that
-// is not the current etag fails without a write. The returned split comes
-// from the operation's response. A lost race (FAILED_PRECONDITION or
-// ABORTED) is [twostage.ErrConflict] and is never retried.
+// is not the current etag fails without a write. A target naming a
+// revision that does not exist, or sending traffic to one that is not ready,
+// is refused with [twostage.ErrInvalid] (and [twostage.ErrNotReady]) before
+// the write; that check reads (GetRevision) only the revisions the service
+// does not already show as serving or latest ready. The returned split
+// comes from the operation's response. A lost race (FAILED_PRECONDITION or
+// ABORTED from the call) is [twostage.ErrConflict] and is never retried: the
+// caller chose the targets from what it read and must decide again.
 func (s *Service) SetSplit(ctx context.Context, sp traffic.Split) (traffic.Split, error) {
 	if err := traffic.Validate(sp, s.short); err != nil {
 		return traffic.Split{}, fmt.Errorf("cloudrun: setting the split of service %q: %w", s.short, err)
