@@ -51,6 +51,42 @@ type options struct {
 	issuer       string
 	requestToken string
 	key          *rsa.PrivateKey
+	inject       func(Endpoint, *http.Request) *Fault
+}
+
+// Endpoint names an emulated endpoint, for [WithErrorInjection].
+type Endpoint string
+
+// The emulated endpoints.
+const (
+	EndpointDiscovery           Endpoint = "discovery"
+	EndpointJWKS                Endpoint = "jwks"
+	EndpointActions             Endpoint = "actions"
+	EndpointSTS                 Endpoint = "sts"
+	EndpointGenerateAccessToken Endpoint = "generateAccessToken"
+)
+
+// Fault is an injected answer: HTTP Status with Body encoded as JSON.
+type Fault struct {
+	Status int
+	Body   any
+}
+
+// WithErrorInjection calls f before every request with the endpoint and
+// the request (do not read its body); a non-nil Fault is answered instead
+// of running the endpoint. For example, to fail the first exchange:
+//
+//	var n atomic.Int32
+//	stsfake.WithErrorInjection(func(e stsfake.Endpoint, _ *http.Request) *stsfake.Fault {
+//		if e == stsfake.EndpointSTS && n.Add(1) == 1 {
+//			return &stsfake.Fault{Status: 503, Body: map[string]string{"error": "temporarily_unavailable"}}
+//		}
+//		return nil
+//	})
+//
+// The default injects nothing. f must be safe for concurrent use.
+func WithErrorInjection(f func(e Endpoint, r *http.Request) *Fault) Option {
+	return func(o *options) { o.inject = f }
 }
 
 // WithClock sets the clock for token lifetimes and expiry checks. The
@@ -142,6 +178,7 @@ type Server struct {
 	requestToken string
 	key          *rsa.PrivateKey
 	kid          string
+	inject       func(Endpoint, *http.Request) *Fault
 
 	mu             sync.Mutex // guards everything below
 	providers      map[string]wif.Provider
@@ -179,16 +216,17 @@ func NewServer(opts ...Option) (*Server, error) {
 		requestToken:   o.requestToken,
 		key:            o.key,
 		kid:            keyID(&o.key.PublicKey),
+		inject:         o.inject,
 		providers:      make(map[string]wif.Provider),
 		tokens:         make(map[string]Identity),
 		impersonations: make(map[string][]string),
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleDiscovery)
-	mux.HandleFunc("GET /.well-known/jwks", s.handleJWKS)
-	mux.HandleFunc("GET /actions/token", s.handleActions)
-	mux.HandleFunc("POST /v1/token", s.handleSTS)
-	mux.HandleFunc("POST /v1/projects/-/serviceAccounts/{name}", s.handleGenerateAccessToken)
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.faulty(EndpointDiscovery, s.handleDiscovery))
+	mux.HandleFunc("GET /.well-known/jwks", s.faulty(EndpointJWKS, s.handleJWKS))
+	mux.HandleFunc("GET /actions/token", s.faulty(EndpointActions, s.handleActions))
+	mux.HandleFunc("POST /v1/token", s.faulty(EndpointSTS, s.handleSTS))
+	mux.HandleFunc("POST /v1/projects/-/serviceAccounts/{name}", s.faulty(EndpointGenerateAccessToken, s.handleGenerateAccessToken))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]any{
 			"code": 404, "status": "NOT_FOUND",
@@ -198,6 +236,20 @@ func NewServer(opts ...Option) (*Server, error) {
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL
 	return s, nil
+}
+
+// faulty runs the error injection before h.
+func (s *Server) faulty(e Endpoint, h http.HandlerFunc) http.HandlerFunc {
+	if s.inject == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if f := s.inject(e, r); f != nil {
+			writeJSON(w, f.Status, f.Body)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // Close shuts the server down.

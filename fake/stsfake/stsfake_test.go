@@ -1,15 +1,18 @@
 package stsfake_test
 
 import (
+	"context"
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"math/big"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -308,5 +311,47 @@ func TestAddProviderNeedsNumber(t *testing.T) {
 	p := wif.GitHubProvider(wif.Pool{Project: "my-project", ID: "github"}, "github-actions", repo)
 	if err := srv.AddProvider(p); err == nil || !strings.Contains(err.Error(), "not a project number") {
 		t.Errorf("AddProvider = %v, want a project-number error", err)
+	}
+}
+
+func TestErrorInjection(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	seen := map[stsfake.Endpoint]int{}
+	srv, err := stsfake.NewServer(stsfake.WithErrorInjection(func(e stsfake.Endpoint, _ *http.Request) *stsfake.Fault {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[e]++
+		if e == stsfake.EndpointSTS && seen[e] == 1 {
+			return &stsfake.Fault{Status: http.StatusServiceUnavailable, Body: map[string]string{"error": "temporarily_unavailable"}}
+		}
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	p := wif.GitHubProvider(pool, "github-actions", repo)
+	if err := srv.AddProvider(p); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetActionsClaims(claims())
+	gh := &wif.GitHubOIDC{RequestURL: srv.ActionsRequestURL(), RequestToken: srv.RequestToken(), HTTPClient: srv.Client()}
+	ts, err := wif.TokenSource(context.Background(), p, gh, wif.WithTokenURL(srv.TokenURL()), wif.WithHTTPClient(srv.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ts.Token()
+	var xe *wif.ExchangeError
+	if !errors.As(err, &xe) || xe.Status != http.StatusServiceUnavailable || xe.Code != "temporarily_unavailable" {
+		t.Fatalf("first Token() = %v, want the injected 503", err)
+	}
+	if _, err := ts.Token(); err != nil {
+		t.Fatalf("second Token() = %v, want success", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff(map[stsfake.Endpoint]int{stsfake.EndpointActions: 1, stsfake.EndpointSTS: 2}, seen); diff != "" {
+		t.Errorf("endpoints seen mismatch (-want +got):\n%s", diff)
 	}
 }
