@@ -426,3 +426,54 @@ func BenchmarkPlanNoChanges(b *testing.B) {
 		}
 	}
 }
+
+func TestApplyRetriesTransientErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	e.iam.FailNext("serviceAccounts.setIamPolicy", 503, "The service is currently unavailable.")
+	p, err := e.mgr.Plan(ctx, fullSetup())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.mgr.Apply(ctx, p); err != nil {
+		t.Fatalf("Apply with one 503: %v", err)
+	}
+	if got := e.iam.Calls("serviceAccounts.setIamPolicy"); got != 2 {
+		t.Errorf("setIamPolicy calls = %d, want 2", got)
+	}
+}
+
+func TestApplyResumesAfterFailure(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	s := fullSetup()
+	e.iam.FailNext("serviceAccounts.setIamPolicy", 403, "Permission 'iam.serviceAccounts.setIamPolicy' denied")
+	p, err := e.mgr.Plan(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.mgr.Apply(ctx, p); err == nil || !strings.Contains(err.Error(), "denied") {
+		t.Fatalf("Apply with a denied write = %v, want the permission error", err)
+	}
+	rest, err := e.mgr.Plan(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, b := range s.Bindings {
+		if b.Resource.Kind == wif.ResourceServiceAccount || b.Resource.Kind == wif.ResourceProject {
+			want = append(want, "+ binding "+b.String())
+		}
+	}
+	if diff := cmp.Diff(want, strings.Split(rest.String(), "\n")); diff != "" {
+		t.Errorf("Plan after a partial Apply mismatch (-want +got):\n%s", diff)
+	}
+	if err := e.mgr.Apply(ctx, rest); err != nil {
+		t.Fatal(err)
+	}
+	if final, err := e.mgr.Plan(ctx, s); err != nil || !final.Empty() {
+		t.Errorf("Plan after resuming = %v, %v; want no changes", final, err)
+	}
+}

@@ -45,7 +45,11 @@ func Simulate(s Setup, claims Claims) (SimResult, error) {
 		return SimResult{}, fmt.Errorf("wif: simulating: %w", err)
 	}
 	r := SimResult{Mapping: m, Accepted: m.Accepted, Reason: m.Reason}
-	if iss, ok := claims["iss"]; ok && iss != s.Provider.IssuerURI() {
+	if s.Pool.Disabled {
+		// "You cannot use a disabled pool to exchange tokens, or use existing
+		// tokens to access resources." (iam/v1 WorkloadIdentityPool.disabled)
+		r.Accepted, r.Reason = false, fmt.Sprintf("pool %q is disabled", s.Pool.ID)
+	} else if iss, ok := claims["iss"]; ok && iss != s.Provider.IssuerURI() {
 		r.Accepted, r.Reason = false, fmt.Sprintf("issuer %v is not the provider's %q", iss, s.Provider.IssuerURI())
 	} else if aud, ok := claims["aud"]; ok && !audienceAllowed(aud, s.Provider.TokenAudiences()) {
 		r.Accepted, r.Reason = false, fmt.Sprintf("audience %v is not one of %q", aud, s.Provider.TokenAudiences())

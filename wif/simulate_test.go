@@ -108,6 +108,19 @@ func TestSimulatePrincipals(t *testing.T) {
 	}
 }
 
+func TestSimulateDisabledPool(t *testing.T) {
+	t.Parallel()
+	s := testSetup()
+	s.Pool.Disabled = true
+	got, err := wif.Simulate(s, wif.GitHubClaims(testRepo(), "push", "refs/heads/main"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Accepted || len(got.Bindings) != 0 {
+		t.Errorf("Simulate on a disabled pool: accepted %v, bindings %v; want refused", got.Accepted, got.Bindings)
+	}
+}
+
 func TestSimulateMalformedProvider(t *testing.T) {
 	t.Parallel()
 	s := testSetup()
