@@ -9,6 +9,13 @@ import (
 )
 
 // Strategies returns every strategy of the comparison, in table order.
+//
+// The other tools' gates query the window that ends now, as their metric
+// queries do (Flagger's and Argo's PromQL over [interval], a CloudWatch
+// alarm's latest period): with delayed metrics that window is partly or
+// wholly empty, and each tool treats the missing data its own way
+// (Flagger: a failed check; Argo: judged on what arrived; CloudWatch:
+// missing data keeps the alarm OK). Ours waits for complete data instead.
 func Strategies() []func() Strategy {
 	return []func() Strategy{
 		func() Strategy { return &ours{} },
@@ -100,7 +107,7 @@ func (*flagger) Probe(Params) float64 { return 0 }
 
 func (s *flagger) Start(env *Env) {
 	s.env = env
-	g, err := analysis.NewThreshold(env.Metrics, append(analysis.FlaggerDefaults(), analysis.WithFailureLimit(s.threshold))...)
+	g, err := analysis.NewThreshold(env.Metrics, append(analysis.FlaggerDefaults(), analysis.WithFailureLimit(s.threshold), analysis.WithTrailingWindow(true))...)
 	if err != nil {
 		panic(err)
 	}
@@ -138,7 +145,7 @@ func (*argo) Name() string         { return "Argo Rollouts docs example" }
 func (*argo) Probe(Params) float64 { return 0 }
 
 func (s *argo) Start(env *Env) {
-	g, err := analysis.NewThreshold(env.Metrics, analysis.ArgoDefaults()...)
+	g, err := analysis.NewThreshold(env.Metrics, append(analysis.ArgoDefaults(), analysis.WithTrailingWindow(true))...)
 	if err != nil {
 		panic(err)
 	}
@@ -169,7 +176,7 @@ func (*codeDeploy) Name() string         { return "CodeDeploy Canary10Percent5Mi
 func (*codeDeploy) Probe(Params) float64 { return 0 }
 
 func (s *codeDeploy) Start(env *Env) {
-	g, err := analysis.NewThreshold(env.Metrics, analysis.CodeDeployDefaults()...)
+	g, err := analysis.NewThreshold(env.Metrics, append(analysis.CodeDeployDefaults(), analysis.WithTrailingWindow(true))...)
 	if err != nil {
 		panic(err)
 	}

@@ -37,6 +37,7 @@ type config struct {
 	maxErrorRate float64
 	failureLimit int
 	noDataFails  bool
+	trailing     bool
 }
 
 func defaultConfig() config {
@@ -191,6 +192,13 @@ func WithFailureLimit(n int) Option { return func(c *config) { c.failureLimit = 
 // requests count as failed, as Flagger does ("no values found" is a failed
 // check). The default is false: no data is Inconclusive.
 func WithNoDataFails(fails bool) Option { return func(c *config) { c.noDataFails = fails } }
+
+// WithTrailingWindow makes each [Threshold] check evaluate the window that
+// ends now, [Now − interval, Now), counting whatever data has arrived, as
+// Flagger's and Argo's metric queries and CloudWatch alarms do. With
+// delayed metrics such a window is partly or wholly empty. The default is
+// false: the newest window the metrics fully cover.
+func WithTrailingWindow(trailing bool) Option { return func(c *config) { c.trailing = trailing } }
 
 func newConfig(opts []Option, name string) (config, error) {
 	c := defaultConfig()

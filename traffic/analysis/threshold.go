@@ -56,7 +56,7 @@ const thresholdLookback = 30 * time.Minute
 
 // NewThreshold returns a Threshold gate reading m. Options:
 // [WithInterval], [WithMaxErrorRate], [WithMinRequests],
-// [WithFailureLimit], [WithNoDataFails], [WithClock], [WithLogger],
+// [WithFailureLimit], [WithNoDataFails], [WithTrailingWindow], [WithClock], [WithLogger],
 // [WithName], or a preset such as [FlaggerDefaults]. Errors wrap
 // twostage.ErrInvalid.
 func NewThreshold(m Metrics, opts ...Option) (*Threshold, error) {
@@ -82,14 +82,17 @@ func (g *Threshold) Check(ctx context.Context, c traffic.Check) (traffic.Verdict
 	if c.Stable != "" && c.Stable != c.Candidate {
 		revs = append(revs, c.Stable)
 	}
-	// Find how far the data is complete, then read the newest whole
-	// window that ends there.
-	probe, err := g.m.Counts(ctx, Query{Revisions: revs, Start: c.Now.Add(-thresholdLookback), End: c.Now})
-	if err != nil {
-		return traffic.Verdict{Gate: g.cfg.name, Outcome: traffic.Inconclusive, Reason: "metrics unavailable"},
-			fmt.Errorf("reading metrics for candidate %q: %w", c.Candidate, err)
+	end := c.Now
+	if !g.cfg.trailing {
+		// Find how far the data is complete, then read the newest whole
+		// window that ends there.
+		probe, err := g.m.Counts(ctx, Query{Revisions: revs, Start: c.Now.Add(-thresholdLookback), End: c.Now})
+		if err != nil {
+			return traffic.Verdict{Gate: g.cfg.name, Outcome: traffic.Inconclusive, Reason: "metrics unavailable"},
+				fmt.Errorf("reading metrics for candidate %q: %w", c.Candidate, err)
+		}
+		end = probe.Through
 	}
-	end := probe.Through
 	start := end.Add(-g.cfg.interval)
 
 	g.mu.Lock()
@@ -104,7 +107,7 @@ func (g *Threshold) Check(ctx context.Context, c traffic.Check) (traffic.Verdict
 			return traffic.Verdict{Gate: g.cfg.name, Outcome: traffic.Inconclusive, Reason: "metrics unavailable"},
 				fmt.Errorf("reading metrics for candidate %q over [%v, %v): %w", c.Candidate, start, end, err)
 		}
-		if r.Through.Before(end) {
+		if r.Through.Before(end) && !g.cfg.trailing {
 			fresh = false // the source regressed; wait for the next window
 		}
 		got = r.Revisions[c.Candidate]

@@ -96,6 +96,16 @@ func TestThresholdPresets(t *testing.T) {
 			looks:   []look{{5 * time.Minute, traffic.Pass, "check passed"}},
 		},
 		{
+			name:    "trailing window: delayed data is missing data",
+			opts:    append(analysis.FlaggerDefaults(), analysis.WithTrailingWindow(true)),
+			delay:   3 * time.Minute,
+			minutes: repeat(5, 100, 0),
+			looks: []look{
+				{time.Minute, traffic.Inconclusive, "no data counts as a failed check (1 of 10)"},
+				{4 * time.Minute, traffic.Inconclusive, "(2 of 10)"},
+			},
+		},
+		{
 			name:    "delayed metrics: the window ends where data does",
 			opts:    analysis.CodeDeployDefaults(),
 			delay:   3 * time.Minute,
