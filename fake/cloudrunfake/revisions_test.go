@@ -134,6 +134,10 @@ func TestRevisionReuse(t *testing.T) {
 	if got := revNames(e.srv.Revisions(svcName)); !cmp.Equal(got, []string{"web-two", "web-one"}) {
 		t.Errorf("revisions after adopting web-one = %v, want [web-two web-one]", got)
 	}
+	// latest_created_revision stays on the newest (ready) revision (unverified).
+	if back.GetLatestCreatedRevision() != second.GetLatestCreatedRevision() || back.GetLatestReadyRevision() != second.GetLatestReadyRevision() {
+		t.Errorf("after adopting web-one: created %q, ready %q; want both unchanged %q", back.GetLatestCreatedRevision(), back.GetLatestReadyRevision(), second.GetLatestCreatedRevision())
+	}
 
 	// Same name, different configuration: ALREADY_EXISTS, nothing persisted.
 	_, err = e.update(t, &runpb.UpdateServiceRequest{Service: withRevision(withImage(back, "img:3"), "web-one")})
@@ -335,5 +339,39 @@ func TestDeleteRevision(t *testing.T) {
 	}
 	if _, err := e.revs.GetRevision(ctx, &runpb.GetRevisionRequest{Name: old}); status.Code(err) != codes.NotFound {
 		t.Errorf("GetRevision after delete = %v, want NotFound", err)
+	}
+}
+
+// TestFailedTemplateKeepsFailing: after a failed deploy the template names a
+// revision that cannot become ready, so re-applying it fails again (a retry
+// cannot mask the failure), and re-applying the previous template by its
+// revision name adopts that revision and succeeds.
+func TestFailedTemplateKeepsFailing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, cloudrunfake.WithFailingImage("img:bad", "crash"))
+	s := service("img:1")
+	s.Template.Revision = "web-good"
+	good := e.create(t, "web", s)
+	bad := withRevision(withImage(good, "img:bad"), "web-bad")
+	if _, err := e.update(t, &runpb.UpdateServiceRequest{Service: bad}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("failing deploy: %v, want FailedPrecondition", err)
+	}
+	failed := e.get(t, svcName)
+	if _, err := e.update(t, &runpb.UpdateServiceRequest{Service: failed}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("re-applying the failed template: %v, want FailedPrecondition again", err)
+	}
+	if got := revNames(e.srv.Revisions(svcName)); !cmp.Equal(got, []string{"web-bad", "web-good"}) {
+		t.Errorf("revisions = %v, want [web-bad web-good]: a retry makes none", got)
+	}
+	back := withRevision(withImage(e.get(t, svcName), "img:1"), "web-good")
+	got, err := e.update(t, &runpb.UpdateServiceRequest{Service: back})
+	if err != nil {
+		t.Fatalf("re-applying the good template by name: %v", err)
+	}
+	want := svcName + "/revisions/web-good"
+	if got.GetLatestCreatedRevision() != want || got.GetLatestReadyRevision() != want ||
+		got.GetTerminalCondition().GetState() != runpb.Condition_CONDITION_SUCCEEDED || got.GetObservedGeneration() != got.GetGeneration() {
+		t.Errorf("after adopting web-good: created %q, ready %q, terminal %v, generation %d/%d; want web-good reconciled",
+			got.GetLatestCreatedRevision(), got.GetLatestReadyRevision(), got.GetTerminalCondition(), got.GetObservedGeneration(), got.GetGeneration())
 	}
 }

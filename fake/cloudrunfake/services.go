@@ -66,10 +66,11 @@ func cmpUint(a, b uint64) int {
 
 // pending is the reconciliation a write leaves to its operation.
 type pending struct {
-	service     string                 // full service name
-	newRevision string                 // short name of the revision the write created, or ""
-	prevTraffic []*runpb.TrafficTarget // traffic to restore if reconciliation fails
-	generation  int64                  // generation the write produced
+	service      string                 // full service name
+	newRevision  string                 // short name of the revision the write created, or ""
+	tmplRevision string                 // short name of the revision the template stands for, or ""
+	prevTraffic  []*runpb.TrafficTarget // traffic to restore if reconciliation fails
+	generation   int64                  // generation the write produced
 }
 
 func (s *server) next() uint64 {
@@ -143,7 +144,7 @@ func (s *server) apply(st *serviceState, in *runpb.Service, w writeOpts) (*pendi
 	oldTmpl := old.GetTemplate()
 	sameTmpl := !w.create && proto.Equal(stripRevision(tmpl), stripRevision(oldTmpl)) &&
 		(tmpl.Revision == "" || tmpl.Revision == oldTmpl.GetRevision())
-	created := ""
+	created, adopted := "", ""
 	if !sameTmpl || w.force {
 		if tmpl.Revision != "" {
 			if err := validateRevisionName(short, tmpl.Revision); err != nil {
@@ -158,6 +159,7 @@ func (s *server) apply(st *serviceState, in *runpb.Service, w writeOpts) (*pendi
 					return nil, status.Errorf(codes.AlreadyExists, "Revision named '%s' already exists; force_new_revision needs a new service.template.revision or an empty one (unverified text)", tmpl.Revision)
 				}
 				// Same configuration: no new revision (DESIGN.md "API facts").
+				adopted = tmpl.Revision
 			} else {
 				created = tmpl.Revision
 			}
@@ -208,6 +210,23 @@ func (s *server) apply(st *serviceState, in *runpb.Service, w writeOpts) (*pendi
 		}
 		out.LatestCreatedRevision = out.Name + "/revisions/" + created
 	}
+	// The revision the template stands for: the one created, the one of the
+	// same name and configuration, or the latest created one.
+	tmplRev := shortName(out.LatestCreatedRevision)
+	switch {
+	case created != "":
+		tmplRev = created
+	case adopted != "":
+		tmplRev = adopted
+		// Adopting a revision leaves latest_created_revision alone, except
+		// when that one failed: then the adopted revision replaces it, so
+		// that on success "latest_ready_revision and latest_created_revision"
+		// match (Service.reconciling). Both unverified for the real API.
+		if cur, ok := st.revisions[shortName(out.LatestCreatedRevision)]; ok &&
+			readyCondition(cur.rev).GetState() == runpb.Condition_CONDITION_FAILED {
+			out.LatestCreatedRevision = out.Name + "/revisions/" + adopted
+		}
+	}
 	out.Reconciling = true
 	out.TerminalCondition = &runpb.Condition{Type: "Ready", State: runpb.Condition_CONDITION_RECONCILING, LastTransitionTime: now}
 	prev := old.Traffic
@@ -215,7 +234,7 @@ func (s *server) apply(st *serviceState, in *runpb.Service, w writeOpts) (*pendi
 		prev = defaultTraffic()
 	}
 	st.svc = out
-	return &pending{service: out.Name, newRevision: created, prevTraffic: cloneTraffic(prev), generation: out.Generation}, nil
+	return &pending{service: out.Name, newRevision: created, tmplRevision: tmplRev, prevTraffic: cloneTraffic(prev), generation: out.Generation}, nil
 }
 
 // validateService checks the parts of a Service the emulator understands and
@@ -269,22 +288,22 @@ func (s *server) reconcile(st *serviceState, p *pending) error {
 	svc := st.svc
 	var failErr error
 	failMsg := ""
-	if p.newRevision != "" {
-		if r, ok := st.revisions[p.newRevision]; ok {
-			if r.rev.Reconciling {
-				rv := proto.Clone(r.rev).(*runpb.Revision)
-				if msg, bad := s.failure(rv); bad {
-					s.setRevisionFailed(rv, msg)
-				} else {
-					setRevisionReady(rv, now)
-				}
-				r.rev = rv
-				st.revisions[p.newRevision] = r
-			}
-			if !revisionReady(r.rev) {
-				failErr, failMsg = notReady(p.newRevision, r.rev)
-			}
+	if r, ok := st.revisions[p.newRevision]; ok && r.rev.Reconciling {
+		rv := proto.Clone(r.rev).(*runpb.Revision)
+		if msg, bad := s.failure(rv); bad {
+			s.setRevisionFailed(rv, msg)
+		} else {
+			setRevisionReady(rv, now)
 		}
+		r.rev = rv
+		st.revisions[p.newRevision] = r
+	}
+	// The template's revision must be ready: on success latest_ready_revision
+	// and latest_created_revision match (Service.reconciling), so a template
+	// whose revision failed keeps failing, also when re-applied. One still
+	// reconciling belongs to another pending write, which checks it.
+	if r, ok := st.revisions[p.tmplRevision]; ok && !revisionReady(r.rev) && !r.rev.Reconciling {
+		failErr, failMsg = notReady(p.tmplRevision, r.rev)
 	}
 	if failErr == nil {
 		for _, t := range svc.Traffic {
@@ -317,12 +336,12 @@ func (s *server) reconcile(st *serviceState, p *pending) error {
 		svc.Reconciling = false
 		return failErr
 	}
-	if p.newRevision != "" {
-		if r, ok := st.revisions[p.newRevision]; ok {
-			cur, curOK := st.revisions[shortName(svc.LatestReadyRevision)]
-			if !curOK || r.seq > cur.seq {
-				svc.LatestReadyRevision = r.rev.Name
-			}
+	if r, ok := st.revisions[p.tmplRevision]; ok && revisionReady(r.rev) {
+		cur, curOK := st.revisions[shortName(svc.LatestReadyRevision)]
+		// The template's revision becomes the latest ready one, unless an
+		// operation that completes late would move it back.
+		if svc.LatestCreatedRevision == r.rev.Name || !curOK || r.seq > cur.seq {
+			svc.LatestReadyRevision = r.rev.Name
 		}
 	}
 	if p.generation > svc.ObservedGeneration {
