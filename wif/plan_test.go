@@ -1,9 +1,12 @@
 package wif_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -475,5 +478,87 @@ func TestApplyResumesAfterFailure(t *testing.T) {
 	}
 	if final, err := e.mgr.Plan(ctx, s); err != nil || !final.Empty() {
 		t.Errorf("Plan after resuming = %v, %v; want no changes", final, err)
+	}
+}
+
+func TestConcurrentApplies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	s := fullSetup()
+	p, err := e.mgr.Plan(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second setup granting another role on the same project policy.
+	other := fullSetup()
+	other.Bindings = []wif.Binding{{Resource: wif.ProjectResource("my-proj"), Role: "roles/logging.viewer", Member: "principalSet://" + poolBase + "attribute.stage/dev"}}
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			plan := p
+			if i%2 == 1 {
+				var err error
+				if plan, err = e.mgr.Plan(ctx, other); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+			errs[i] = e.mgr.Apply(ctx, plan)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Apply %d: %v", i, err)
+		}
+	}
+	got := e.rm.Policy("projects/my-proj")
+	want := []*iampb.Binding{
+		{Role: "roles/monitoring.viewer", Members: []string{"principalSet://" + poolBase + "attribute.stage/prod"}},
+		{Role: "roles/logging.viewer", Members: []string{"principalSet://" + poolBase + "attribute.stage/dev"}},
+	}
+	sortBindings := func(bs []*iampb.Binding) []*iampb.Binding {
+		out := append([]*iampb.Binding(nil), bs...)
+		slices.SortFunc(out, func(a, b *iampb.Binding) int { return strings.Compare(a.Role, b.Role) })
+		return out
+	}
+	if diff := cmp.Diff(sortBindings(want), sortBindings(got.Bindings), protocmp.Transform()); diff != "" {
+		t.Errorf("project bindings after concurrent applies mismatch (-want +got):\n%s", diff)
+	}
+	for _, sp := range []wif.Setup{s, other} {
+		if final, err := e.mgr.Plan(ctx, sp); err != nil || !final.Empty() {
+			t.Errorf("Plan after concurrent applies = %v, %v; want no changes", final, err)
+		}
+	}
+}
+
+func TestApplyLogs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	var buf bytes.Buffer
+	m := wif.NewManager(wif.WithIAMService(e.svc), wif.WithPolicyStore(wif.ResourceServiceAccount, wif.ServiceAccountPolicyStore(e.svc)),
+		wif.WithManagerLogger(slog.New(slog.NewTextHandler(&buf, nil))), wif.WithManagerClock(e.clock))
+	s := fullSetup()
+	var bs []wif.Binding
+	for _, b := range s.Bindings {
+		if b.Resource.Kind == wif.ResourceServiceAccount {
+			bs = append(bs, b)
+		}
+	}
+	s.Bindings = bs
+	p, err := m.Plan(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Apply(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`msg="wif: creating pool"`, `msg="wif: creating provider"`, `msg="wif: added bindings"`, "added=2"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, buf.String())
+		}
 	}
 }
