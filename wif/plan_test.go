@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -308,12 +309,20 @@ func TestPlanShowsDriftAndApplyFixesIt(t *testing.T) {
 	if _, err := provs.Patch(s.Pool.Name(), &iam.WorkloadIdentityPool{DisplayName: "hand-made"}).UpdateMask("displayName").Do(); err != nil {
 		t.Fatal(err)
 	}
+	mapping := maps.Clone(s.Provider.AttributeMapping)
+	delete(mapping, "attribute.stage")
+	mapping["attribute.extra"] = "assertion.sha"
+	if _, err := provs.Providers.Patch(s.Provider.Name(), &iam.WorkloadIdentityPoolProvider{AttributeMapping: mapping}).UpdateMask("attributeMapping").Do(); err != nil {
+		t.Fatal(err)
+	}
 	drift, err := e.mgr.Plan(ctx, s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := strings.Join([]string{
 		`~ pool projects/123456789012/locations/global/workloadIdentityPools/github displayName: "hand-made" → "GitHub Actions"`,
+		fmt.Sprintf(`~ provider %s attributeMapping[attribute.extra]: "assertion.sha" → (none)`, s.Provider.Name()),
+		fmt.Sprintf(`~ provider %s attributeMapping[attribute.stage]: (none) → %q`, s.Provider.Name(), s.Provider.AttributeMapping["attribute.stage"]),
 		fmt.Sprintf(`~ provider %s attributeCondition: %q → %q`, s.Provider.Name(), loose, s.Provider.AttributeCondition),
 	}, "\n")
 	if got := drift.String(); got != want {
