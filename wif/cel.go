@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -99,10 +100,67 @@ func (m Mapping) Subject() string { return m.Attributes["google.subject"] }
 // Evaluate does not check the issuer, audience, signature or expiry; STS
 // (and fake/stsfake) does that before mapping.
 func Evaluate(p Provider, claims Claims) (Mapping, error) {
-	env, err := newCELEnv()
-	if err != nil {
-		return Mapping{}, fmt.Errorf("wif: creating CEL environment: %w", err)
+	return new(Evaluator).Evaluate(p, claims)
+}
+
+// Evaluator is [Evaluate] with a cache of compiled expressions, for
+// callers that evaluate the same providers many times (the STS emulator,
+// simulations over many tokens). Compiling is most of the cost of
+// Evaluate. The zero value is ready to use; an Evaluator is safe for
+// concurrent use. Its cache grows with the number of distinct
+// expressions it has seen.
+type Evaluator struct {
+	mu    sync.Mutex // guards env and progs
+	env   *cel.Env
+	progs map[progKey]compiled
+}
+
+type progKind int
+
+const (
+	kindMapping progKind = iota
+	kindGroups
+	kindCondition
+)
+
+type progKey struct {
+	kind progKind
+	expr string
+}
+
+type compiled struct {
+	prg cel.Program
+	err error
+}
+
+// program returns the compiled expr, from the cache when it has been
+// compiled before (compile errors are cached too).
+func (e *Evaluator) program(kind progKind, expr string) (cel.Program, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c, ok := e.progs[progKey{kind, expr}]; ok {
+		return c.prg, c.err
 	}
+	if e.env == nil {
+		env, err := newCELEnv()
+		if err != nil {
+			return nil, fmt.Errorf("wif: creating the CEL environment: %w", err)
+		}
+		e.env = env
+		e.progs = make(map[progKey]compiled)
+	}
+	var c compiled
+	if kind == kindCondition {
+		c.prg, c.err = compileCondition(e.env, expr)
+	} else {
+		c.prg, c.err = compile(e.env, expr, kind == kindGroups)
+	}
+	e.progs[progKey{kind, expr}] = c
+	return c.prg, c.err
+}
+
+// Evaluate is [Evaluate] with e's cache.
+func (e *Evaluator) Evaluate(p Provider, claims Claims) (Mapping, error) {
 	keys, err := checkMappingKeys(p.AttributeMapping)
 	if err != nil {
 		return Mapping{}, err
@@ -110,7 +168,11 @@ func Evaluate(p Provider, claims Claims) (Mapping, error) {
 	progs := make(map[string]cel.Program, len(keys))
 	for _, k := range keys {
 		expr := p.AttributeMapping[k]
-		prg, err := compile(env, expr, k == "google.groups")
+		kind := kindMapping
+		if k == "google.groups" {
+			kind = kindGroups
+		}
+		prg, err := e.program(kind, expr)
 		if err != nil {
 			return Mapping{}, fmt.Errorf("wif: provider %q: attribute mapping %q = %q: %w", p.ID, k, expr, err)
 		}
@@ -121,7 +183,7 @@ func Evaluate(p Provider, claims Claims) (Mapping, error) {
 		if n := len(p.AttributeCondition); n > MaxConditionLen {
 			return Mapping{}, fmt.Errorf("wif: provider %q: attribute condition is %d characters, more than %d: %w", p.ID, n, MaxConditionLen, twostage.ErrInvalid)
 		}
-		cond, err = compileCondition(env, p.AttributeCondition)
+		cond, err = e.program(kindCondition, p.AttributeCondition)
 		if err != nil {
 			return Mapping{}, fmt.Errorf("wif: provider %q: attribute condition %q: %w", p.ID, p.AttributeCondition, err)
 		}

@@ -360,3 +360,44 @@ func BenchmarkEvaluateGitHubProvider(b *testing.B) {
 		}
 	}
 }
+
+func TestEvaluatorCache(t *testing.T) {
+	t.Parallel()
+	var e Evaluator
+	p := GitHubProvider(testPool, "github-actions", testRepo)
+	other := GitHubProvider(testPool, "github-actions", GitHubRepo{OwnerID: "65", ID: "75"})
+	for i := range 3 {
+		for _, tt := range []struct {
+			p    Provider
+			want bool
+		}{{p, true}, {other, false}} {
+			m, err := e.Evaluate(tt.p, githubClaims(nil))
+			if err != nil || m.Accepted != tt.want {
+				t.Fatalf("round %d: Evaluate = %+v, %v; want accepted=%v", i, m, err, tt.want)
+			}
+		}
+	}
+	// 9 mappings shared by both providers, 2 conditions.
+	if n := len(e.progs); n != 11 {
+		t.Errorf("cache holds %d programs, want 11", n)
+	}
+	bad := p
+	bad.AttributeCondition = "assertion.x =="
+	for range 2 {
+		if _, err := e.Evaluate(bad, githubClaims(nil)); !errors.Is(err, twostage.ErrInvalid) {
+			t.Errorf("Evaluate of a bad condition = %v, want ErrInvalid (also from the cache)", err)
+		}
+	}
+}
+
+func BenchmarkEvaluatorCached(b *testing.B) {
+	var e Evaluator
+	p := GitHubProvider(testPool, "github-actions", testRepo)
+	c := githubClaims(nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if m, err := e.Evaluate(p, c); err != nil || !m.Accepted {
+			b.Fatalf("Evaluate = %+v, %v", m, err)
+		}
+	}
+}

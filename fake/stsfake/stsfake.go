@@ -179,6 +179,7 @@ type Server struct {
 	key          *rsa.PrivateKey
 	kid          string
 	inject       func(Endpoint, *http.Request) *Fault
+	eval         wif.Evaluator // caches the providers' compiled CEL
 
 	mu             sync.Mutex // guards everything below
 	providers      map[string]wif.Provider
@@ -571,7 +572,7 @@ func (s *Server) handleSTS(w http.ResponseWriter, r *http.Request) {
 		stsError(w, http.StatusBadRequest, "invalid_grant", fmt.Sprintf("The audience in ID Token [%s] does not match the expected audience %s.", strings.Join(tokenAudiences(claims), ", "), allowed[0]))
 		return
 	}
-	m, err := wif.Evaluate(p, claims)
+	m, err := s.eval.Evaluate(p, claims)
 	if err != nil {
 		stsError(w, http.StatusBadRequest, "invalid_grant", fmt.Sprintf("The provider's attribute mapping or condition is invalid: %v", err))
 		return
