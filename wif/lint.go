@@ -68,7 +68,7 @@ const (
 // assertion.repository, assertion.repository_owner, assertion.sub and the
 // attribute.* of the same names (word boundaries keep repository_id and
 // repository_owner_id out).
-var nameClaims = regexp.MustCompile(`\b(assertion|attribute)\.(repository|repository_owner|sub)\b`)
+const nameClaims = `\b(assertion|attribute)\.(repository|repository_owner|sub)\b`
 
 // nameAttributes are custom attributes that GitHubAttributeMapping (and
 // most published setups) map from name-valued claims.
@@ -108,7 +108,7 @@ func Lint(s Setup) []Finding {
 	}
 
 	// WIF002
-	if refs := nameClaims.FindAllString(p.AttributeCondition, -1); len(refs) > 0 {
+	if refs := regexp.MustCompile(nameClaims).FindAllString(p.AttributeCondition, -1); len(refs) > 0 {
 		slices.Sort(refs)
 		add(RuleNameBased, SeverityError,
 			"compare assertion.repository_id and assertion.repository_owner_id (numeric, never reused) instead",

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -299,16 +298,24 @@ func writeErr(w http.ResponseWriter, e *httpErr) {
 	writeJSON(w, e.code, body)
 }
 
-var (
-	idPattern = regexp.MustCompile(`^[a-z0-9-]{4,32}$`)
-	attrKey   = regexp.MustCompile(`^[a-z0-9_]{1,100}$`)
-)
+// charsIn reports whether s is min..max bytes, each in allowed.
+func charsIn(s string, minLen, maxLen int, allowed string) bool {
+	if len(s) < minLen || len(s) > maxLen {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte(allowed, c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
 
 // validID checks a pool or provider ID: "4-32 characters, and may contain
 // the characters [a-z0-9-]. The prefix gcp- is reserved for use by Google"
 // (iam/v1 WorkloadIdentityPoolId, WorkloadIdentityPoolProviderId).
 func validID(kind, id string) *httpErr {
-	if !idPattern.MatchString(id) {
+	if !charsIn(id, 4, 32, "-") {
 		return errorf(http.StatusBadRequest, "%s ID %q must be 4-32 characters of [a-z0-9-]", kind, id)
 	}
 	if strings.HasPrefix(id, "gcp-") {
@@ -586,8 +593,8 @@ func page(r *http.Request, names []string) ([]string, string, *httpErr) {
 }
 
 func (s *server) listPools(r *http.Request, parent string) (int, any, *httpErr) {
-	showDeleted := r.URL.Query().Get("showDeleted") == "true"
-	_ = showDeleted // the emulator has no delete: nothing is ever soft-deleted
+	// showDeleted changes nothing: the emulator has no delete, so nothing
+	// is ever soft-deleted.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	prefix := s.canonical(parent) + "/workloadIdentityPools/"
@@ -639,7 +646,7 @@ func checkProvider(p *iam.WorkloadIdentityPoolProvider, mask []string) *httpErr 
 				continue
 			}
 			a, ok := strings.CutPrefix(k, "attribute.")
-			if !ok || !attrKey.MatchString(a) {
+			if !ok || !charsIn(a, 1, 100, "_") {
 				return errorf(http.StatusBadRequest, "attributeMapping key %q must be google.subject, google.groups or attribute.NAME with NAME of [a-z0-9_] (at most 100)", k)
 			}
 			custom++
