@@ -44,7 +44,8 @@ const refreshMargin = time.Minute
 //
 // Tokens are cached per audience until one minute before their exp claim
 // (read from the payload without verifying it: STS verifies), so repeated
-// exchanges make no new request to GitHub. Create one with
+// exchanges make no new request to GitHub; concurrent callers that miss
+// the cache wait for a single request. Create one with
 // [FromGitHubActions] in a workflow, or fill the fields directly (tests,
 // other runners). Set the fields before first use and do not change them
 // afterwards; the methods are safe for concurrent use.
@@ -68,8 +69,9 @@ type GitHubOIDC struct {
 	// token). Nil discards them.
 	Logger *slog.Logger
 
-	mu    sync.Mutex // guards cache
-	cache map[string]cachedToken
+	fetchMu sync.Mutex // held while fetching, so concurrent misses fetch once
+	mu      sync.Mutex // guards cache
+	cache   map[string]cachedToken
 }
 
 type cachedToken struct {
@@ -134,13 +136,13 @@ func (g *GitHubOIDC) SubjectToken(ctx context.Context, options externalaccount.S
 // Token returns an OIDC token for audience, from the cache while it has
 // more than a minute left, otherwise fetched from GitHub.
 func (g *GitHubOIDC) Token(ctx context.Context, audience string) (string, error) {
-	now := g.clock().Now()
-	g.mu.Lock()
-	c, ok := g.cache[audience]
-	g.mu.Unlock()
-	if ok && !c.exp.IsZero() && now.Before(c.exp.Add(-refreshMargin)) {
-		g.logger().DebugContext(ctx, "wif: reusing cached GitHub OIDC token", "audience", audience, "expires", c.exp)
-		return c.jwt, nil
+	if jwt, ok := g.cached(ctx, audience); ok {
+		return jwt, nil
+	}
+	g.fetchMu.Lock()
+	defer g.fetchMu.Unlock()
+	if jwt, ok := g.cached(ctx, audience); ok { // fetched while we waited
+		return jwt, nil
 	}
 	jwt, err := g.fetch(ctx, audience)
 	if err != nil {
@@ -158,6 +160,20 @@ func (g *GitHubOIDC) Token(ctx context.Context, audience string) (string, error)
 	g.mu.Unlock()
 	g.logger().DebugContext(ctx, "wif: fetched GitHub OIDC token", "audience", audience, "expires", exp)
 	return jwt, nil
+}
+
+// cached returns the cached token for audience while it has more than
+// refreshMargin left.
+func (g *GitHubOIDC) cached(ctx context.Context, audience string) (string, bool) {
+	now := g.clock().Now()
+	g.mu.Lock()
+	c, ok := g.cache[audience]
+	g.mu.Unlock()
+	if !ok || c.exp.IsZero() || !now.Before(c.exp.Add(-refreshMargin)) {
+		return "", false
+	}
+	g.logger().DebugContext(ctx, "wif: reusing cached GitHub OIDC token", "audience", audience, "expires", c.exp)
+	return c.jwt, true
 }
 
 func (g *GitHubOIDC) fetch(ctx context.Context, audience string) (string, error) {
