@@ -83,10 +83,9 @@
 //     it empty; a revision of the same name and configuration is adopted
 //     without changing latest_created_revision, unless that one failed, in
 //     which case the adopted revision becomes the latest created and ready;
-//   - a write whose template stands for a failed revision (re-applying a
-//     failed deploy, or a traffic-only change after one) fails like the
-//     deploy did, following "If reconciliation succeeded ...
-//     latest_ready_revision and latest_created_revision [match]";
+//   - a write that keeps the template of a failed deploy (a traffic change
+//     routing around it) succeeds; naming a failed revision again in the
+//     template fails like the first deploy;
 //   - reserved-namespace keys also match subdomains (x.run.googleapis.com/k),
 //     and an existing reserved service annotation may be kept on update;
 //   - DeleteRevision refuses a revision serving traffic or named by a tag

@@ -342,27 +342,31 @@ func TestDeleteRevision(t *testing.T) {
 	}
 }
 
-// TestFailedTemplateKeepsFailing: after a failed deploy the template names a
-// revision that cannot become ready, so re-applying it fails again (a retry
-// cannot mask the failure), and re-applying the previous template by its
-// revision name adopts that revision and succeeds.
-func TestFailedTemplateKeepsFailing(t *testing.T) {
+// TestAfterFailedDeploy: a traffic change that keeps the failed template
+// still works (rollback routes around the failed revision), re-applying the
+// previous template by its revision name adopts that revision and makes it
+// the latest created one again, and adopting the failed revision by name
+// fails again.
+func TestAfterFailedDeploy(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, cloudrunfake.WithFailingImage("img:bad", "crash"))
 	s := service("img:1")
 	s.Template.Revision = "web-good"
 	good := e.create(t, "web", s)
 	bad := withRevision(withImage(good, "img:bad"), "web-bad")
+	bad.Traffic = []*runpb.TrafficTarget{{Type: revisionT, Revision: "web-good", Percent: 100}, {Type: revisionT, Revision: "web-bad", Tag: "candidate"}}
 	if _, err := e.update(t, &runpb.UpdateServiceRequest{Service: bad}); status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("failing deploy: %v, want FailedPrecondition", err)
 	}
-	failed := e.get(t, svcName)
-	if _, err := e.update(t, &runpb.UpdateServiceRequest{Service: failed}); status.Code(err) != codes.FailedPrecondition {
-		t.Errorf("re-applying the failed template: %v, want FailedPrecondition again", err)
+	rollback := e.get(t, svcName)
+	rollback.Traffic = []*runpb.TrafficTarget{{Type: revisionT, Revision: "web-good", Percent: 100}}
+	if _, err := e.update(t, &runpb.UpdateServiceRequest{Service: rollback}); err != nil {
+		t.Errorf("traffic change after a failed deploy: %v, want success", err)
 	}
 	if got := revNames(e.srv.Revisions(svcName)); !cmp.Equal(got, []string{"web-bad", "web-good"}) {
-		t.Errorf("revisions = %v, want [web-bad web-good]: a retry makes none", got)
+		t.Errorf("revisions = %v, want [web-bad web-good]", got)
 	}
+
 	back := withRevision(withImage(e.get(t, svcName), "img:1"), "web-good")
 	got, err := e.update(t, &runpb.UpdateServiceRequest{Service: back})
 	if err != nil {
@@ -373,5 +377,10 @@ func TestFailedTemplateKeepsFailing(t *testing.T) {
 		got.GetTerminalCondition().GetState() != runpb.Condition_CONDITION_SUCCEEDED || got.GetObservedGeneration() != got.GetGeneration() {
 		t.Errorf("after adopting web-good: created %q, ready %q, terminal %v, generation %d/%d; want web-good reconciled",
 			got.GetLatestCreatedRevision(), got.GetLatestReadyRevision(), got.GetTerminalCondition(), got.GetObservedGeneration(), got.GetGeneration())
+	}
+
+	again := withRevision(withImage(got, "img:bad"), "web-bad")
+	if _, err := e.update(t, &runpb.UpdateServiceRequest{Service: again}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("adopting the failed revision by name: %v, want FailedPrecondition", err)
 	}
 }

@@ -68,7 +68,7 @@ func cmpUint(a, b uint64) int {
 type pending struct {
 	service      string                 // full service name
 	newRevision  string                 // short name of the revision the write created, or ""
-	tmplRevision string                 // short name of the revision the template stands for, or ""
+	tmplRevision string                 // short name of the revision the write created or adopted, or ""
 	prevTraffic  []*runpb.TrafficTarget // traffic to restore if reconciliation fails
 	generation   int64                  // generation the write produced
 }
@@ -210,9 +210,9 @@ func (s *server) apply(st *serviceState, in *runpb.Service, w writeOpts) (*pendi
 		}
 		out.LatestCreatedRevision = out.Name + "/revisions/" + created
 	}
-	// The revision the template stands for: the one created, the one of the
-	// same name and configuration, or the latest created one.
-	tmplRev := shortName(out.LatestCreatedRevision)
+	// The revision this write's template asks for: the one it created or
+	// the existing one of the same name and configuration it adopted.
+	tmplRev := ""
 	switch {
 	case created != "":
 		tmplRev = created
@@ -298,10 +298,12 @@ func (s *server) reconcile(st *serviceState, p *pending) error {
 		r.rev = rv
 		st.revisions[p.newRevision] = r
 	}
-	// The template's revision must be ready: on success latest_ready_revision
-	// and latest_created_revision match (Service.reconciling), so a template
-	// whose revision failed keeps failing, also when re-applied. One still
-	// reconciling belongs to another pending write, which checks it.
+	// The revision the write asked for must be ready ("Revision '…' is not
+	// ready and cannot serve traffic", DESIGN.md "API facts"), also an
+	// adopted one that failed before. A write that leaves the template as it
+	// is (a traffic change after a failed deploy) does not re-check the
+	// latest created revision, so a rollback can route around it
+	// (unverified). One still reconciling belongs to another pending write.
 	if r, ok := st.revisions[p.tmplRevision]; ok && !revisionReady(r.rev) && !r.rev.Reconciling {
 		failErr, failMsg = notReady(p.tmplRevision, r.rev)
 	}
