@@ -44,7 +44,9 @@ var (
 	ErrProviderNotFound = errors.New("the workload identity pool or provider does not exist or is disabled: check the project number, pool and provider IDs")
 )
 
-// TokenOption configures [TokenSource] and [FromGitHubActions].
+// TokenOption configures [TokenSource] and [FromGitHubActions]; each
+// ignores the options that do not concern it (FromGitHubActions uses
+// WithHTTPClient, WithClock and WithLogger).
 type TokenOption func(*tokenOptions) error
 
 type tokenOptions struct {
@@ -130,8 +132,9 @@ func WithHTTPClient(c *http.Client) TokenOption {
 }
 
 // WithClock sets the clock that decides when a cached GitHub token is
-// stale. The default is twostage.SystemClock(). (The access token's own
-// expiry is tracked by golang.org/x/oauth2 on the wall clock.)
+// stale ([FromGitHubActions]). The default is twostage.SystemClock().
+// (The access token's own expiry is tracked by golang.org/x/oauth2 on the
+// wall clock.)
 func WithClock(c twostage.Clock) TokenOption {
 	return func(o *tokenOptions) error { o.clock = c; return nil }
 }
@@ -207,6 +210,9 @@ type tokenSource struct {
 	impersonate string
 	logger      *slog.Logger
 	secrets     []string // request tokens to redact
+
+	mu   sync.Mutex // guards last
+	last *oauth2.Token
 }
 
 func (t *tokenSource) Token() (*oauth2.Token, error) {
@@ -217,7 +223,13 @@ func (t *tokenSource) Token() (*oauth2.Token, error) {
 		t.logger.Debug("wif: token exchange failed", "provider", t.provider, "error", err.Error())
 		return nil, fmt.Errorf("wif: getting a Google access token through provider %q: %w", t.provider, err)
 	}
-	t.logger.Debug("wif: got a Google access token", "provider", t.provider, "impersonating", t.impersonate, "expiry", tok.Expiry)
+	t.mu.Lock()
+	fresh := tok != t.last
+	t.last = tok
+	t.mu.Unlock()
+	if fresh { // the inner source hands out its cached token otherwise
+		t.logger.Debug("wif: got a Google access token", "provider", t.provider, "impersonating", t.impersonate, "expiry", tok.Expiry)
+	}
 	return tok, nil
 }
 
