@@ -17,7 +17,8 @@
 //   - [Evaluate]: the attribute mapping and condition evaluated with CEL
 //     the way the Security Token Service (STS) does, so a provider can be
 //     tested against example tokens before it is deployed, and so the STS
-//     emulator in fake/stsfake applies the same rules.
+//     emulator in fake/stsfake applies the same rules. An [Evaluator]
+//     caches the compiled expressions for repeated use.
 //   - The runtime side: [GitHubOIDC], a subject-token supplier that fetches
 //     and caches the job's OIDC token ([FromGitHubActions] is the only
 //     function that reads the environment), and [TokenSource], which turns

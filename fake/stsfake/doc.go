@@ -17,8 +17,11 @@
 //   - the IAM Credentials generateAccessToken method for service-account
 //     impersonation ([Server.AllowImpersonation]).
 //
-// Other emulators check a caller's access token with [Server.Identity] or
-// [Server.Principal].
+// Other emulators check a caller's access token with [Server.Identity],
+// [Server.IdentityFromHeader] or [Server.Principal], and
+// [Identity.Matches] tells whether an IAM member (principal://,
+// principalSet:// or serviceAccount:) includes the caller. Failures are
+// injected per endpoint with [WithErrorInjection].
 //
 // Error answers follow Google's shapes: STS answers
 // {"error": CODE, "error_description": TEXT} with HTTP 400 (or 401), the
