@@ -1,0 +1,502 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/pipeline"
+	"github.com/twostage/twostage/pipeline/gittag"
+	"github.com/twostage/twostage/registry"
+	"github.com/twostage/twostage/stage"
+	"github.com/twostage/twostage/traffic"
+)
+
+// git runs git in the configuration's directory and returns its output.
+func (a *app) git(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = filepath.Dir(a.cfgPath)
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("git %s: %w", strings.Join(args, " "), err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// devResult is what `dev` did.
+type devResult struct {
+	Commit   string `json:"commit"`
+	Branch   string `json:"branch"`
+	Image    string `json:"image"`
+	Digest   string `json:"digest"`
+	Pushed   bool   `json:"pushed"`
+	Revision string `json:"revision"`
+	URL      string `json:"url"`
+}
+
+func (r devResult) Text() string {
+	verb := "adopted"
+	if r.Pushed {
+		verb = "pushed"
+	}
+	return fmt.Sprintf("dev: commit %s on %s\n  image    %s (%s)\n  revision %s serves 100%%\n  url      %s\n", r.Commit, r.Branch, r.Image, verb, r.Revision, r.URL)
+}
+
+func (a *app) cmdDev(ctx context.Context, args []string) (any, error) {
+	fs := a.flags("dev")
+	a.virtualFlag(fs)
+	sha := fs.String("sha", "", "the commit (default $GITHUB_SHA, else git rev-parse HEAD)")
+	branch := fs.String("branch", "", "the branch pushed to (default from $GITHUB_REF, else the checked-out branch)")
+	actor := fs.String("actor", "", "who deploys (default $GITHUB_ACTOR, else $USER)")
+	dir := fs.String("image-dir", "", "build the image from this directory, reproducibly, without Docker (lands in /app)")
+	tar := fs.String("image-tar", "", "the image as a `docker save` / `ko build --tarball` file")
+	entry := fs.String("entrypoint", "", "with --image-dir: the entrypoint, comma-separated (for example /app/server)")
+	if err := a.parse(fs, args); err != nil {
+		return nil, err
+	}
+	if *dir != "" && *tar != "" {
+		return nil, usagef("--image-dir and --image-tar are exclusive; pass one (or neither, to deploy the image already pushed for the commit)")
+	}
+	if *entry != "" && *dir == "" {
+		return nil, usagef("--entrypoint goes with --image-dir")
+	}
+	p, err := a.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if *sha == "" {
+		*sha = a.gh.SHA
+	}
+	if *sha == "" {
+		if *sha, err = a.git(ctx, "rev-parse", "HEAD"); err != nil {
+			return nil, usagef("no commit: pass --sha (reading HEAD: %v)", err)
+		}
+	}
+	if *branch == "" {
+		*branch = a.gh.Branch()
+		if a.gh.Ref == "" {
+			if *branch, err = a.git(ctx, "rev-parse", "--abbrev-ref", "HEAD"); err != nil {
+				return nil, usagef("no branch: pass --branch (reading HEAD: %v)", err)
+			}
+		}
+	}
+	var img v1.Image
+	endBuild := a.group("build image")
+	switch {
+	case *dir != "":
+		spec := registry.BuildSpec{Dir: *dir, Labels: map[string]string{"org.opencontainers.image.revision": strings.ToLower(*sha)}}
+		if *entry != "" {
+			spec.Entrypoint = strings.Split(*entry, ",")
+		}
+		img, err = registry.Build(ctx, nil, spec)
+	case *tar != "":
+		img, err = registry.FromTarball(*tar, "")
+	}
+	endBuild()
+	if err != nil {
+		return nil, fmt.Errorf("building the image: %w", err)
+	}
+	defer a.group("deploy to dev")()
+	res, err := p.Dev(ctx, pipeline.DevInput{SHA: *sha, Branch: *branch, Actor: a.actor(*actor), Image: img})
+	out := devResult{Commit: strings.ToLower(*sha), Branch: *branch, Image: res.Artifact.String(), Digest: res.Artifact.Digest, Pushed: res.Pushed, Revision: res.Revision.Name, URL: res.Revision.URL}
+	if err == nil {
+		a.output("revision", out.Revision)
+		a.output("digest", out.Digest)
+		a.output("image", out.Image)
+		a.output("url", out.URL)
+	}
+	return out, err
+}
+
+// releaseResult is what `release` did.
+type releaseResult struct {
+	Tag        string `json:"tag"`
+	Commit     string `json:"commit"`
+	Image      string `json:"image"`
+	Digest     string `json:"digest"`
+	Revision   string `json:"revision"`
+	PreviewURL string `json:"previewUrl,omitempty"`
+	URL        string `json:"url,omitempty"`
+	Before     string `json:"before,omitempty"`
+	After      string `json:"after,omitempty"`
+	// First is true when the release created the prod service.
+	First bool `json:"first,omitempty"`
+}
+
+func (r releaseResult) Text() string {
+	if r.First {
+		return fmt.Sprintf("release %s (commit %s): created prod with %s serving 100%%\n  image %s\n  url   %s\n", r.Tag, r.Commit, r.Revision, r.Image, r.URL)
+	}
+	return fmt.Sprintf("release %s (commit %s): %s deployed with 0%% traffic\n  image   %s\n  preview %s\n  traffic %s\nnext: twostage promote\n", r.Tag, r.Commit, r.Revision, r.Image, r.PreviewURL, r.After)
+}
+
+func (a *app) cmdRelease(ctx context.Context, args []string) (any, error) {
+	fs := a.flags("release")
+	a.virtualFlag(fs)
+	tag := fs.String("tag", "", "the release tag (default from $GITHUB_REF)")
+	sha := fs.String("sha", "", "the tagged commit (default: what the tag points at in git, else $GITHUB_SHA)")
+	actor := fs.String("actor", "", "who releases (default $GITHUB_ACTOR, else $USER)")
+	if err := a.parse(fs, args); err != nil {
+		return nil, err
+	}
+	if *tag == "" {
+		*tag = a.gh.Tag()
+	}
+	if *tag == "" {
+		return nil, usagef("no tag: pass --tag v1.4.2 (or run on a tag push)")
+	}
+	p, err := a.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if *sha == "" {
+		if c, err := a.verifier().Commit(ctx, *tag); err == nil {
+			*sha = c
+		} else if *sha = a.gh.SHA; *sha == "" {
+			return nil, usagef("no commit for tag %s: pass --sha (git: %v)", *tag, err)
+		}
+	}
+	defer a.group("release " + *tag)()
+	in := pipeline.ReleaseInput{Tag: *tag, SHA: *sha, Actor: a.actor(*actor)}
+	a.progress.Expect(fmt.Sprintf("image %s:%s to be pushed by the dev workflow", a.backend.Repository, strings.ToLower(*sha)), a.clock.Now().Add(a.cfg.Release.AwaitTimeout.D()))
+	if _, err := a.backend.Prod.Split(ctx); errors.Is(err, twostage.ErrNotFound) {
+		return a.firstRelease(ctx, in)
+	}
+	res, err := p.Release(ctx, in)
+	out := releaseResult{Tag: *tag, Commit: strings.ToLower(*sha), Image: res.Artifact.String(), Digest: res.Artifact.Digest, Revision: res.Revision.Name, PreviewURL: res.PreviewURL}
+	if res.Before.Targets != nil || res.After.Targets != nil {
+		out.Before, out.After = res.Before.String(), res.After.String()
+	}
+	if err == nil {
+		a.output("revision", out.Revision)
+		a.output("digest", out.Digest)
+		a.output("image", out.Image)
+		a.output("preview_url", out.PreviewURL)
+	}
+	return out, err
+}
+
+// firstRelease creates the prod service from the first release: there is
+// no stable revision to protect, so the release serves 100% at once. The
+// same rules as pipeline.Release apply (tag pattern and signature, the
+// digest dev ran), checked here because pipeline.Release requires an
+// existing service.
+func (a *app) firstRelease(ctx context.Context, in pipeline.ReleaseInput) (any, error) {
+	sha := strings.ToLower(in.SHA)
+	e := pipeline.Event{Action: pipeline.ActionRelease, Actor: in.Actor, Ref: in.Tag, SHA: sha, Stage: "prod", Time: a.clock.Now()}
+	refuse := func(format string, args ...any) (any, error) {
+		err := fmt.Errorf("release %s: "+format+": %w", append(append([]any{in.Tag}, args...), twostage.ErrPolicy)...)
+		e.Action, e.Decision, e.Reason = pipeline.ActionRefused, "refused", err.Error()
+		return nil, errors.Join(err, a.record(ctx, e))
+	}
+	if re := a.cfg.TagPattern(); !re.MatchString(in.Tag) {
+		return refuse("tag %q does not match the release pattern %s; release tags look like v1.4.2", in.Tag, re)
+	}
+	if a.cfg.Release.SignedTags {
+		if err := a.verifier().VerifyTag(ctx, in.Tag); err != nil {
+			return refuse("tag %q is not signed by a trusted key (signed tags are required): %v", in.Tag, err)
+		}
+	}
+	suffix, err := stage.ReleaseSuffix(in.Tag, sha)
+	if err != nil {
+		return nil, fmt.Errorf("release %s: %w", in.Tag, err)
+	}
+	ref := a.backend.Repository + ":" + sha
+	art, err := registry.Await(ctx, a.backend.Registry, ref, registry.WithClock(a.progress.Clock(a.clock)), registry.WithTimeout(a.cfg.Release.AwaitTimeout.D()))
+	if err != nil {
+		return nil, fmt.Errorf("release %s: waiting for the image of commit %s: %w", in.Tag, sha, err)
+	}
+	e.Digest = art.Digest
+	devDigest, devRev := "", ""
+	for rev, err := range a.backend.Dev.Revisions(ctx) {
+		if err != nil {
+			return nil, fmt.Errorf("release %s: listing dev revisions: %w", in.Tag, err)
+		}
+		if rev.Ready && rev.Labels[stage.LabelCommit] == sha {
+			devDigest, devRev = rev.Artifact.Digest, rev.Name
+			break
+		}
+	}
+	switch {
+	case devDigest == "":
+		return refuse("commit %s never ran in dev (no ready dev revision is labelled with it); deploy it to dev first", sha)
+	case devDigest != art.Digest:
+		return refuse("%s resolves to %s, but dev revision %s ran %s for commit %s; the image was rebuilt or re-tagged, and prod only runs what ran in dev", ref, art.Digest, devRev, devDigest, sha)
+	}
+	var tags []string
+	if traffic.TagFits(a.cfg.Services.Prod, traffic.TagStable) {
+		tags = []string{traffic.TagStable}
+	}
+	rev, err := a.backend.Prod.Deploy(ctx, stage.Release{
+		Artifact: art, Revision: suffix, Traffic: stage.RouteAll, Tags: tags,
+		Labels: map[string]string{stage.LabelManagedBy: "twostage", stage.LabelCommit: sha, stage.LabelRef: labelValue(in.Tag)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("release %s: creating the prod service with %s: %w", in.Tag, art, err)
+	}
+	e.Revision, e.After, e.Decision, e.Time = rev.Name, rev.Name+"=100%", "deployed", a.clock.Now()
+	e.Reason = fmt.Sprintf("first release: the prod service did not exist, so %s serves 100%% at once (no stable revision to protect)", rev.Name)
+	out := releaseResult{Tag: in.Tag, Commit: sha, Image: art.String(), Digest: art.Digest, Revision: rev.Name, URL: rev.URL, After: e.After, First: true}
+	a.output("revision", out.Revision)
+	a.output("digest", out.Digest)
+	a.output("image", out.Image)
+	a.output("url", out.URL)
+	return out, a.record(ctx, e)
+}
+
+// record sends an event the CLI itself produced to the same sinks as the
+// pipeline's.
+func (a *app) record(ctx context.Context, e pipeline.Event) error {
+	if e.Time.IsZero() {
+		e.Time = a.clock.Now()
+	}
+	sinks := multiSink{&a.events, a.progress}
+	if a.audit != nil {
+		sinks = append(sinks, a.audit)
+	}
+	return sinks.Record(ctx, e)
+}
+
+// labelValue turns a ref into a label value as the pipeline does.
+func labelValue(ref string) string {
+	b := []byte(strings.ToLower(ref))
+	for i, c := range b {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	return string(b[:min(len(b), 63)])
+}
+
+// rolloutResult is where a rollout stands after promote or rollback.
+type rolloutResult struct {
+	Candidate string        `json:"candidate,omitempty"`
+	Stable    string        `json:"stable,omitempty"`
+	Phase     traffic.Phase `json:"phase,omitempty"`
+	Step      int           `json:"step,omitempty"`
+	Percent   int           `json:"percent,omitempty"`
+	Reason    string        `json:"reason,omitempty"`
+	Split     string        `json:"split,omitempty"`
+	// Nothing is set when --if-pending found nothing to promote.
+	Nothing bool `json:"nothing,omitempty"`
+}
+
+func (r rolloutResult) Text() string {
+	if r.Nothing {
+		return "nothing to promote: no release is waiting and no rollout is under way\n"
+	}
+	s := fmt.Sprintf("rollout of %s: %s", r.Candidate, r.Phase)
+	if r.Step > 0 {
+		s += fmt.Sprintf(" at step %d (%d%%)", r.Step, r.Percent)
+	}
+	if r.Reason != "" {
+		s += ": " + r.Reason
+	}
+	return s + "\n  traffic " + r.Split + "\n"
+}
+
+func newRolloutResult(r traffic.Result) rolloutResult {
+	out := rolloutResult{Candidate: r.State.Candidate, Stable: r.State.Stable, Phase: r.State.Phase, Step: r.State.Step, Reason: r.State.Reason}
+	if r.State.Step > 0 && r.State.Step <= len(r.State.Percents) {
+		out.Percent = r.State.Percents[r.State.Step-1]
+	}
+	if r.Split.Targets != nil || r.Split.Version != "" {
+		out.Split = r.Split.String()
+	}
+	return out
+}
+
+func (a *app) cmdPromote(ctx context.Context, args []string) (any, error) {
+	fs := a.flags("promote")
+	a.virtualFlag(fs)
+	revision := fs.String("revision", "", "the revision to roll out (default the rollout under way, else the candidate)")
+	manual := fs.String("manual", "", "next or full: move the rollout under way past its gates by hand")
+	ifPending := fs.Bool("if-pending", false, "exit 0 without doing anything when no release waits and no rollout is under way (for schedules)")
+	actor := fs.String("actor", "", "who promotes (default $GITHUB_ACTOR, else $USER)")
+	if err := a.parse(fs, args); err != nil {
+		return nil, err
+	}
+	switch pipeline.Manual(*manual) {
+	case "", pipeline.ManualNext, pipeline.ManualFull:
+	default:
+		return nil, usagef("--manual %q: use next or full", *manual)
+	}
+	p, err := a.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if *ifPending && *revision == "" {
+		pending, err := a.pending(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !pending {
+			return rolloutResult{Nothing: true}, nil
+		}
+	}
+	defer a.group("promote")()
+	res, err := p.Promote(ctx, pipeline.PromoteInput{Revision: *revision, Actor: a.actor(*actor), Manual: pipeline.Manual(*manual)})
+	out := newRolloutResult(res)
+	if out.Candidate != "" {
+		a.output("revision", out.Candidate)
+		a.output("phase", string(out.Phase))
+	}
+	return out, err
+}
+
+// pending reports whether promote has something to do.
+func (a *app) pending(ctx context.Context) (bool, error) {
+	sp, err := a.backend.Prod.Split(ctx)
+	if errors.Is(err, twostage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading prod traffic: %w", err)
+	}
+	st, err := traffic.DecodeState(sp.State)
+	if err != nil {
+		return false, err
+	}
+	if st.Candidate != "" && !st.Phase.Done() {
+		return true, nil
+	}
+	cand, ok := traffic.TagOf(sp, traffic.TagCandidate)
+	return ok && cand != st.Candidate && traffic.Shares(sp)[cand] < 100, nil
+}
+
+func (a *app) cmdRollback(ctx context.Context, args []string) (any, error) {
+	fs := a.flags("rollback")
+	reason := fs.String("reason", "", "why, for the audit trail")
+	actor := fs.String("actor", "", "who rolls back (default $GITHUB_ACTOR, else $USER)")
+	if err := a.parse(fs, args); err != nil {
+		return nil, err
+	}
+	p, err := a.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if *reason == "" {
+		*reason = "rolled back by " + a.actor(*actor)
+	}
+	defer a.group("rollback")()
+	res, err := p.Rollback(ctx, pipeline.RollbackInput{Reason: *reason, Actor: a.actor(*actor)})
+	return newRolloutResult(res), err
+}
+
+// planResult is the dry run.
+type planResult struct {
+	Action string `json:"action"`
+	Before string `json:"before"`
+	After  string `json:"after,omitempty"`
+	Diff   string `json:"diff"`
+	State  string `json:"state,omitempty"`
+	// Nothing explains why no write would happen.
+	Nothing string `json:"nothing,omitempty"`
+}
+
+func (r planResult) Text() string {
+	if r.Nothing != "" {
+		return fmt.Sprintf("%s would write nothing: %s\n", r.Action, r.Nothing)
+	}
+	return fmt.Sprintf("%s would write (dry run, nothing changed):\n%s\n  rollout state after: %s\n", r.Action, indent(r.Diff), r.State)
+}
+
+func indent(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  ") }
+
+// errDryRun stops a dry run at its first write.
+var errDryRun = errors.New("dry run")
+
+// dryRun is the prod service with writes captured instead of made.
+type dryRun struct {
+	pipeline.Service
+	name    string
+	written *traffic.Split
+}
+
+func (d *dryRun) Name() string { return d.name }
+
+func (d *dryRun) SetSplit(_ context.Context, s traffic.Split) (traffic.Split, error) {
+	c := s.Clone()
+	d.written = &c
+	return traffic.Split{}, errDryRun
+}
+
+func (d *dryRun) Deploy(context.Context, stage.Release) (stage.Revision, error) {
+	return stage.Revision{}, errDryRun
+}
+
+func (a *app) cmdPlan(ctx context.Context, args []string) (any, error) {
+	fs := a.flags("plan")
+	revision := fs.String("revision", "", "the revision promote would roll out (default the candidate)")
+	rollback := fs.Bool("rollback", false, "show what rollback would write instead")
+	if err := a.parse(fs, args); err != nil {
+		return nil, err
+	}
+	if _, err := a.open(ctx); err != nil {
+		return nil, err
+	}
+	before, err := a.backend.Prod.Split(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading prod traffic: %w", err)
+	}
+	st, err := traffic.DecodeState(before.State)
+	if err != nil {
+		return nil, err
+	}
+	dry := &dryRun{Service: a.backend.Prod, name: a.cfg.Services.Prod}
+	p, err := pipeline.New(a.backend.Registry, a.backend.Repository, a.backend.Dev, dry,
+		pipeline.WithBranch(a.cfg.Branch), pipeline.WithTagPattern(a.cfg.TagPattern()),
+		pipeline.WithPlan(a.cfg.Plan()), pipeline.WithClock(fakeNow{a.clock}))
+	if err != nil {
+		return nil, err
+	}
+	out := planResult{Action: "promote", Before: before.String()}
+	switch {
+	case *rollback:
+		out.Action = "rollback"
+		_, err = p.Rollback(ctx, pipeline.RollbackInput{Reason: "dry run"})
+	case st.Candidate != "" && !st.Phase.Done() && (*revision == "" || *revision == st.Candidate):
+		// A rollout under way: its next write is the next step (gates
+		// permitting); show that without waiting for them.
+		_, err = p.Promote(ctx, pipeline.PromoteInput{Manual: pipeline.ManualNext})
+	default:
+		_, err = p.Promote(ctx, pipeline.PromoteInput{Revision: *revision})
+	}
+	if dry.written == nil {
+		if err == nil {
+			out.Nothing = "the rollout already succeeded"
+			return out, nil
+		}
+		return out, err
+	}
+	after := *dry.written
+	after.LatestRevision = before.LatestRevision
+	out.After, out.Diff = after.String(), traffic.Diff(before, after)
+	if s, err := traffic.DecodeState(after.State); err == nil && s.Candidate != "" {
+		out.State = fmt.Sprintf("%s %s step %d/%d", s.Candidate, s.Phase, s.Step, len(s.Percents))
+	}
+	return out, nil
+}
+
+// fakeNow is a clock that never sleeps, for dry runs.
+type fakeNow struct{ c twostage.Clock }
+
+func (f fakeNow) Now() time.Time                                   { return f.c.Now() }
+func (f fakeNow) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
+// resolvedShares is the split's shares with LATEST resolved.
+func resolvedShares(s traffic.Split) map[string]int {
+	if p, err := traffic.Pin(s, s.LatestRevision); err == nil {
+		s = p
+	}
+	return traffic.Shares(s)
+}
+
+var _ = gittag.Verifier{}

@@ -1,0 +1,121 @@
+// Package metricsfile is the scripted traffic of local play: an
+// analysis.Metrics source that reads, from a JSON file, how many requests
+// per second each revision receives and what fraction fail, and answers
+// gates with the counts that traffic would produce. It stands in for Cloud
+// Monitoring when there is no cloud, so the gates of traffic/analysis judge
+// real numbers: a release is "bad" in local play because the file says its
+// revision fails 20% of requests, and the threshold gate computes that.
+//
+// The file is read again on every query, so editing it during a rollout
+// changes what the gates see next:
+//
+//	{"revisions": {
+//	  "*":           {"rps": 20, "error-rate": 0.001},
+//	  "api-v1-1-0-*": {"rps": 20, "error-rate": 0.2}
+//	}}
+//
+// Keys are revision names or path.Match patterns; the exact name wins, then
+// the longest matching pattern. A revision no key matches receives no
+// traffic.
+package metricsfile
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path"
+
+	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/traffic/analysis"
+)
+
+// Traffic is one revision's scripted traffic.
+type Traffic struct {
+	// RPS is the requests per second the revision receives, ≥ 0.
+	RPS float64 `json:"rps"`
+	// ErrorRate is the fraction of requests that fail, in [0, 1].
+	ErrorRate float64 `json:"error-rate"`
+}
+
+// File is the file's content.
+type File struct {
+	Revisions map[string]Traffic `json:"revisions"`
+}
+
+// Parse decodes and checks a traffic file. Errors wrap twostage.ErrInvalid.
+func Parse(data []byte) (File, error) {
+	var f File
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return File{}, fmt.Errorf("metrics file: %v; want {\"revisions\": {\"NAME-OR-PATTERN\": {\"rps\": 20, \"error-rate\": 0.01}}}: %w", err, twostage.ErrInvalid)
+	}
+	if dec.More() {
+		return File{}, fmt.Errorf("metrics file: data after the JSON object: %w", twostage.ErrInvalid)
+	}
+	for k, t := range f.Revisions {
+		if _, err := path.Match(k, ""); err != nil {
+			return File{}, fmt.Errorf("metrics file: key %q is not a valid pattern: %w", k, twostage.ErrInvalid)
+		}
+		if !(t.RPS >= 0 && t.RPS <= 1e6) || !(t.ErrorRate >= 0 && t.ErrorRate <= 1) {
+			return File{}, fmt.Errorf("metrics file: %q: rps %v must be in [0, 1e6] and error-rate %v in [0, 1]: %w", k, t.RPS, t.ErrorRate, twostage.ErrInvalid)
+		}
+	}
+	return f, nil
+}
+
+// Lookup returns the traffic of revision rev.
+func (f File) Lookup(rev string) (Traffic, bool) {
+	if t, ok := f.Revisions[rev]; ok {
+		return t, true
+	}
+	best, found := "", false
+	for k := range f.Revisions {
+		if ok, _ := path.Match(k, rev); ok && (!found || len(k) > len(best) || len(k) == len(best) && k < best) {
+			best, found = k, true
+		}
+	}
+	return f.Revisions[best], found
+}
+
+// Count is the cumulative count of t over d.
+func (t Traffic) Count(seconds float64) analysis.Count {
+	if seconds <= 0 {
+		return analysis.Count{}
+	}
+	req := int64(math.Floor(t.RPS * seconds))
+	return analysis.Count{Requests: req, Errors: int64(math.Floor(t.ErrorRate * float64(req)))}
+}
+
+// Source reads the file at Path on every query. It is safe for concurrent
+// use.
+type Source struct {
+	Path string
+}
+
+var _ analysis.Metrics = Source{}
+
+// Counts answers q from the file: complete data through q.End.
+func (s Source) Counts(_ context.Context, q analysis.Query) (analysis.Counts, error) {
+	if len(q.Revisions) == 0 {
+		return analysis.Counts{}, fmt.Errorf("metrics file: %w", analysis.ErrNoRevisions)
+	}
+	data, err := os.ReadFile(s.Path)
+	if err != nil {
+		return analysis.Counts{}, fmt.Errorf("reading scripted traffic: %w", err)
+	}
+	f, err := Parse(data)
+	if err != nil {
+		return analysis.Counts{}, fmt.Errorf("%s: %w", s.Path, err)
+	}
+	out := analysis.Counts{Revisions: map[string]analysis.Count{}, Through: q.End}
+	secs := q.End.Sub(q.Start).Seconds()
+	for _, r := range q.Revisions {
+		t, _ := f.Lookup(r)
+		out.Revisions[r] = t.Count(secs)
+	}
+	return out, nil
+}

@@ -1,0 +1,520 @@
+package main
+
+import (
+	"context"
+
+	arapi "cloud.google.com/go/artifactregistry/apiv1"
+	resourcemanager "cloud.google.com/go/resourcemanager/apiv3"
+	runapi "cloud.google.com/go/run/apiv2"
+	iamv1 "google.golang.org/api/iam/v1"
+
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/examples/twostage/internal/config"
+	"github.com/twostage/twostage/examples/twostage/internal/metricsfile"
+	"github.com/twostage/twostage/examples/twostage/internal/workflows"
+	"github.com/twostage/twostage/pipeline"
+	"github.com/twostage/twostage/stage"
+	"github.com/twostage/twostage/traffic"
+	"github.com/twostage/twostage/wif"
+)
+
+// version returns the module version the binary was built from.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+type versionResult struct {
+	Version string `json:"version"`
+	Go      string `json:"go"`
+}
+
+func (v versionResult) Text() string { return fmt.Sprintf("twostage %s (%s)\n", v.Version, v.Go) }
+
+func (a *app) cmdVersion(_ context.Context, args []string) (any, error) {
+	if err := a.parse(a.flags("version"), args); err != nil {
+		return nil, err
+	}
+	return versionResult{Version: version(), Go: runtime.Version()}, nil
+}
+
+// --- status
+
+type revisionStatus struct {
+	Name    string            `json:"name"`
+	Image   string            `json:"image"`
+	Digest  string            `json:"digest"`
+	Ready   bool              `json:"ready"`
+	Percent int               `json:"percent"`
+	Tags    []string          `json:"tags,omitempty"`
+	TagURLs map[string]string `json:"tagUrls,omitempty"`
+	Commit  string            `json:"commit,omitempty"`
+	Ref     string            `json:"ref,omitempty"`
+	Created time.Time         `json:"created"`
+}
+
+type stageStatus struct {
+	Service   string                `json:"service"`
+	Exists    bool                  `json:"exists"`
+	URL       string                `json:"url,omitempty"`
+	Split     string                `json:"split,omitempty"`
+	Latest    string                `json:"latestRevision,omitempty"`
+	Tags      map[string]string     `json:"tags,omitempty"`
+	Rollout   *traffic.RolloutState `json:"rollout,omitempty"`
+	Revisions []revisionStatus      `json:"revisions,omitempty"`
+}
+
+type statusResult struct {
+	Dev  stageStatus `json:"dev"`
+	Prod stageStatus `json:"prod"`
+}
+
+func (s statusResult) Text() string {
+	var b strings.Builder
+	for _, x := range []struct {
+		name string
+		st   stageStatus
+	}{{"dev", s.Dev}, {"prod", s.Prod}} {
+		fmt.Fprintf(&b, "%s (%s):", x.name, x.st.Service)
+		if !x.st.Exists {
+			b.WriteString(" no service yet\n")
+			continue
+		}
+		fmt.Fprintf(&b, " %s\n  url %s\n", x.st.Split, x.st.URL)
+		if r := x.st.Rollout; r != nil {
+			fmt.Fprintf(&b, "  rollout of %s: %s at step %d/%d", r.Candidate, r.Phase, r.Step, len(r.Percents))
+			if r.Reason != "" {
+				fmt.Fprintf(&b, " (%s)", r.Reason)
+			}
+			b.WriteString("\n")
+		}
+		for _, r := range x.st.Revisions {
+			ready := "ready"
+			if !r.Ready {
+				ready = "NOT READY"
+			}
+			fmt.Fprintf(&b, "  %-34s %3d%%  %s  %s  %s\n", r.Name, r.Percent, short(r.Digest), ready, strings.Join(r.Tags, ","))
+			for _, t := range r.Tags {
+				if u := r.TagURLs[t]; u != "" {
+					fmt.Fprintf(&b, "    %s: %s\n", t, u)
+				}
+			}
+		}
+	}
+	return b.String()
+}
+
+func short(d string) string {
+	if len(d) > len("sha256:")+12 {
+		return d[:len("sha256:")+12]
+	}
+	return d
+}
+
+func (a *app) cmdStatus(ctx context.Context, args []string) (any, error) {
+	if err := a.parse(a.flags("status"), args); err != nil {
+		return nil, err
+	}
+	p, err := a.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := p.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := statusResult{Dev: stageOf(a.cfg.Services.Dev, st.Dev), Prod: stageOf(a.cfg.Services.Prod, st.Prod)}
+	if out.Prod.Exists {
+		a.output("prod_split", out.Prod.Split)
+	}
+	return out, nil
+}
+
+func stageOf(name string, s pipeline.StageStatus) stageStatus {
+	out := stageStatus{Service: name, Exists: s.Exists}
+	if !s.Exists {
+		return out
+	}
+	out.Split, out.Latest = s.Split.String(), s.Split.LatestRevision
+	if s.Rollout.Candidate != "" {
+		r := s.Rollout
+		out.Rollout = &r
+	}
+	shares := resolvedShares(s.Split)
+	tags := map[string][]string{}
+	for _, t := range s.Split.Targets {
+		if t.Tag == "" {
+			continue
+		}
+		rev := t.Revision
+		if t.Latest {
+			rev = s.Split.LatestRevision
+		}
+		if out.Tags == nil {
+			out.Tags = map[string]string{}
+		}
+		out.Tags[t.Tag] = rev
+		tags[rev] = append(tags[rev], t.Tag)
+	}
+	for _, r := range s.Revisions {
+		if out.URL == "" {
+			out.URL = r.URL
+		}
+		rs := revisionStatus{
+			Name: r.Name, Image: r.Artifact.String(), Digest: r.Artifact.Digest, Ready: r.Ready,
+			Percent: shares[r.Name], Tags: tags[r.Name], TagURLs: r.TagURLs,
+			Commit: r.Labels[stage.LabelCommit], Ref: r.Labels[stage.LabelRef], Created: r.Created,
+		}
+		sort.Strings(rs.Tags)
+		out.Revisions = append(out.Revisions, rs)
+	}
+	return out
+}
+
+// --- init
+
+type initResult struct {
+	Dir   string   `json:"dir"`
+	Files []string `json:"files"`
+}
+
+func (r initResult) Text() string {
+	var b strings.Builder
+	for _, f := range r.Files {
+		fmt.Fprintf(&b, "wrote %s\n", filepath.Join(r.Dir, f))
+	}
+	b.WriteString("next: edit twostage.yaml, run `twostage doctor`, then `twostage wif plan` to set up keyless deploys\n")
+	return b.String()
+}
+
+func (a *app) cmdInit(_ context.Context, args []string) (any, error) {
+	fs := a.flags("init")
+	dir := fs.String("dir", ".", "the repository to write into")
+	project := fs.String("project", "my-project", "the Google Cloud project ID")
+	region := fs.String("region", "us-central1", "the Cloud Run region")
+	repo := fs.String("repository", "apps", "the Artifact Registry repository ID")
+	image := fs.String("image", "", "the image name (default the service name)")
+	service := fs.String("service", "api", "the prod service name; dev is SERVICE-dev")
+	branch := fs.String("branch", "main", "the branch that deploys to dev")
+	force := fs.Bool("force", false, "overwrite existing files")
+	if err := a.parse(fs, args); err != nil {
+		return nil, err
+	}
+	if *image == "" {
+		*image = *service
+	}
+	files, err := workflows.Files(workflows.Params{
+		Project: *project, Region: *region, Repository: *repo, Image: *image,
+		DevService: *service + "-dev", ProdService: *service, Branch: *branch, CLIVersion: version(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The generated configuration must pass our own parser.
+	if _, err := config.Parse(config.FileName, files[config.FileName]); err != nil {
+		return nil, usagef("the flags make an invalid configuration: %v", err)
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	if !*force {
+		for _, n := range names {
+			if _, err := os.Stat(filepath.Join(*dir, n)); err == nil {
+				return nil, fmt.Errorf("init: %s already exists; pass --force to overwrite it: %w", filepath.Join(*dir, n), twostage.ErrConflict)
+			}
+		}
+	}
+	for _, n := range names {
+		p := filepath.Join(*dir, n)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, fmt.Errorf("init: %w", err)
+		}
+		if err := os.WriteFile(p, files[n], 0o644); err != nil {
+			return nil, fmt.Errorf("init: %w", err)
+		}
+	}
+	return initResult{Dir: *dir, Files: names}, nil
+}
+
+// --- doctor
+
+type finding struct {
+	Check    string `json:"check"`
+	Severity string `json:"severity"` // ok, info, warning, error
+	Message  string `json:"message"`
+	Fix      string `json:"fix,omitempty"`
+}
+
+type doctorResult struct {
+	Findings []finding `json:"findings"`
+}
+
+func (r doctorResult) Text() string {
+	var b strings.Builder
+	for _, f := range r.Findings {
+		fmt.Fprintf(&b, "%-7s %-18s %s\n", f.Severity, f.Check, f.Message)
+		if f.Fix != "" {
+			fmt.Fprintf(&b, "        %-18s fix: %s\n", "", f.Fix)
+		}
+	}
+	return b.String()
+}
+
+// errDoctor is returned when doctor finds errors.
+var errDoctor = errors.New("doctor found problems")
+
+func (a *app) cmdDoctor(ctx context.Context, args []string) (any, error) {
+	if err := a.parse(a.flags("doctor"), args); err != nil {
+		return nil, err
+	}
+	var out doctorResult
+	add := func(check, sev, msg, fix string) {
+		out.Findings = append(out.Findings, finding{check, sev, msg, fix})
+	}
+	if _, err := a.open(ctx); err != nil {
+		if a.cfg == nil {
+			add("config", "error", err.Error(), "fix the file at the line shown, or create one with `twostage init`")
+		} else {
+			add("backend", "error", err.Error(), "check credentials (gcloud auth application-default login) or TWOSTAGE_EMULATOR_HOST")
+		}
+		return out, errDoctor
+	}
+	add("config", "ok", fmt.Sprintf("%s parses; plan %s", a.cfg.File(), a.cfg.Plan()), "")
+	if a.backend.Emulated {
+		add("backend", "info", "using the local emulator ("+a.env("TWOSTAGE_EMULATOR_HOST")+")", "")
+	}
+	if fs, err := a.backend.AR.Check(ctx); err != nil {
+		add("repository", "error", err.Error(), fmt.Sprintf("create it: gcloud artifacts repositories create %s --repository-format=docker --location=%s --immutable-tags", a.cfg.Registry.Repository, a.cfg.Registry.Location))
+	} else {
+		for _, f := range fs {
+			add("repository/"+f.Check, string(f.Severity), f.Message, "")
+		}
+		if len(fs) == 0 {
+			add("repository", "ok", a.cfg.RepositoryName()+" is a DOCKER repository with immutable tags", "")
+		}
+	}
+	for _, s := range []struct {
+		stage string
+		svc   pipeline.Service
+		name  string
+	}{{"dev", a.backend.Dev, a.cfg.Services.Dev}, {"prod", a.backend.Prod, a.cfg.Services.Prod}} {
+		sp, err := s.svc.Split(ctx)
+		switch {
+		case errors.Is(err, twostage.ErrNotFound):
+			fix := "`twostage dev` creates it on the first push to " + a.cfg.Branch
+			if s.stage == "prod" {
+				fix = "the first `twostage release` creates it serving 100%"
+			}
+			add("service/"+s.stage, "info", fmt.Sprintf("%s does not exist yet", a.cfg.ServiceName(s.name)), fix)
+		case errors.Is(err, twostage.ErrPolicy) || isPermission(err):
+			add("service/"+s.stage, "error", err.Error(), "grant the deployer roles/run.developer on the service (see `twostage wif render`)")
+		case err != nil:
+			add("service/"+s.stage, "error", err.Error(), "check the project, region and credentials")
+		default:
+			if _, err := traffic.DecodeState(sp.State); err != nil {
+				add("service/"+s.stage, "error", err.Error(), "abort the rollout with `twostage rollback`, or clear the twostage.dev/rollout annotation")
+			} else {
+				add("service/"+s.stage, "ok", fmt.Sprintf("%s serves %s", s.name, sp), "")
+			}
+		}
+	}
+	if a.cfg.Release.SignedTags {
+		if _, err := exec.LookPath("git"); err != nil {
+			add("signed-tags", "error", "signed tags are required but git is not installed", "install git (actions/checkout provides it on GitHub runners)")
+		}
+		if f := a.cfg.Release.AllowedSigners; f != "" {
+			if _, err := os.Stat(a.rel(f)); err != nil {
+				add("signed-tags", "error", fmt.Sprintf("release.allowed-signers %s: %v", f, err), "commit the allowed-signers file: one line per releaser, `EMAIL ssh-ed25519 AAAA…`")
+			}
+		}
+		add("signed-tags", "info", "release tags must pass `git verify-tag`; the release workflow checks out with fetch-depth: 0 so the tag object is present", "")
+	}
+	if m := a.cfg.Rollout.Metrics; m.Source == config.MetricsFile {
+		if data, err := os.ReadFile(a.rel(m.File)); err != nil {
+			add("metrics", "error", err.Error(), "write the scripted traffic file (see README: local play)")
+		} else if _, err := metricsfile.Parse(data); err != nil {
+			add("metrics", "error", err.Error(), "fix the scripted traffic file")
+		}
+	}
+	if s, ok := a.wifSetup(); ok {
+		for _, f := range wif.Lint(s) {
+			add("wif/"+f.ID, strings.ToLower(fmt.Sprint(f.Severity)), f.Message, f.Fix)
+		}
+	} else {
+		add("wif", "info", "wif.repository, wif.repository-id, wif.owner-id or project-number is not set, so keyless deploys are not configured", "fill in the wif: section, then `twostage wif plan`")
+	}
+	for _, f := range out.Findings {
+		if f.Severity == "error" {
+			return out, errDoctor
+		}
+	}
+	return out, nil
+}
+
+func isPermission(err error) bool {
+	return err != nil && strings.Contains(strings.ToLower(err.Error()), "permission")
+}
+
+// --- wif
+
+// wifSetup is the wif.Setup twostage.yaml describes, if complete.
+func (a *app) wifSetup() (wif.Setup, bool) {
+	c := a.cfg
+	w := c.WIF
+	if c.ProjectNumber == "" || w.Repository == "" || w.RepositoryID == "" || w.OwnerID == "" || c.Services.RuntimeServiceAccount == "" {
+		return wif.Setup{}, false
+	}
+	owner, name, _ := strings.Cut(w.Repository, "/")
+	return wif.GitHubSetup(wif.GitHubConfig{
+		Project: c.Project, ProjectNumber: c.ProjectNumber,
+		Repo:   wif.GitHubRepo{Owner: owner, Name: name, OwnerID: w.OwnerID, ID: w.RepositoryID},
+		PoolID: w.Pool, ProviderID: w.Provider, Region: c.Region, RepositoryLocation: c.Registry.Location,
+		Repository: c.Registry.Repository, DevService: c.Services.Dev, ProdService: c.Services.Prod,
+		RuntimeServiceAccount: c.Services.RuntimeServiceAccount, DevBranch: c.Branch, PublicInvoker: w.PublicInvoker,
+	}), true
+}
+
+type wifResult struct {
+	Findings []wif.Finding  `json:"findings,omitempty"`
+	Sim      *wif.SimResult `json:"simulation,omitempty"`
+	Script   string         `json:"script,omitempty"`
+	Plan     string         `json:"plan,omitempty"`
+	text     string
+}
+
+func (r wifResult) Text() string { return r.text }
+
+func (a *app) cmdWIF(ctx context.Context, args []string) (any, error) {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return nil, usagef("wif needs a subcommand: lint, simulate, render, plan or apply")
+	}
+	sub, rest := args[0], args[1:]
+	fs := a.flags("wif " + sub)
+	event := fs.String("event", "push", "simulate: the GitHub event (push, pull_request, workflow_dispatch, …)")
+	ref := fs.String("ref", "", "simulate: the git ref (default refs/heads/BRANCH)")
+	format := fs.String("format", "gcloud", "render: gcloud or terraform")
+	if err := a.parse(fs, rest); err != nil {
+		return nil, err
+	}
+	if err := a.load(); err != nil {
+		return nil, err
+	}
+	s, ok := a.wifSetup()
+	if !ok {
+		return nil, fmt.Errorf("%s: the wif section needs project-number, services.runtime-service-account, wif.repository, wif.repository-id and wif.owner-id: %w", a.cfg.File(), twostage.ErrInvalid)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	var out wifResult
+	switch sub {
+	case "lint":
+		out.Findings = wif.Lint(s)
+		var b strings.Builder
+		for _, f := range out.Findings {
+			fmt.Fprintln(&b, f.String())
+		}
+		if len(out.Findings) == 0 {
+			b.WriteString("no findings\n")
+		}
+		out.text = b.String()
+		for _, f := range out.Findings {
+			if strings.EqualFold(fmt.Sprint(f.Severity), "error") {
+				return out, fmt.Errorf("wif lint: %s: %w", f.Message, twostage.ErrPolicy)
+			}
+		}
+		return out, nil
+	case "simulate":
+		if *ref == "" {
+			*ref = "refs/heads/" + a.cfg.Branch
+		}
+		res, err := wif.Simulate(s, wif.GitHubClaims(s.Repo, *event, *ref))
+		if err != nil {
+			return nil, err
+		}
+		out.Sim = &res
+		if res.Accepted {
+			out.text = fmt.Sprintf("a %s token for %s is accepted; roles: %s\n", *event, *ref, strings.Join(res.Roles(), ", "))
+		} else {
+			out.text = fmt.Sprintf("a %s token for %s is refused: %s\n", *event, *ref, res.Reason)
+		}
+		return out, nil
+	case "render":
+		switch *format {
+		case "gcloud":
+			out.Script = wif.RenderGcloud(s)
+		case "terraform":
+			out.Script = wif.RenderTerraform(s)
+		default:
+			return nil, usagef("--format %q: use gcloud or terraform", *format)
+		}
+		out.text = out.Script
+		return out, nil
+	case "plan", "apply":
+		m, err := a.wifManager(ctx)
+		if err != nil {
+			return nil, err
+		}
+		plan, err := m.Plan(ctx, s)
+		if err != nil {
+			return nil, fmt.Errorf("wif plan: %w", err)
+		}
+		out.Plan, out.text = plan.String(), plan.String()
+		if sub == "apply" && !plan.Empty() {
+			if err := m.Apply(ctx, plan); err != nil {
+				return out, fmt.Errorf("wif apply: %w", err)
+			}
+			out.text += "applied\n"
+		}
+		return out, nil
+	}
+	return nil, usagef("unknown wif subcommand %q: use lint, simulate, render, plan or apply", sub)
+}
+
+// wifManager connects the wif.Manager to IAM, Resource Manager, Cloud Run
+// and Artifact Registry with the caller's credentials (an administrator's
+// Application Default Credentials: `wif apply` creates the identity the
+// workflows then use).
+func (a *app) wifManager(ctx context.Context) (*wif.Manager, error) {
+	if a.env("TWOSTAGE_EMULATOR_HOST") != "" {
+		return nil, fmt.Errorf("wif plan/apply talk to IAM, which the local emulator does not serve; use `twostage wif lint`, `simulate` or `render` offline: %w", twostage.ErrInvalid)
+	}
+	iamSvc, err := iamv1.NewService(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to IAM: %w", err)
+	}
+	projects, err := resourcemanager.NewProjectsClient(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Resource Manager: %w", err)
+	}
+	services, err := runapi.NewServicesClient(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Cloud Run: %w", err)
+	}
+	repos, err := arapi.NewClient(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Artifact Registry: %w", err)
+	}
+	return wif.NewManager(
+		wif.WithIAMService(iamSvc),
+		wif.WithProjectsClient(projects),
+		wif.WithPolicyStore(wif.ResourceRunService, wif.ClientPolicyStore(services)),
+		wif.WithPolicyStore(wif.ResourceRepository, wif.ClientPolicyStore(repos)),
+	), nil
+}
