@@ -74,9 +74,12 @@
 //     INVALID_ARGUMENT (the real API was seen reporting it as the
 //     operation's error, code 13);
 //   - a failed reconciliation restores the service's traffic spec (the
-//     template and latest_created_revision keep the new revision);
-//   - an operation also fails when a target with percent > 0 names a revision
-//     that is not ready;
+//     template and latest_created_revision keep the new revision), as this
+//     project's model asks. Evidence points the other way: a user report
+//     (Lore-Hex/quill-router PR #781) saw the real API keep the failed
+//     write's spec.traffic while status traffic stayed on the old revision;
+//   - an operation fails when a target with percent > 0 names a failed
+//     revision (the same report saw such a stale split fail later deploys);
 //   - traffic targets must have an explicit type; REVISION targets use short
 //     names; empty traffic is stored as [{LATEST, 100}];
 //   - template comparison ignores template.revision when the request leaves
