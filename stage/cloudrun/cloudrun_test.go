@@ -158,6 +158,12 @@ func TestAPIEconomy(t *testing.T) {
 		}, map[string]int{mUpdateService: 2}},
 		{"RouteAll re-deploy of an older release unknown to the traffic", func(t *testing.T) { mustDeploy(t, e.svc, release("a1", stage.RouteAll)) },
 			map[string]int{mGetService: 1, mUpdateService: 2, mGetRevision: 1}},
+		{"deploy of a revision that fails, then the service is restored", func(t *testing.T) {
+			e.srv.FailRevision("api-f6", "boom")
+			if _, err := e.svc.Deploy(ctx, release("f6", stage.RouteNone, "next")); !errors.Is(err, twostage.ErrNotReady) {
+				t.Fatalf("Deploy() error %v, want ErrNotReady", err)
+			}
+		}, map[string]int{mGetService: 2, mUpdateService: 2, mGetRevision: 1}},
 		{"Revisions", func(t *testing.T) {
 			for _, err := range e.svc.Revisions(ctx) {
 				if err != nil {

@@ -34,7 +34,8 @@ import (
 //     [twostage.ErrConflict] naming the difference.
 //   - Otherwise one UpdateService, conditional on the etag read, sets the
 //     current template's container image to r.Artifact ("repo@sha256:…"),
-//     its revision name, and its labels (the current ones, then r.Labels,
+//     its revision name, and its labels (the current ones except the
+//     previous release's twostage-commit and twostage-ref, then r.Labels,
 //     then "managed-by: twostage"), keeping every other template field.
 //     RouteAll sets the traffic to [{LATEST, 100%}] plus the existing tags as
 //     tag-only entries plus one {revision, 0%, tag} per r.Tags; RouteNone
@@ -46,7 +47,10 @@ import (
 //
 // After the operation completes, the new revision's own Ready condition is
 // read (GetRevision): FAILED, or an operation failing with "Revision … is not
-// ready", yields [twostage.ErrNotReady] with Cloud Run's message. A lost
+// ready", yields [twostage.ErrNotReady] with Cloud Run's message and the
+// failed revision; the service's template and traffic are then put back as
+// they were read (a second read and write), so that the failed revision does
+// not block later writes such as a rollback. A lost
 // etag race (another writer between the read and the write) is retried
 // from the read, up to the [WithRetry] attempts, since the deploy's intent
 // does not depend on what was read; after that it yields
@@ -149,7 +153,7 @@ func (s *Service) create(ctx context.Context, name, image string, r stage.Releas
 	s.log.InfoContext(ctx, "cloudrun: creating service", "service", s.short, "revision", name, "image", image, "before", "", "after", splitString(targets))
 	resp, err := s.update(ctx, svc, true)
 	if err != nil {
-		return stage.Revision{}, s.deployError(ctx, err, name, image)
+		return s.deployError(ctx, err, svc, name, image)
 	}
 	return s.finish(ctx, resp, name)
 }
@@ -161,6 +165,7 @@ func (s *Service) deployNew(ctx context.Context, cur *runpb.Service, name, image
 	if err != nil {
 		return stage.Revision{}, err
 	}
+	prev := proto.Clone(cur).(*runpb.Service)
 	if cur.Template == nil {
 		cur.Template = proto.Clone(s.template).(*runpb.RevisionTemplate)
 	}
@@ -171,7 +176,11 @@ func (s *Service) deployNew(ctx context.Context, cur *runpb.Service, name, image
 	s.log.InfoContext(ctx, "cloudrun: deploying revision", "service", s.short, "revision", name, "image", image, "traffic", string(r.Traffic), "before", splitString(before.Targets), "after", splitString(targets))
 	resp, err := s.update(ctx, cur, false)
 	if err != nil {
-		return stage.Revision{}, s.deployError(ctx, err, name, image)
+		rev, err := s.deployError(ctx, err, prev, name, image)
+		if errors.Is(err, twostage.ErrNotReady) && name != "" {
+			s.restore(ctx, prev, name)
+		}
+		return rev, err
 	}
 	if name == "" {
 		name = shortName(resp.GetLatestCreatedRevision())
@@ -183,7 +192,7 @@ func (s *Service) deployNew(ctx context.Context, cur *runpb.Service, name, image
 		// reading of "same template → no new revision"). LATEST does not
 		// reach it, so route to it by name in a second write.
 		if resp, err = s.routeByName(ctx, resp, name, r); err != nil {
-			return stage.Revision{}, s.deployError(ctx, err, name, image)
+			return s.deployError(ctx, err, prev, name, image)
 		}
 	}
 	return s.finish(ctx, resp, name)
@@ -237,12 +246,14 @@ func (s *Service) adopt(ctx context.Context, cur *runpb.Service, rev *runpb.Revi
 	s.log.InfoContext(ctx, "cloudrun: routing traffic to adopted revision", "service", s.short, "revision", name, "traffic", string(r.Traffic), "before", splitString(before.Targets), "after", splitString(targets))
 	resp, err := s.update(ctx, cur, false)
 	if err != nil {
-		return stage.Revision{}, s.deployError(ctx, err, name, image)
+		return s.deployError(ctx, err, cur, name, image)
 	}
 	return s.revisionOf(rev, resp), nil
 }
 
-// prepare sets the image, revision name and labels of tmpl for release r.
+// prepare sets the image, revision name and labels of tmpl for release r:
+// the template's labels without [stage.LabelCommit] and [stage.LabelRef],
+// then r.Labels, then [stage.LabelManagedBy].
 func (s *Service) prepare(tmpl *runpb.RevisionTemplate, name, image string, r stage.Release) error {
 	c := containerOf(tmpl.GetContainers(), s.container)
 	if c == nil {
@@ -257,6 +268,11 @@ func (s *Service) prepare(tmpl *runpb.RevisionTemplate, name, image string, r st
 	if tmpl.Labels == nil {
 		tmpl.Labels = make(map[string]string, len(r.Labels)+1)
 	}
+	// The previous release's commit and ref must not stick to this one when
+	// its release does not set them; other labels (set by people or other
+	// tools) are kept.
+	delete(tmpl.Labels, stage.LabelCommit)
+	delete(tmpl.Labels, stage.LabelRef)
 	maps.Copy(tmpl.Labels, r.Labels)
 	tmpl.Labels[stage.LabelManagedBy] = ManagedByValue
 	return nil
@@ -316,35 +332,70 @@ func (s *Service) finish(ctx context.Context, resp *runpb.Service, name string) 
 	return out, nil
 }
 
-// deployError maps the failure of a deploy's UpdateService. An operation
-// that fails with FAILED_PRECONDITION because the revision is not ready
-// ("Revision '…' is not ready and cannot serve traffic", DESIGN.md API facts)
-// is ErrNotReady, not a conflict; the revision's own condition confirms it.
-// ALREADY_EXISTS ("Revision named '…' with different configuration already
-// exists.") is a conflict on the name.
-func (s *Service) deployError(ctx context.Context, err error, name, image string) error {
+// deployError maps the failure of a deploy's UpdateService, against the
+// service svc as last known. An operation that fails with
+// FAILED_PRECONDITION because the revision is not ready ("Revision '…' is
+// not ready and cannot serve traffic", DESIGN.md API facts) is ErrNotReady,
+// not a conflict; the revision's own condition confirms it, and the failed
+// revision is returned with the error. ALREADY_EXISTS ("Revision named '…'
+// with different configuration already exists.") is a conflict on the name.
+func (s *Service) deployError(ctx context.Context, err error, svc *runpb.Service, name, image string) (stage.Revision, error) {
 	var ce *callError
 	fromCall := errors.As(err, &ce)
 	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.Canceled || status.Code(err) == codes.DeadlineExceeded) {
-		return fmt.Errorf("cloudrun: deploying revision %q (%s): %w", name, image, err)
+		return stage.Revision{}, fmt.Errorf("cloudrun: deploying revision %q (%s): %w", name, image, err)
 	}
 	switch status.Code(err) {
 	case codes.AlreadyExists:
-		return fmt.Errorf("cloudrun: deploying %s: revision %q already exists with a different configuration; deploy with a new revision suffix: %w",
+		return stage.Revision{}, fmt.Errorf("cloudrun: deploying %s: revision %q already exists with a different configuration; deploy with a new revision suffix: %w",
 			image, name, &gcperr.Error{Sentinel: twostage.ErrConflict, Cause: err})
 	case codes.FailedPrecondition:
 		if !fromCall && name != "" {
-			if notReady(ctx, s, name) || strings.Contains(status.Convert(err).Message(), "not ready") {
-				return fmt.Errorf("cloudrun: deploying %s: revision %q did not become ready: %w", image, name, &gcperr.Error{Sentinel: twostage.ErrNotReady, Cause: err})
+			rev, rerr := s.getRevision(ctx, name)
+			failed := rerr == nil && readyCondition(rev.GetConditions()).GetState() == runpb.Condition_CONDITION_FAILED
+			if failed || strings.Contains(status.Convert(err).Message(), "not ready") {
+				out := stage.Revision{}
+				if rerr == nil {
+					out = s.revisionOf(rev, svc)
+				}
+				return out, fmt.Errorf("cloudrun: deploying %s: revision %q did not become ready: %w", image, name, &gcperr.Error{Sentinel: twostage.ErrNotReady, Cause: err})
 			}
 		}
 	}
-	return gcperr.Wrap(err, "cloudrun: deploying revision %q (%s) to service %q", name, image, s.short)
+	return stage.Revision{}, gcperr.Wrap(err, "cloudrun: deploying revision %q (%s) to service %q", name, image, s.short)
 }
 
-// notReady reports whether revision name exists with a FAILED Ready
-// condition.
-func notReady(ctx context.Context, s *Service, name string) bool {
-	rev, err := s.getRevision(ctx, name)
-	return err == nil && readyCondition(rev.GetConditions()).GetState() == runpb.Condition_CONDITION_FAILED
+// restore undoes, as far as Cloud Run allows, a deploy whose revision failed
+// to become ready: it puts back the template and the traffic of prev, the
+// service as read before the deploy, so that the service no longer names
+// the failed revision. Otherwise its template keeps naming it, and later
+// writes, such as a rollback, keep failing on it (cloudrunfake; a failed
+// revision left in the spec is known to block later deploys on Cloud Run
+// too, unverified in detail). The template's revision is the one prev's
+// template made, so no revision is created. It does nothing when prev had no
+// healthy latest revision, or when another writer has moved the template
+// on; a failure is logged, not returned: the deploy's ErrNotReady stands.
+func (s *Service) restore(ctx context.Context, prev *runpb.Service, failed string) {
+	ready, created := shortName(prev.GetLatestReadyRevision()), shortName(prev.GetLatestCreatedRevision())
+	if ready == "" || ready != created || prev.GetTemplate() == nil {
+		return
+	}
+	cur, err := s.getService(ctx)
+	if err != nil {
+		s.log.WarnContext(ctx, "cloudrun: not restoring the service after a failed deploy", "service", s.short, "revision", failed, "error", err)
+		return
+	}
+	if cur.GetTemplate().GetRevision() != failed {
+		return
+	}
+	cur.Template = proto.Clone(prev.GetTemplate()).(*runpb.RevisionTemplate)
+	if cur.Template.Revision == "" {
+		cur.Template.Revision = created
+	}
+	after := splitOf(prev)
+	s.log.InfoContext(ctx, "cloudrun: restoring the service after a failed deploy", "service", s.short, "revision", failed, "template", cur.Template.Revision, "before", splitString(splitOf(cur).Targets), "after", splitString(after.Targets))
+	cur.Traffic = trafficOf(after.Targets)
+	if _, err := s.update(ctx, cur, false); err != nil {
+		s.log.WarnContext(ctx, "cloudrun: restoring the service after a failed deploy failed", "service", s.short, "revision", failed, "error", err)
+	}
 }

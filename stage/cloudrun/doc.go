@@ -29,6 +29,7 @@
 //	first deploy (creates the service)          GetService, GetRevision     1 UpdateService (allow_missing)
 //	deploy of a new revision (all or none)      GetService, GetRevision     1 UpdateService
 //	re-run of a deploy that is done             GetService, GetRevision     none
+//	deploy whose revision fails (then restore)  2 GetService, GetRevision   2 UpdateService
 //	Split                                       GetService                  none
 //	SetSplit at the version last read/written   none                        1 UpdateService
 //	SetSplit at another version                 GetService                  1 UpdateService (none if stale)

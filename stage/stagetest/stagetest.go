@@ -64,6 +64,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"RouteAllRedeployOfAnOlderRevisionServesIt", testRouteAllOlder},
 		{"NotReadyLeavesTraffic", testNotReady},
 		{"SplitToNotReadyRevisionIsInvalid", testSplitToNotReady},
+		{"RollbackAfterAFailedDeployIsOneWrite", testRollbackAfterFailure},
 		{"InvalidReleaseChangesNothing", testInvalid},
 		{"TagURLs", testTagURLs},
 		{"LabelsAreSet", testLabels},
@@ -346,9 +347,12 @@ func testNotReady(t *testing.T, h Harness) {
 	for _, r := range []stage.Release{release("b2", stage.RouteAll), release("c3", stage.RouteNone, "candidate")} {
 		h.FailRevision(name(t, st, r.Revision), "container failed to start")
 		before := mustSplit(t, st)
-		_, err := st.Deploy(t.Context(), r)
+		rev, err := st.Deploy(t.Context(), r)
 		if !errors.Is(err, twostage.ErrNotReady) {
 			t.Fatalf("Deploy(%s) of a failing revision: error %v, want one wrapping twostage.ErrNotReady", r.Traffic, err)
+		}
+		if want := name(t, st, r.Revision); rev.Name != want || rev.Ready {
+			t.Errorf("Deploy(%s) of a failing revision returned %+v, want revision %q with Ready false", r.Traffic, rev, want)
 		}
 		after := mustSplit(t, st)
 		if diff := cmp.Diff(serving(before), serving(after)); diff != "" {
@@ -536,5 +540,38 @@ func testConcurrentDeploys(t *testing.T, h Harness) {
 	}
 	if diff := cmp.Diff(wantTags, tags(after)); diff != "" {
 		t.Errorf("tags after concurrent deploys mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func testRollbackAfterFailure(t *testing.T, h Harness) {
+	st := h.Stage
+	a := mustDeploy(t, st, release("a1", stage.RouteAll, "stable"))
+	b := mustDeploy(t, st, release("b2", stage.RouteNone, "candidate"))
+	if _, err := st.SetSplit(t.Context(), traffic.Split{
+		Targets: []traffic.Target{{Revision: a.Name, Percent: 95, Tag: "stable"}, {Revision: b.Name, Percent: 5, Tag: "candidate"}},
+		Version: mustSplit(t, st).Version,
+		State:   "step 1",
+	}); err != nil {
+		t.Fatalf("SetSplit() error: %v", err)
+	}
+	h.FailRevision(name(t, st, "c3"), "container failed to start")
+	if _, err := st.Deploy(t.Context(), release("c3", stage.RouteNone, "next")); !errors.Is(err, twostage.ErrNotReady) {
+		t.Fatalf("Deploy() of a failing revision: error %v, want one wrapping twostage.ErrNotReady", err)
+	}
+	sp := mustSplit(t, st)
+	sp, err := traffic.RouteAll(sp, a.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp.State = "rolled back"
+	if _, err := st.SetSplit(t.Context(), sp); err != nil {
+		t.Fatalf("rollback SetSplit(%v) after a failed deploy: %v; a failed revision must not block the rollback", sp, err)
+	}
+	after := mustSplit(t, st)
+	if diff := cmp.Diff(map[string]int{a.Name: 100}, serving(after)); diff != "" {
+		t.Errorf("serving after the rollback mismatch (-want +got):\n%s", diff)
+	}
+	if after.State != "rolled back" {
+		t.Errorf("State after the rollback = %q, want %q", after.State, "rolled back")
 	}
 }
