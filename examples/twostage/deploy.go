@@ -13,7 +13,6 @@ import (
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/pipeline"
-	"github.com/twostage/twostage/pipeline/gittag"
 	"github.com/twostage/twostage/registry"
 	"github.com/twostage/twostage/stage"
 	"github.com/twostage/twostage/traffic"
@@ -499,4 +498,3 @@ func resolvedShares(s traffic.Split) map[string]int {
 	return traffic.Shares(s)
 }
 
-var _ = gittag.Verifier{}
