@@ -246,3 +246,13 @@ func FuzzParseAudience(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParsePrincipal(b *testing.B) {
+	s := "principalSet://iam.googleapis.com/" + testPoolBase + "/attribute.repository_id/74"
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParsePrincipal(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -355,3 +355,36 @@ func TestErrorInjection(t *testing.T) {
 		t.Errorf("endpoints seen mismatch (-want +got):\n%s", diff)
 	}
 }
+
+// BenchmarkExchange measures one STS token exchange over loopback HTTP,
+// signature check and CEL evaluation included.
+func BenchmarkExchange(b *testing.B) {
+	srv, err := stsfake.NewServer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	p := wif.GitHubProvider(pool, "github-actions", repo)
+	if err := srv.AddProvider(p); err != nil {
+		b.Fatal(err)
+	}
+	c := claims()
+	c["aud"] = p.DefaultTokenAudience()
+	form := url.Values{
+		"grant_type": {stsfake.GrantTypeTokenExchange}, "audience": {p.Audience()}, "scope": {wif.CloudPlatformScope},
+		"requested_token_type": {stsfake.TokenTypeAccessToken}, "subject_token_type": {stsfake.TokenTypeJWT},
+		"subject_token": {srv.IssueToken(c, time.Hour)},
+	}
+	client := srv.Client()
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := client.PostForm(srv.TokenURL(), form)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("HTTP %d", resp.StatusCode)
+		}
+	}
+}
