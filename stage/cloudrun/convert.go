@@ -69,7 +69,10 @@ func splitString(ts []traffic.Target) string {
 	return traffic.Split{Targets: ts}.String()
 }
 
-// readyCondition returns the revision's "Ready" condition, or nil.
+// readyCondition returns the "Ready" condition, or nil. Revisions report
+// their readiness in a condition of that type (runpb Revision.conditions:
+// "The Condition of this Revision, containing its readiness status"; the
+// type name follows Cloud Run's v1 Knative conditions, unverified for v2).
 func readyCondition(conds []*runpb.Condition) *runpb.Condition {
 	for _, c := range conds {
 		if c.GetType() == "Ready" {
@@ -79,8 +82,8 @@ func readyCondition(conds []*runpb.Condition) *runpb.Condition {
 	return nil
 }
 
-// image returns the image of container name (the first container when name
-// is empty), and whether it exists.
+// containerOf returns container name (the first container when name is
+// empty), or nil.
 func containerOf(cs []*runpb.Container, name string) *runpb.Container {
 	for _, c := range cs {
 		if name == "" || c.GetName() == name {
