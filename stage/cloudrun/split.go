@@ -1,7 +1,6 @@
 package cloudrun
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -167,10 +166,11 @@ func missingRevision(msg string, sp traffic.Split) string {
 	return ""
 }
 
-// Revisions yields the service's revisions, newest first (by create time,
-// then name), reading every page of ListRevisions before yielding, since
-// the API documents no order. A service that does not exist has none.
-// Iteration stops at the first error, yielded with a zero Revision.
+// Revisions yields the service's revisions, newest first by create time
+// (revisions created at the same time keep the API's order), reading every
+// page of ListRevisions before yielding, since the API documents no order.
+// A service that does not exist has none. Iteration stops at the first
+// error, yielded with a zero Revision.
 func (s *Service) Revisions(ctx context.Context) iter.Seq2[stage.Revision, error] {
 	return func(yield func(stage.Revision, error) bool) {
 		revs, err := s.listRevisions(ctx)
@@ -190,7 +190,7 @@ func (s *Service) Revisions(ctx context.Context) iter.Seq2[stage.Revision, error
 			out = append(out, s.revisionOf(r, svc))
 		}
 		slices.SortStableFunc(out, func(a, b stage.Revision) int {
-			return cmp.Or(b.Created.Compare(a.Created), strings.Compare(b.Name, a.Name))
+			return b.Created.Compare(a.Created)
 		})
 		for _, r := range out {
 			if !yield(r, nil) {
