@@ -1,0 +1,46 @@
+// Package monitoringfake is an in-process emulator of the part of the Cloud
+// Monitoring API v3 that traffic/analysis/cloudmonitoring uses:
+// google.monitoring.v3.MetricService/ListTimeSeries, served over real gRPC
+// on loopback, for the Cloud Run metric run.googleapis.com/request_count.
+//
+// A test scripts the data with [Server.Add]: each [Sample] is the number of
+// requests one revision answered with one response code during one
+// sampling period. Samples become visible only after an ingestion delay
+// ([WithIngestionDelay]) on the server's clock ([WithClock]), as real
+// metrics do.
+//
+// ListTimeSeries supports:
+//   - filters that are a conjunction (AND or juxtaposition) of
+//     comparisons KEY = "v", KEY != "v" and KEY = one_of("v1", "v2", ...),
+//     where KEY is metric.type, resource.type, resource.label(s).NAME or
+//     metric.label(s).NAME (a NAME may be double-quoted);
+//   - the interval: samples whose end time lies in (start, end];
+//   - aggregation with the aligners ALIGN_DELTA and ALIGN_SUM over an
+//     alignment period of at least 60 s (periods end at the interval's
+//     end), and the reducers REDUCE_NONE and REDUCE_SUM with group_by_fields;
+//   - views FULL and HEADERS, and paging by page_size/page_token.
+//
+// [WithErrorInjection] makes calls fail with a chosen status, for testing
+// error handling. Anything else answers an error rather than a silent
+// success: other
+// aligners, reducers and filter syntax are INVALID_ARGUMENT naming what is
+// not emulated, and every other RPC of MetricService is UNIMPLEMENTED.
+//
+// # Fidelity
+//
+// The request and response shapes follow the monitoringpb field comments
+// (cloud.google.com/go/monitoring/apiv3/v2/monitoringpb): alignment periods
+// of at least 60 s, single data points per period ending at the period's
+// end, points in reverse time order, group_by_fields keeping only the
+// grouped labels. The metric's labels (response_code, response_code_class)
+// and resource labels (project_id, service_name, revision_name, location,
+// configuration_name) follow Cloud Run's metric list
+// (https://cloud.google.com/monitoring/api/metrics_gcp, "run"); its note
+// "Sampled every 60 seconds. After sampling, data is not visible for up to
+// 180 seconds" is what [WithIngestionDelay] models (see also
+// https://cloud.google.com/monitoring/api/v3/latency-n-retention).
+// Unverified: the exact inclusion rule of DELTA points at interval edges
+// and where alignment periods start when the interval is not a multiple of
+// the period (the emulator aligns to the interval's end), and the filter
+// grammar beyond the subset above.
+package monitoringfake

@@ -1,0 +1,433 @@
+package monitoringfake
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
+	"google.golang.org/api/option"
+	"google.golang.org/genproto/googleapis/api/metric"
+	"google.golang.org/genproto/googleapis/api/monitoredres"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// The metric and resource types the emulator serves.
+const (
+	MetricType   = "run.googleapis.com/request_count"
+	ResourceType = "cloud_run_revision"
+)
+
+// Sample is the number of requests one revision answered with one response
+// code during one sampling period, ending at End.
+type Sample struct {
+	Project  string // project ID, the resource label project_id
+	Location string // region, the resource label location
+	Service  string // the resource label service_name
+	Revision string // the resource label revision_name
+	// Code is the HTTP response code; the metric labels response_code and
+	// response_code_class ("2xx", "5xx", ...) derive from it.
+	Code int
+	// End is the end of the sampling period; the sample counts in
+	// intervals (start, end] containing End.
+	End time.Time
+	// Count is the number of requests.
+	Count int64
+}
+
+// Option configures [NewServer].
+type Option func(*config)
+
+type config struct {
+	addr   string
+	now    func() time.Time
+	delay  time.Duration
+	period time.Duration
+	logger *slog.Logger
+	inject func(method string, req proto.Message) error
+}
+
+// WithErrorInjection makes every call first ask f, with the full method
+// name ("/google.monitoring.v3.MetricService/ListTimeSeries") and the
+// request; a non-nil error (use status.Error for a code) is returned
+// instead of an answer. The default injects nothing.
+func WithErrorInjection(f func(method string, req proto.Message) error) Option {
+	return func(c *config) { c.inject = f }
+}
+
+// WithAddress sets the TCP address to listen on. The default is
+// "127.0.0.1:0" (loopback, a free port).
+func WithAddress(addr string) Option { return func(c *config) { c.addr = addr } }
+
+// WithClock sets the server's clock, which decides which samples are
+// visible. The default is time.Now. A nil now keeps the default.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now != nil {
+			c.now = now
+		}
+	}
+}
+
+// WithIngestionDelay sets how long after its end a sample becomes visible.
+// The default is 0; Cloud Run documents up to 180 s for request_count.
+func WithIngestionDelay(d time.Duration) Option { return func(c *config) { c.delay = max(d, 0) } }
+
+// WithSamplePeriod sets the length of a sample's interval (its start is End
+// minus the period). The default is 60 s, Cloud Run's sampling period.
+func WithSamplePeriod(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.period = d
+		}
+	}
+}
+
+// WithLogger sets the logger of requests (debug level). The default
+// discards everything. A nil l keeps the default.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
+
+// Server is the emulator. It is safe for concurrent use.
+type Server struct {
+	// Addr is the "host:port" the server listens on.
+	Addr string
+
+	gsrv *grpc.Server
+	s    *server
+	done chan struct{}
+}
+
+type server struct {
+	monitoringpb.UnimplementedMetricServiceServer
+
+	cfg config
+
+	mu      sync.Mutex // guards samples and calls
+	samples []Sample
+	calls   int
+}
+
+// NewServer starts an emulator.
+func NewServer(opts ...Option) (*Server, error) {
+	cfg := config{addr: "127.0.0.1:0", now: time.Now, period: time.Minute, logger: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	lis, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return nil, fmt.Errorf("monitoringfake: listening on %q: %w", cfg.addr, err)
+	}
+	s := &server{cfg: cfg}
+	var sopts []grpc.ServerOption
+	if f := cfg.inject; f != nil {
+		sopts = append(sopts, grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			if m, ok := req.(proto.Message); ok {
+				if err := f(info.FullMethod, m); err != nil {
+					return nil, err
+				}
+			}
+			return h(ctx, req)
+		}))
+	}
+	g := grpc.NewServer(sopts...)
+	monitoringpb.RegisterMetricServiceServer(g, s)
+	srv := &Server{Addr: lis.Addr().String(), gsrv: g, s: s, done: make(chan struct{})}
+	go func() {
+		defer close(srv.done)
+		_ = g.Serve(lis)
+	}()
+	return srv, nil
+}
+
+// ClientOptions returns the options that point a monitoring client at the
+// emulator, without authentication.
+func (s *Server) ClientOptions() []option.ClientOption {
+	return []option.ClientOption{
+		option.WithEndpoint(s.Addr),
+		option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+	}
+}
+
+// Close stops the server at once, ending open calls, and waits for it.
+func (s *Server) Close() error {
+	s.gsrv.Stop()
+	<-s.done
+	return nil
+}
+
+// Add records samples. A sample with a negative count, no revision or no
+// end time panics: it is a bug in the test.
+func (s *Server) Add(samples ...Sample) {
+	for _, x := range samples {
+		if x.Count < 0 || x.Revision == "" || x.End.IsZero() || x.Code < 100 || x.Code > 599 {
+			panic(fmt.Sprintf("monitoringfake: Add(%+v): want a revision, an end time, a code in 100..599 and a count ≥ 0", x))
+		}
+	}
+	s.s.mu.Lock()
+	defer s.s.mu.Unlock()
+	s.s.samples = append(s.s.samples, samples...)
+}
+
+// Calls returns how many ListTimeSeries calls the server answered.
+func (s *Server) Calls() int {
+	s.s.mu.Lock()
+	defer s.s.mu.Unlock()
+	return s.s.calls
+}
+
+func invalid(format string, args ...any) error {
+	return status.Errorf(codes.InvalidArgument, format, args...)
+}
+
+// series is one output time series under construction.
+type series struct {
+	key            string
+	metricLabels   map[string]string
+	resourceLabels map[string]string
+	points         map[int64]int64 // bucket index (0 = the newest period) → sum
+	raw            []rawPoint      // without aggregation
+}
+
+type rawPoint struct {
+	start, end time.Time
+	v          int64
+}
+
+func sampleLabels(x Sample) (metricLabels, resourceLabels map[string]string) {
+	metricLabels = map[string]string{
+		"response_code":       strconv.Itoa(x.Code),
+		"response_code_class": strconv.Itoa(x.Code/100) + "xx",
+	}
+	resourceLabels = map[string]string{
+		"project_id":         x.Project,
+		"location":           x.Location,
+		"service_name":       x.Service,
+		"configuration_name": x.Service,
+		"revision_name":      x.Revision,
+	}
+	return metricLabels, resourceLabels
+}
+
+// ListTimeSeries answers from the recorded samples. See the package
+// documentation for what is emulated.
+func (s *server) ListTimeSeries(ctx context.Context, req *monitoringpb.ListTimeSeriesRequest) (*monitoringpb.ListTimeSeriesResponse, error) {
+	s.cfg.logger.Debug("ListTimeSeries", "name", req.GetName(), "filter", req.GetFilter())
+	project, ok := strings.CutPrefix(req.GetName(), "projects/")
+	if !ok || project == "" || strings.Contains(project, "/") {
+		return nil, invalid("name %q: want projects/PROJECT_ID (organizations and folders are not emulated)", req.GetName())
+	}
+	clauses, err := parseFilter(req.GetFilter())
+	if err != nil {
+		return nil, invalid("%v", err)
+	}
+	if !slices.ContainsFunc(clauses, func(c clause) bool { return c.key == "metric.type" && !c.negate && len(c.values) == 1 }) {
+		return nil, invalid("filter %q must specify a single metric type (metric.type = \"...\")", req.GetFilter())
+	}
+	iv := req.GetInterval()
+	if iv.GetEndTime() == nil {
+		return nil, invalid("interval.end_time is required")
+	}
+	end := iv.GetEndTime().AsTime()
+	start := end
+	if iv.GetStartTime() != nil {
+		start = iv.GetStartTime().AsTime()
+	}
+	if start.After(end) {
+		return nil, invalid("interval start %v is after its end %v", start, end)
+	}
+	agg := req.GetAggregation()
+	aligned := agg.GetPerSeriesAligner() != monitoringpb.Aggregation_ALIGN_NONE
+	var period time.Duration
+	if aligned {
+		switch agg.GetPerSeriesAligner() {
+		case monitoringpb.Aggregation_ALIGN_DELTA, monitoringpb.Aggregation_ALIGN_SUM:
+		default:
+			return nil, invalid("aligner %v is not emulated (use ALIGN_DELTA or ALIGN_SUM)", agg.GetPerSeriesAligner())
+		}
+		period = agg.GetAlignmentPeriod().AsDuration()
+		if agg.GetAlignmentPeriod() == nil || period < time.Minute {
+			return nil, invalid("alignment_period %v: the value must be at least 60 seconds", agg.GetAlignmentPeriod().AsDuration())
+		}
+	}
+	reduce := agg.GetCrossSeriesReducer()
+	switch reduce {
+	case monitoringpb.Aggregation_REDUCE_NONE:
+	case monitoringpb.Aggregation_REDUCE_SUM:
+		if !aligned {
+			return nil, invalid("cross_series_reducer needs a per_series_aligner other than ALIGN_NONE and an alignment_period")
+		}
+	default:
+		return nil, invalid("reducer %v is not emulated (use REDUCE_SUM)", reduce)
+	}
+	var groupBy []string
+	for _, f := range agg.GetGroupByFields() {
+		p := &parser{s: f}
+		k, err := p.key()
+		if err != nil || !p.eof() || !strings.Contains(k, ".labels.") {
+			return nil, invalid("group_by_fields %q: want resource.labels.NAME or metric.labels.NAME", f)
+		}
+		groupBy = append(groupBy, k)
+	}
+	if req.GetOrderBy() != "" {
+		return nil, invalid("order_by: unsupported, must be left blank")
+	}
+	offset := 0
+	if tok := req.GetPageToken(); tok != "" {
+		n, err := strconv.Atoi(tok)
+		if err != nil || n < 0 {
+			return nil, invalid("page_token %q was not returned by a previous call", tok)
+		}
+		offset = n
+	}
+
+	now := s.cfg.now()
+	s.mu.Lock()
+	s.calls++
+	samples := slices.Clone(s.samples)
+	s.mu.Unlock()
+
+	out := map[string]*series{}
+	for _, x := range samples {
+		if x.Project != project || now.Before(x.End.Add(s.cfg.delay)) || !x.End.After(start) || x.End.After(end) {
+			continue
+		}
+		ml, rl := sampleLabels(x)
+		if !match(clauses, MetricType, ResourceType, ml, rl) {
+			continue
+		}
+		if reduce == monitoringpb.Aggregation_REDUCE_SUM {
+			gm, gr := map[string]string{}, map[string]string{}
+			for _, k := range groupBy {
+				if name, ok := strings.CutPrefix(k, "metric.labels."); ok {
+					if v, ok := ml[name]; ok {
+						gm[name] = v
+					}
+				} else if name, ok := strings.CutPrefix(k, "resource.labels."); ok {
+					if v, ok := rl[name]; ok {
+						gr[name] = v
+					}
+				}
+			}
+			ml, rl = gm, gr
+		}
+		key := labelKey(ml) + "|" + labelKey(rl)
+		se := out[key]
+		if se == nil {
+			se = &series{key: key, metricLabels: ml, resourceLabels: rl, points: map[int64]int64{}}
+			out[key] = se
+		}
+		if aligned {
+			// Periods end at the interval's end: bucket b is
+			// (end-(b+1)P, end-bP], so a sample ending at end is in 0.
+			b := int64(end.Sub(x.End) / period)
+			se.points[b] += x.Count
+		} else {
+			se.raw = append(se.raw, rawPoint{start: x.End.Add(-s.cfg.period), end: x.End, v: x.Count})
+		}
+	}
+	keys := make([]string, 0, len(out))
+	for k := range out {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if offset > len(keys) {
+		return nil, invalid("page_token %q is past the end of the results", req.GetPageToken())
+	}
+	pageSize := int(req.GetPageSize())
+	if pageSize <= 0 || pageSize > 100000 {
+		pageSize = 100000
+	}
+	resp := &monitoringpb.ListTimeSeriesResponse{}
+	used := 0
+	i := offset
+	for ; i < len(keys); i++ {
+		se := out[keys[i]]
+		ts := &monitoringpb.TimeSeries{
+			Metric:     &metric.Metric{Type: MetricType, Labels: se.metricLabels},
+			Resource:   &monitoredres.MonitoredResource{Type: ResourceType, Labels: se.resourceLabels},
+			MetricKind: metric.MetricDescriptor_DELTA,
+			ValueType:  metric.MetricDescriptor_INT64,
+			Unit:       "1",
+		}
+		if req.GetView() == monitoringpb.ListTimeSeriesRequest_FULL {
+			ts.Points = points(se, end, period, aligned)
+			if used > 0 && used+len(ts.Points) > pageSize {
+				break
+			}
+			used += len(ts.Points)
+		} else if used >= pageSize {
+			break
+		} else {
+			used++
+		}
+		resp.TimeSeries = append(resp.TimeSeries, ts)
+	}
+	if i < len(keys) {
+		resp.NextPageToken = strconv.Itoa(i)
+	}
+	return resp, nil
+}
+
+// points renders a series' points, newest first ("The points in each time
+// series are currently returned in reverse time order").
+func points(se *series, end time.Time, period time.Duration, aligned bool) []*monitoringpb.Point {
+	var ps []*monitoringpb.Point
+	if aligned {
+		idx := make([]int64, 0, len(se.points))
+		for b := range se.points {
+			idx = append(idx, b)
+		}
+		slices.Sort(idx)
+		for _, b := range idx {
+			e := end.Add(-time.Duration(b) * period)
+			ps = append(ps, &monitoringpb.Point{
+				Interval: &monitoringpb.TimeInterval{StartTime: timestamppb.New(e.Add(-period)), EndTime: timestamppb.New(e)},
+				Value:    &monitoringpb.TypedValue{Value: &monitoringpb.TypedValue_Int64Value{Int64Value: se.points[b]}},
+			})
+		}
+		return ps
+	}
+	raw := slices.Clone(se.raw)
+	sort.SliceStable(raw, func(i, j int) bool { return raw[i].end.After(raw[j].end) })
+	for _, r := range raw {
+		ps = append(ps, &monitoringpb.Point{
+			Interval: &monitoringpb.TimeInterval{StartTime: timestamppb.New(r.start), EndTime: timestamppb.New(r.end)},
+			Value:    &monitoringpb.TypedValue{Value: &monitoringpb.TypedValue_Int64Value{Int64Value: r.v}},
+		})
+	}
+	return ps
+}
+
+func labelKey(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%q=%q,", k, m[k])
+	}
+	return b.String()
+}

@@ -1,0 +1,236 @@
+package cloudmonitoring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	monitoring "cloud.google.com/go/monitoring/apiv3/v2"
+	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
+	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/internal/gcperr"
+	"github.com/twostage/twostage/traffic/analysis"
+	"google.golang.org/api/iterator"
+	"google.golang.org/api/option"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Option configures [New].
+type Option func(*config)
+
+type config struct {
+	clientOpts []option.ClientOption
+	client     *monitoring.MetricClient
+	delay      time.Duration
+	period     time.Duration
+	location   string
+	clock      twostage.Clock
+	logger     *slog.Logger
+}
+
+// WithClientOptions sets the options of the MetricClient that New creates
+// (for example an emulator's). The default is none: Application Default
+// Credentials and the production endpoint. Ignored with [WithMetricClient].
+func WithClientOptions(opts ...option.ClientOption) Option {
+	return func(c *config) { c.clientOpts = append(c.clientOpts, opts...) }
+}
+
+// WithMetricClient uses a ready-made client, which [Metrics.Close] leaves
+// open. The default: New creates one.
+func WithMetricClient(mc *monitoring.MetricClient) Option {
+	return func(c *config) { c.client = mc }
+}
+
+// WithDelay sets how long after the fact the metric is assumed complete.
+// The default is 3 minutes, Cloud Run's documented visibility delay for
+// request_count ("After sampling, data is not visible for up to 180
+// seconds").
+func WithDelay(d time.Duration) Option { return func(c *config) { c.delay = d } }
+
+// WithAlignment sets the alignment period of the query, at least 60 s. The
+// default is 60 s, the metric's sampling period.
+func WithAlignment(d time.Duration) Option { return func(c *config) { c.period = d } }
+
+// WithLocation restricts the query to one region (the resource label
+// location). The default is every region.
+func WithLocation(region string) Option { return func(c *config) { c.location = region } }
+
+// WithClock sets the clock that decides how far data is complete. The
+// default is [twostage.SystemClock]. A nil c keeps the default.
+func WithClock(clk twostage.Clock) Option {
+	return func(c *config) {
+		if clk != nil {
+			c.clock = clk
+		}
+	}
+}
+
+// WithLogger sets the logger of queries (debug level). The default discards
+// everything. A nil l keeps the default.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.logger = l
+		}
+	}
+}
+
+// Metrics reads request counts of one Cloud Run service. It is safe for
+// concurrent use. Create one with [New] and Close it when done.
+type Metrics struct {
+	project, service string
+	cfg              config
+	client           *monitoring.MetricClient
+	owns             bool
+}
+
+var _ analysis.Metrics = (*Metrics)(nil)
+
+// New returns a source for the service named service in project (an ID or
+// number). Errors wrap twostage.ErrInvalid for bad arguments.
+func New(ctx context.Context, project, service string, opts ...Option) (*Metrics, error) {
+	cfg := config{delay: 3 * time.Minute, period: time.Minute, clock: twostage.SystemClock(), logger: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	switch {
+	case project == "" || strings.ContainsAny(project, "/\"\\ "):
+		return nil, fmt.Errorf("cloudmonitoring: project %q: want a project ID or number: %w", project, twostage.ErrInvalid)
+	case service == "" || !labelValue(service):
+		return nil, fmt.Errorf("cloudmonitoring: service %q: want a Cloud Run service name: %w", service, twostage.ErrInvalid)
+	case cfg.location != "" && !labelValue(cfg.location):
+		return nil, fmt.Errorf("cloudmonitoring: location %q: want a region such as europe-west1: %w", cfg.location, twostage.ErrInvalid)
+	case cfg.period < time.Minute:
+		return nil, fmt.Errorf("cloudmonitoring: alignment %v is below the API's minimum of 60s: %w", cfg.period, twostage.ErrInvalid)
+	case cfg.delay < 0:
+		return nil, fmt.Errorf("cloudmonitoring: negative delay %v: %w", cfg.delay, twostage.ErrInvalid)
+	}
+	m := &Metrics{project: project, service: service, cfg: cfg, client: cfg.client}
+	if m.client == nil {
+		c, err := monitoring.NewMetricClient(ctx, cfg.clientOpts...)
+		if err != nil {
+			return nil, fmt.Errorf("cloudmonitoring: creating the metric client: %w", err)
+		}
+		m.client, m.owns = c, true
+	}
+	return m, nil
+}
+
+// Close closes the client if New created it.
+func (m *Metrics) Close() error {
+	if m.owns {
+		return m.client.Close()
+	}
+	return nil
+}
+
+// labelValue reports whether s can be quoted in a filter without escapes:
+// Cloud Run names are lower-case letters, digits and hyphens.
+func labelValue(s string) bool {
+	for _, r := range s {
+		if !(r == '-' || r == '_' || ('a' <= r && r <= 'z') || ('0' <= r && r <= '9') || ('A' <= r && r <= 'Z')) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// Filter returns the monitoring filter selecting the request counts of the
+// named revisions of the service.
+func (m *Metrics) Filter(revisions []string) string {
+	var b strings.Builder
+	b.WriteString(`metric.type = "run.googleapis.com/request_count" AND resource.type = "cloud_run_revision"`)
+	fmt.Fprintf(&b, ` AND resource.labels.service_name = %q`, m.service)
+	if m.cfg.location != "" {
+		fmt.Fprintf(&b, ` AND resource.labels.location = %q`, m.cfg.location)
+	}
+	b.WriteString(` AND resource.labels.revision_name = one_of(`)
+	for i, r := range revisions {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%q", r)
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// Counts sums the requests and 5xx responses of q.Revisions over
+// [q.Start, Through), Through being q.End or, if earlier, now minus the
+// delay, rounded down to whole alignment periods after q.Start. With no
+// complete period yet it returns zero counts without calling the API.
+func (m *Metrics) Counts(ctx context.Context, q analysis.Query) (analysis.Counts, error) {
+	if len(q.Revisions) == 0 {
+		return analysis.Counts{}, fmt.Errorf("cloudmonitoring: counting requests of service %q: %w", m.service, analysis.ErrNoRevisions)
+	}
+	for _, r := range q.Revisions {
+		if !labelValue(r) {
+			return analysis.Counts{}, fmt.Errorf("cloudmonitoring: revision %q: want a Cloud Run revision name: %w", r, twostage.ErrInvalid)
+		}
+	}
+	through := q.End
+	if complete := m.cfg.clock.Now().Add(-m.cfg.delay); complete.Before(through) {
+		through = complete
+	}
+	periods := through.Sub(q.Start) / m.cfg.period
+	through = q.Start.Add(max(periods, 0) * m.cfg.period)
+	out := analysis.Counts{Revisions: make(map[string]analysis.Count, len(q.Revisions)), Through: through}
+	for _, r := range q.Revisions {
+		out.Revisions[r] = analysis.Count{}
+	}
+	if periods <= 0 {
+		return out, nil
+	}
+	req := &monitoringpb.ListTimeSeriesRequest{
+		Name:   "projects/" + m.project,
+		Filter: m.Filter(q.Revisions),
+		Interval: &monitoringpb.TimeInterval{
+			StartTime: timestamppb.New(q.Start),
+			EndTime:   timestamppb.New(through),
+		},
+		Aggregation: &monitoringpb.Aggregation{
+			AlignmentPeriod:    durationpb.New(m.cfg.period),
+			PerSeriesAligner:   monitoringpb.Aggregation_ALIGN_DELTA,
+			CrossSeriesReducer: monitoringpb.Aggregation_REDUCE_SUM,
+			GroupByFields:      []string{"resource.labels.revision_name", "metric.labels.response_code_class"},
+		},
+		View: monitoringpb.ListTimeSeriesRequest_FULL,
+	}
+	m.cfg.logger.Debug("ListTimeSeries", "filter", req.Filter, "start", q.Start, "end", through)
+	it := m.client.ListTimeSeries(ctx, req)
+	for {
+		ts, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return analysis.Counts{}, gcperr.Wrap(err, "cloudmonitoring: listing request counts of service %q in project %q", m.service, m.project)
+		}
+		rev := ts.GetResource().GetLabels()["revision_name"]
+		c, ok := out.Revisions[rev]
+		if !ok {
+			continue
+		}
+		var n int64
+		for _, p := range ts.GetPoints() {
+			switch v := p.GetValue().GetValue().(type) {
+			case *monitoringpb.TypedValue_Int64Value:
+				n += v.Int64Value
+			case *monitoringpb.TypedValue_DoubleValue:
+				n += int64(v.DoubleValue + 0.5)
+			}
+		}
+		c.Requests += n
+		if ts.GetMetric().GetLabels()["response_code_class"] == "5xx" {
+			c.Errors += n
+		}
+		out.Revisions[rev] = c
+	}
+	return out, nil
+}

@@ -1,0 +1,163 @@
+package cloudmonitoring_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/fake"
+	"github.com/twostage/twostage/fake/monitoringfake"
+	"github.com/twostage/twostage/traffic/analysis"
+	"github.com/twostage/twostage/traffic/analysis/cloudmonitoring"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func setup(t *testing.T, clk *fake.Clock, ingest time.Duration, opts ...cloudmonitoring.Option) (*monitoringfake.Server, *cloudmonitoring.Metrics) {
+	t.Helper()
+	srv, err := monitoringfake.NewServer(monitoringfake.WithClock(clk.Now), monitoringfake.WithIngestionDelay(ingest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	m, err := cloudmonitoring.New(context.Background(), "proj", "svc",
+		append([]cloudmonitoring.Option{cloudmonitoring.WithClientOptions(srv.ClientOptions()...), cloudmonitoring.WithClock(clk)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return srv, m
+}
+
+func add(srv *monitoringfake.Server, rev string, minute, code int, n int64) {
+	srv.Add(monitoringfake.Sample{Project: "proj", Location: "europe-west1", Service: "svc", Revision: rev, Code: code, End: t0.Add(time.Duration(minute) * time.Minute), Count: n})
+}
+
+func TestCounts(t *testing.T) {
+	t.Parallel()
+	clk := fake.NewClock(t0.Add(10*time.Minute + 30*time.Second))
+	srv, m := setup(t, clk, 3*time.Minute)
+	for minute := 1; minute <= 10; minute++ {
+		add(srv, "svc-v2", minute, 200, 95)
+		add(srv, "svc-v2", minute, 503, 5)
+		add(srv, "svc-v2", minute, 404, 1) // 4xx is not an error
+		add(srv, "svc-v1", minute, 200, 1000)
+		add(srv, "other", minute, 500, 1000)
+	}
+	add(srv, "svc-v1", 2, 500, 2)
+	srv.Add(monitoringfake.Sample{Project: "proj", Service: "another-svc", Revision: "svc-v1", Code: 500, End: t0.Add(time.Minute), Count: 99})
+
+	got, err := m.Counts(context.Background(), analysis.Query{Revisions: []string{"svc-v2", "svc-v1"}, Start: t0, End: clk.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Complete through now-3m = 7m30s, rounded down to whole minutes: 7m.
+	want := analysis.Counts{
+		Revisions: map[string]analysis.Count{"svc-v2": {Requests: 7 * 101, Errors: 7 * 5}, "svc-v1": {Requests: 7*1000 + 2, Errors: 2}},
+		Through:   t0.Add(7 * time.Minute),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Counts mismatch (-want +got):\n%s", diff)
+	}
+	// Nothing complete yet: no call.
+	calls := srv.Calls()
+	got, err = m.Counts(context.Background(), analysis.Query{Revisions: []string{"svc-v2"}, Start: t0.Add(9 * time.Minute), End: clk.Now()})
+	if err != nil || got.Revisions["svc-v2"] != (analysis.Count{}) || !got.Through.Equal(t0.Add(9*time.Minute)) || srv.Calls() != calls {
+		t.Errorf("Counts before data = %+v, %v (calls %d→%d); want zero through the start without a call", got, err, calls, srv.Calls())
+	}
+}
+
+// TestSequentialOverCloudMonitoring runs the Sequential gate over the
+// emulator: a 20× regression at 5% fails once the delayed data shows it.
+func TestSequentialOverCloudMonitoring(t *testing.T) {
+	t.Parallel()
+	clk := fake.NewClock(t0)
+	srv, m := setup(t, clk, 3*time.Minute)
+	g, err := analysis.NewSequential(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for minute := 1; minute <= 10; minute++ {
+		add(srv, "svc-v2", minute, 200, 588)
+		add(srv, "svc-v2", minute, 500, 12) // 2%
+		add(srv, "svc-v1", minute, 200, 11389)
+		add(srv, "svc-v1", minute, 500, 11) // 0.1%
+		clk.Advance(time.Minute)
+		verdict, err := g.Check(context.Background(), checkAt(clk.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if minute < 4 && verdict.Outcome != "inconclusive" {
+			t.Fatalf("minute %d: %s %s, want inconclusive: no complete data yet", minute, verdict.Outcome, verdict.Reason)
+		}
+		if minute >= 4 {
+			if verdict.Outcome != "fail" {
+				t.Fatalf("minute %d: %s %s, want fail", minute, verdict.Outcome, verdict.Reason)
+			}
+			return
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	t.Parallel()
+	clk := fake.NewClock(t0.Add(time.Hour))
+	srv, m := setup(t, clk, 0, cloudmonitoring.WithLocation("europe-west1"))
+	if _, err := m.Counts(context.Background(), analysis.Query{Start: t0, End: clk.Now()}); !errors.Is(err, analysis.ErrNoRevisions) {
+		t.Errorf("no revisions: %v", err)
+	}
+	if _, err := m.Counts(context.Background(), analysis.Query{Revisions: []string{`a" OR x="`}, Start: t0, End: clk.Now()}); !errors.Is(err, twostage.ErrInvalid) {
+		t.Errorf("quote in revision: %v, want ErrInvalid", err)
+	}
+	_ = srv
+	for _, tc := range []struct {
+		code codes.Code
+		want error
+	}{{codes.NotFound, twostage.ErrNotFound}, {codes.InvalidArgument, twostage.ErrInvalid}} {
+		bad, err := monitoringfake.NewServer(monitoringfake.WithErrorInjection(func(method string, _ proto.Message) error {
+			return status.Error(tc.code, "injected")
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = bad.Close() })
+		bm, err := cloudmonitoring.New(context.Background(), "proj", "svc", cloudmonitoring.WithClientOptions(bad.ClientOptions()...), cloudmonitoring.WithClock(clk))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = bm.Close() })
+		_, err = bm.Counts(context.Background(), analysis.Query{Revisions: []string{"a"}, Start: t0, End: clk.Now()})
+		if !errors.Is(err, tc.want) || status.Code(err) != tc.code {
+			t.Errorf("injected %v: %v (code %v), want %v keeping the code", tc.code, err, status.Code(err), tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		project, service string
+		opts             []cloudmonitoring.Option
+	}{
+		{"", "svc", nil}, {"p/q", "svc", nil}, {"p", "", nil}, {"p", `s"`, nil},
+		{"p", "svc", []cloudmonitoring.Option{cloudmonitoring.WithAlignment(time.Second)}},
+		{"p", "svc", []cloudmonitoring.Option{cloudmonitoring.WithDelay(-1)}},
+		{"p", "svc", []cloudmonitoring.Option{cloudmonitoring.WithLocation("eu west")}},
+	} {
+		if _, err := cloudmonitoring.New(context.Background(), tc.project, tc.service, tc.opts...); !errors.Is(err, twostage.ErrInvalid) {
+			t.Errorf("New(%q, %q): %v, want ErrInvalid", tc.project, tc.service, err)
+		}
+	}
+}
+
+func TestFilter(t *testing.T) {
+	t.Parallel()
+	clk := fake.NewClock(t0)
+	_, m := setup(t, clk, 0, cloudmonitoring.WithLocation("europe-west1"))
+	want := `metric.type = "run.googleapis.com/request_count" AND resource.type = "cloud_run_revision" AND resource.labels.service_name = "svc" AND resource.labels.location = "europe-west1" AND resource.labels.revision_name = one_of("a", "b")`
+	if got := m.Filter([]string{"a", "b"}); got != want {
+		t.Errorf("Filter = %s\nwant     %s", got, want)
+	}
+}
