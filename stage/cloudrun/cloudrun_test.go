@@ -719,3 +719,26 @@ func TestDeployRedoesALostRace(t *testing.T) {
 		t.Errorf("Split() = %v, want %v", sp, want)
 	}
 }
+
+func TestRevisionsCreatedAtTheSameTimeKeepTheAPIOrder(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	e := newEnv(t, []cloudrunfake.Option{cloudrunfake.WithClock(func() time.Time { return at })})
+	var want []string
+	for _, s := range []string{"c1", "b2", "a3"} {
+		want = append([]string{mustDeploy(t, e.svc, release(s, stage.RouteAll)).Name}, want...)
+	}
+	var got []string
+	for r, err := range e.svc.Revisions(t.Context()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Created.Equal(at) {
+			t.Errorf("revision %s created %v, want %v", r.Name, r.Created, at)
+		}
+		got = append(got, r.Name)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Revisions() mismatch (-want +got):\n%s", diff)
+	}
+}
