@@ -135,7 +135,10 @@ func (r GitHubRepo) String() string {
 // bytes, and GitHub's sub ("repo:OWNER/NAME:ref:refs/heads/BRANCH",
 // "repo:OWNER/NAME:environment:ENV") grows with the owner (≤ 39 bytes), the
 // repository name (≤ 100 bytes) and the branch or environment name: a long
-// but valid repository would be locked out. Every part of the chosen
+// but valid repository would be locked out. The alternative some guides
+// use, assertion.repository_id + ":" + assertion.ref, is bounded by the
+// ID but not by the ref (a branch name may be ~250 bytes), so it fails
+// the same way on long branch names. Every part of the chosen
 // subject is a decimal number, so it stays under about 70 bytes, and it
 // still identifies exactly one workflow run in Cloud Audit Logs (the run
 // links to the ref, commit and actor). The price is that a
