@@ -497,4 +497,3 @@ func resolvedShares(s traffic.Split) map[string]int {
 	}
 	return traffic.Shares(s)
 }
-
