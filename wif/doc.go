@@ -27,9 +27,15 @@
 //     google.golang.org/api/option.WithTokenSource and into
 //     go-containerregistry's google.NewTokenSourceAuthenticator.
 //
-// The declarative side (creating pools, providers and IAM bindings with a
-// plan/apply cycle, and linting existing ones) lives in the same package,
-// in the setup, plan, apply, simulate, lint and render files.
+// The declarative side declares the trust configuration in Go and applies
+// it like code: a [Setup] (pool, provider and IAM [Binding]s, with secure
+// defaults from [GitHubSetup]) is compared with what exists by
+// [Manager.Plan], shown as a readable diff, and applied idempotently by
+// [Manager.Apply] (IAM read-modify-write with etags and policy version 3,
+// retried on conflict, touching only the bindings it manages). [Simulate]
+// runs sample GitHub tokens through it before anything is applied, [Lint]
+// flags insecure patterns with stable rule IDs, and [RenderGcloud] and
+// [RenderTerraform] print the same setup for teams that apply elsewhere.
 //
 // # Sources
 //
