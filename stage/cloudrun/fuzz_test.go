@@ -54,6 +54,30 @@ func FuzzValidateLabel(f *testing.F) {
 	})
 }
 
+// fuzzSplit decodes data into a split of up to 5 targets over three
+// revisions and LATEST (latest ready revision api-b).
+func fuzzSplit(data []byte) traffic.Split {
+	revs := []string{"api-a", "api-b", "api-c"}
+	tags := []string{"", "t1", "t2", "candidate"}
+	cur := traffic.Split{LatestRevision: "api-b"}
+	for i := 0; i+1 < len(data) && len(cur.Targets) < 5; i += 2 {
+		b := data[i]
+		tg := traffic.Target{Percent: int(data[i+1]), Tag: tags[int(b>>4)&3]}
+		if b&0x80 != 0 {
+			tg.Latest = true
+		} else {
+			tg.Revision = revs[int(b&0x0f)%len(revs)]
+		}
+		cur.Targets = append(cur.Targets, tg)
+	}
+	return cur
+}
+
+// badTag reports whether tag is refused by traffic.Validate.
+func badTag(tag string) bool {
+	return tag != "" && traffic.Validate(traffic.Split{Targets: []traffic.Target{{Revision: "api-new", Percent: 100, Tag: tag}}}, "api") != nil
+}
+
 // FuzzRouteNone checks the RouteNone rule on arbitrary valid splits: the
 // revisions serving before serve the same shares after the new revision
 // becomes the latest, and every release tag points at the new revision.
@@ -63,20 +87,7 @@ func FuzzRouteNone(f *testing.F) {
 	f.Add([]byte{0x81, 100, 0x12, 0}, "")
 	f.Add([]byte{0x00, 30, 0x80, 70, 0x21, 0}, "t1")
 	f.Fuzz(func(t *testing.T, data []byte, tag string) {
-		revs := []string{"api-a", "api-b", "api-c"}
-		tags := []string{"", "t1", "t2", "candidate"}
-		var cur traffic.Split
-		cur.LatestRevision = "api-b"
-		for i := 0; i+1 < len(data) && len(cur.Targets) < 5; i += 2 {
-			b := data[i]
-			tg := traffic.Target{Percent: int(data[i+1]), Tag: tags[int(b>>4)&3]}
-			if b&0x80 != 0 {
-				tg.Latest = true
-			} else {
-				tg.Revision = revs[int(b&0x0f)%len(revs)]
-			}
-			cur.Targets = append(cur.Targets, tg)
-		}
+		cur := fuzzSplit(data)
 		if traffic.Validate(cur, "api") != nil {
 			return
 		}
@@ -86,13 +97,16 @@ func FuzzRouteNone(f *testing.F) {
 		}
 		got, err := desired(cur, "api-new", r, true, true)
 		if err != nil {
-			if tag != "" && traffic.Validate(traffic.Split{Targets: []traffic.Target{{Revision: "api-new", Percent: 100, Tag: tag}}}, "") != nil {
-				return // a bad tag is refused
+			if badTag(tag) {
+				return
 			}
 			t.Fatalf("desired(%v, tag %q) error: %v", cur, tag, err)
 		}
 		after := traffic.Split{Targets: got, LatestRevision: "api-new"}
 		if err := traffic.Validate(after, "api"); err != nil {
+			if badTag(tag) {
+				return // too long with the service name
+			}
 			t.Fatalf("desired(%v, tag %q) = %v, invalid: %v", cur, tag, after, err)
 		}
 		before, now := traffic.Shares(cur), traffic.Shares(after)
@@ -107,6 +121,60 @@ func FuzzRouteNone(f *testing.F) {
 		if tag != "" {
 			if rev, ok := traffic.TagOf(after, tag); !ok || rev != "api-new" {
 				t.Errorf("desired(%v, tag %q) = %v: tag reaches %q, want api-new", cur, tag, after, rev)
+			}
+		}
+	})
+}
+
+// FuzzRouteAll checks the RouteAll rule on arbitrary valid splits: the new
+// revision gets everything, the release tag reaches it, and every other tag
+// still reaches the revision it reached (a tag on LATEST follows LATEST).
+func FuzzRouteAll(f *testing.F) {
+	f.Add([]byte{0x80, 100}, "dev")
+	f.Add([]byte{0x11, 50, 0x82, 50, 0x20, 0}, "t1")
+	f.Add([]byte{0x30, 100}, "")
+	f.Fuzz(func(t *testing.T, data []byte, tag string) {
+		cur := fuzzSplit(data)
+		if traffic.Validate(cur, "api") != nil {
+			return
+		}
+		r := stage.Release{Traffic: stage.RouteAll}
+		if tag != "" {
+			r.Tags = []string{tag}
+		}
+		for _, latest := range []bool{true, false} {
+			got, err := desired(cur, "api-new", r, latest, true)
+			if err != nil {
+				if badTag(tag) {
+					return
+				}
+				t.Fatalf("desired(%v, tag %q, latest %v) error: %v", cur, tag, latest, err)
+			}
+			after := traffic.Split{Targets: got, LatestRevision: "api-b"}
+			if latest {
+				after.LatestRevision = "api-new"
+			}
+			if err := traffic.Validate(after, "api"); err != nil {
+				if badTag(tag) {
+					return
+				}
+				t.Fatalf("desired(%v, tag %q) = %v, invalid: %v", cur, tag, after, err)
+			}
+			if sh := traffic.Shares(after); sh["api-new"] != 100 {
+				t.Errorf("desired(%v, latest %v) = %v: api-new has %d%%, want 100", cur, latest, after, sh["api-new"])
+			}
+			for _, tg := range cur.Targets {
+				if tg.Tag == "" || tg.Tag == tag || tg.Latest {
+					continue
+				}
+				if rev, ok := traffic.TagOf(after, tg.Tag); !ok || rev != tg.Revision {
+					t.Errorf("desired(%v) = %v: tag %q reaches %q, want %q", cur, after, tg.Tag, rev, tg.Revision)
+				}
+			}
+			if tag != "" {
+				if rev, ok := traffic.TagOf(after, tag); !ok || rev != "api-new" {
+					t.Errorf("desired(%v, tag %q) = %v: tag reaches %q, want api-new", cur, tag, after, rev)
+				}
 			}
 		}
 	})
