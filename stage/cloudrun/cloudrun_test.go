@@ -401,6 +401,24 @@ func TestErrorMapping(t *testing.T) {
 			sentinel: twostage.ErrConflict, code: codes.AlreadyExists,
 		},
 		{
+			name: "reused name known to the service, other image",
+			do: func(t *testing.T, e env) error {
+				mustDeploy(t, e.svc, release("a1", stage.RouteAll))
+				r := release("a1", stage.RouteAll)
+				r.Artifact = stagetest.Artifact("other")
+				e.srv.ResetRequests()
+				_, err := e.svc.Deploy(t.Context(), r)
+				if n := e.srv.Count(mUpdateService); n != 0 {
+					t.Errorf("UpdateService called %d times, want 0 (refused before writing)", n)
+				}
+				if err != nil && !strings.Contains(err.Error(), stagetest.Artifact("a1").String()) {
+					t.Errorf("error %q does not name the image the revision runs", err)
+				}
+				return err
+			},
+			sentinel: twostage.ErrConflict, code: codes.AlreadyExists,
+		},
+		{
 			name: "target naming a missing revision",
 			do: func(t *testing.T, e env) error {
 				mustDeploy(t, e.svc, release("a1", stage.RouteAll))

@@ -228,7 +228,12 @@ func (s *Service) adopt(ctx context.Context, cur *runpb.Service, rev *runpb.Revi
 		}
 	}
 	if len(diffs) > 0 {
-		return stage.Revision{}, fmt.Errorf("cloudrun: deploying %s: revision %q already exists with a different configuration: %s; deploy with a new revision suffix: %w", image, name, strings.Join(diffs, "; "), twostage.ErrConflict)
+		// Detected before writing; the cause is what the API would answer
+		// (DESIGN.md API facts), so status.Code is ALREADY_EXISTS on both
+		// paths.
+		cause := status.Errorf(codes.AlreadyExists, "Revision named '%s' with different configuration already exists.", name)
+		return stage.Revision{}, fmt.Errorf("cloudrun: deploying %s: revision %q already exists with a different configuration: %s; deploy with a new revision suffix: %w",
+			image, name, strings.Join(diffs, "; "), &gcperr.Error{Sentinel: twostage.ErrConflict, Cause: cause})
 	}
 	if c := readyCondition(rev.GetConditions()); c.GetState() != runpb.Condition_CONDITION_SUCCEEDED {
 		return stage.Revision{}, fmt.Errorf("cloudrun: deploying %s: revision %q already exists and is not ready (%s); fix the cause and deploy with a new revision suffix: %w", image, name, describeCondition(c), twostage.ErrNotReady)
