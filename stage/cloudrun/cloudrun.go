@@ -114,9 +114,10 @@ func WithClock(clk twostage.Clock) Option {
 }
 
 // WithRetry sets the backoff between attempts of a call that failed
-// transiently and the number of attempts (≥ 1; 1 disables retries). The
-// default is the zero [backoff.Policy] (250ms doubling to 5s, 20% jitter)
-// and 5 attempts.
+// transiently and the number of attempts (≥ 1; 1 disables retries); the
+// same bound applies to Deploy redoing a read-modify-write that lost an etag
+// race. The default is the zero [backoff.Policy] (250ms doubling to 5s, 20%
+// jitter) and 5 attempts.
 func WithRetry(p backoff.Policy, attempts int) Option {
 	return func(c *config) { c.policy, c.attempts = p, attempts }
 }
