@@ -49,6 +49,7 @@ func run(args []string, w io.Writer) error {
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "parallel workers")
 	alpha := fs.Float64("ours-alpha", 0, "tuning: α of our sequential gate (0: the default)")
 	hold := fs.Float64("ours-hold", 0, "tuning: hold level of our sequential gate (0: the default)")
+	holdFor := fs.Duration("ours-hold-for", -1, "tuning: longest hold of our sequential gate (negative: the default)")
 	ratios := fs.String("ours-ratios", "", "tuning: lo,hi,n regression ratios of our sequential gate (empty: the default)")
 	only := fs.String("only", "", "simulate only the strategies whose name contains this")
 	releases := fs.String("releases", "", "candidate error rates to simulate, healthy first (empty: 0.001,0.002,0.005,0.02,0.2,1)")
@@ -79,8 +80,15 @@ func run(args []string, w io.Writer) error {
 	if *alpha > 0 {
 		p.Ours = append(p.Ours, analysis.WithAlpha(*alpha))
 	}
-	if *hold > 0 {
-		p.Ours = append(p.Ours, analysis.WithHoldAbove(*hold))
+	if *hold > 0 || *holdFor >= 0 {
+		h, d := 1.0, 10*time.Minute
+		if *hold > 0 {
+			h = *hold
+		}
+		if *holdFor >= 0 {
+			d = *holdFor
+		}
+		p.Ours = append(p.Ours, analysis.WithHold(h, d))
 	}
 	if *ratios != "" {
 		r, err := floats(*ratios)

@@ -306,7 +306,7 @@ func TestSequentialAcrossSteps(t *testing.T) {
 	// 57000: a mild excess, not a failure.
 	s.Record(cand, t0, analysis.Count{Requests: 3000, Errors: 8})
 	s.Record(stable, t0, analysis.Count{Requests: 57000, Errors: 57})
-	g, err := analysis.NewSequential(s, analysis.WithHoldAbove(math.Inf(1)))
+	g, err := analysis.NewSequential(s, analysis.WithHold(math.Inf(1), 0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ type config struct {
 	minDuration time.Duration
 	minRequests int64
 	holdAbove   float64
+	holdFor     time.Duration
 	probes      []Metrics
 	minRatio    float64
 	maxRatio    float64
@@ -51,6 +52,7 @@ func defaultConfig() config {
 		minDuration:  5 * time.Minute,
 		minRequests:  100,
 		holdAbove:    1,
+		holdFor:      10 * time.Minute,
 		minRatio:     1.5,
 		maxRatio:     100,
 		gridPoints:   16,
@@ -73,6 +75,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("analysis: crash factor %v is below 1: %w", c.crashFactor, twostage.ErrInvalid)
 	case c.minDuration < 0:
 		return fmt.Errorf("analysis: negative minimum duration %v: %w", c.minDuration, twostage.ErrInvalid)
+	case c.holdFor < 0:
+		return fmt.Errorf("analysis: negative hold %v: %w", c.holdFor, twostage.ErrInvalid)
 	case c.minRequests < 0:
 		return fmt.Errorf("analysis: negative minimum requests %d: %w", c.minRequests, twostage.ErrInvalid)
 	case !(c.minRatio > 1 && c.maxRatio > c.minRatio):
@@ -153,13 +157,18 @@ func WithMinDuration(d time.Duration) Option { return func(c *config) { c.minDur
 // ([NewThreshold]).
 func WithMinRequests(n int64) Option { return func(c *config) { c.minRequests = n } }
 
-// WithHoldAbove sets the suspicion level of a [Sequential] gate: while the
-// e-value is above e (but below 1/alpha), the gate keeps the step baking
-// (Inconclusive) instead of passing it, so that a slight regression that is
-// not yet proven is watched at low exposure rather than promoted. With no
-// regression the e-value drifts down, so the hold ends; the step's MaxWait
-// bounds it. The default is 1; +Inf turns holding off.
-func WithHoldAbove(e float64) Option { return func(c *config) { c.holdAbove = e } }
+// WithHold sets the suspicion level of a [Sequential] gate: while the
+// e-value is above e (but below the failure threshold), the gate keeps the
+// step baking (Inconclusive) instead of passing it, for at most d beyond
+// [WithMinDuration], so that a slight regression that is not yet proven is
+// watched longer at low exposure rather than promoted. With no regression
+// the e-value drifts down, so the hold usually ends early; the bound d
+// keeps a single unlucky error at very low traffic from holding a step
+// until the rollout gives up. The defaults are e = 1 and d = 10 minutes;
+// e = +Inf or d = 0 turns holding off.
+func WithHold(e float64, d time.Duration) Option {
+	return func(c *config) { c.holdAbove, c.holdFor = e, d }
+}
 
 // WithRatios sets the range of regression ratios (candidate error rate over
 // stable error rate) the [Sequential] gate's mixture spreads its weight

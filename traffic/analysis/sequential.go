@@ -28,7 +28,7 @@ import (
 //   - Inconclusive while the primary metrics do not yet cover the step's
 //     first [WithMinDuration], while the candidate has served fewer than
 //     [WithMinRequests] requests, or while the relative e-value is above
-//     the hold level ([WithHoldAbove]);
+//     the hold level, for a bounded time ([WithHold]);
 //   - Pass otherwise. At 100% there is nothing left to compare against, so
 //     the gate passes unless the evidence already fails.
 //
@@ -63,7 +63,7 @@ var _ traffic.Gate = (*Sequential)(nil)
 
 // NewSequential returns a Sequential gate reading the primary metrics m.
 // Options: [WithAlpha], [WithCrashTest], [WithMinDuration],
-// [WithMinRequests], [WithHoldAbove], [WithRatios], [WithProbe],
+// [WithMinRequests], [WithHold], [WithRatios], [WithProbe],
 // [WithClock], [WithLogger], [WithName]. Errors wrap twostage.ErrInvalid.
 func NewSequential(m Metrics, opts ...Option) (*Sequential, error) {
 	if m == nil {
@@ -225,7 +225,7 @@ func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 	case primary.cand.Requests < g.cfg.minRequests:
 		v.Outcome = traffic.Inconclusive
 		v.Reason = fmt.Sprintf("low traffic: candidate served %d requests, want %d", primary.cand.Requests, g.cfg.minRequests)
-	case rel > g.cfg.holdAbove:
+	case rel > g.cfg.holdAbove && covered < g.cfg.minDuration+g.cfg.holdFor:
 		v.Outcome = traffic.Inconclusive
 		v.Reason = fmt.Sprintf("holding: e-value %.3g is above %.3g, not yet %.3g", rel, g.cfg.holdAbove, relT)
 	default:
