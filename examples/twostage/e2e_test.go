@@ -332,7 +332,36 @@ func TestEndToEnd(t *testing.T) {
 	// Promoting the rolled-back release again is refused by policy.
 	e.run(3, nil, "promote", "--revision", bad, "--virtual-time")
 
-	// A manual rollback returns to v1.4.2 (the prior of the last success).
+	// Signed tags: an unsigned tag is refused with the reason, an SSH-signed
+	// one released.
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		t.Logf("skipping the signed-tag part: ssh-keygen is not installed: %v", err)
+	} else {
+		key := filepath.Join(tmp, "release_key")
+		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "release", "-f", key).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen: %v\n%s", err, out)
+		}
+		pub, _ := os.ReadFile(key + ".pub")
+		os.WriteFile(filepath.Join(e.repo, "allowed_signers"), []byte("dev@example.com "+string(pub)), 0o644)
+		e.git("config", "gpg.format", "ssh")
+		e.git("config", "user.signingkey", key+".pub")
+		os.WriteFile(filepath.Join(e.repo, "twostage.yaml"), []byte(e2eConfig+"release:\n  signed-tags: true\n  allowed-signers: allowed_signers\n"), 0o644)
+		shaE := e.commit("five")
+		e.run(0, nil, "dev", "--image-dir", "dist", "--entrypoint", "/app/server")
+		e.git("tag", "-a", "v1.7.0", "-m", "unsigned")
+		r = e.run(3, nil, "release", "--tag", "v1.7.0")
+		if !strings.Contains(r.Error, "not signed") || !strings.Contains(r.Error, "git tag -s") {
+			t.Errorf("release of an unsigned tag: error %q, want the reason and the fix", r.Error)
+		}
+		e.git("tag", "-s", "v1.7.1", "-m", "signed")
+		r = e.run(0, nil, "release", "--tag", "v1.7.1")
+		rr = releaseResult{}
+		json.Unmarshal(r.Result, &rr)
+		if rr.Revision != "api-v1-7-1-"+shaE[:7] {
+			t.Errorf("release of a signed tag = %+v, want api-v1-7-1-%s", rr, shaE[:7])
+		}
+	}
+
 	// The audit log holds one JSON object per line for every action.
 	audit, err := os.ReadFile(filepath.Join(e.repo, "audit.jsonl"))
 	if err != nil {

@@ -74,6 +74,7 @@ commands:
   wif        keyless GitHub Actions identity: wif lint|simulate|render|plan|apply
   doctor     check the configuration, repository and services, each finding with its fix
   version    print the version
+  ci         in GitHub Actions: dev on a branch push, release on a tag push (from GITHUB_REF)
 
 common flags: --config FILE (default twostage.yaml), --json
 exit codes: 0 ok, 1 failed, 2 usage, 3 refused by policy, 4 rolled back, 5 paused
@@ -108,6 +109,16 @@ func runClock(ctx context.Context, args []string, env func(string) string, stdou
 		"wif":      a.cmdWIF,
 		"doctor":   a.cmdDoctor,
 		"version":  a.cmdVersion,
+	}
+	commands["ci"] = func(ctx context.Context, args []string) (any, error) {
+		// ci runs what the GitHub event asks for: a push to a branch is a
+		// dev deploy, a tag push a release.
+		switch c := a.gh.Command(); c {
+		case "dev", "release":
+			a.command = c
+			return commands[c](ctx, args)
+		}
+		return nil, usagef("ci: GITHUB_REF %q is neither a branch nor a tag push; run dev or release explicitly", a.gh.Ref)
 	}
 	f, ok := commands[cmd]
 	if !ok {
