@@ -288,6 +288,9 @@ type rolloutResult struct {
 }
 
 func (r rolloutResult) Text() string {
+	if r.Nothing && r.Phase != "" {
+		return fmt.Sprintf("nothing to roll back: the rollout of %s already ended %s and %s serves 100%% (%s)\n", r.Candidate, r.Phase, r.Stable, r.Reason)
+	}
 	if r.Nothing {
 		return "nothing to promote: no release is waiting and no rollout is under way\n"
 	}
@@ -383,6 +386,16 @@ func (a *app) cmdRollback(ctx context.Context, args []string) (any, error) {
 	}
 	if *reason == "" {
 		*reason = "rolled back by " + a.actor(*actor)
+	}
+	// After an automatic rollback or an abort, the stable revision already
+	// serves everything: say so instead of writing the same traffic again
+	// (which would only overwrite the recorded reason).
+	if sp, err := a.backend.Prod.Split(ctx); err == nil {
+		if st, err := traffic.DecodeState(sp.State); err == nil && (st.Phase == traffic.RolledBack || st.Phase == traffic.Aborted) && resolvedShares(sp)[st.Stable] == 100 {
+			out := newRolloutResult(traffic.Result{State: st, Split: sp})
+			out.Nothing = true
+			return out, nil
+		}
 	}
 	defer a.group("rollback")()
 	res, err := p.Rollback(ctx, pipeline.RollbackInput{Reason: *reason, Actor: a.actor(*actor)})

@@ -332,6 +332,17 @@ func TestEndToEnd(t *testing.T) {
 	// Promoting the rolled-back release again is refused by policy.
 	e.run(3, nil, "promote", "--revision", bad, "--virtual-time")
 
+	// A rollback now has nothing to do: the gate already rolled back.
+	r = e.run(0, nil, "rollback")
+	ro = rolloutResult{}
+	json.Unmarshal(r.Result, &ro)
+	if !ro.Nothing || ro.Phase != "RolledBack" {
+		t.Errorf("rollback after the automatic rollback = %+v, want nothing to do", ro)
+	}
+	if st := e.status(); !strings.Contains(st.Prod.Rollout.Reason, "threshold") {
+		t.Errorf("rollback overwrote the recorded reason: %q", st.Prod.Rollout.Reason)
+	}
+
 	// Signed tags: an unsigned tag is refused with the reason, an SSH-signed
 	// one released.
 	if _, err := exec.LookPath("ssh-keygen"); err != nil {
@@ -359,6 +370,21 @@ func TestEndToEnd(t *testing.T) {
 		json.Unmarshal(r.Result, &rr)
 		if rr.Revision != "api-v1-7-1-"+shaE[:7] {
 			t.Errorf("release of a signed tag = %+v, want api-v1-7-1-%s", rr, shaE[:7])
+		}
+		// Promote it, then roll it back by hand: one write back to v1.5.0.
+		signed := rr.Revision
+		e.run(0, nil, "promote", "--virtual-time")
+		if got := shares(e.status().Prod); got[signed] != 100 {
+			t.Errorf("prod after promoting %s = %v", signed, got)
+		}
+		r = e.run(0, nil, "rollback", "--reason", "customer report")
+		ro = rolloutResult{}
+		json.Unmarshal(r.Result, &ro)
+		if ro.Phase != "RolledBack" || ro.Reason != "customer report" {
+			t.Errorf("manual rollback = %+v", ro)
+		}
+		if diff := cmp.Diff(map[string]int{good: 100}, shares(e.status().Prod)); diff != "" {
+			t.Errorf("prod traffic after the manual rollback mismatch (-want +got):\n%s", diff)
 		}
 	}
 

@@ -107,7 +107,8 @@ func (s statusResult) Text() string {
 			if !r.Ready {
 				ready = "NOT READY"
 			}
-			fmt.Fprintf(&b, "  %-34s %3d%%  %s  %s  %s\n", r.Name, r.Percent, short(r.Digest), ready, strings.Join(r.Tags, ","))
+			line := fmt.Sprintf("  %-34s %3d%%  %s  %s  %s", r.Name, r.Percent, short(r.Digest), ready, strings.Join(r.Tags, ","))
+			b.WriteString(strings.TrimRight(line, " ") + "\n")
 			for _, t := range r.Tags {
 				if u := r.TagURLs[t]; u != "" {
 					fmt.Fprintf(&b, "    %s: %s\n", t, u)
