@@ -2,11 +2,11 @@ package artifactregistryfake
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,11 +19,11 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/internal/emulator"
 )
 
 // Option configures a [Server].
@@ -34,6 +34,9 @@ type config struct {
 	clock  twostage.Clock
 	logger *slog.Logger
 	addr   string
+	// registryHost is the OCI host served elsewhere (WithRegistryHost).
+	registryHost string
+	noListener   bool
 }
 
 // WithRepository seeds a repository. Its Name must be
@@ -62,16 +65,31 @@ func WithAddress(addr string) Option {
 	return func(c *config) { c.addr = addr }
 }
 
+// WithRegistryHost sets the "host:port" that serves [Server.OCIHandler],
+// for an emulator mounted on a shared server: RegistryHost and every
+// repository's RegistryUri report it, and NewServer starts no OCI server
+// of its own. The default starts one on loopback and reports its address.
+func WithRegistryHost(host string) Option {
+	return func(c *config) { c.registryHost = host }
+}
+
+// WithoutListener makes NewServer start no gRPC server of its own: Addr is
+// empty, ClientOptions returns nil, and the API is served only where
+// [Server.Register] mounts it. It requires [WithRegistryHost]. The default
+// listens on WithAddress.
+func WithoutListener() Option {
+	return func(c *config) { c.noListener = true }
+}
+
 // Server is the emulator: a gRPC server for the API and an OCI registry on
 // loopback sharing one state. It is safe for concurrent use.
 type Server struct {
-	// Addr is the gRPC "host:port".
+	// Addr is the gRPC "host:port"; empty with WithoutListener.
 	Addr string
 
-	gsrv *grpc.Server
-	hsrv *httptest.Server
+	lis  *emulator.Server // nil with WithoutListener
+	hsrv *httptest.Server // nil with WithRegistryHost
 	s    *server
-	done chan struct{}
 }
 
 // NewServer starts an emulator. Close it when done.
@@ -86,56 +104,68 @@ func NewServer(opts ...Option) (*Server, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.noListener && cfg.registryHost == "" {
+		return nil, errors.New("artifactregistryfake: WithoutListener needs WithRegistryHost: the host that serves OCIHandler")
+	}
 	s := &server{
-		cfg:      cfg,
-		repos:    map[string]*repoState{},
-		ops:      map[string]*longrunningpb.Operation{},
-		calls:    map[string]int{},
-		injected: map[string]*injection{},
+		cfg:   cfg,
+		repos: map[string]*repoState{},
+		ops:   map[string]*longrunningpb.Operation{},
+		// Count is the only view of the log: keep counts, not requests.
+		log: emulator.Log{Name: "artifactregistryfake", Logger: cfg.logger, Keep: -1},
 	}
 	s.oci = ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
-	hsrv := httptest.NewServer(http.HandlerFunc(s.serveOCI))
-	s.host = strings.TrimPrefix(hsrv.URL, "http://")
+	srv := &Server{s: s}
+	s.host = cfg.registryHost
+	if s.host == "" {
+		srv.hsrv = httptest.NewServer(http.HandlerFunc(s.serveOCI))
+		s.host = strings.TrimPrefix(srv.hsrv.URL, "http://")
+	}
+	fail := func(err error) (*Server, error) {
+		_ = srv.Close() // nothing served yet
+		return nil, err
+	}
 	now := cfg.clock.Now()
 	for _, r := range cfg.repos {
 		if _, _, _, err := parseRepo(r.GetName()); err != nil {
-			hsrv.Close()
-			return nil, fmt.Errorf("artifactregistryfake: seeding repository: %w", err)
+			return fail(fmt.Errorf("artifactregistryfake: seeding repository: %w", err))
 		}
 		if _, dup := s.repos[r.GetName()]; dup {
-			hsrv.Close()
-			return nil, fmt.Errorf("artifactregistryfake: repository %s seeded twice", r.GetName())
+			return fail(fmt.Errorf("artifactregistryfake: repository %s seeded twice", r.GetName()))
 		}
 		s.addRepo(r, now)
 	}
-	lis, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		hsrv.Close()
-		return nil, fmt.Errorf("artifactregistryfake: listening on %q: %w", cfg.addr, err)
+	if cfg.noListener {
+		return srv, nil
 	}
-	gsrv := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(s.interceptor),
-		grpc.UnknownServiceHandler(s.unknown),
-	)
-	artifactregistrypb.RegisterArtifactRegistryServer(gsrv, s)
-	longrunningpb.RegisterOperationsServer(gsrv, s)
-	srv := &Server{Addr: lis.Addr().String(), gsrv: gsrv, hsrv: hsrv, s: s, done: make(chan struct{})}
-	go func() {
-		defer close(srv.done)
-		_ = gsrv.Serve(lis) // returns when Close stops the server
-	}()
+	lis, err := emulator.Listen(cfg.addr, srv.Register, grpc.UnknownServiceHandler(s.unknown))
+	if err != nil {
+		return fail(fmt.Errorf("artifactregistryfake: %w", err))
+	}
+	srv.Addr, srv.lis = lis.Addr, lis
 	return srv, nil
 }
 
+// Register mounts the emulator's gRPC services
+// (google.devtools.artifactregistry.v1.ArtifactRegistry and
+// google.longrunning.Operations) on r, such as a shared *grpc.Server, with
+// its call counts and error injection. Call it before r serves.
+func (s *Server) Register(r grpc.ServiceRegistrar) {
+	r = emulator.Intercept(r, emulator.Chain(s.s.log.Intercept, s.s.faults.Intercept, s.s.emulatedOnly))
+	artifactregistrypb.RegisterArtifactRegistryServer(r, s.s)
+	longrunningpb.RegisterOperationsServer(r, s.s)
+}
+
+// OCIHandler returns the OCI distribution API (paths under "/v2/") of the
+// emulator, to serve on the host given to [WithRegistryHost].
+func (s *Server) OCIHandler() http.Handler { return http.HandlerFunc(s.s.serveOCI) }
+
 // ClientOptions returns the options that connect
 // artifactregistry.NewClient to the server: its endpoint, no
-// authentication and a plain-text connection.
+// authentication and a plain-text connection. It returns nil with
+// WithoutListener.
 func (s *Server) ClientOptions() []option.ClientOption {
-	return []option.ClientOption{
-		option.WithEndpoint(s.Addr),
-		option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
-	}
+	return s.lis.ClientOptions()
 }
 
 // RegistryHost returns the "host:port" of the OCI registry (plain HTTP on
@@ -145,10 +175,11 @@ func (s *Server) RegistryHost() string { return s.s.host }
 
 // Close stops both servers, ending open calls.
 func (s *Server) Close() error {
-	s.gsrv.Stop()
-	<-s.done
-	s.hsrv.Close()
-	return nil
+	err := s.lis.Close()
+	if s.hsrv != nil {
+		s.hsrv.Close()
+	}
+	return err
 }
 
 // SetRepository replaces (or adds) a repository's configuration, keeping
@@ -177,27 +208,13 @@ func (s *Server) SetRepository(r *artifactregistrypb.Repository) error {
 // times < 0 fails every call; a nil err or times == 0 removes the
 // injection.
 func (s *Server) InjectError(method string, err error, times int) {
-	s.s.mu.Lock()
-	defer s.s.mu.Unlock()
-	if err == nil || times == 0 {
-		delete(s.s.injected, method)
-		return
-	}
-	s.s.injected[method] = &injection{err: err, times: times}
+	s.s.faults.Inject(method, err, times)
 }
 
 // Count returns how many calls of a method the server received; a name
 // without a leading "/" matches the method of any service ("GetTag").
 func (s *Server) Count(method string) int {
-	s.s.mu.Lock()
-	defer s.s.mu.Unlock()
-	n := 0
-	for m, c := range s.s.calls {
-		if m == method || (!strings.HasPrefix(method, "/") && strings.HasSuffix(m, "/"+method)) {
-			n += c
-		}
-	}
-	return n
+	return s.s.log.Count(method)
 }
 
 // server is the shared state of the gRPC API and the OCI front.
@@ -209,6 +226,10 @@ type server struct {
 	oci  http.Handler // the in-memory OCI registry
 	host string       // host:port of the OCI front
 
+	// log counts RPCs; faults holds injected errors (InjectError).
+	log    emulator.Log
+	faults emulator.Faults
+
 	// pushMu serialises manifest writes (checks, forwarding to oci and the
 	// state update), so that the OCI registry and the API agree.
 	pushMu sync.Mutex
@@ -219,15 +240,6 @@ type server struct {
 	// ops by operation name.
 	ops   map[string]*longrunningpb.Operation
 	opSeq int
-	// calls counts RPCs by full method name.
-	calls map[string]int
-	// injected holds errors per full method name (InjectError).
-	injected map[string]*injection
-}
-
-type injection struct {
-	err   error
-	times int // < 0: every call
 }
 
 type repoState struct {
@@ -299,31 +311,12 @@ var emulated = map[string]bool{
 	"GetOperation": true,
 }
 
-func (s *server) interceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	s.mu.Lock()
-	s.calls[info.FullMethod]++
-	var injected error
-	if in := s.injected[info.FullMethod]; in != nil {
-		injected = in.err
-		if in.times > 0 {
-			if in.times--; in.times == 0 {
-				delete(s.injected, info.FullMethod)
-			}
-		}
-	}
-	s.mu.Unlock()
+// emulatedOnly answers codes.Unimplemented for the methods the emulator
+// does not implement.
+func (s *server) emulatedOnly(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
-	var resp any
-	var err error
-	switch {
-	case injected != nil:
-		err = injected
-	case !emulated[method]:
-		err = status.Errorf(codes.Unimplemented, "artifactregistryfake: %s is not emulated; emulated methods: GetRepository, ListRepositories, CreateRepository, GetPackage, ListPackages, GetTag, ListTags, CreateTag, UpdateTag, DeleteTag, GetVersion, ListVersions, GetDockerImage, ListDockerImages, Operations.GetOperation", info.FullMethod)
-	default:
-		resp, err = h(ctx, req)
+	if !emulated[method] {
+		return nil, status.Errorf(codes.Unimplemented, "artifactregistryfake: %s is not emulated; emulated methods: GetRepository, ListRepositories, CreateRepository, GetPackage, ListPackages, GetTag, ListTags, CreateTag, UpdateTag, DeleteTag, GetVersion, ListVersions, GetDockerImage, ListDockerImages, Operations.GetOperation", info.FullMethod)
 	}
-	s.cfg.logger.LogAttrs(ctx, slog.LevelDebug, "artifactregistryfake rpc",
-		slog.String("method", info.FullMethod), slog.String("code", status.Code(err).String()))
-	return resp, err
+	return h(ctx, req)
 }

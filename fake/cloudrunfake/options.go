@@ -8,6 +8,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/twostage/twostage"
 )
 
 // Option configures a Server. Options are applied in order by NewServer.
@@ -27,33 +29,19 @@ type config struct {
 	latency      map[string]time.Duration
 	maxRequests  int
 	maxOps       int
+	noListener   bool
 }
 
 func defaultConfig() config {
 	return config{
 		addr:         "127.0.0.1:0",
 		now:          time.Now,
-		sleep:        wallSleep,
+		sleep:        twostage.SystemClock().Sleep,
 		logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		conflictCode: codes.FailedPrecondition,
 		failImages:   map[string]string{},
 		latency:      map[string]time.Duration{},
 		maxOps:       4096,
-	}
-}
-
-// wallSleep waits for d on the wall clock or until ctx is done.
-func wallSleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 
@@ -155,4 +143,12 @@ func WithMaxRequests(n int) Option {
 // 4096.
 func WithMaxOperations(n int) Option {
 	return func(c *config) { c.maxOps = n }
+}
+
+// WithoutListener makes NewServer start no server of its own: Addr is
+// empty, ClientOptions returns nil, and the emulator serves only where
+// Server.Register mounts it (package fake/emulators serves it beside the
+// other emulators on one address). The default listens on WithAddress.
+func WithoutListener() Option {
+	return func(c *config) { c.noListener = true }
 }

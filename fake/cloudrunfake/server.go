@@ -1,11 +1,8 @@
 package cloudrunfake
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
-	"slices"
 	"strings"
 	"sync"
 
@@ -14,22 +11,22 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/twostage/twostage/internal/emulator"
 )
 
 // Server is a Cloud Run Admin API v2 emulator serving google.cloud.run.v2.Services,
 // google.cloud.run.v2.Revisions and google.longrunning.Operations on one gRPC
 // server on loopback. It is safe for concurrent use.
 type Server struct {
-	// Addr is the "host:port" the server listens on.
+	// Addr is the "host:port" the server listens on; empty with
+	// WithoutListener.
 	Addr string
 
-	gsrv *grpc.Server
-	lis  net.Listener
-	s    *server
-	done chan struct{}
+	lis *emulator.Server // nil with WithoutListener
+	s   *server
 }
 
 // Request is one RPC the server received, in arrival order.
@@ -53,6 +50,10 @@ type server struct {
 
 	cfg config
 
+	// log is the request log; faults injects errors and latency.
+	log    emulator.Log
+	faults emulator.Faults
+
 	mu sync.Mutex // guards every field below
 	// services by full resource name.
 	services map[string]*serviceState
@@ -69,15 +70,6 @@ type server struct {
 	// failNames holds short revision names that fail when they are created
 	// (FailRevision before creation), with their message.
 	failNames map[string]string
-	// requests is the request log.
-	requests []Request
-	// injected holds one-shot errors per method (InjectError).
-	injected map[string]*injection
-}
-
-type injection struct {
-	err   error
-	times int // < 0: every call
 }
 
 // NewServer starts an emulator on loopback (see WithAddress) and returns it.
@@ -98,48 +90,48 @@ func NewServer(opts ...Option) (*Server, error) {
 	}
 	s := &server{
 		cfg:        cfg,
+		log:        emulator.Log{Name: "cloudrunfake", Logger: cfg.logger, Keep: cfg.maxRequests},
+		faults:     emulator.Faults{Hook: cfg.injectFn, Latency: cfg.latency, Sleep: cfg.sleep},
 		services:   map[string]*serviceState{},
 		ops:        map[string]*operation{},
 		writes:     map[string][]int64{},
 		failNames:  map[string]string{},
 		pendingOps: map[string]int{},
-		injected:   map[string]*injection{},
 	}
-	lis, err := net.Listen("tcp", cfg.addr)
+	srv := &Server{s: s}
+	if cfg.noListener {
+		return srv, nil
+	}
+	lis, err := emulator.Listen(cfg.addr, srv.Register, grpc.UnknownServiceHandler(s.unknown))
 	if err != nil {
-		return nil, fmt.Errorf("cloudrunfake: listening on %q: %w", cfg.addr, err)
+		return nil, fmt.Errorf("cloudrunfake: %w", err)
 	}
-	gsrv := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(s.logInterceptor, s.latencyInterceptor, s.injectInterceptor),
-		grpc.UnknownServiceHandler(s.unknown),
-	)
-	runpb.RegisterServicesServer(gsrv, s)
-	runpb.RegisterRevisionsServer(gsrv, s)
-	longrunningpb.RegisterOperationsServer(gsrv, s)
-	srv := &Server{Addr: lis.Addr().String(), gsrv: gsrv, lis: lis, s: s, done: make(chan struct{})}
-	go func() {
-		defer close(srv.done)
-		_ = gsrv.Serve(lis) // returns when Close stops the server
-	}()
+	srv.Addr, srv.lis = lis.Addr, lis
 	return srv, nil
+}
+
+// Register mounts the emulator's services (google.cloud.run.v2.Services,
+// google.cloud.run.v2.Revisions and google.longrunning.Operations) on r,
+// such as a shared *grpc.Server, with its request log and fault injection.
+// Call it before r serves. The emulator's own listener, if any, keeps
+// serving the same state.
+func (s *Server) Register(r grpc.ServiceRegistrar) {
+	r = emulator.Intercept(r, emulator.Chain(s.s.log.Intercept, s.s.faults.Intercept))
+	runpb.RegisterServicesServer(r, s.s)
+	runpb.RegisterRevisionsServer(r, s.s)
+	longrunningpb.RegisterOperationsServer(r, s.s)
 }
 
 // ClientOptions returns the options that connect a gapic client (for example
 // run.NewServicesClient) to the server: its endpoint, no authentication and
-// an insecure (plain-text) connection.
+// an insecure (plain-text) connection. It returns nil with WithoutListener.
 func (s *Server) ClientOptions() []option.ClientOption {
-	return []option.ClientOption{
-		option.WithEndpoint(s.Addr),
-		option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
-	}
+	return s.lis.ClientOptions()
 }
 
 // Close stops the server at once, ending open calls, and waits for it.
 func (s *Server) Close() error {
-	s.gsrv.Stop()
-	<-s.done
-	return nil
+	return s.lis.Close()
 }
 
 // unknown answers methods of services the emulator does not register (Jobs,
@@ -147,91 +139,24 @@ func (s *Server) Close() error {
 func (s *server) unknown(_ any, stream grpc.ServerStream) error {
 	method, _ := grpc.MethodFromServerStream(stream)
 	err := status.Errorf(codes.Unimplemented, "cloudrunfake: method %s is not emulated; only google.cloud.run.v2.Services, google.cloud.run.v2.Revisions and google.longrunning.Operations are", method)
-	s.record(method, nil, err)
+	s.log.Record(stream.Context(), method, nil, err)
 	return err
-}
-
-func (s *server) record(method string, req any, err error) {
-	var m proto.Message
-	if pm, ok := req.(proto.Message); ok {
-		m = proto.Clone(pm)
-	}
-	s.mu.Lock()
-	s.requests = append(s.requests, Request{Method: method, Request: m, Code: status.Code(err)})
-	if n := s.cfg.maxRequests; n > 0 && len(s.requests) > n {
-		s.requests = slices.Delete(s.requests, 0, len(s.requests)-n)
-	}
-	s.mu.Unlock()
-	s.cfg.logger.Debug("cloudrunfake rpc", "method", method, "code", status.Code(err).String())
-}
-
-func (s *server) logInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	resp, err := h(ctx, req)
-	s.record(info.FullMethod, req, err)
-	return resp, err
-}
-
-func (s *server) latencyInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if d := s.cfg.latency[info.FullMethod]; d > 0 {
-		if err := s.cfg.sleep(ctx, d); err != nil {
-			if st := status.FromContextError(err); st != nil {
-				return nil, st.Err()
-			}
-			return nil, err
-		}
-	}
-	return h(ctx, req)
-}
-
-func (s *server) injectInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if f := s.cfg.injectFn; f != nil {
-		pm, _ := req.(proto.Message)
-		if err := f(info.FullMethod, pm); err != nil {
-			return nil, err
-		}
-	}
-	s.mu.Lock()
-	var err error
-	if in := s.injected[info.FullMethod]; in != nil {
-		err = in.err
-		if in.times > 0 {
-			in.times--
-			if in.times == 0 {
-				delete(s.injected, info.FullMethod)
-			}
-		}
-	}
-	s.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	return h(ctx, req)
 }
 
 // InjectError makes the next times calls of the full gRPC method name fail
 // with err (use status.Error to choose the code) without running. times < 0
 // fails every call; a nil err or times == 0 removes the injection.
 func (s *Server) InjectError(method string, err error, times int) {
-	s.s.mu.Lock()
-	defer s.s.mu.Unlock()
-	if err == nil || times == 0 {
-		delete(s.s.injected, method)
-		return
-	}
-	s.s.injected[method] = &injection{err: err, times: times}
+	s.s.faults.Inject(method, err, times)
 }
 
 // Requests returns a copy of the request log in arrival order. The log
-// keeps every call until ResetRequests.
+// keeps every call until ResetRequests (see WithMaxRequests).
 func (s *Server) Requests() []Request {
-	s.s.mu.Lock()
-	defer s.s.mu.Unlock()
-	out := make([]Request, len(s.s.requests))
-	for i, r := range s.s.requests {
-		out[i] = Request{Method: r.Method, Code: r.Code}
-		if r.Request != nil {
-			out[i].Request = proto.Clone(r.Request)
-		}
+	rs := s.s.log.Requests()
+	out := make([]Request, len(rs))
+	for i, r := range rs {
+		out[i] = Request(r)
 	}
 	return out
 }
@@ -240,22 +165,12 @@ func (s *Server) Requests() []Request {
 // received since it started or since ResetRequests. A method given without
 // a leading "/" matches any service's method of that name ("UpdateService").
 func (s *Server) Count(method string) int {
-	s.s.mu.Lock()
-	defer s.s.mu.Unlock()
-	n := 0
-	for _, r := range s.s.requests {
-		if r.Method == method || (!strings.HasPrefix(method, "/") && strings.HasSuffix(r.Method, "/"+method)) {
-			n++
-		}
-	}
-	return n
+	return s.s.log.Count(method)
 }
 
 // ResetRequests empties the request log.
 func (s *Server) ResetRequests() {
-	s.s.mu.Lock()
-	defer s.s.mu.Unlock()
-	s.s.requests = nil
+	s.s.log.Reset()
 }
 
 // SetService stores svc as if it had been created and reconciled: name must

@@ -56,16 +56,24 @@ func WithPendingOperations(polls int) Option {
 	return func(s *server) { s.pendingPolls = polls }
 }
 
+// WithoutListener makes NewServer start no HTTP server of its own: URL is
+// empty, ClientOptions returns nil, and the emulator serves only where
+// [Server.Handler] is mounted. The default starts an httptest server on
+// loopback.
+func WithoutListener() Option {
+	return func(s *server) { s.noListener = true }
+}
+
 // Server is a running emulator of the IAM v1 REST API subset that
 // google.golang.org/api/iam/v1 uses for workload identity pools and
 // providers and for service-account IAM policies. Its methods are safe for
 // concurrent use.
 type Server struct {
 	// URL is the base URL ("http://127.0.0.1:PORT/") to give the client as
-	// its endpoint.
+	// its endpoint; empty with WithoutListener.
 	URL string
 
-	hs *httptest.Server
+	hs *httptest.Server // nil with WithoutListener
 	s  *server
 }
 
@@ -91,6 +99,7 @@ type server struct {
 	seq          int
 	failures     map[string][]failure
 	calls        map[string]int
+	noListener   bool // set by options only
 }
 
 type failure struct {
@@ -112,13 +121,25 @@ func NewServer(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	if s.noListener {
+		return &Server{s: s}
+	}
 	hs := httptest.NewServer(s)
 	return &Server{URL: hs.URL + "/", hs: hs, s: s}
 }
 
+// Handler returns the emulator's HTTP handler: the IAM v1 REST paths under
+// "/v1/projects/", to serve on another server (package fake/emulators
+// serves it beside the other emulators on one address).
+func (s *Server) Handler() http.Handler { return s.s }
+
 // ClientOptions returns the options that point an iam.Service at the
-// emulator: iam.NewService(ctx, srv.ClientOptions()...).
+// emulator: iam.NewService(ctx, srv.ClientOptions()...). It returns nil
+// with WithoutListener.
 func (s *Server) ClientOptions() []option.ClientOption {
+	if s.hs == nil {
+		return nil
+	}
 	return []option.ClientOption{
 		option.WithEndpoint(s.URL),
 		option.WithoutAuthentication(),
@@ -127,7 +148,11 @@ func (s *Server) ClientOptions() []option.ClientOption {
 }
 
 // Close shuts the server down.
-func (s *Server) Close() { s.hs.Close() }
+func (s *Server) Close() {
+	if s.hs != nil {
+		s.hs.Close()
+	}
+}
 
 // CompleteOperations completes every pending operation, applying its
 // change. It returns how many it completed.

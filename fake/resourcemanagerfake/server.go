@@ -3,7 +3,6 @@ package resourcemanagerfake
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 
@@ -12,9 +11,10 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/twostage/twostage/internal/emulator"
 )
 
 // ConcurrentChangeMessage is the message of the ABORTED error a
@@ -57,12 +57,21 @@ func WithPolicy(resource string, p *iampb.Policy) Option {
 	}
 }
 
+// WithoutListener makes NewServer start no server of its own: Addr is
+// empty, ClientOptions returns nil, and the emulator serves only where
+// [Server.Register] mounts it. The default listens on 127.0.0.1 with a
+// free port.
+func WithoutListener() Option {
+	return func(s *server) { s.noListener = true }
+}
+
 // Server is a running emulator. Its methods are safe for concurrent use.
 type Server struct {
-	// Addr is the "host:port" the gRPC server listens on (loopback).
+	// Addr is the "host:port" the gRPC server listens on (loopback); empty
+	// with WithoutListener.
 	Addr string
 
-	srv *grpc.Server
+	lis *emulator.Server // nil with WithoutListener
 	s   *server
 }
 
@@ -79,6 +88,8 @@ type server struct {
 	etagSeq  int
 	sets     int
 	onSet    []func(n int)
+
+	noListener bool // set by options only
 }
 
 // NewServer starts an emulator on 127.0.0.1 with a free port.
@@ -87,28 +98,33 @@ func NewServer(opts ...Option) (*Server, error) {
 	for _, o := range opts {
 		o(s)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("resourcemanagerfake: listening on loopback: %w", err)
+	srv := &Server{s: s}
+	if s.noListener {
+		return srv, nil
 	}
-	g := grpc.NewServer()
-	resourcemanagerpb.RegisterProjectsServer(g, s)
-	go g.Serve(l) //nolint:errcheck // Serve returns when Close stops the server.
-	return &Server{Addr: l.Addr().String(), srv: g, s: s}, nil
+	lis, err := emulator.Listen(emulator.DefaultAddress, srv.Register)
+	if err != nil {
+		return nil, fmt.Errorf("resourcemanagerfake: %w", err)
+	}
+	srv.Addr, srv.lis = lis.Addr, lis
+	return srv, nil
+}
+
+// Register mounts the emulator's google.cloud.resourcemanager.v3.Projects
+// service on r, such as a shared *grpc.Server. Call it before r serves.
+func (s *Server) Register(r grpc.ServiceRegistrar) {
+	resourcemanagerpb.RegisterProjectsServer(r, s.s)
 }
 
 // ClientOptions returns the options that point a gapic client at the
-// emulator: its endpoint, no authentication, an insecure loopback dial.
+// emulator: its endpoint, no authentication, an insecure loopback dial. It
+// returns nil with WithoutListener.
 func (s *Server) ClientOptions() []option.ClientOption {
-	return []option.ClientOption{
-		option.WithEndpoint(s.Addr),
-		option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
-	}
+	return s.lis.ClientOptions()
 }
 
 // Close stops the server, ending open connections.
-func (s *Server) Close() { s.srv.Stop() }
+func (s *Server) Close() { _ = s.lis.Close() } // always nil
 
 // Policy returns a copy of the stored policy of resource ("projects/ID" or
 // "projects/NUMBER"), or nil for an unknown project.
