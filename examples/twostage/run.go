@@ -74,6 +74,7 @@ commands:
   wif        keyless GitHub Actions identity: wif lint|simulate|render|plan|apply
   doctor     check the configuration, repository and services, each finding with its fix
   version    print the version
+  emulator   local play: serve Cloud Run and Artifact Registry emulators, print the export line
   ci         in GitHub Actions: dev on a branch push, release on a tag push (from GITHUB_REF)
 
 common flags: --config FILE (default twostage.yaml), --json
@@ -109,6 +110,7 @@ func runClock(ctx context.Context, args []string, env func(string) string, stdou
 		"wif":      a.cmdWIF,
 		"doctor":   a.cmdDoctor,
 		"version":  a.cmdVersion,
+		"emulator": a.cmdEmulator,
 	}
 	commands["ci"] = func(ctx context.Context, args []string) (any, error) {
 		// ci runs what the GitHub event asks for: a push to a branch is a

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -86,5 +89,30 @@ func TestJSONOnError(t *testing.T) {
 	var r map[string]any
 	if err := json.Unmarshal([]byte(out), &r); err != nil || code != 1 || r["exitCode"] != float64(1) || !strings.Contains(fmt.Sprint(r["error"]), "twostage init") {
 		t.Errorf("status --json on a missing config = %d %s (%v)", code, out, err)
+	}
+}
+
+// TestEmulatorCommand starts the local-play emulators, reads the export
+// line and stops them by cancelling the context.
+func TestEmulatorCommand(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"emulator"}, func(string) string { return "" }, pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	go io.Copy(io.Discard, pr)
+	if code := <-done; code != 0 {
+		t.Errorf("emulator exited %d", code)
+	}
+	if !regexp.MustCompile(`^export TWOSTAGE_EMULATOR_HOST=run=127\.0\.0\.1:\d+,artifactregistry=127\.0\.0\.1:\d+,registry=127\.0\.0\.1:\d+\n$`).MatchString(line) {
+		t.Errorf("emulator printed %q", line)
 	}
 }
