@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,7 @@ wif:
   repository: octo/app
   repository-id: "42"
   owner-id: "7"
+  prod-environment: production
 `
 
 // TestInProcessWithEmulators drives run in-process (with an injected
@@ -102,6 +104,24 @@ func TestInProcessWithEmulators(t *testing.T) {
 	r = call(0, "wif", "simulate", "--event", "pull_request", "--ref", "refs/pull/1/merge")
 	if sim := r["result"].(map[string]any)["simulation"].(map[string]any); sim["Accepted"] != false {
 		t.Errorf("wif simulate of a pull request = %v, want refused", sim)
+	}
+	// The promote workflow runs from main in the prod environment: prod
+	// roles; from main without it: dev roles only.
+	for _, tt := range []struct {
+		env      string
+		wantProd bool
+	}{{"production", true}, {"", false}, {"staging", false}} {
+		r = call(0, "wif", "simulate", "--event", "workflow_dispatch", "--environment", tt.env)
+		sim := r["result"].(map[string]any)["simulation"].(map[string]any)
+		prod := false
+		for _, b := range sim["Bindings"].([]any) {
+			if strings.Contains(fmt.Sprint(b), "services/api ") || strings.HasSuffix(fmt.Sprint(b.(map[string]any)["Member"]), "/prod") {
+				prod = true
+			}
+		}
+		if prod != tt.wantProd {
+			t.Errorf("workflow_dispatch in environment %q: prod bindings %v, want %v (%v)", tt.env, prod, tt.wantProd, sim["Bindings"])
+		}
 	}
 	r = call(0, "wif", "render")
 	if s, _ := r["result"].(map[string]any)["script"].(string); !strings.Contains(s, "gcloud iam workload-identity-pools") {

@@ -382,13 +382,20 @@ func (a *app) wifSetup() (wif.Setup, bool) {
 		return wif.Setup{}, false
 	}
 	owner, name, _ := strings.Cut(w.Repository, "/")
-	return wif.GitHubSetup(wif.GitHubConfig{
+	s := wif.GitHubSetup(wif.GitHubConfig{
 		Project: c.Project, ProjectNumber: c.ProjectNumber,
 		Repo:   wif.GitHubRepo{Owner: owner, Name: name, OwnerID: w.OwnerID, ID: w.RepositoryID},
 		PoolID: w.Pool, ProviderID: w.Provider, Region: c.Region, RepositoryLocation: c.Registry.Location,
 		Repository: c.Registry.Repository, DevService: c.Services.Dev, ProdService: c.Services.Prod,
 		RuntimeServiceAccount: c.Services.RuntimeServiceAccount, DevBranch: c.Branch, PublicInvoker: w.PublicInvoker,
-	}), true
+	})
+	if env := w.ProdEnvironment; env != "" {
+		// The promote workflow runs from the dev branch; a job in the
+		// protected prod environment acts as prod.
+		key := "attribute." + wif.StageAttribute
+		s.Provider.AttributeMapping[key] = fmt.Sprintf("('environment' in assertion && assertion.environment == %q) ? 'prod' : (%s)", env, s.Provider.AttributeMapping[key])
+	}
+	return s, true
 }
 
 type wifResult struct {
@@ -410,6 +417,7 @@ func (a *app) cmdWIF(ctx context.Context, args []string) (any, error) {
 	event := fs.String("event", "push", "simulate: the GitHub event (push, pull_request, workflow_dispatch, …)")
 	ref := fs.String("ref", "", "simulate: the git ref (default refs/heads/BRANCH)")
 	format := fs.String("format", "gcloud", "render: gcloud or terraform")
+	environment := fs.String("environment", "", "simulate: the job's GitHub Environment")
 	if err := a.parse(fs, rest); err != nil {
 		return nil, err
 	}
@@ -445,7 +453,11 @@ func (a *app) cmdWIF(ctx context.Context, args []string) (any, error) {
 		if *ref == "" {
 			*ref = "refs/heads/" + a.cfg.Branch
 		}
-		res, err := wif.Simulate(s, wif.GitHubClaims(s.Repo, *event, *ref))
+		claims := wif.GitHubClaims(s.Repo, *event, *ref)
+		if *environment != "" {
+			claims["environment"] = *environment
+		}
+		res, err := wif.Simulate(s, claims)
 		if err != nil {
 			return nil, err
 		}

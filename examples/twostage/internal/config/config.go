@@ -192,6 +192,12 @@ type WIF struct {
 	OwnerID      string `yaml:"owner-id"`
 	// PublicInvoker lets allUsers invoke both services. Default false.
 	PublicInvoker bool `yaml:"public-invoker"`
+	// ProdEnvironment, if set, is the GitHub Environment whose jobs act as
+	// prod besides release tags: the promote workflow runs from the default
+	// branch (by hand or on a schedule), so without it its token maps to
+	// the dev stage. Protect the environment (deployment branches: the dev
+	// branch only; required reviewers). Default: none.
+	ProdEnvironment string `yaml:"prod-environment"`
 }
 
 // Audit configures audit records besides the job summary.
@@ -503,6 +509,7 @@ var (
 	regionRE  = regexp.MustCompile(`^[a-z]+-[a-z]+[0-9]+$`)
 	repoIDRE  = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	digitsRE  = regexp.MustCompile(`^[0-9]{1,20}$`)
+	envNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,255}$`)
 	ghRepoRE  = regexp.MustCompile(`^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$`)
 )
 
@@ -631,6 +638,9 @@ func (c *Config) validate() error {
 		if k.v != "" && !digitsRE.MatchString(k.v) {
 			add(k.key, "%s %q is not numeric; find it with `gh api repos/OWNER/NAME --jq '.id, .owner.id'` and quote it", k.key, k.v)
 		}
+	}
+	if e := c.WIF.ProdEnvironment; e != "" && !envNameRE.MatchString(e) {
+		add("wif.prod-environment", "wif.prod-environment %q is not a GitHub Environment name (letters, digits, '.', '_', '-', at most 255)", e)
 	}
 	if c.WIF.ServiceAccount != "" && !strings.Contains(c.WIF.ServiceAccount, "@") {
 		add("wif.service-account", "wif.service-account %q is not a service account email", c.WIF.ServiceAccount)

@@ -48,6 +48,9 @@ type Params struct {
 	CLIVersion string
 	// Module is the CLI's import path.
 	Module string
+	// ProdEnvironment is the GitHub Environment of the promote job.
+	// Default "production".
+	ProdEnvironment string
 }
 
 var sha40 = regexp.MustCompile(`^[0-9a-f]{40}$`)
@@ -61,6 +64,9 @@ func Files(p Params) (map[string][]byte, error) {
 	}
 	if p.TagGlob == "" {
 		p.TagGlob = "v*"
+	}
+	if p.ProdEnvironment == "" {
+		p.ProdEnvironment = "production"
 	}
 	if p.Module == "" {
 		p.Module = "github.com/twostage/twostage/examples/twostage"
@@ -128,6 +134,9 @@ wif:
   # repository: OWNER/NAME
   # repository-id: "123"   # gh api repos/OWNER/NAME --jq .id
   # owner-id: "456"        # gh api repos/OWNER/NAME --jq .owner.id
+  # promote.yml runs from [[.P.Branch]] in this GitHub Environment; protect it
+  # (deployment branches: [[.P.Branch]] only, required reviewers).
+  prod-environment: [[.P.ProdEnvironment]]
 # audit:
 #   log: twostage-audit.jsonl
 `
@@ -230,6 +239,7 @@ jobs:
   promote:
     runs-on: ubuntu-latest
     timeout-minutes: 180
+    environment: [[.P.ProdEnvironment]]
     steps:
       - uses: [[.Checkout]]
       - uses: [[.SetupGo]]
@@ -249,5 +259,7 @@ jobs:
         run: twostage promote --manual "$MANUAL"
       - name: Roll back
         if: inputs.action == 'rollback'
-        run: twostage rollback --reason "rolled back by ${{ github.actor }} from the promote workflow"
+        env:
+          ACTOR: ${{ github.actor }}
+        run: twostage rollback --reason "rolled back by $ACTOR from the promote workflow"
 `
