@@ -52,6 +52,17 @@ type Release struct {
 	Tags []string
 	// Labels are set on the new revision, in addition to the backend's own.
 	Labels map[string]string
+	// Overrides are the stage's own settings applied onto the service's
+	// current revision template (env vars, secret references, service
+	// account, CPU/memory, scaling, concurrency, labels); every setting they
+	// do not name is carried over unchanged. The zero value changes nothing
+	// but the image. Overrides are part of the revision's identity: a
+	// revision of the same name with the same artifact, labels and
+	// overrides is adopted; with different overrides the deploy is refused
+	// with [twostage.ErrConflict]. Deploy validates them first
+	// ([Overrides.Validate]) and fails with [twostage.ErrInvalid] before any
+	// API call.
+	Overrides Overrides
 }
 
 // Revision is a deployed, immutable revision of a stage.
@@ -95,6 +106,28 @@ type Lister interface {
 	// Revisions yields the stage's revisions, newest first. Iteration stops
 	// at the first error, which is yielded with a zero Revision.
 	Revisions(ctx context.Context) iter.Seq2[Revision, error]
+}
+
+// Getter is implemented by stages that can read one revision.
+type Getter interface {
+	// Revision returns the revision called name, either the full
+	// "<service>-<suffix>" or only the suffix, as in [Release.Revision]. A
+	// revision that does not exist yields an error wrapping
+	// [twostage.ErrNotFound].
+	Revision(ctx context.Context, name string) (Revision, error)
+}
+
+// Drifter is implemented by stages that can compare the declared overrides
+// with the settings the service runs with now (its live revision template,
+// which the next deploy inherits), so that a reviewer sees configuration
+// changed elsewhere (Terraform, the console) before a release.
+type Drifter interface {
+	// Drift returns the differences between declared and the live
+	// template, in a stable order (see [Drift]); an empty Drift means none.
+	// declared must be valid ([Overrides.Validate]), otherwise the error
+	// wraps [twostage.ErrInvalid]. A service that does not exist yields an
+	// error wrapping [twostage.ErrNotFound].
+	Drift(ctx context.Context, declared Overrides) (Drift, error)
 }
 
 // Namer is implemented by stages that know their service name, which
