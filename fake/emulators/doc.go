@@ -1,0 +1,82 @@
+// Package emulators serves every twostage emulator of Google Cloud (and of
+// GitHub's token endpoints) on ONE address, so that one environment
+// variable, TWOSTAGE_EMULATOR_HOST=127.0.0.1:PORT (like
+// PUBSUB_EMULATOR_HOST), is enough for every client. [Start] returns a
+// [Set]: its address, typed accessors to each emulator for test control,
+// and the options and URLs that connect clients. The program
+// fake/cmd/emulator is a thin wrapper around it.
+//
+// # Routing
+//
+// One HTTP server speaks HTTP/1.1 and HTTP/2 without TLS (h2c, "prior
+// knowledge", as gRPC clients dial) and routes each request by the table
+// below ([Set.Routes]). The rows are disjoint (a test and a fuzz target
+// check that no request matches two), so their order does not matter.
+//
+//	request                                     emulator               API
+//	Content-Type: application/grpc*, any path   cloudrunfake           google.cloud.run.v2.Services, Revisions
+//	                                            artifactregistryfake   google.devtools.artifactregistry.v1.ArtifactRegistry
+//	                                            resourcemanagerfake    google.cloud.resourcemanager.v3.Projects
+//	                                            (both the first two)   google.longrunning.Operations
+//	/v2/…                                       artifactregistryfake   OCI distribution (docker push, ggcr remote)
+//	/v1/token                                   stsfake                STS token exchange
+//	/v1/projects/-/serviceAccounts/E:generateAccessToken
+//	  (and :generateIdToken, :signBlob, :signJwt) stsfake              IAM Credentials
+//	/.well-known/…                              stsfake                OIDC discovery document and JWKS
+//	/actions/token                              stsfake                GitHub Actions ID token request
+//	/v1/projects/… (any other)                  iamfake                IAM v1: workload identity pools and
+//	                                                                   providers, service-account IAM policies
+//	GET /v1/endpoints                           emulators              [Endpoints] as JSON
+//
+// Anything else answers HTTP 404 (or gRPC UNIMPLEMENTED) naming what is
+// served. google.longrunning.Operations is served by both Cloud Run and
+// Artifact Registry: each call goes to Cloud Run first and, when it
+// answers NOT_FOUND or UNIMPLEMENTED, to Artifact Registry, so an
+// operation is found wherever it was created (their names differ). The
+// Cloud Run emulator's request log therefore also records the Operations
+// calls meant for Artifact Registry.
+//
+// # Connecting a client through the one address
+//
+// With ADDR the value of TWOSTAGE_EMULATOR_HOST ([Set.Addr]):
+//
+//   - Cloud Run (cloud.google.com/go/run/apiv2), Artifact Registry
+//     (artifactregistry/apiv1) and Resource Manager (resourcemanager/apiv3),
+//     including their long-running operations: option.WithEndpoint(ADDR),
+//     option.WithoutAuthentication() and
+//     option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))
+//     ([Set.ClientOptions]).
+//   - The OCI registry, the emulated LOCATION-docker.pkg.dev: the image
+//     "ADDR/PROJECT/REPOSITORY/IMAGE:TAG" over plain HTTP, parsed with
+//     go-containerregistry's name.Insecure (name.ParseReference(ref,
+//     name.Insecure)); no authentication ([Set.RegistryHost],
+//     [Set.ImageRepository]). A pushed image appears in the Artifact
+//     Registry API as package IMAGE of PROJECT/REPOSITORY.
+//   - IAM v1 (google.golang.org/api/iam/v1):
+//     option.WithEndpoint("http://ADDR/") and
+//     option.WithoutAuthentication() ([Set.IAMClientOptions]).
+//   - STS: externalaccount.Config.TokenURL = "http://ADDR/v1/token"
+//     ([Set.TokenURL]); service-account impersonation through IAM
+//     Credentials at "http://ADDR/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken"
+//     ([Set.IAMCredentialsURL] is the base "http://ADDR").
+//   - GitHub Actions OIDC: ACTIONS_ID_TOKEN_REQUEST_URL =
+//     "http://ADDR/actions/token?api-version=2.0" ([Set.ActionsRequestURL])
+//     with ACTIONS_ID_TOKEN_REQUEST_TOKEN = Set.STS().RequestToken(); the
+//     issuer's discovery document is at
+//     "http://ADDR/.well-known/openid-configuration" and names its JWKS on
+//     ADDR too. The tokens' issuer is stsfake's (by default GitHub's,
+//     https://token.actions.githubusercontent.com, so that providers
+//     configured for GitHub accept them).
+//   - A client that knows only ADDR may ask GET http://ADDR/v1/endpoints
+//     for every address above as JSON ([Endpoints]).
+//
+// By default the set seeds one Artifact Registry DOCKER repository,
+// projects/my-project/locations/us-central1/repositories/apps (the
+// defaults of `twostage init`), and nothing else: Resource Manager knows no
+// project and IAM no service account until seeded through
+// [WithResourceManagerOptions] and [WithIAMOptions].
+//
+// The STS emulator keeps a listener of its own on loopback (stsfake
+// exposes no http.Handler yet); the set forwards its routes there, so
+// clients still use only ADDR.
+package emulators

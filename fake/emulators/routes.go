@@ -1,0 +1,151 @@
+package emulators
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Route is one row of the routing table of a [Set]: which requests reach
+// which emulator on the shared address.
+type Route struct {
+	// Pattern describes the requests, such as "/v2/…" or
+	// "Content-Type: application/grpc*".
+	Pattern string
+	// Emulator names the package that answers them.
+	Emulator string
+	// API is what the emulator serves there.
+	API string
+
+	match   func(r *http.Request) bool
+	handler http.Handler
+}
+
+// isGRPC reports whether r is a gRPC call: HTTP/2 with a Content-Type of
+// application/grpc or application/grpc+FORMAT.
+func isGRPC(r *http.Request) bool {
+	return r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
+}
+
+// isCredentials reports whether path is an IAM Credentials method,
+// "/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken" and its
+// siblings (iamcredentials.googleapis.com, which shares "/v1/projects/"
+// with the IAM API but is told apart by its method suffix).
+func isCredentials(path string) bool {
+	rest, ok := strings.CutPrefix(path, "/v1/projects/")
+	if !ok || !strings.Contains(rest, "/serviceAccounts/") {
+		return false
+	}
+	for _, m := range []string{":generateAccessToken", ":generateIdToken", ":signBlob", ":signJwt"} {
+		if strings.HasSuffix(rest, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// routes is the routing table. The matchers are disjoint: no request
+// matches two routes (TestRoutesDisjoint, FuzzRoutes), so their order does
+// not matter.
+func (s *Set) routes() []Route {
+	sts := s.stsProxy
+	return []Route{
+		{
+			Pattern: "Content-Type: application/grpc* (HTTP/2), any path", Emulator: "cloudrunfake, artifactregistryfake, resourcemanagerfake",
+			API:   "gRPC: google.cloud.run.v2.Services and Revisions, google.devtools.artifactregistry.v1.ArtifactRegistry, google.cloud.resourcemanager.v3.Projects, google.longrunning.Operations",
+			match: isGRPC, handler: s.grpc,
+		},
+		{
+			Pattern: "/v2/…", Emulator: "artifactregistryfake", API: "OCI distribution registry (docker push/pull, ggcr remote)",
+			match: func(r *http.Request) bool {
+				return !isGRPC(r) && (r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/"))
+			},
+			handler: s.ar.OCIHandler(),
+		},
+		{
+			Pattern: "/v1/token", Emulator: "stsfake", API: "Security Token Service token exchange",
+			match:   func(r *http.Request) bool { return !isGRPC(r) && r.URL.Path == "/v1/token" },
+			handler: sts,
+		},
+		{
+			Pattern: "/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken (and :generateIdToken, :signBlob, :signJwt)", Emulator: "stsfake", API: "IAM Credentials",
+			match:   func(r *http.Request) bool { return !isGRPC(r) && isCredentials(r.URL.Path) },
+			handler: sts,
+		},
+		{
+			Pattern: "/.well-known/…", Emulator: "stsfake", API: "OIDC issuer discovery and JWKS",
+			match:   func(r *http.Request) bool { return !isGRPC(r) && strings.HasPrefix(r.URL.Path, "/.well-known/") },
+			handler: sts,
+		},
+		{
+			Pattern: "/actions/token", Emulator: "stsfake", API: "GitHub Actions ID token request",
+			match:   func(r *http.Request) bool { return !isGRPC(r) && r.URL.Path == "/actions/token" },
+			handler: sts,
+		},
+		{
+			Pattern: "/v1/projects/… (other than IAM Credentials)", Emulator: "iamfake",
+			API: "IAM v1 REST: workload identity pools, providers, their operations; service-account getIamPolicy/setIamPolicy",
+			match: func(r *http.Request) bool {
+				return !isGRPC(r) && strings.HasPrefix(r.URL.Path, "/v1/projects/") && !isCredentials(r.URL.Path)
+			},
+			handler: s.iam.Handler(),
+		},
+		{
+			Pattern: "GET " + DiscoveryPath, Emulator: "emulators", API: "the addresses of every API, as JSON (Endpoints)",
+			match:   func(r *http.Request) bool { return !isGRPC(r) && r.URL.Path == DiscoveryPath },
+			handler: http.HandlerFunc(s.serveEndpoints),
+		},
+	}
+}
+
+// Routes returns the routing table of the shared address. Requests no
+// route matches answer HTTP 404 with the table.
+func (s *Set) Routes() []Route {
+	out := make([]Route, len(s.table))
+	for i, r := range s.table {
+		out[i] = Route{Pattern: r.Pattern, Emulator: r.Emulator, API: r.API}
+	}
+	return out
+}
+
+// route returns the routes r matches.
+func route(table []Route, r *http.Request) []Route {
+	var out []Route
+	for _, rt := range table {
+		if rt.match(r) {
+			out = append(out, rt)
+		}
+	}
+	return out
+}
+
+// ServeHTTP dispatches a request by the routing table.
+func (s *Set) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.enter() {
+		http.Error(w, "emulators: shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	defer s.inflight.Done()
+	switch m := route(s.table, r); len(m) {
+	case 1:
+		m[0].handler.ServeHTTP(w, r)
+	case 0:
+		var b strings.Builder
+		fmt.Fprintf(&b, "emulators: %s %s is not emulated; routes:", r.Method, r.URL.Path)
+		for _, rt := range s.table {
+			fmt.Fprintf(&b, "\n  %s → %s (%s)", rt.Pattern, rt.Emulator, rt.API)
+		}
+		writeError(w, http.StatusNotFound, "NOT_FOUND", b.String())
+	default:
+		// Unreachable while the matchers are disjoint (TestRoutesDisjoint).
+		writeError(w, http.StatusInternalServerError, "INTERNAL", fmt.Sprintf("emulators: %s matches %d routes", r.URL.Path, len(m)))
+	}
+}
+
+// writeError answers in the JSON error shape of Google REST APIs.
+func writeError(w http.ResponseWriter, code int, status, msg string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": code, "status": status, "message": msg}})
+}
