@@ -48,6 +48,7 @@ func run(args []string, w io.Writer) error {
 	seed := fs.Uint64("seed", 1, "random seed")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "parallel workers")
 	alpha := fs.Float64("ours-alpha", 0, "tuning: α of our sequential gate (0: the default)")
+	crashShare := fs.Float64("ours-crash-share", -1, "tuning: share of α spent on the crash test (negative: the default)")
 	hold := fs.Float64("ours-hold", 0, "tuning: hold level of our sequential gate (0: the default)")
 	holdFor := fs.Duration("ours-hold-for", -1, "tuning: longest hold of our sequential gate (negative: the default)")
 	ratios := fs.String("ours-ratios", "", "tuning: lo,hi,n regression ratios of our sequential gate (empty: the default)")
@@ -79,6 +80,9 @@ func run(args []string, w io.Writer) error {
 	p.Only = *only
 	if *alpha > 0 {
 		p.Ours = append(p.Ours, analysis.WithAlpha(*alpha))
+	}
+	if *crashShare >= 0 {
+		p.Ours = append(p.Ours, analysis.WithCrashTest(*crashShare, 0.01, 5))
 	}
 	if *hold > 0 || *holdFor >= 0 {
 		h, d := 1.0, 10*time.Minute
