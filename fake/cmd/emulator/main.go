@@ -1,19 +1,26 @@
-// Command emulator serves twostage's in-process emulators of Google Cloud
-// APIs as one standalone program for local play. Today it serves the Cloud
-// Run Admin API v2 (package cloudrunfake); more emulators join the table in
-// emulators.
+// Command emulator serves every twostage emulator of Google Cloud (Cloud
+// Run v2, Artifact Registry v1 with its OCI registry, Resource Manager v3,
+// IAM v1, STS with a GitHub-like OIDC issuer and IAM Credentials) on ONE
+// address, for local play. It is a thin wrapper around package
+// fake/emulators, whose documentation gives the routing table and how each
+// client connects.
 //
 // Usage:
 //
-//	emulator [-addr 127.0.0.1] [-port 0]
+//	emulator [-addr 127.0.0.1] [-port 0] [-project my-project] [-region us-central1] [-repository apps]
 //
-// It prints one shell line per emulator, such as
+// It seeds one Artifact Registry DOCKER repository,
+// projects/PROJECT/locations/REGION/repositories/REPOSITORY (the defaults
+// of `twostage init`; -repository "" seeds none), and nothing else, then
+// prints
 //
+//	export TWOSTAGE_EMULATOR_HOST=127.0.0.1:41234
 //	export CLOUDRUN_EMULATOR_HOST=127.0.0.1:41234
+//	# serving Cloud Run v2, Artifact Registry v1 + OCI registry (…), … on 127.0.0.1:41234
 //
-// and serves until SIGINT or SIGTERM. Connect a client with
-// option.WithEndpoint($CLOUDRUN_EMULATOR_HOST), option.WithoutAuthentication()
-// and an insecure gRPC dial option.
+// (so `eval "$(emulator)"` works; CLOUDRUN_EMULATOR_HOST is kept for
+// clients of earlier versions) and serves until SIGINT or SIGTERM. State
+// is in memory only.
 package main
 
 import (
@@ -28,6 +35,7 @@ import (
 	"syscall"
 
 	"github.com/twostage/twostage/fake/cloudrunfake"
+	"github.com/twostage/twostage/fake/emulators"
 )
 
 func main() {
@@ -39,65 +47,43 @@ func main() {
 	}
 }
 
-// emulator is one API the program serves.
-type emulator struct {
-	// env is the environment variable that carries its address.
-	env string
-	// start serves it on addr and returns its address and a stop function.
-	start func(addr string) (listening string, stop func() error, err error)
-}
+// maxRequests bounds the Cloud Run emulator's request log: the program
+// may run for days.
+const maxRequests = 10000
 
-// emulators lists what the program serves; add registry or STS emulators
-// here, each on its own port.
-func emulators() []emulator {
-	return []emulator{{
-		env: "CLOUDRUN_EMULATOR_HOST",
-		start: func(addr string) (string, func() error, error) {
-			// Bound the request log: the program may run for days.
-			srv, err := cloudrunfake.NewServer(cloudrunfake.WithAddress(addr), cloudrunfake.WithMaxRequests(10000))
-			if err != nil {
-				return "", nil, err
-			}
-			return srv.Addr, srv.Close, nil
-		},
-	}}
-}
-
-// run starts every emulator, prints its export line to stdout and serves
-// until ctx is done.
+// run starts the emulators on one address, prints the export lines and a
+// summary to stdout and serves until ctx is done.
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("emulator", flag.ContinueOnError)
 	host := fs.String("addr", "127.0.0.1", "host or IP `address` to listen on")
-	port := fs.Int("port", 0, "TCP `port` of the first emulator; the next ones take the following ports (0: free ports)")
+	port := fs.Int("port", 0, "TCP `port` to listen on (0: a free port)")
+	project := fs.String("project", "my-project", "project `ID` of the seeded Artifact Registry repository")
+	region := fs.String("region", "us-central1", "`location` of the seeded Artifact Registry repository")
+	repo := fs.String("repository", "apps", "`ID` of the seeded Artifact Registry DOCKER repository (\"\": none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q; usage: emulator [-addr HOST] [-port PORT]", fs.Args())
+		return fmt.Errorf("unexpected arguments %q; usage: emulator [-addr HOST] [-port PORT] [-project ID] [-region LOCATION] [-repository ID]", fs.Args())
 	}
 	if *port < 0 || *port > 65535 {
 		return fmt.Errorf("-port %d is not in 0..65535", *port)
 	}
-	var stops []func() error
-	defer func() {
-		for _, stop := range stops {
-			_ = stop() // shutting down: nothing left to report to
-		}
-	}()
-	for i, e := range emulators() {
-		p := 0
-		if *port != 0 {
-			p = *port + i
-		}
-		addr, stop, err := e.start(net.JoinHostPort(*host, strconv.Itoa(p)))
-		if err != nil {
-			return fmt.Errorf("starting %s emulator: %w", e.env, err)
-		}
-		stops = append(stops, stop)
-		if _, err := fmt.Fprintf(stdout, "export %s=%s\n", e.env, addr); err != nil {
-			return fmt.Errorf("printing %s: %w", e.env, err)
-		}
+	if *repo != "" && (*project == "" || *region == "") {
+		return fmt.Errorf("-project %q and -region %q must both be set to seed repository %q (or pass -repository \"\")", *project, *region, *repo)
+	}
+	set, err := emulators.Start(ctx,
+		emulators.WithAddress(net.JoinHostPort(*host, strconv.Itoa(*port))),
+		emulators.WithProject(*project), emulators.WithRegion(*region), emulators.WithRepository(*repo),
+		emulators.WithCloudRunOptions(cloudrunfake.WithMaxRequests(maxRequests)),
+	)
+	if err != nil {
+		return err
+	}
+	defer set.Close()
+	if _, err := fmt.Fprintf(stdout, "export %s=%s\nexport CLOUDRUN_EMULATOR_HOST=%s\n# %s\n", emulators.EnvEmulatorHost, set.Addr, set.Addr, set.Summary()); err != nil {
+		return fmt.Errorf("printing the export lines: %w", err)
 	}
 	<-ctx.Done()
-	return nil
+	return set.Close()
 }

@@ -7,34 +7,66 @@ import (
 	"strings"
 	"testing"
 
+	artifactregistry "cloud.google.com/go/artifactregistry/apiv1"
+	"cloud.google.com/go/artifactregistry/apiv1/artifactregistrypb"
 	runapi "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/run/apiv2/runpb"
+	"go.uber.org/goleak"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-func TestRunServesCloudRun(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// startProgram runs the program with args and returns its first three
+// output lines; the program stops at the test's end.
+func startProgram(t *testing.T, args ...string) []string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
 	pr, pw := io.Pipe()
 	errc := make(chan error, 1)
 	go func() {
-		errc <- run(ctx, []string{"-port", "0"}, pw)
+		errc <- run(ctx, args, pw)
 		pw.Close()
 	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the export line: %v", err)
+	t.Cleanup(func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("run after cancel = %v, want nil", err)
+		}
+	})
+	br := bufio.NewReader(pr)
+	var lines []string
+	for range 3 {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the output: %v (so far %q)", err, lines)
+		}
+		lines = append(lines, strings.TrimSpace(line))
 	}
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "export CLOUDRUN_EMULATOR_HOST=")
-	if !ok || !strings.HasPrefix(addr, "127.0.0.1:") {
-		t.Fatalf("first line = %q, want export CLOUDRUN_EMULATOR_HOST=127.0.0.1:PORT", line)
-	}
-	go io.Copy(io.Discard, pr) // drain lines of later emulators
+	go io.Copy(io.Discard, br) // nothing more is expected; do not block the program
+	return lines
+}
 
-	client, err := runapi.NewServicesClient(ctx, option.WithEndpoint(addr), option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+func TestRunServesEverythingOnOneAddress(t *testing.T) {
+	t.Parallel()
+	lines := startProgram(t, "-port", "0", "-project", "proj", "-region", "europe-west1", "-repository", "images")
+	addr, ok := strings.CutPrefix(lines[0], "export TWOSTAGE_EMULATOR_HOST=")
+	if !ok || !strings.HasPrefix(addr, "127.0.0.1:") {
+		t.Fatalf("first line = %q, want export TWOSTAGE_EMULATOR_HOST=127.0.0.1:PORT", lines[0])
+	}
+	if want := "export CLOUDRUN_EMULATOR_HOST=" + addr; lines[1] != want {
+		t.Errorf("second line = %q, want %q", lines[1], want)
+	}
+	if !strings.HasPrefix(lines[2], "# serving ") || !strings.Contains(lines[2], addr+"/proj/images") {
+		t.Errorf("third line = %q, want a # summary naming the repository %s/proj/images", lines[2], addr)
+	}
+	ctx := t.Context()
+	opts := []option.ClientOption{option.WithEndpoint(addr), option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))}
+
+	client, err := runapi.NewServicesClient(ctx, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,16 +81,33 @@ func TestRunServesCloudRun(t *testing.T) {
 	if svc, err := op.Wait(ctx); err != nil || svc.GetLatestReadyRevision() == "" {
 		t.Fatalf("Wait = %v, %v; want a ready service", svc, err)
 	}
-	cancel()
-	if err := <-errc; err != nil {
-		t.Errorf("run after cancel = %v, want nil", err)
+
+	ar, err := artifactregistry.NewClient(ctx, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ar.Close()
+	repo, err := ar.GetRepository(ctx, &artifactregistrypb.GetRepositoryRequest{Name: "projects/proj/locations/europe-west1/repositories/images"})
+	if err != nil {
+		t.Fatalf("GetRepository of the seeded repository: %v", err)
+	}
+	if repo.GetFormat() != artifactregistrypb.Repository_DOCKER || repo.GetRegistryUri() != addr+"/proj/images" {
+		t.Errorf("seeded repository = %v, want DOCKER at %s/proj/images", repo, addr)
+	}
+}
+
+func TestRunSeedsNoRepositoryOnRequest(t *testing.T) {
+	t.Parallel()
+	lines := startProgram(t, "-repository", "")
+	if !strings.Contains(lines[2], "no repository seeded") {
+		t.Errorf("summary = %q, want it to say no repository is seeded", lines[2])
 	}
 }
 
 func TestRunRejectsBadFlags(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"-port", "70000"}, {"extra"}, {"-nope"}} {
-		if err := run(context.Background(), args, io.Discard); err == nil {
+	for _, args := range [][]string{{"-port", "70000"}, {"-port", "-1"}, {"extra"}, {"-nope"}, {"-project", ""}, {"-addr", "256.0.0.1"}} {
+		if err := run(t.Context(), args, io.Discard); err == nil {
 			t.Errorf("run(%q) = nil, want an error", args)
 		}
 	}
