@@ -78,6 +78,19 @@ func WithDeployed(releases ...stage.Release) ServiceOption {
 	return serviceOption(func(s *Service) { s.seed = append(s.seed, releases...) })
 }
 
+// WithTemplate seeds the settings of a Service's revision template, as if
+// set elsewhere (Terraform, the console) before the first deploy: every
+// revision the Service creates inherits them, with the release's
+// [stage.Overrides] applied (see [Service.Deploy]). settings.RemoveEnv is
+// ignored. The default is a template with no settings (Cloud Run's
+// defaults).
+func WithTemplate(settings stage.Overrides) ServiceOption {
+	return serviceOption(func(s *Service) {
+		s.live = settings.Clone()
+		s.live.RemoveEnv = nil
+	})
+}
+
 // WithImmutableTags makes a Registry refuse to move a tag, as an Artifact
 // Registry repository with docker_config.immutable_tags does: a Push or Tag
 // that would point an existing tag at another digest fails with

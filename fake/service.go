@@ -52,16 +52,20 @@ type Service struct {
 	generation int64                // number of changes of the desired state
 	writes     int64                // number of writes so far; seeds version
 	failing    map[string]string    // FailRevision: revision name → reason
+	live       stage.Overrides      // the template's settings, which the next deploy inherits
 	calls      []Call               // every call, in return order
 	n          [numMethods]int      // calls of each method so far
 }
 
 // revision is one stored revision; immutable once created.
 type revision struct {
-	name     string
-	artifact registry.Artifact
-	labels   map[string]string
-	created  time.Time
+	name      string
+	artifact  registry.Artifact
+	labels    map[string]string // all its labels: the template's and the release's
+	reqLabels map[string]string // the release's labels, part of its identity
+	config    string            // the release's Overrides.Fingerprint, part of its identity
+	settings  stage.Overrides   // the template settings it was created with
+	created   time.Time
 	ready    bool
 	reason   string // why it is not ready
 	cause    error  // the readiness error, if any
@@ -81,6 +85,8 @@ var (
 	_ traffic.Router = (*Service)(nil)
 	_ stage.Lister   = (*Service)(nil)
 	_ stage.Namer    = (*Service)(nil)
+	_ stage.Getter   = (*Service)(nil)
+	_ stage.Drifter  = (*Service)(nil)
 	_ ServiceBackend = (*Service)(nil)
 )
 
@@ -113,6 +119,9 @@ type ServiceState struct {
 	// Generation counts the changes of the desired state so far (Cloud
 	// Run's Service.generation); a write that changes nothing keeps it.
 	Generation int64
+	// Live is the settings of the service's revision template, which the
+	// next deploy inherits (see [Service.LiveSettings]).
+	Live stage.Overrides
 }
 
 const (
@@ -120,6 +129,8 @@ const (
 	mSplit
 	mSetSplit
 	mRevisions
+	mRevision
+	mDrift
 	numMethods
 )
 
@@ -168,12 +179,21 @@ func (s *Service) Name() string { return s.name }
 //     "<service>-NNNNN-xyz" from the generation.
 //   - A new revision that becomes ready is the service's latest ready
 //     revision (Split.LatestRevision), which LATEST targets follow.
-//   - A revision of that name with the same artifact and labels is adopted:
-//     no new revision, and it does not become the latest (DESIGN.md "API
-//     facts": "same template → no new revision"; that latest_ready_revision
-//     stays is unverified, and is cloudrunfake's reading too), but traffic
-//     is routed as asked. With a different artifact or labels the deploy
-//     fails with [twostage.ErrConflict].
+//   - A new revision inherits the settings of the service's live template
+//     ([Service.LiveSettings]) with r.Overrides applied
+//     ([stage.Overrides.ApplyTo]); the template then has the new settings.
+//     Its labels are the template's, without the previous release's
+//     [stage.LabelCommit], [stage.LabelRef] and [stage.LabelConfig], plus
+//     r.Labels and, for non-zero overrides, [stage.LabelConfig] with
+//     r.Overrides' fingerprint, as stage/cloudrun writes them (without its
+//     [stage.LabelManagedBy]).
+//   - A revision of that name with the same artifact, labels and overrides
+//     ([stage.Overrides.Fingerprint]) is adopted: no new revision, and it
+//     does not become the latest (DESIGN.md "API facts": "same template →
+//     no new revision"; that latest_ready_revision stays is unverified, and
+//     is cloudrunfake's reading too), but traffic is routed as asked; the
+//     live template is left as it is. With a different artifact, labels or
+//     overrides the deploy fails with [twostage.ErrConflict].
 //   - [stage.RouteAll] sets the split to 100% LATEST (100% to the revision
 //     by name if it is an adopted one that is not the latest), keeping every
 //     tag as a 0% entry, and creates the service if needed.
@@ -189,7 +209,11 @@ func (s *Service) Name() string { return s.name }
 //     an error wrapping [twostage.ErrNotReady]; deploying it again returns
 //     the same error.
 //
-// Invalid releases fail with [twostage.ErrInvalid] and change nothing.
+// Invalid releases, including overrides that [stage.Overrides.Validate]
+// refuses or that give a CPU/memory pair or scaling the live template
+// cannot take ([stage.ValidateEffective]), fail with [twostage.ErrInvalid]
+// and change nothing. A revision that is not ready leaves the live template
+// as it was.
 func (s *Service) Deploy(ctx context.Context, r stage.Release) (stage.Revision, error) {
 	n := s.count(mDeploy)
 	var (
@@ -275,6 +299,80 @@ func (s *Service) Revisions(ctx context.Context) iter.Seq2[stage.Revision, error
 	return seq
 }
 
+// Revision returns the revision called name, the full "<service>-<suffix>"
+// or only the suffix (see [stage.Getter]), with the tag URLs of the current
+// split; a missing revision fails with [twostage.ErrNotFound]. The call is
+// recorded in [Service.Calls].
+func (s *Service) Revision(ctx context.Context, name string) (stage.Revision, error) {
+	s.count(mRevision)
+	full := revisionName(s.name, name)
+	rev, err := func() (stage.Revision, error) {
+		if err := ctx.Err(); err != nil {
+			return stage.Revision{}, fmt.Errorf("reading revision %q of service %q: %w", full, s.name, err)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		r, ok := s.byName[full]
+		if !ok {
+			return stage.Revision{}, fmt.Errorf("reading revision %q of service %q: revision does not exist: %w", full, s.name, twostage.ErrNotFound)
+		}
+		return s.revisionLocked(r), nil
+	}()
+	s.record("Revision", full, err)
+	return rev, err
+}
+
+// Drift compares declared with the live template's settings
+// ([Service.LiveSettings]) by [stage.CompareLive] (see [stage.Drifter]).
+// It fails with [twostage.ErrInvalid] for invalid declared overrides and
+// with [twostage.ErrNotFound] when the service does not exist. The call is
+// recorded in [Service.Calls].
+func (s *Service) Drift(ctx context.Context, declared stage.Overrides) (stage.Drift, error) {
+	s.count(mDrift)
+	d, err := func() (stage.Drift, error) {
+		what := fmt.Sprintf("comparing the declared overrides with the template of service %q", s.name)
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		if err := declared.Validate(); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.exists {
+			return nil, fmt.Errorf("%s: service does not exist; deploy with traffic (RouteAll) to create it: %w", what, twostage.ErrNotFound)
+		}
+		return stage.CompareLive(declared, s.live), nil
+	}()
+	s.record("Drift", "", err)
+	return d, err
+}
+
+// LiveSettings returns a copy of the settings of the service's revision
+// template, which the next deploy inherits: the settings seeded by
+// [WithTemplate] or [Service.SetLiveSettings], as changed by each deploy
+// that created a revision, including the labels of the last such revision
+// (the backend's own among them).
+func (s *Service) LiveSettings() stage.Overrides {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.live.Clone()
+}
+
+// SetLiveSettings replaces the settings of the service's revision template
+// with settings, as an edit made elsewhere (Terraform, the console) would,
+// so that tests can create configuration drift. Unlike such an edit on
+// Cloud Run, it creates no revision and changes neither the traffic nor the
+// version: it only changes what the next deploy inherits and what
+// [Service.Drift] reports. settings.RemoveEnv is ignored.
+func (s *Service) SetLiveSettings(settings stage.Overrides) {
+	c := settings.Clone()
+	c.RemoveEnv = nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.live = c
+}
+
 // FailRevision makes a later Deploy that creates the revision name (full or
 // suffix, as in [stage.Release]) end not ready, with reason as Cloud Run's
 // reason text, for example "The user-provided container failed to start and
@@ -290,7 +388,7 @@ func (s *Service) FailRevision(name, reason string) {
 func (s *Service) Snapshot() ServiceState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := ServiceState{Exists: s.exists, Generation: s.generation}
+	st := ServiceState{Exists: s.exists, Generation: s.generation, Live: s.live.Clone()}
 	if s.exists {
 		st.Split = s.splitLocked()
 	}
@@ -300,8 +398,8 @@ func (s *Service) Snapshot() ServiceState {
 	return st
 }
 
-// Calls returns a copy of the calls of Deploy, Split, SetSplit and
-// Revisions so far, in the order they returned.
+// Calls returns a copy of the calls of Deploy, Split, SetSplit, Revisions,
+// Revision and Drift so far, in the order they returned.
 func (s *Service) Calls() []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -337,6 +435,9 @@ func (c serviceCore) Deploy(ctx context.Context, r stage.Release) (stage.Revisio
 	if err := s.validateRelease(r); err != nil {
 		return stage.Revision{}, fmt.Errorf("%s: %w", what, err)
 	}
+	if err := r.Overrides.Validate(); err != nil {
+		return stage.Revision{}, fmt.Errorf("%s: release overrides: %w", what, err)
+	}
 	now := s.clock.Now() // outside the lock: the clock may be anything
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -355,24 +456,67 @@ func (c serviceCore) Deploy(ctx context.Context, r stage.Release) (stage.Revisio
 	}
 
 	rev, adopt := s.byName[name]
+	config := r.Overrides.Fingerprint()
 	if adopt {
 		// DESIGN.md "API facts": a reused name with a different template is
 		// ALREADY_EXISTS "Revision named '…' with different configuration
-		// already exists."; the same template creates no new revision.
-		if rev.artifact != r.Artifact || !maps.Equal(rev.labels, r.Labels) {
-			return stage.Revision{}, fmt.Errorf("%s: Revision named '%s' with different configuration already exists (it runs %s with labels %v; this release asks for %s with labels %v); deploy under a new revision name: %w",
-				what, name, rev.artifact, rev.labels, r.Artifact, r.Labels, twostage.ErrConflict)
+		// already exists."; the same template creates no new revision. The
+		// template's identity here is the artifact, the release's labels
+		// and its overrides.
+		var diffs []string
+		if rev.artifact != r.Artifact {
+			diffs = append(diffs, fmt.Sprintf("it runs %s, this release %s", rev.artifact, r.Artifact))
+		}
+		if !maps.Equal(rev.reqLabels, r.Labels) {
+			diffs = append(diffs, fmt.Sprintf("it has labels %v, this release %v", rev.reqLabels, r.Labels))
+		}
+		if rev.config != config {
+			diffs = append(diffs, fmt.Sprintf("its overrides have fingerprint %q, this release's %q", rev.config, config))
+		}
+		if len(diffs) > 0 {
+			return stage.Revision{}, fmt.Errorf("%s: Revision named '%s' with different configuration already exists (%s); deploy under a new revision name: %w",
+				what, name, strings.Join(diffs, "; "), twostage.ErrConflict)
 		}
 		if !rev.ready {
 			return s.revisionLocked(rev), notReady(what, rev)
 		}
 	} else {
+		// Template preservation: the new revision inherits the live
+		// template's settings, with the overrides applied and its labels
+		// replaced as stage/cloudrun does (the previous release's commit,
+		// ref and config labels dropped, then r.Labels and the config
+		// fingerprint added).
+		base := s.live.Clone()
+		for k := range base.Labels {
+			if k == stage.LabelCommit || k == stage.LabelRef || k == stage.LabelConfig {
+				delete(base.Labels, k)
+			}
+		}
+		settings := r.Overrides.ApplyTo(base)
+		if err := stage.ValidateEffective(r.Overrides, settings); err != nil {
+			return stage.Revision{}, fmt.Errorf("%s: %w", what, err)
+		}
+		if len(r.Labels) > 0 || config != "" {
+			if settings.Labels == nil {
+				settings.Labels = make(map[string]string)
+			}
+			maps.Copy(settings.Labels, r.Labels)
+			if config != "" {
+				settings.Labels[stage.LabelConfig] = config
+			}
+		}
+		if err := validateLabels(settings.Labels); err != nil {
+			return stage.Revision{}, fmt.Errorf("%s: the revision's labels (the template's, the overrides' and the release's): %w", what, err)
+		}
 		rev = &revision{
-			name:     name,
-			artifact: r.Artifact,
-			labels:   maps.Clone(r.Labels),
-			created:  now,
-			ready:    true,
+			name:      name,
+			artifact:  r.Artifact,
+			labels:    maps.Clone(settings.Labels),
+			reqLabels: maps.Clone(r.Labels),
+			config:    config,
+			settings:  settings,
+			created:   now,
+			ready:     true,
 		}
 		if reason, ok := s.failing[name]; ok {
 			rev.ready, rev.reason = false, reason
@@ -405,6 +549,7 @@ func (c serviceCore) Deploy(ctx context.Context, r stage.Release) (stage.Revisio
 	if !adopt {
 		s.addLocked(rev)
 		s.latest = name
+		s.live = rev.settings.Clone()
 	}
 	s.exists = true
 	s.targets = targets

@@ -779,6 +779,9 @@ func TestServiceRevisions(t *testing.T) {
 			Name: "api-b", Artifact: art("b"), Ready: true, URL: "https://api-xyz-uc.a.run.app",
 			TagURLs: map[string]string{"candidate": "https://candidate---api-xyz-uc.a.run.app"},
 			Created: start.Add(time.Minute),
+			// Inherited from the template api-a left (template
+			// preservation), as on Cloud Run.
+			Labels: labels,
 		},
 		{
 			Name: "api-a", Artifact: art("a"), Ready: true, URL: "https://api-xyz-uc.a.run.app",

@@ -127,10 +127,12 @@ func TestOverridesFingerprint(t *testing.T) {
 	}
 	// Every field changes it.
 	changes := map[string]func(*stage.Overrides){
-		"env value":   func(o *stage.Overrides) { o.Env["LOG_LEVEL"] = "info" },
-		"env key":     func(o *stage.Overrides) { o.Env["NEW"] = "debug" },
-		"remove":      func(o *stage.Overrides) { o.RemoveEnv = append(o.RemoveEnv, "X") },
-		"secret ver":  func(o *stage.Overrides) { o.Secrets["DB_PASSWORD"] = stage.SecretRef{Secret: "db-password", Version: "4"} },
+		"env value": func(o *stage.Overrides) { o.Env["LOG_LEVEL"] = "info" },
+		"env key":   func(o *stage.Overrides) { o.Env["NEW"] = "debug" },
+		"remove":    func(o *stage.Overrides) { o.RemoveEnv = append(o.RemoveEnv, "X") },
+		"secret ver": func(o *stage.Overrides) {
+			o.Secrets["DB_PASSWORD"] = stage.SecretRef{Secret: "db-password", Version: "4"}
+		},
 		"sa":          func(o *stage.Overrides) { o.ServiceAccount = "x@p.iam.gserviceaccount.com" },
 		"cpu":         func(o *stage.Overrides) { o.CPU = "4" },
 		"memory":      func(o *stage.Overrides) { o.Memory = "2Gi" },
