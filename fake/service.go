@@ -66,9 +66,9 @@ type revision struct {
 	config    string            // the release's Overrides.Fingerprint, part of its identity
 	settings  stage.Overrides   // the template settings it was created with
 	created   time.Time
-	ready    bool
-	reason   string // why it is not ready
-	cause    error  // the readiness error, if any
+	ready     bool
+	reason    string // why it is not ready
+	cause     error  // the readiness error, if any
 }
 
 // ServiceBackend is everything a [Service] implements: the type of the next
