@@ -116,6 +116,8 @@ func (a *app) cmdDev(ctx context.Context, args []string) (any, error) {
 
 // releaseResult is what `release` did.
 type releaseResult struct {
+	// Region is the prod region.
+	Region     string `json:"region"`
 	Tag        string `json:"tag"`
 	Commit     string `json:"commit"`
 	Image      string `json:"image"`
@@ -127,13 +129,24 @@ type releaseResult struct {
 	After      string `json:"after,omitempty"`
 	// First is true when the release created the prod service.
 	First bool `json:"first,omitempty"`
+	// Regions are the extra prod regions' results.
+	Regions []releaseResult `json:"regions,omitempty"`
 }
 
 func (r releaseResult) Text() string {
+	var s string
 	if r.First {
-		return fmt.Sprintf("release %s (commit %s): created prod with %s serving 100%%\n  image %s\n  url   %s\n", r.Tag, r.Commit, r.Revision, r.Image, r.URL)
+		s = fmt.Sprintf("release %s (commit %s) in %s: created prod with %s serving 100%%\n  image %s\n  url   %s\n", r.Tag, r.Commit, r.Region, r.Revision, r.Image, r.URL)
+	} else {
+		s = fmt.Sprintf("release %s (commit %s) in %s: %s deployed with 0%% traffic\n  image   %s\n  preview %s\n  traffic %s\n", r.Tag, r.Commit, r.Region, r.Revision, r.Image, r.PreviewURL, r.After)
 	}
-	return fmt.Sprintf("release %s (commit %s): %s deployed with 0%% traffic\n  image   %s\n  preview %s\n  traffic %s\nnext: twostage promote\n", r.Tag, r.Commit, r.Revision, r.Image, r.PreviewURL, r.After)
+	for _, x := range r.Regions {
+		s += x.Text()
+	}
+	if r.Region != "" && !r.First {
+		s += "next: twostage promote\n"
+	}
+	return s
 }
 
 func (a *app) cmdRelease(ctx context.Context, args []string) (any, error) {
@@ -151,8 +164,7 @@ func (a *app) cmdRelease(ctx context.Context, args []string) (any, error) {
 	if *tag == "" {
 		return nil, usagef("no tag: pass --tag v1.4.2 (or run on a tag push)")
 	}
-	p, err := a.open(ctx)
-	if err != nil {
+	if _, err := a.open(ctx); err != nil {
 		return nil, err
 	}
 	if *sha == "" {
@@ -162,22 +174,41 @@ func (a *app) cmdRelease(ctx context.Context, args []string) (any, error) {
 			return nil, usagef("no commit for tag %s: pass --sha (git: %v)", *tag, err)
 		}
 	}
-	defer a.group("release " + *tag)()
 	in := pipeline.ReleaseInput{Tag: *tag, SHA: *sha, Actor: a.actor(*actor)}
-	a.progress.Expect(fmt.Sprintf("image %s:%s to be pushed by the dev workflow", a.backend.Repository, strings.ToLower(*sha)), a.clock.Now().Add(a.cfg.Release.AwaitTimeout.D()))
-	if _, err := a.backend.Prod.Split(ctx); errors.Is(err, twostage.ErrNotFound) {
-		return a.firstRelease(ctx, in)
+	var out releaseResult
+	for i, r := range a.regions {
+		res, err := a.releaseIn(ctx, r, in)
+		if i == 0 {
+			out = res
+		} else {
+			out.Regions = append(out.Regions, res)
+		}
+		if err != nil {
+			return out, err
+		}
 	}
-	res, err := p.Release(ctx, in)
-	out := releaseResult{Tag: *tag, Commit: strings.ToLower(*sha), Image: res.Artifact.String(), Digest: res.Artifact.Digest, Revision: res.Revision.Name, PreviewURL: res.PreviewURL}
+	a.output("revision", out.Revision)
+	a.output("digest", out.Digest)
+	a.output("image", out.Image)
+	if out.First {
+		a.output("url", out.URL)
+	} else {
+		a.output("preview_url", out.PreviewURL)
+	}
+	return out, nil
+}
+
+// releaseIn releases in one region.
+func (a *app) releaseIn(ctx context.Context, r region, in pipeline.ReleaseInput) (releaseResult, error) {
+	defer a.group(fmt.Sprintf("release %s in %s", in.Tag, r.name))()
+	a.progress.Expect(fmt.Sprintf("image %s:%s to be pushed by the dev workflow", a.backend.Repository, strings.ToLower(in.SHA)), a.clock.Now().Add(a.cfg.Release.AwaitTimeout.D()))
+	if _, err := r.prod.Split(ctx); errors.Is(err, twostage.ErrNotFound) {
+		return a.firstRelease(ctx, r, in)
+	}
+	res, err := r.pipe.Release(ctx, in)
+	out := releaseResult{Region: r.name, Tag: in.Tag, Commit: strings.ToLower(in.SHA), Image: res.Artifact.String(), Digest: res.Artifact.Digest, Revision: res.Revision.Name, PreviewURL: res.PreviewURL}
 	if res.Before.Targets != nil || res.After.Targets != nil {
 		out.Before, out.After = res.Before.String(), res.After.String()
-	}
-	if err == nil {
-		a.output("revision", out.Revision)
-		a.output("digest", out.Digest)
-		a.output("image", out.Image)
-		a.output("preview_url", out.PreviewURL)
 	}
 	return out, err
 }
@@ -187,13 +218,14 @@ func (a *app) cmdRelease(ctx context.Context, args []string) (any, error) {
 // same rules as pipeline.Release apply (tag pattern and signature, the
 // digest dev ran), checked here because pipeline.Release requires an
 // existing service.
-func (a *app) firstRelease(ctx context.Context, in pipeline.ReleaseInput) (any, error) {
+func (a *app) firstRelease(ctx context.Context, r region, in pipeline.ReleaseInput) (releaseResult, error) {
 	sha := strings.ToLower(in.SHA)
+	out := releaseResult{Region: r.name, Tag: in.Tag, Commit: sha}
 	e := pipeline.Event{Action: pipeline.ActionRelease, Actor: in.Actor, Ref: in.Tag, SHA: sha, Stage: "prod", Time: a.clock.Now()}
-	refuse := func(format string, args ...any) (any, error) {
+	refuse := func(format string, args ...any) (releaseResult, error) {
 		err := fmt.Errorf("release %s: "+format+": %w", append(append([]any{in.Tag}, args...), twostage.ErrPolicy)...)
 		e.Action, e.Decision, e.Reason = pipeline.ActionRefused, "refused", err.Error()
-		return nil, errors.Join(err, a.record(ctx, e))
+		return out, errors.Join(err, a.record(ctx, e))
 	}
 	if re := a.cfg.TagPattern(); !re.MatchString(in.Tag) {
 		return refuse("tag %q does not match the release pattern %s; release tags look like v1.4.2", in.Tag, re)
@@ -205,18 +237,18 @@ func (a *app) firstRelease(ctx context.Context, in pipeline.ReleaseInput) (any, 
 	}
 	suffix, err := stage.ReleaseSuffix(in.Tag, sha)
 	if err != nil {
-		return nil, fmt.Errorf("release %s: %w", in.Tag, err)
+		return out, fmt.Errorf("release %s: %w", in.Tag, err)
 	}
 	ref := a.backend.Repository + ":" + sha
 	art, err := registry.Await(ctx, a.backend.Registry, ref, registry.WithClock(a.progress.Clock(a.clock)), registry.WithTimeout(a.cfg.Release.AwaitTimeout.D()))
 	if err != nil {
-		return nil, fmt.Errorf("release %s: waiting for the image of commit %s: %w", in.Tag, sha, err)
+		return out, fmt.Errorf("release %s: waiting for the image of commit %s: %w", in.Tag, sha, err)
 	}
 	e.Digest = art.Digest
 	devDigest, devRev := "", ""
 	for rev, err := range a.backend.Dev.Revisions(ctx) {
 		if err != nil {
-			return nil, fmt.Errorf("release %s: listing dev revisions: %w", in.Tag, err)
+			return out, fmt.Errorf("release %s: listing dev revisions: %w", in.Tag, err)
 		}
 		if rev.Ready && rev.Labels[stage.LabelCommit] == sha {
 			devDigest, devRev = rev.Artifact.Digest, rev.Name
@@ -233,20 +265,16 @@ func (a *app) firstRelease(ctx context.Context, in pipeline.ReleaseInput) (any, 
 	if traffic.TagFits(a.cfg.Services.Prod, traffic.TagStable) {
 		tags = []string{traffic.TagStable}
 	}
-	rev, err := a.backend.Prod.Deploy(ctx, stage.Release{
+	rev, err := r.prod.Deploy(ctx, stage.Release{
 		Artifact: art, Revision: suffix, Traffic: stage.RouteAll, Tags: tags,
 		Labels: map[string]string{stage.LabelManagedBy: "twostage", stage.LabelCommit: sha, stage.LabelRef: labelValue(in.Tag)},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("release %s: creating the prod service with %s: %w", in.Tag, art, err)
+		return out, fmt.Errorf("release %s: creating the prod service in %s with %s: %w", in.Tag, r.name, art, err)
 	}
 	e.Revision, e.After, e.Decision, e.Time = rev.Name, rev.Name+"=100%", "deployed", a.clock.Now()
-	e.Reason = fmt.Sprintf("first release: the prod service did not exist, so %s serves 100%% at once (no stable revision to protect)", rev.Name)
-	out := releaseResult{Tag: in.Tag, Commit: sha, Image: art.String(), Digest: art.Digest, Revision: rev.Name, URL: rev.URL, After: e.After, First: true}
-	a.output("revision", out.Revision)
-	a.output("digest", out.Digest)
-	a.output("image", out.Image)
-	a.output("url", out.URL)
+	e.Reason = fmt.Sprintf("first release in %s: the prod service did not exist, so %s serves 100%% at once (no stable revision to protect)", r.name, rev.Name)
+	out.Image, out.Digest, out.Revision, out.URL, out.After, out.First = art.String(), art.Digest, rev.Name, rev.URL, e.After, true
 	return out, a.record(ctx, e)
 }
 
@@ -276,6 +304,7 @@ func labelValue(ref string) string {
 
 // rolloutResult is where a rollout stands after promote or rollback.
 type rolloutResult struct {
+	Region    string        `json:"region,omitempty"`
 	Candidate string        `json:"candidate,omitempty"`
 	Stable    string        `json:"stable,omitempty"`
 	Phase     traffic.Phase `json:"phase,omitempty"`
@@ -283,18 +312,32 @@ type rolloutResult struct {
 	Percent   int           `json:"percent,omitempty"`
 	Reason    string        `json:"reason,omitempty"`
 	Split     string        `json:"split,omitempty"`
-	// Nothing is set when --if-pending found nothing to promote.
+	// Nothing is set when there was nothing to do.
 	Nothing bool `json:"nothing,omitempty"`
+	// Regions are the extra prod regions' results.
+	Regions []rolloutResult `json:"regions,omitempty"`
 }
 
 func (r rolloutResult) Text() string {
+	s := r.text()
+	for _, x := range r.Regions {
+		s += x.text()
+	}
+	return s
+}
+
+func (r rolloutResult) text() string {
+	where := ""
+	if r.Region != "" {
+		where = " in " + r.Region
+	}
 	if r.Nothing && r.Phase != "" {
-		return fmt.Sprintf("nothing to roll back: the rollout of %s already ended %s and %s serves 100%% (%s)\n", r.Candidate, r.Phase, r.Stable, r.Reason)
+		return fmt.Sprintf("nothing to roll back%s: the rollout of %s already ended %s and %s serves 100%% (%s)\n", where, r.Candidate, r.Phase, r.Stable, r.Reason)
 	}
 	if r.Nothing {
-		return "nothing to promote: no release is waiting and no rollout is under way\n"
+		return fmt.Sprintf("nothing to promote%s: no release is waiting and no rollout is under way\n", where)
 	}
-	s := fmt.Sprintf("rollout of %s: %s", r.Candidate, r.Phase)
+	s := fmt.Sprintf("rollout of %s%s: %s", r.Candidate, where, r.Phase)
 	if r.Step > 0 {
 		s += fmt.Sprintf(" at step %d (%d%%)", r.Step, r.Percent)
 	}
@@ -304,14 +347,24 @@ func (r rolloutResult) Text() string {
 	return s + "\n  traffic " + r.Split + "\n"
 }
 
-func newRolloutResult(r traffic.Result) rolloutResult {
-	out := rolloutResult{Candidate: r.State.Candidate, Stable: r.State.Stable, Phase: r.State.Phase, Step: r.State.Step, Reason: r.State.Reason}
+func newRolloutResult(region string, r traffic.Result) rolloutResult {
+	out := rolloutResult{Region: region, Candidate: r.State.Candidate, Stable: r.State.Stable, Phase: r.State.Phase, Step: r.State.Step, Reason: r.State.Reason}
 	if r.State.Step > 0 && r.State.Step <= len(r.State.Percents) {
 		out.Percent = r.State.Percents[r.State.Step-1]
 	}
 	if r.Split.Targets != nil || r.Split.Version != "" {
 		out.Split = r.Split.String()
 	}
+	return out
+}
+
+// gather puts per-region results into the primary's.
+func gather(rs []rolloutResult) rolloutResult {
+	if len(rs) == 0 {
+		return rolloutResult{}
+	}
+	out := rs[0]
+	out.Regions = append([]rolloutResult(nil), rs[1:]...)
 	return out
 }
 
@@ -330,37 +383,68 @@ func (a *app) cmdPromote(ctx context.Context, args []string) (any, error) {
 	default:
 		return nil, usagef("--manual %q: use next or full", *manual)
 	}
-	p, err := a.open(ctx)
-	if err != nil {
+	if _, err := a.open(ctx); err != nil {
 		return nil, err
 	}
-	if *ifPending && *revision == "" {
-		pending, err := a.pending(ctx)
-		if err != nil {
-			return nil, err
+	var results []rolloutResult
+	for i, r := range a.regions {
+		if *ifPending && *revision == "" || *manual != "" && len(a.regions) > 1 {
+			pending, err := a.pending(ctx, r)
+			if err != nil {
+				return gather(results), err
+			}
+			if !pending {
+				results = append(results, rolloutResult{Region: r.name, Nothing: true})
+				continue
+			}
 		}
-		if !pending {
-			return rolloutResult{Nothing: true}, nil
+		end := a.group("promote in " + r.name)
+		res, err := r.pipe.Promote(ctx, pipeline.PromoteInput{Revision: *revision, Actor: a.actor(*actor), Manual: pipeline.Manual(*manual)})
+		end()
+		results = append(results, newRolloutResult(r.name, res))
+		if err != nil {
+			if i > 0 && errors.Is(err, traffic.ErrRolledBack) {
+				// A region rolled back: undo the regions already promoted,
+				// so every region serves the same release.
+				err = errors.Join(err, a.undo(ctx, a.regions[:i], fmt.Sprintf("rolled back because the rollout in %s rolled back", r.name), a.actor(*actor), results))
+			}
+			return a.promoted(results), err
 		}
 	}
-	defer a.group("promote")()
-	res, err := p.Promote(ctx, pipeline.PromoteInput{Revision: *revision, Actor: a.actor(*actor), Manual: pipeline.Manual(*manual)})
-	out := newRolloutResult(res)
+	return a.promoted(results), nil
+}
+
+// promoted gathers the regions' results and sets the step outputs.
+func (a *app) promoted(results []rolloutResult) rolloutResult {
+	out := gather(results)
 	if out.Candidate != "" {
 		a.output("revision", out.Candidate)
 		a.output("phase", string(out.Phase))
 	}
-	return out, err
+	return out
 }
 
-// pending reports whether promote has something to do.
-func (a *app) pending(ctx context.Context) (bool, error) {
-	sp, err := a.backend.Prod.Split(ctx)
+// undo rolls back regions, recording each outcome in results.
+func (a *app) undo(ctx context.Context, regions []region, reason, actor string, results []rolloutResult) error {
+	var errs []error
+	for i, r := range regions {
+		res, err := r.pipe.Rollback(ctx, pipeline.RollbackInput{Reason: reason, Actor: actor})
+		results[i] = newRolloutResult(r.name, res)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rolling back %s: %w", r.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// pending reports whether promote has something to do in region r.
+func (a *app) pending(ctx context.Context, r region) (bool, error) {
+	sp, err := r.prod.Split(ctx)
 	if errors.Is(err, twostage.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("reading prod traffic: %w", err)
+		return false, fmt.Errorf("reading prod traffic in %s: %w", r.name, err)
 	}
 	st, err := traffic.DecodeState(sp.State)
 	if err != nil {
@@ -380,30 +464,40 @@ func (a *app) cmdRollback(ctx context.Context, args []string) (any, error) {
 	if err := a.parse(fs, args); err != nil {
 		return nil, err
 	}
-	p, err := a.open(ctx)
-	if err != nil {
+	if _, err := a.open(ctx); err != nil {
 		return nil, err
 	}
 	if *reason == "" {
 		*reason = "rolled back by " + a.actor(*actor)
 	}
-	// After an automatic rollback or an abort, the stable revision already
-	// serves everything: say so instead of writing the same traffic again
-	// (which would only overwrite the recorded reason).
-	if sp, err := a.backend.Prod.Split(ctx); err == nil {
-		if st, err := traffic.DecodeState(sp.State); err == nil && (st.Phase == traffic.RolledBack || st.Phase == traffic.Aborted) && resolvedShares(sp)[st.Stable] == 100 {
-			out := newRolloutResult(traffic.Result{State: st, Split: sp})
-			out.Nothing = true
-			return out, nil
+	var results []rolloutResult
+	var errs []error
+	for _, r := range a.regions {
+		// After an automatic rollback or an abort, the stable revision
+		// already serves everything: say so instead of writing the same
+		// traffic again (which would only overwrite the recorded reason).
+		if sp, err := r.prod.Split(ctx); err == nil {
+			if st, err := traffic.DecodeState(sp.State); err == nil && (st.Phase == traffic.RolledBack || st.Phase == traffic.Aborted) && resolvedShares(sp)[st.Stable] == 100 {
+				out := newRolloutResult(r.name, traffic.Result{State: st, Split: sp})
+				out.Nothing = true
+				results = append(results, out)
+				continue
+			}
+		}
+		end := a.group("rollback in " + r.name)
+		res, err := r.pipe.Rollback(ctx, pipeline.RollbackInput{Reason: *reason, Actor: a.actor(*actor)})
+		end()
+		results = append(results, newRolloutResult(r.name, res))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.name, err))
 		}
 	}
-	defer a.group("rollback")()
-	res, err := p.Rollback(ctx, pipeline.RollbackInput{Reason: *reason, Actor: a.actor(*actor)})
-	return newRolloutResult(res), err
+	return gather(results), errors.Join(errs...)
 }
 
 // planResult is the dry run.
 type planResult struct {
+	Region string `json:"region"`
 	Action string `json:"action"`
 	Before string `json:"before"`
 	After  string `json:"after,omitempty"`
@@ -411,13 +505,21 @@ type planResult struct {
 	State  string `json:"state,omitempty"`
 	// Nothing explains why no write would happen.
 	Nothing string `json:"nothing,omitempty"`
+	// Regions are the extra prod regions' plans.
+	Regions []planResult `json:"regions,omitempty"`
 }
 
 func (r planResult) Text() string {
+	var s string
 	if r.Nothing != "" {
-		return fmt.Sprintf("%s would write nothing: %s\n", r.Action, r.Nothing)
+		s = fmt.Sprintf("%s in %s would write nothing: %s\n", r.Action, r.Region, r.Nothing)
+	} else {
+		s = fmt.Sprintf("%s in %s would write (dry run, nothing changed):\n%s\n  rollout state after: %s\n", r.Action, r.Region, indent(r.Diff), r.State)
 	}
-	return fmt.Sprintf("%s would write (dry run, nothing changed):\n%s\n  rollout state after: %s\n", r.Action, indent(r.Diff), r.State)
+	for _, x := range r.Regions {
+		s += x.Text()
+	}
+	return s
 }
 
 func indent(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  ") }
@@ -454,32 +556,52 @@ func (a *app) cmdPlan(ctx context.Context, args []string) (any, error) {
 	if _, err := a.open(ctx); err != nil {
 		return nil, err
 	}
-	before, err := a.backend.Prod.Split(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading prod traffic: %w", err)
+	var out planResult
+	for i, r := range a.regions {
+		res, err := a.planIn(ctx, r, *revision, *rollback)
+		if i == 0 {
+			out = res
+		} else {
+			out.Regions = append(out.Regions, res)
+		}
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", r.name, err)
+		}
 	}
+	return out, nil
+}
+
+// planIn computes the next write in one region by running the pipeline
+// against the service with its writes captured: the first write is the
+// answer, and nothing is changed.
+func (a *app) planIn(ctx context.Context, r region, revision string, rollback bool) (planResult, error) {
+	out := planResult{Region: r.name, Action: "promote"}
+	before, err := r.prod.Split(ctx)
+	if err != nil {
+		return out, fmt.Errorf("reading prod traffic: %w", err)
+	}
+	out.Before = before.String()
 	st, err := traffic.DecodeState(before.State)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
-	dry := &dryRun{Service: a.backend.Prod, name: a.cfg.Services.Prod}
+	dry := &dryRun{Service: r.prod, name: a.cfg.Services.Prod}
 	p, err := pipeline.New(a.backend.Registry, a.backend.Repository, a.backend.Dev, dry,
 		pipeline.WithBranch(a.cfg.Branch), pipeline.WithTagPattern(a.cfg.TagPattern()),
 		pipeline.WithPlan(a.cfg.Plan()), pipeline.WithClock(fakeNow{a.clock}))
 	if err != nil {
-		return nil, err
+		return out, err
 	}
-	out := planResult{Action: "promote", Before: before.String()}
 	switch {
-	case *rollback:
+	case rollback:
 		out.Action = "rollback"
 		_, err = p.Rollback(ctx, pipeline.RollbackInput{Reason: "dry run"})
-	case st.Candidate != "" && !st.Phase.Done() && (*revision == "" || *revision == st.Candidate):
+	case st.Candidate != "" && !st.Phase.Done() && (revision == "" || revision == st.Candidate):
 		// A rollout under way: its next write is the next step (gates
 		// permitting); show that without waiting for them.
 		_, err = p.Promote(ctx, pipeline.PromoteInput{Manual: pipeline.ManualNext})
 	default:
-		_, err = p.Promote(ctx, pipeline.PromoteInput{Revision: *revision})
+		_, err = p.Promote(ctx, pipeline.PromoteInput{Revision: revision})
 	}
 	if dry.written == nil {
 		if err == nil {

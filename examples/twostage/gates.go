@@ -30,11 +30,11 @@ func (a *app) verifier() gittag.Verifier {
 	return gittag.Verifier{Dir: filepath.Dir(a.cfgPath), AllowedSigners: a.rel(a.cfg.Release.AllowedSigners)}
 }
 
-// metrics returns the gates' metrics source.
-func (a *app) metrics() (analysis.Metrics, error) {
+// metrics returns the gates' metrics source for one prod region.
+func (a *app) metrics(region string) (analysis.Metrics, error) {
 	switch m := a.cfg.Rollout.Metrics; m.Source {
 	case config.MetricsFile:
-		return metricsfile.Source{Path: a.rel(m.File)}, nil
+		return metricsfile.Source{Path: a.rel(m.File), Region: region}, nil
 	default:
 		// traffic/analysis/cloudmonitoring has not landed in this module
 		// yet; when it does, it plugs in here.
@@ -42,12 +42,12 @@ func (a *app) metrics() (analysis.Metrics, error) {
 	}
 }
 
-// gates builds the configured gates.
-func (a *app) gates(clock twostage.Clock) ([]traffic.Gate, error) {
+// gates builds the configured gates for one prod region.
+func (a *app) gates(clock twostage.Clock, region string) ([]traffic.Gate, error) {
 	if len(a.cfg.Rollout.Gates) == 0 {
 		return nil, nil
 	}
-	m, err := a.metrics()
+	m, err := a.metrics(region)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/twostage/twostage/examples/twostage/internal/progress"
 	"github.com/twostage/twostage/fake"
 	"github.com/twostage/twostage/pipeline"
+	"github.com/twostage/twostage/stage/cloudrun"
 	"github.com/twostage/twostage/traffic"
 )
 
@@ -149,10 +150,12 @@ type app struct {
 
 	cfg      *config.Config
 	backend  *backend.Backend
+	regions  []region // the prod regions, primary first
 	events   pipeline.EventLog
 	progress *progress.Reporter
 	audit    *auditlog.Sink
 	outputs  map[string]string
+	popts    []pipeline.Option
 }
 
 // flags returns the command's flag set with the common flags.
@@ -343,7 +346,7 @@ func (a *app) open(ctx context.Context) (*pipeline.Pipeline, error) {
 		a.audit = s
 		sinks = append(sinks, s)
 	}
-	popts := []pipeline.Option{
+	a.popts = []pipeline.Option{
 		pipeline.WithBranch(a.cfg.Branch),
 		pipeline.WithTagPattern(a.cfg.TagPattern()),
 		pipeline.WithPlan(a.cfg.Plan()),
@@ -353,17 +356,32 @@ func (a *app) open(ctx context.Context) (*pipeline.Pipeline, error) {
 		pipeline.WithClock(clock),
 	}
 	if a.cfg.Release.SignedTags {
-		popts = append(popts, pipeline.WithSignedTags(a.verifier()))
+		a.popts = append(a.popts, pipeline.WithSignedTags(a.verifier()))
 	}
-	gates, err := a.gates(clock)
-	if err != nil {
-		return nil, err
-	}
-	popts = append(popts, pipeline.WithGates(gates...))
 	if s := a.cfg.Release.Smoke; s != nil {
-		popts = append(popts, pipeline.WithVerifiers(pipeline.HTTPCheck{Path: s.Path, WantStatus: s.Status, BodyContains: s.Contains, Clock: clock}))
+		a.popts = append(a.popts, pipeline.WithVerifiers(pipeline.HTTPCheck{Path: s.Path, WantStatus: s.Status, BodyContains: s.Contains, Clock: clock}))
 	}
-	return pipeline.New(b.Registry, b.Repository, b.Dev, b.Prod, popts...)
+	for i, name := range a.cfg.Regions() {
+		// Gates keep per-rollout state (failed checks of a candidate), so
+		// each region gets its own.
+		gates, err := a.gates(clock, name)
+		if err != nil {
+			return nil, err
+		}
+		p, err := pipeline.New(b.Registry, b.Repository, b.Dev, b.Prods[i], append(a.popts, pipeline.WithGates(gates...))...)
+		if err != nil {
+			return nil, err
+		}
+		a.regions = append(a.regions, region{name: name, prod: b.Prods[i], pipe: p})
+	}
+	return a.regions[0].pipe, nil
+}
+
+// region is the prod service in one region and its pipeline.
+type region struct {
+	name string
+	prod *cloudrun.Service
+	pipe *pipeline.Pipeline
 }
 
 // multiSink fans events out.

@@ -69,6 +69,7 @@ type revisionStatus struct {
 
 type stageStatus struct {
 	Service   string                `json:"service"`
+	Region    string                `json:"region"`
 	Exists    bool                  `json:"exists"`
 	URL       string                `json:"url,omitempty"`
 	Split     string                `json:"split,omitempty"`
@@ -81,15 +82,24 @@ type stageStatus struct {
 type statusResult struct {
 	Dev  stageStatus `json:"dev"`
 	Prod stageStatus `json:"prod"`
+	// ProdRegions are the prod service in the extra regions.
+	ProdRegions []stageStatus `json:"prodRegions,omitempty"`
 }
 
 func (s statusResult) Text() string {
 	var b strings.Builder
-	for _, x := range []struct {
+	all := []struct {
 		name string
 		st   stageStatus
-	}{{"dev", s.Dev}, {"prod", s.Prod}} {
-		fmt.Fprintf(&b, "%s (%s):", x.name, x.st.Service)
+	}{{"dev", s.Dev}, {"prod", s.Prod}}
+	for _, r := range s.ProdRegions {
+		all = append(all, struct {
+			name string
+			st   stageStatus
+		}{"prod", r})
+	}
+	for _, x := range all {
+		fmt.Fprintf(&b, "%s (%s in %s):", x.name, x.st.Service, x.st.Region)
 		if !x.st.Exists {
 			b.WriteString(" no service yet\n")
 			continue
@@ -138,15 +148,22 @@ func (a *app) cmdStatus(ctx context.Context, args []string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := statusResult{Dev: stageOf(a.cfg.Services.Dev, st.Dev), Prod: stageOf(a.cfg.Services.Prod, st.Prod)}
+	out := statusResult{Dev: stageOf(a.cfg.Services.Dev, a.cfg.Region, st.Dev), Prod: stageOf(a.cfg.Services.Prod, a.cfg.Region, st.Prod)}
+	for _, r := range a.regions[1:] {
+		st, err := r.pipe.Status(ctx)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", r.name, err)
+		}
+		out.ProdRegions = append(out.ProdRegions, stageOf(a.cfg.Services.Prod, r.name, st.Prod))
+	}
 	if out.Prod.Exists {
 		a.output("prod_split", out.Prod.Split)
 	}
 	return out, nil
 }
 
-func stageOf(name string, s pipeline.StageStatus) stageStatus {
-	out := stageStatus{Service: name, Exists: s.Exists}
+func stageOf(name, region string, s pipeline.StageStatus) stageStatus {
+	out := stageStatus{Service: name, Region: region, Exists: s.Exists}
 	if !s.Exists {
 		return out
 	}
@@ -310,19 +327,28 @@ func (a *app) cmdDoctor(ctx context.Context, args []string) (any, error) {
 			add("repository", "ok", a.cfg.RepositoryName()+" is a DOCKER repository with immutable tags", "")
 		}
 	}
-	for _, s := range []struct {
+	type svcCheck struct {
 		stage string
 		svc   pipeline.Service
 		name  string
-	}{{"dev", a.backend.Dev, a.cfg.Services.Dev}, {"prod", a.backend.Prod, a.cfg.Services.Prod}} {
+	}
+	checks := []svcCheck{{"dev", a.backend.Dev, a.cfg.Services.Dev}}
+	for _, r := range a.regions {
+		check := "prod"
+		if r.name != a.cfg.Region {
+			check = "prod/" + r.name
+		}
+		checks = append(checks, svcCheck{check, r.prod, a.cfg.Services.Prod})
+	}
+	for _, s := range checks {
 		sp, err := s.svc.Split(ctx)
 		switch {
 		case errors.Is(err, twostage.ErrNotFound):
 			fix := "`twostage dev` creates it on the first push to " + a.cfg.Branch
-			if s.stage == "prod" {
+			if strings.HasPrefix(s.stage, "prod") {
 				fix = "the first `twostage release` creates it serving 100%"
 			}
-			add("service/"+s.stage, "info", fmt.Sprintf("%s does not exist yet", a.cfg.ServiceName(s.name)), fix)
+			add("service/"+s.stage, "info", fmt.Sprintf("%s does not exist yet", s.svc.(interface{ ResourceName() string }).ResourceName()), fix)
 		case errors.Is(err, twostage.ErrPolicy) || isPermission(err):
 			add("service/"+s.stage, "error", err.Error(), "grant the deployer roles/run.developer on the service (see `twostage wif render`)")
 		case err != nil:
@@ -389,6 +415,11 @@ func (a *app) wifSetup() (wif.Setup, bool) {
 		Repository: c.Registry.Repository, DevService: c.Services.Dev, ProdService: c.Services.Prod,
 		RuntimeServiceAccount: c.Services.RuntimeServiceAccount, DevBranch: c.Branch, PublicInvoker: w.PublicInvoker,
 	})
+	// The prod identity deploys to the prod service in every region.
+	prod := wif.AttributePrincipal(s.Pool, wif.StageAttribute, wif.StageProd).String()
+	for _, r := range c.Services.ProdRegions {
+		s.Bindings = append(s.Bindings, wif.Binding{Resource: wif.RunServiceResource(c.Project, r, c.Services.Prod, wif.StageProd), Role: "roles/run.developer", Member: prod})
+	}
 	if env := w.ProdEnvironment; env != "" {
 		// The promote workflow runs from the dev branch; a job in the
 		// protected prod environment acts as prod.

@@ -150,8 +150,11 @@ type Backend struct {
 	Repository string
 	// AR is the Artifact Registry repository, for checks.
 	AR *artifactregistry.Registry
-	// Dev and Prod are the two services.
+	// Dev and Prod are the two services; Prod is in the primary region.
 	Dev, Prod *cloudrun.Service
+	// Prods are the prod service in every prod region, Prod first, in
+	// the order of config.Regions.
+	Prods []*cloudrun.Service
 	// Emulated reports whether the backend is the local emulator.
 	Emulated bool
 	// ClientOptions reach the APIs (for the CLI's own calls, such as
@@ -206,21 +209,28 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Backend, error) 
 	if o.Emulator != nil {
 		runOpts = append([]option.ClientOption{option.WithEndpoint(o.Emulator.Run)}, b.ClientOptions...)
 	}
-	for _, s := range []struct {
+	type want struct {
 		name string
 		dst  **cloudrun.Service
-	}{{cfg.Services.Dev, &b.Dev}, {cfg.Services.Prod, &b.Prod}} {
-		svc, err := cloudrun.New(ctx, cfg.ServiceName(s.name),
+	}
+	wants := []want{{cfg.ServiceName(cfg.Services.Dev), &b.Dev}}
+	b.Prods = make([]*cloudrun.Service, len(cfg.Regions()))
+	for i, r := range cfg.Regions() {
+		wants = append(wants, want{cfg.ServiceNameIn(r, cfg.Services.Prod), &b.Prods[i]})
+	}
+	for _, s := range wants {
+		svc, err := cloudrun.New(ctx, s.name,
 			cloudrun.WithClientOptions(runOpts...),
 			cloudrun.WithClock(o.Clock),
 			cloudrun.WithLogger(o.Logger))
 		if err != nil {
 			b.Close()
-			return nil, fmt.Errorf("opening Cloud Run service %s: %w", cfg.ServiceName(s.name), err)
+			return nil, fmt.Errorf("opening Cloud Run service %s: %w", s.name, err)
 		}
 		b.closers = append(b.closers, svc.Close)
 		*s.dst = svc
 	}
+	b.Prod = b.Prods[0]
 	return b, nil
 }
 

@@ -79,6 +79,11 @@ type Services struct {
 	Dev string `yaml:"dev"`
 	// Prod is the prod service name (required).
 	Prod string `yaml:"prod"`
+	// ProdRegions are extra regions the prod service also runs in, besides
+	// Region. A release deploys the candidate in every region; promote
+	// rolls it out region by region (Region first) and, when a region
+	// rolls back, rolls back the regions already promoted. Default none.
+	ProdRegions []string `yaml:"prod-regions"`
 	// RuntimeServiceAccount is the services' runtime identity (email);
 	// needed by `wif` and checked by `doctor`.
 	RuntimeServiceAccount string `yaml:"runtime-service-account"`
@@ -566,6 +571,17 @@ func (c *Config) validate() error {
 	if c.Services.Dev != "" && c.Services.Dev == c.Services.Prod {
 		add("services.prod", "services.dev and services.prod are both %q; the stages need two services, for example %q and %q", c.Services.Dev, c.Services.Dev+"-dev", c.Services.Dev)
 	}
+	seen := map[string]bool{c.Region: true}
+	for i, r := range c.Services.ProdRegions {
+		p := fmt.Sprintf("services.prod-regions[%d]", i+1)
+		switch {
+		case !regionRE.MatchString(r):
+			add(p, "prod region %q is not a region name such as europe-west1", r)
+		case seen[r]:
+			add(p, "prod region %q is listed twice (region: is the first prod region); remove it", r)
+		}
+		seen[r] = true
+	}
 	if c.Services.RuntimeServiceAccount != "" && !strings.Contains(c.Services.RuntimeServiceAccount, "@") {
 		add("services.runtime-service-account", "services.runtime-service-account %q is not a service account email", c.Services.RuntimeServiceAccount)
 	}
@@ -672,7 +688,13 @@ func (c *Config) RepositoryName() string {
 	return fmt.Sprintf("projects/%s/locations/%s/repositories/%s", c.Project, c.Registry.Location, c.Registry.Repository)
 }
 
-// ServiceName is the Cloud Run resource name of service.
-func (c *Config) ServiceName(service string) string {
-	return fmt.Sprintf("projects/%s/locations/%s/services/%s", c.Project, c.Region, service)
+// ServiceName is the Cloud Run resource name of service in Region.
+func (c *Config) ServiceName(service string) string { return c.ServiceNameIn(c.Region, service) }
+
+// ServiceNameIn is the Cloud Run resource name of service in region.
+func (c *Config) ServiceNameIn(region, service string) string {
+	return fmt.Sprintf("projects/%s/locations/%s/services/%s", c.Project, region, service)
 }
+
+// Regions are the prod regions: Region, then ProdRegions.
+func (c *Config) Regions() []string { return append([]string{c.Region}, c.Services.ProdRegions...) }

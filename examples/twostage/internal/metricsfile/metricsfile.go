@@ -14,9 +14,11 @@
 //	  "api-v1-1-0-*": {"rps": 20, "error-rate": 0.2}
 //	}}
 //
-// Keys are revision names or path.Match patterns; the exact name wins, then
-// the longest matching pattern. A revision no key matches receives no
-// traffic.
+// Keys are revision names or path.Match patterns, optionally prefixed with
+// a region ("europe-west1/api-v1-1-0-*") to script one region differently;
+// a key for the revision's region wins over one without, then the exact
+// name over patterns, then the longest pattern. A revision no key matches
+// receives no traffic.
 package metricsfile
 
 import (
@@ -27,6 +29,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"strings"
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/traffic/analysis"
@@ -67,14 +70,29 @@ func Parse(data []byte) (File, error) {
 	return f, nil
 }
 
-// Lookup returns the traffic of revision rev.
-func (f File) Lookup(rev string) (Traffic, bool) {
-	if t, ok := f.Revisions[rev]; ok {
+// Lookup returns the traffic of revision rev in region: keys
+// "REGION/NAME-OR-PATTERN" for that region first, then keys without a
+// region. Within each kind the exact name wins, then the longest matching
+// pattern.
+func (f File) Lookup(region, rev string) (Traffic, bool) {
+	if region != "" {
+		if t, ok := f.lookup(region+"/"+rev, true); ok {
+			return t, true
+		}
+	}
+	return f.lookup(rev, false)
+}
+
+func (f File) lookup(name string, regional bool) (Traffic, bool) {
+	if t, ok := f.Revisions[name]; ok {
 		return t, true
 	}
 	best, found := "", false
 	for k := range f.Revisions {
-		if ok, _ := path.Match(k, rev); ok && (!found || len(k) > len(best) || len(k) == len(best) && k < best) {
+		if strings.Contains(k, "/") != regional {
+			continue
+		}
+		if ok, _ := path.Match(k, name); ok && (!found || len(k) > len(best) || len(k) == len(best) && k < best) {
 			best, found = k, true
 		}
 	}
@@ -90,10 +108,12 @@ func (t Traffic) Count(seconds float64) analysis.Count {
 	return analysis.Count{Requests: req, Errors: int64(math.Floor(t.ErrorRate * float64(req)))}
 }
 
-// Source reads the file at Path on every query. It is safe for concurrent
-// use.
+// Source reads the file at Path on every query, for the revisions of one
+// Region (empty: keys with a region never match). It is safe for
+// concurrent use.
 type Source struct {
-	Path string
+	Path   string
+	Region string
 }
 
 var _ analysis.Metrics = Source{}
@@ -114,7 +134,7 @@ func (s Source) Counts(_ context.Context, q analysis.Query) (analysis.Counts, er
 	out := analysis.Counts{Revisions: map[string]analysis.Count{}, Through: q.End}
 	secs := q.End.Sub(q.Start).Seconds()
 	for _, r := range q.Revisions {
-		t, _ := f.Lookup(r)
+		t, _ := f.Lookup(s.Region, r)
 		out.Revisions[r] = t.Count(secs)
 	}
 	return out, nil

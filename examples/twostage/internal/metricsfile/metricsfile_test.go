@@ -21,11 +21,23 @@ func TestLookup(t *testing.T) {
 		t.Fatal(err)
 	}
 	for rev, want := range map[string]float64{"other": 1, "api-v1-2-0-x": 2, "api-v1-1-0-x": 3, "api-v1-1-0-abc": 4} {
-		if got, ok := f.Lookup(rev); !ok || got.RPS != want {
+		if got, ok := f.Lookup("", rev); !ok || got.RPS != want {
 			t.Errorf("Lookup(%q) = %v, %v; want rps %v", rev, got, ok, want)
 		}
 	}
-	if _, ok := (File{}).Lookup("x"); ok {
+	f, err = Parse([]byte(`{"revisions": {"*": {"rps": 1}, "eu/api-*": {"rps": 2}, "eu/api-x": {"rps": 3}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		region, rev string
+		want        float64
+	}{{"eu", "api-y", 2}, {"eu", "api-x", 3}, {"us", "api-x", 1}, {"", "api-x", 1}, {"eu", "web", 1}} {
+		if got, _ := f.Lookup(tt.region, tt.rev); got.RPS != tt.want {
+			t.Errorf("Lookup(%q, %q) = %v, want rps %v", tt.region, tt.rev, got, tt.want)
+		}
+	}
+	if _, ok := (File{}).Lookup("", "x"); ok {
 		t.Error("Lookup in an empty file found something")
 	}
 }
