@@ -86,6 +86,17 @@ func TestInProcessWithEmulators(t *testing.T) {
 
 	// ci on a push to main is a dev deploy of GITHUB_SHA.
 	r = call(0, "ci", "--image-dir", filepath.Join(dir, "dist"))
+	ciResult := r
+	// doctor now checks the deployer's permissions on the dev service.
+	got = map[string]string{}
+	for _, f := range call(0, "doctor")["result"].(map[string]any)["findings"].([]any) {
+		m := f.(map[string]any)
+		got[m["check"].(string)] = m["severity"].(string)
+	}
+	if got["service/dev"] != "ok" || got["iam/dev"] != "ok" {
+		t.Errorf("doctor after a dev deploy: %v, want service/dev and iam/dev ok", got)
+	}
+	r = ciResult
 	res := r["result"].(map[string]any)
 	if r["command"] != "dev" || res["revision"] != "api-dev-ab12ab1" || res["commit"] != sha {
 		t.Errorf("ci on a push = %v", r)

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	arapi "cloud.google.com/go/artifactregistry/apiv1"
+	"cloud.google.com/go/iam/apiv1/iampb"
 	resourcemanager "cloud.google.com/go/resourcemanager/apiv3"
 	runapi "cloud.google.com/go/run/apiv2"
 	iamv1 "google.golang.org/api/iam/v1"
@@ -359,6 +360,7 @@ func (a *app) cmdDoctor(ctx context.Context, args []string) (any, error) {
 			} else {
 				add("service/"+s.stage, "ok", fmt.Sprintf("%s serves %s", s.name, sp), "")
 			}
+			a.checkIAM(ctx, s.svc.(interface{ ResourceName() string }).ResourceName(), "iam/"+s.stage, add)
 		}
 	}
 	if a.cfg.Release.SignedTags {
@@ -561,4 +563,35 @@ func (a *app) wifManager(ctx context.Context) (*wif.Manager, error) {
 		wif.WithPolicyStore(wif.ResourceRunService, wif.ClientPolicyStore(services)),
 		wif.WithPolicyStore(wif.ResourceRepository, wif.ClientPolicyStore(repos)),
 	), nil
+}
+
+// deployPermissions are the Cloud Run permissions a deployer needs on a
+// service (all in roles/run.developer).
+var deployPermissions = []string{"run.services.get", "run.services.update", "run.revisions.list"}
+
+// checkIAM asks Cloud Run which deploy permissions the caller holds on
+// service (TestIamPermissions) and reports the missing ones.
+func (a *app) checkIAM(ctx context.Context, service, check string, add func(check, sev, msg, fix string)) {
+	c, err := runapi.NewServicesClient(ctx, a.backend.RunOptions...)
+	if err != nil {
+		add(check, "warning", fmt.Sprintf("could not check permissions on %s: %v", service, err), "")
+		return
+	}
+	defer c.Close()
+	resp, err := c.TestIamPermissions(ctx, &iampb.TestIamPermissionsRequest{Resource: service, Permissions: deployPermissions})
+	if err != nil {
+		add(check, "warning", fmt.Sprintf("could not check permissions on %s: %v", service, err), "run doctor with the deployer's credentials")
+		return
+	}
+	var missing []string
+	for _, p := range deployPermissions {
+		if !slices.Contains(resp.GetPermissions(), p) {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		add(check, "error", fmt.Sprintf("the caller lacks %s on %s", strings.Join(missing, ", "), service), "grant roles/run.developer on the service to the deployer (twostage wif render shows the bindings)")
+		return
+	}
+	add(check, "ok", fmt.Sprintf("the caller may deploy to %s (%s)", service, strings.Join(deployPermissions, ", ")), "")
 }

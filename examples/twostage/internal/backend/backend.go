@@ -158,8 +158,9 @@ type Backend struct {
 	// Emulated reports whether the backend is the local emulator.
 	Emulated bool
 	// ClientOptions reach the APIs (for the CLI's own calls, such as
-	// creating the repository in the emulator).
-	ClientOptions []option.ClientOption
+	// creating the repository in the emulator); RunOptions reach Cloud
+	// Run (ClientOptions plus the emulator's endpoint).
+	ClientOptions, RunOptions []option.ClientOption
 
 	closers []func() error
 }
@@ -209,6 +210,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Backend, error) 
 	if o.Emulator != nil {
 		runOpts = append([]option.ClientOption{option.WithEndpoint(o.Emulator.Run)}, b.ClientOptions...)
 	}
+	b.RunOptions = runOpts
 	type want struct {
 		name string
 		dst  **cloudrun.Service
