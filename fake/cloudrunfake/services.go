@@ -70,6 +70,7 @@ type pending struct {
 	newRevision  string                 // short name of the revision the write created, or ""
 	tmplRevision string                 // short name of the revision the write created or adopted, or ""
 	prevTraffic  []*runpb.TrafficTarget // traffic to restore if reconciliation fails
+	prevSpec     *runpb.Service         // the whole spec to restore if reconciliation fails; nil for a create
 	generation   int64                  // generation the write produced
 }
 
@@ -107,6 +108,20 @@ func specOf(svc *runpb.Service) *runpb.Service {
 		c.Traffic = defaultTraffic()
 	}
 	return c
+}
+
+// withSpec returns spec with the output-only fields of cur: the service
+// cur with its spec replaced. It clears the same fields specOf does.
+func withSpec(cur, spec *runpb.Service) *runpb.Service {
+	out := proto.Clone(spec).(*runpb.Service)
+	out.Name, out.Uid, out.Generation, out.Etag = cur.Name, cur.Uid, cur.Generation, cur.Etag
+	out.CreateTime, out.UpdateTime, out.DeleteTime, out.ExpireTime = cur.CreateTime, cur.UpdateTime, cur.DeleteTime, cur.ExpireTime
+	out.Creator, out.LastModifier = cur.Creator, cur.LastModifier
+	out.ObservedGeneration, out.TerminalCondition, out.Conditions = cur.ObservedGeneration, cur.TerminalCondition, cur.Conditions
+	out.LatestReadyRevision, out.LatestCreatedRevision, out.TrafficStatuses = cur.LatestReadyRevision, cur.LatestCreatedRevision, cur.TrafficStatuses
+	out.Uri, out.Urls, out.Reconciling = cur.Uri, cur.Urls, cur.Reconciling
+	out.SatisfiesPzs, out.ThreatDetectionEnabled = cur.SatisfiesPzs, cur.ThreatDetectionEnabled
+	return out
 }
 
 // stripRevision returns a copy of t without its revision name, for
@@ -172,6 +187,17 @@ func (s *server) apply(st *serviceState, in *runpb.Service, w writeOpts) (*pendi
 			}
 		}
 	}
+	if sameTmpl && !w.force && oldTmpl.GetRevision() != "" && oldTmpl.GetRevision() != shortName(old.LatestCreatedRevision) {
+		// The template names an existing revision other than the latest
+		// created one: after a failed write whose spec was restored
+		// (reconcile), the latest created revision is the failed one. This
+		// write adopts the template's revision, so that on success
+		// "latest_ready_revision and latest_created_revision" match
+		// (Service.reconciling).
+		if _, ok := st.revisions[oldTmpl.GetRevision()]; ok {
+			adopted = oldTmpl.GetRevision()
+		}
+	}
 	known := func(r string) bool { _, ok := st.revisions[r]; return ok || r == created }
 	if err := validateTraffic(short, spec.Traffic, known); err != nil {
 		return nil, err
@@ -230,11 +256,14 @@ func (s *server) apply(st *serviceState, in *runpb.Service, w writeOpts) (*pendi
 	out.Reconciling = true
 	out.TerminalCondition = &runpb.Condition{Type: "Ready", State: runpb.Condition_CONDITION_RECONCILING, LastTransitionTime: now}
 	prev := old.Traffic
+	var prevSpec *runpb.Service
 	if w.create {
 		prev = defaultTraffic()
+	} else {
+		prevSpec = specOf(old)
 	}
 	st.svc = out
-	return &pending{service: out.Name, newRevision: created, tmplRevision: tmplRev, prevTraffic: cloneTraffic(prev), generation: out.Generation}, nil
+	return &pending{service: out.Name, newRevision: created, tmplRevision: tmplRev, prevTraffic: cloneTraffic(prev), prevSpec: prevSpec, generation: out.Generation}, nil
 }
 
 // validateService checks the parts of a Service the emulator understands and
@@ -280,9 +309,17 @@ func validateService(in, old *runpb.Service, create bool) error {
 // the service's status follows the Service.reconciling comment: on success
 // traffic_statuses, observed_generation and latest_ready_revision match the
 // spec; on failure they keep "the state of the last serving revision" and
-// terminal_condition is FAILED. On failure the write's traffic change is
-// not applied (DESIGN.md "API facts"; restoring the spec's traffic is
-// unverified). It returns the operation's error.
+// terminal_condition is FAILED. On failure none of the write's spec
+// changes stays, unless a later write has replaced the spec since: the
+// traffic is restored (DESIGN.md "API facts": the traffic is not applied),
+// and so are the annotations and the template and every other spec field,
+// so that a failed write never leaves a State annotation without the
+// traffic it was written with (traffic.Split: "Targets and State are
+// written atomically"), nor a template naming the failed revision that
+// would block later writes. What Cloud Run keeps of a failed write's spec
+// besides the traffic is unverified; latest_created_revision still names
+// the failed revision, as on Cloud Run. A failed create keeps its spec
+// with the default traffic. It returns the operation's error.
 func (s *server) reconcile(st *serviceState, p *pending) error {
 	now := timestamppb.New(s.cfg.now())
 	svc := st.svc
@@ -322,7 +359,14 @@ func (s *server) reconcile(st *serviceState, p *pending) error {
 		}
 	}
 	if failErr != nil {
-		if svc.Generation == p.generation && !slices.EqualFunc(svc.Traffic, p.prevTraffic, func(a, b *runpb.TrafficTarget) bool { return proto.Equal(a, b) }) {
+		switch {
+		case svc.Generation != p.generation:
+			// A later write replaced the spec; it is the one to keep.
+		case p.prevSpec != nil && !proto.Equal(specOf(svc), p.prevSpec):
+			svc = withSpec(svc, p.prevSpec)
+			svc.Etag = s.nextEtag()
+			st.svc = svc
+		case p.prevSpec == nil && !slices.EqualFunc(svc.Traffic, p.prevTraffic, func(a, b *runpb.TrafficTarget) bool { return proto.Equal(a, b) }):
 			svc.Traffic = cloneTraffic(p.prevTraffic)
 			svc.Etag = s.nextEtag()
 		}

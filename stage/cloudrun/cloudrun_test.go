@@ -163,7 +163,7 @@ func TestAPIEconomy(t *testing.T) {
 			if _, err := e.svc.Deploy(ctx, release("f6", stage.RouteNone, "next")); !errors.Is(err, twostage.ErrNotReady) {
 				t.Fatalf("Deploy() error %v, want ErrNotReady", err)
 			}
-		}, map[string]int{mGetService: 2, mUpdateService: 2, mGetRevision: 1}},
+		}, map[string]int{mGetService: 2, mUpdateService: 1, mGetRevision: 1}},
 		{"Revisions", func(t *testing.T) {
 			for _, err := range e.svc.Revisions(ctx) {
 				if err != nil {
