@@ -17,6 +17,7 @@
 //	Content-Type: application/grpc*, any path   cloudrunfake           google.cloud.run.v2.Services, Revisions
 //	                                            artifactregistryfake   google.devtools.artifactregistry.v1.ArtifactRegistry
 //	                                            resourcemanagerfake    google.cloud.resourcemanager.v3.Projects
+//	                                            monitoringfake         google.monitoring.v3.MetricService
 //	                                            (both the first two)   google.longrunning.Operations
 //	/v2/…                                       artifactregistryfake   OCI distribution (docker push, ggcr remote)
 //	/v1/token                                   stsfake                STS token exchange
@@ -41,8 +42,9 @@
 // With ADDR the value of TWOSTAGE_EMULATOR_HOST ([Set.Addr]):
 //
 //   - Cloud Run (cloud.google.com/go/run/apiv2), Artifact Registry
-//     (artifactregistry/apiv1) and Resource Manager (resourcemanager/apiv3),
-//     including their long-running operations: option.WithEndpoint(ADDR),
+//     (artifactregistry/apiv1), Resource Manager (resourcemanager/apiv3) and
+//     Cloud Monitoring (monitoring/apiv3/v2), including the long-running
+//     operations: option.WithEndpoint(ADDR),
 //     option.WithoutAuthentication() and
 //     option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))
 //     ([Set.ClientOptions]).
@@ -76,7 +78,10 @@
 // project and IAM no service account until seeded through
 // [WithResourceManagerOptions] and [WithIAMOptions].
 //
-// The STS emulator keeps a listener of its own on loopback (stsfake
-// exposes no http.Handler yet); the set forwards its routes there, so
-// clients still use only ADDR.
+// Two emulators cannot be mounted yet and keep a listener of their own on
+// loopback, which the set forwards to, so clients still use only ADDR:
+// stsfake exposes no http.Handler (its routes go through a reverse proxy,
+// which also rewrites the discovery document's jwks_uri to ADDR), and
+// monitoringfake no Register method (its MetricService calls are relayed
+// by the gRPC server's unknown-service handler, unary calls only).
 package emulators

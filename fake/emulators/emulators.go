@@ -28,6 +28,7 @@ import (
 	"github.com/twostage/twostage/fake/artifactregistryfake"
 	"github.com/twostage/twostage/fake/cloudrunfake"
 	"github.com/twostage/twostage/fake/iamfake"
+	"github.com/twostage/twostage/fake/monitoringfake"
 	"github.com/twostage/twostage/fake/resourcemanagerfake"
 	"github.com/twostage/twostage/fake/stsfake"
 	"github.com/twostage/twostage/internal/emulator"
@@ -54,6 +55,7 @@ type config struct {
 	rm                    []resourcemanagerfake.Option
 	iam                   []iamfake.Option
 	sts                   []stsfake.Option
+	mon                   []monitoringfake.Option
 }
 
 // WithAddress sets the TCP address the set listens on. The default is
@@ -116,6 +118,13 @@ func WithSTSOptions(opts ...stsfake.Option) Option {
 	return func(c *config) { c.sts = append(c.sts, opts...) }
 }
 
+// WithMonitoringOptions adds options of the Cloud Monitoring emulator
+// (ingestion delay, sample period, ...), applied after the set's clock and
+// logger. The default is none.
+func WithMonitoringOptions(opts ...monitoringfake.Option) Option {
+	return func(c *config) { c.mon = append(c.mon, opts...) }
+}
+
 // Endpoints are the addresses of every emulated API; on a [Set] they all
 // name the one shared address. GET [DiscoveryPath] answers them as JSON.
 type Endpoints struct {
@@ -128,6 +137,8 @@ type Endpoints struct {
 	Registry string `json:"registry"`
 	// ResourceManager is the Resource Manager v3 gRPC "host:port".
 	ResourceManager string `json:"resourcemanager"`
+	// Monitoring is the Cloud Monitoring v3 gRPC "host:port".
+	Monitoring string `json:"monitoring"`
 	// IAM is the IAM v1 REST base URL, "http://host:port/".
 	IAM string `json:"iam"`
 	// STSTokenURL is the STS token exchange URL, "http://host:port/v1/token".
@@ -154,6 +165,8 @@ type Set struct {
 	iam      *iamfake.Server
 	sts      *stsfake.Server
 	stsProxy http.Handler
+	mon      *monitoringfake.Server
+	monFwd   *forwarder // relays MetricService to mon's own listener
 	grpc     *grpc.Server
 	services []string // gRPC services served
 	table    []Route
@@ -250,11 +263,19 @@ func (s *Set) start() error {
 		return err
 	}
 
+	monOpts := append([]monitoringfake.Option{monitoringfake.WithClock(cfg.clock.Now), monitoringfake.WithLogger(cfg.logger)}, cfg.mon...)
+	if s.mon, err = monitoringfake.NewServer(append(monOpts, monitoringfake.WithAddress(emulator.DefaultAddress))...); err != nil {
+		return fmt.Errorf("emulators: starting Cloud Monitoring: %w", err)
+	}
+	if s.monFwd, err = newForwarder("google.monitoring.v3.MetricService", s.mon.Addr); err != nil {
+		return fmt.Errorf("emulators: %w", err)
+	}
+
 	var mux emulator.Mux
 	s.crun.Register(&mux)
 	s.ar.Register(&mux)
 	s.rm.Register(&mux)
-	s.services = mux.Services()
+	s.services = append(mux.Services(), s.monFwd.service)
 	s.grpc = grpc.NewServer(grpc.UnknownServiceHandler(s.unknown))
 	if err := mux.Install(s.grpc); err != nil {
 		return fmt.Errorf("emulators: mounting the gRPC services: %w", err)
@@ -299,6 +320,9 @@ func (s *Set) proxySTS() (http.Handler, error) {
 // unknown answers gRPC services no emulator serves.
 func (s *Set) unknown(_ any, stream grpc.ServerStream) error {
 	method, _ := grpc.MethodFromServerStream(stream)
+	if s.monFwd.owns(method) {
+		return s.monFwd.relay(method, stream)
+	}
 	return status.Errorf(codes.Unimplemented, "emulators: %s is not emulated; the gRPC services served are %s", method, strings.Join(s.services, ", "))
 }
 
@@ -339,6 +363,12 @@ func (s *Set) Close() error {
 
 // closeEmulators closes the emulators that were started.
 func (s *Set) closeEmulators() {
+	if s.monFwd != nil {
+		_ = s.monFwd.close() // closing: nothing left to report to
+	}
+	if s.mon != nil {
+		_ = s.mon.Close()
+	}
 	if s.sts != nil {
 		s.sts.Close()
 	}
@@ -377,8 +407,13 @@ func (s *Set) IAM() *iamfake.Server { return s.iam }
 // address.
 func (s *Set) STS() *stsfake.Server { return s.sts }
 
+// Monitoring returns the Cloud Monitoring emulator (Add samples, Calls).
+// Its Addr and ClientOptions name its own port; use the Set's
+// ClientOptions to go through the shared address.
+func (s *Set) Monitoring() *monitoringfake.Server { return s.mon }
+
 // ClientOptions returns the options that connect a gapic gRPC client
-// (run, artifactregistry, resourcemanager) to the set: the shared address
+// (run, artifactregistry, resourcemanager, monitoring) to the set: the shared address
 // as endpoint, no authentication and a plain-text connection.
 func (s *Set) ClientOptions() []option.ClientOption { return emulator.ClientOptions(s.Addr) }
 
@@ -431,7 +466,7 @@ func (s *Set) ActionsRequestURL() string {
 // Endpoints returns the addresses of every API, all on the shared address.
 func (s *Set) Endpoints() Endpoints {
 	return Endpoints{
-		Run: s.Addr, ArtifactRegistry: s.Addr, Registry: s.Addr, ResourceManager: s.Addr,
+		Run: s.Addr, ArtifactRegistry: s.Addr, Registry: s.Addr, ResourceManager: s.Addr, Monitoring: s.Addr,
 		IAM: s.IAMURL(), STSTokenURL: s.TokenURL(), IAMCredentials: s.IAMCredentialsURL(),
 		OIDCDiscovery: s.OIDCDiscoveryURL(), ActionsTokenURL: s.ActionsRequestURL(),
 	}
@@ -443,7 +478,7 @@ func (s *Set) Summary() string {
 	if s.cfg.repo != "" {
 		repo = fmt.Sprintf("DOCKER repository %s in %s", s.ImageRepository(), s.cfg.region)
 	}
-	return fmt.Sprintf("serving Cloud Run v2, Artifact Registry v1 + OCI registry (%s), Resource Manager v3, IAM v1, STS + OIDC issuer + IAM Credentials on %s", repo, s.Addr)
+	return fmt.Sprintf("serving Cloud Run v2, Artifact Registry v1 + OCI registry (%s), Resource Manager v3, Cloud Monitoring v3, IAM v1, STS + OIDC issuer + IAM Credentials on %s", repo, s.Addr)
 }
 
 func (s *Set) serveEndpoints(w http.ResponseWriter, r *http.Request) {

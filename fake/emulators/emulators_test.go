@@ -7,11 +7,14 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	artifactregistry "cloud.google.com/go/artifactregistry/apiv1"
 	"cloud.google.com/go/artifactregistry/apiv1/artifactregistrypb"
 	"cloud.google.com/go/iam/apiv1/iampb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	monitoring "cloud.google.com/go/monitoring/apiv3/v2"
+	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
 	resourcemanager "cloud.google.com/go/resourcemanager/apiv3"
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/run/apiv2/runpb"
@@ -27,9 +30,11 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/twostage/twostage/fake/emulators"
 	"github.com/twostage/twostage/fake/iamfake"
+	"github.com/twostage/twostage/fake/monitoringfake"
 	"github.com/twostage/twostage/fake/resourcemanagerfake"
 	"github.com/twostage/twostage/wif"
 )
@@ -279,7 +284,7 @@ func TestDiscoveryAndUnknownRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	err = conn.Invoke(t.Context(), "/google.monitoring.v3.MetricService/ListTimeSeries", &emptypb.Empty{}, &emptypb.Empty{})
+	err = conn.Invoke(t.Context(), "/google.pubsub.v1.Publisher/Publish", &emptypb.Empty{}, &emptypb.Empty{})
 	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "google.cloud.run.v2.Services") {
 		t.Errorf("unknown gRPC service = %v, want UNIMPLEMENTED naming the services served", err)
 	}
@@ -312,5 +317,46 @@ func TestClose(t *testing.T) {
 	}
 	if _, err := emulators.Start(t.Context(), emulators.WithAddress("256.1.1.1:0")); err == nil {
 		t.Error("Start on a bad address = nil error")
+	}
+}
+
+func TestMonitoringThroughOneAddress(t *testing.T) {
+	t.Parallel()
+	set := start(t)
+	ctx := t.Context()
+	end := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	set.Monitoring().Add(monitoringfake.Sample{Project: "p", Location: "us-central1", Service: "api", Revision: "api-1", Code: 200, End: end, Count: 7})
+	c, err := monitoring.NewMetricClient(ctx, set.ClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	it := c.ListTimeSeries(ctx, &monitoringpb.ListTimeSeriesRequest{
+		Name:     "projects/p",
+		Filter:   `metric.type="run.googleapis.com/request_count"`,
+		Interval: &monitoringpb.TimeInterval{StartTime: timestamppb.New(end.Add(-time.Hour)), EndTime: timestamppb.New(end.Add(time.Minute))},
+	})
+	var total int64
+	for ts, err := range it.All() {
+		if err != nil {
+			t.Fatalf("ListTimeSeries through the shared address: %v", err)
+		}
+		if got := ts.GetResource().GetLabels()["revision_name"]; got != "api-1" {
+			t.Errorf("series revision_name = %q, want api-1", got)
+		}
+		for _, p := range ts.GetPoints() {
+			total += p.GetValue().GetInt64Value()
+		}
+	}
+	if total != 7 {
+		t.Errorf("request count = %d, want 7", total)
+	}
+	// The emulator's errors come back with their status.
+	_, err = c.ListTimeSeries(ctx, &monitoringpb.ListTimeSeriesRequest{Name: "projects/p"}).Next()
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("ListTimeSeries without a filter = %v, want INVALID_ARGUMENT", err)
+	}
+	if n := set.Monitoring().Calls(); n < 1 {
+		t.Errorf("Monitoring().Calls() = %d, want at least 1", n)
 	}
 }

@@ -52,8 +52,8 @@ func (s *Set) routes() []Route {
 	sts := s.stsProxy
 	return []Route{
 		{
-			Pattern: "Content-Type: application/grpc* (HTTP/2), any path", Emulator: "cloudrunfake, artifactregistryfake, resourcemanagerfake",
-			API:   "gRPC: google.cloud.run.v2.Services and Revisions, google.devtools.artifactregistry.v1.ArtifactRegistry, google.cloud.resourcemanager.v3.Projects, google.longrunning.Operations",
+			Pattern: "Content-Type: application/grpc* (HTTP/2), any path", Emulator: "cloudrunfake, artifactregistryfake, resourcemanagerfake, monitoringfake",
+			API:   "gRPC: google.cloud.run.v2.Services and Revisions, google.devtools.artifactregistry.v1.ArtifactRegistry, google.cloud.resourcemanager.v3.Projects, google.monitoring.v3.MetricService, google.longrunning.Operations",
 			match: isGRPC, handler: s.grpc,
 		},
 		{

@@ -1,7 +1,7 @@
 // Command emulator serves every twostage emulator of Google Cloud (Cloud
 // Run v2, Artifact Registry v1 with its OCI registry, Resource Manager v3,
-// IAM v1, STS with a GitHub-like OIDC issuer and IAM Credentials) on ONE
-// address, for local play. It is a thin wrapper around package
+// Cloud Monitoring v3, IAM v1, STS with a GitHub-like OIDC issuer and IAM
+// Credentials) on ONE address, for local play. It is a thin wrapper around package
 // fake/emulators, whose documentation gives the routing table and how each
 // client connects.
 //
