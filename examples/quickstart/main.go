@@ -1,50 +1,158 @@
-// Command quickstart tells the whole twostage story on in-memory fakes, with
-// a readable timeline: two commits deployed to dev, release v1.0.0 deployed
-// to prod with no traffic and promoted 5% → 25% → 100% behind a health
-// gate, then release v1.1.0 whose gate fails at 5% and is rolled back
-// automatically, in one traffic write.
+// Command quickstart tells the whole twostage story with a readable
+// timeline: two commits deployed to dev, release v1.0.0 deployed to prod
+// with no traffic and promoted 5% → 25% → 100% behind a health gate, then
+// release v1.1.0 whose gate fails at 5% and is rolled back automatically,
+// in one traffic write.
 //
-// It needs no cloud account and finishes in milliseconds: time runs on a
-// fake clock, so the 5-minute bake steps take no wall time.
+// By default it runs the real GCP implementations (stage/cloudrun over the
+// official Cloud Run Admin API v2 client, registry/artifactregistry over the
+// Artifact Registry client and an OCI registry) against in-process
+// emulators on loopback, so the main job exercises the real client path.
+// With -backend=fakes it runs on the in-memory fakes of package fake, the
+// way you unit-test your own pipeline.
+//
+// It needs no cloud account and finishes in well under a second: time runs
+// on a fake clock, so the 5-minute bake steps take no wall time.
 //
 //	go run ./examples/quickstart
+//	go run ./examples/quickstart -backend=fakes
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
 
+	"cloud.google.com/go/artifactregistry/apiv1/artifactregistrypb"
+
 	"github.com/twostage/twostage/fake"
+	"github.com/twostage/twostage/fake/artifactregistryfake"
+	"github.com/twostage/twostage/fake/cloudrunfake"
 	"github.com/twostage/twostage/pipeline"
+	"github.com/twostage/twostage/registry"
+	"github.com/twostage/twostage/registry/artifactregistry"
+	"github.com/twostage/twostage/registry/oci"
 	"github.com/twostage/twostage/stage"
+	"github.com/twostage/twostage/stage/cloudrun"
 	"github.com/twostage/twostage/traffic"
 )
 
 const repository = "europe-west1-docker.pkg.dev/acme/apps/api"
 
 func main() {
-	if err := run(context.Background(), os.Stdout); err != nil {
+	backend := flag.String("backend", "emulators", `"emulators": GCP implementations against in-process emulators; "fakes": in-memory fakes`)
+	flag.Parse()
+	if err := run(context.Background(), os.Stdout, *backend); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-// run tells the story, writing the timeline to w.
-func run(ctx context.Context, w io.Writer) error {
+// world is what the story runs on.
+type world struct {
+	reg        registry.Registry
+	repository string
+	dev, prod  pipeline.Service
+	describe   string
+	close      func()
+}
+
+// fakes returns the in-memory fakes.
+func fakes(clock *fake.Clock) (*world, error) {
+	return &world{
+		reg:        fake.NewRegistry(fake.WithClock(clock)),
+		repository: repository,
+		dev:        fake.NewService("api-dev", fake.WithClock(clock)),
+		prod:       fake.NewService("api-prod", fake.WithClock(clock)),
+		describe:   "in-memory fakes",
+		close:      func() {},
+	}, nil
+}
+
+// emulators returns stage/cloudrun and registry/artifactregistry wired to
+// in-process Cloud Run and Artifact Registry emulators.
+func emulators(ctx context.Context, clock *fake.Clock) (w *world, err error) {
+	const (
+		project = "projects/acme/locations/europe-west1"
+		repo    = project + "/repositories/apps"
+	)
+	var closers []func()
+	w = &world{close: func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}}
+	defer func() {
+		if err != nil {
+			w.close()
+		}
+	}()
+	run, err := cloudrunfake.NewServer(cloudrunfake.WithClock(clock.Now))
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { run.Close() })
+	ar, err := artifactregistryfake.NewServer(artifactregistryfake.WithClock(clock), artifactregistryfake.WithRepository(&artifactregistrypb.Repository{
+		Name: repo, Format: artifactregistrypb.Repository_DOCKER,
+		FormatConfig: &artifactregistrypb.Repository_DockerConfig{DockerConfig: &artifactregistrypb.Repository_DockerRepositoryConfig{ImmutableTags: true}},
+	}))
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { ar.Close() })
+	reg, err := artifactregistry.New(ctx, repo,
+		artifactregistry.WithClientOptions(ar.ClientOptions()...),
+		artifactregistry.WithHost(ar.RegistryHost()),
+		artifactregistry.WithRegistryOptions(oci.WithInsecure()))
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { reg.Close() })
+	w.reg, w.repository = reg, reg.Image("api")
+	for _, svc := range []struct {
+		name string
+		dst  *pipeline.Service
+	}{{"api-dev", &w.dev}, {"api-prod", &w.prod}} {
+		s, err := cloudrun.New(ctx, project+"/services/"+svc.name, cloudrun.WithClientOptions(run.ClientOptions()...), cloudrun.WithClock(clock))
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, func() { s.Close() })
+		*svc.dst = s
+	}
+	w.describe = fmt.Sprintf("stage/cloudrun and registry/artifactregistry on in-process emulators: Cloud Run Admin API v2 at %s, Artifact Registry at %s", run.Addr, ar.RegistryHost())
+	return w, nil
+}
+
+// run tells the story on backend ("emulators" or "fakes"), writing the
+// timeline to out.
+func run(ctx context.Context, out io.Writer, backend string) error {
 	clock := fake.NewClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
-	reg := fake.NewRegistry(fake.WithClock(clock))
-	dev := fake.NewService("api-dev", fake.WithClock(clock))
-	prod := fake.NewService("api-prod", fake.WithClock(clock))
-	tl := &timeline{w: w, start: clock.Now()}
+	var w *world
+	var err error
+	switch backend {
+	case "emulators":
+		w, err = emulators(ctx, clock)
+	case "fakes":
+		w, err = fakes(clock)
+	default:
+		return fmt.Errorf("unknown -backend %q: want \"emulators\" or \"fakes\"", backend)
+	}
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	reg, dev, prod := w.reg, w.dev, w.prod
+	tl := &timeline{w: out, start: clock.Now()}
 
 	// The prod service exists before the first release, as Terraform or the
 	// console created it, serving a placeholder.
-	placeholder, err := reg.Push(ctx, repository+":placeholder", fake.NewImage("placeholder"))
+	placeholder, err := reg.Push(ctx, w.repository+":placeholder", fake.NewImage("placeholder"))
 	if err != nil {
 		return err
 	}
@@ -54,7 +162,7 @@ func run(ctx context.Context, w io.Writer) error {
 
 	// Error rates the gate observes per revision: v1.1.0 is broken.
 	health := &errorRates{rates: map[string]float64{}, requestsPerSecond: 200}
-	p, err := pipeline.New(reg, repository, dev, prod,
+	p, err := pipeline.New(reg, w.repository, dev, prod,
 		pipeline.WithClock(clock),
 		pipeline.WithAudit(tl),
 		pipeline.WithGates(health.gate(0.01)),
@@ -62,8 +170,9 @@ func run(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "twostage quickstart: build once, promote by traffic (in-memory fakes, simulated clock)\n")
-	fmt.Fprintf(w, "plan %s, gate: candidate error rate ≤ 1.0%%\n\n", traffic.DefaultPlan())
+	fmt.Fprintf(out, "twostage quickstart: build once, promote by traffic\n")
+	fmt.Fprintf(out, "backend: %s; simulated clock\n", w.describe)
+	fmt.Fprintf(out, "plan %s, gate: candidate error rate ≤ 1.0%%\n\n", traffic.DefaultPlan())
 
 	commits := []string{
 		"8f14e45fceea167a5a36dedd4bea2543c1f0a2b7",
@@ -71,7 +180,7 @@ func run(ctx context.Context, w io.Writer) error {
 		"45c48cce2e2d7fbdea1afc51c7c6ad26a1b6e3f9",
 	}
 	for _, sha := range commits[:2] {
-		if _, err := p.Dev(ctx, pipeline.DevInput{SHA: sha, Branch: "main", Actor: "alice", Image: fake.NewImage(sha)}); err != nil {
+		if err := devDeploy(ctx, out, p, sha, "alice"); err != nil {
 			return err
 		}
 	}
@@ -85,7 +194,7 @@ func run(ctx context.Context, w io.Writer) error {
 		return err
 	}
 
-	if _, err := p.Dev(ctx, pipeline.DevInput{SHA: commits[2], Branch: "main", Actor: "bob", Image: fake.NewImage(commits[2])}); err != nil {
+	if err := devDeploy(ctx, out, p, commits[2], "bob"); err != nil {
 		return err
 	}
 	bad, err := p.Release(ctx, pipeline.ReleaseInput{Tag: "v1.1.0", SHA: commits[2], Actor: "bob"})
@@ -103,11 +212,31 @@ func run(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nfinal status\n%s", indent(st.String()))
+	fmt.Fprintf(out, "\nfinal status\n%s", indent(st.String()))
 	if got := st.Prod.Split; traffic.Shares(got)[rel.Revision.Name] != 100 {
 		return fmt.Errorf("prod should serve v1.0.0 at 100%%, serves %s", got)
 	}
 	return nil
+}
+
+// devDeploy builds the commit's image once, reproducibly and without a
+// Docker daemon, and deploys it to dev; the digest dev (and later prod)
+// runs is the one computed here.
+func devDeploy(ctx context.Context, out io.Writer, p *pipeline.Pipeline, sha, actor string) error {
+	img, err := registry.Build(ctx, nil, registry.BuildSpec{
+		Files:      map[string][]byte{"/app/VERSION": []byte(sha + "\n")},
+		Entrypoint: []string{"/app/server"},
+	})
+	if err != nil {
+		return err
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%-10s build    commit %s → image %s\n", "", sha[:7], short(digest.String()))
+	_, err = p.Dev(ctx, pipeline.DevInput{SHA: sha, Branch: "main", Actor: actor, Image: img})
+	return err
 }
 
 // errorRates models the requests each revision receives during a step and
