@@ -567,7 +567,9 @@ func (a *app) wifManager(ctx context.Context) (*wif.Manager, error) {
 
 // deployPermissions are the Cloud Run permissions a deployer needs on a
 // service (all in roles/run.developer).
-var deployPermissions = []string{"run.services.get", "run.services.update", "run.revisions.list"}
+func deployPermissions() []string {
+	return []string{"run.services.get", "run.services.update", "run.revisions.list"}
+}
 
 // checkIAM asks Cloud Run which deploy permissions the caller holds on
 // service (TestIamPermissions) and reports the missing ones.
@@ -578,13 +580,14 @@ func (a *app) checkIAM(ctx context.Context, service, check string, add func(chec
 		return
 	}
 	defer c.Close()
-	resp, err := c.TestIamPermissions(ctx, &iampb.TestIamPermissionsRequest{Resource: service, Permissions: deployPermissions})
+	perms := deployPermissions()
+	resp, err := c.TestIamPermissions(ctx, &iampb.TestIamPermissionsRequest{Resource: service, Permissions: perms})
 	if err != nil {
 		add(check, "warning", fmt.Sprintf("could not check permissions on %s: %v", service, err), "run doctor with the deployer's credentials")
 		return
 	}
 	var missing []string
-	for _, p := range deployPermissions {
+	for _, p := range perms {
 		if !slices.Contains(resp.GetPermissions(), p) {
 			missing = append(missing, p)
 		}
@@ -593,5 +596,5 @@ func (a *app) checkIAM(ctx context.Context, service, check string, add func(chec
 		add(check, "error", fmt.Sprintf("the caller lacks %s on %s", strings.Join(missing, ", "), service), "grant roles/run.developer on the service to the deployer (twostage wif render shows the bindings)")
 		return
 	}
-	add(check, "ok", fmt.Sprintf("the caller may deploy to %s (%s)", service, strings.Join(deployPermissions, ", ")), "")
+	add(check, "ok", fmt.Sprintf("the caller may deploy to %s (%s)", service, strings.Join(perms, ", ")), "")
 }

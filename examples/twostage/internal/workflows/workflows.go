@@ -1,10 +1,3 @@
-// Package workflows generates what `twostage init` writes: twostage.yaml
-// and the GitHub Actions workflows dev.yml (push to the dev branch),
-// release.yml (release tags) and promote.yml (run by hand or on a
-// schedule). The workflows request only `id-token: write` and
-// `contents: read`, pin every action by full commit SHA with the version in
-// a comment, and share one concurrency group per service so two deploys of
-// one service never race.
 package workflows
 
 import (
@@ -31,10 +24,16 @@ func (a Action) Uses() string { return fmt.Sprintf("%s@%s # %s", a.Repo, a.SHA, 
 // Pinned actions. The SHAs are those the version tags name on GitHub, as
 // quoted in many public workflows (not re-checked against GitHub from
 // here: this package is built offline). Dependabot keeps them current.
-var (
-	Checkout = Action{Repo: "actions/checkout", SHA: "11bd71901bbe5b1630ceea73d27597364c9af683", Version: "v4.2.2"}
-	SetupGo  = Action{Repo: "actions/setup-go", SHA: "d35c59abb061a4a6fb18e82ac0862c26744d6ab5", Version: "v5.5.0"}
-)
+func checkout() Action {
+	return Action{Repo: "actions/checkout", SHA: "11bd71901bbe5b1630ceea73d27597364c9af683", Version: "v4.2.2"}
+}
+
+func setupGo() Action {
+	return Action{Repo: "actions/setup-go", SHA: "d35c59abb061a4a6fb18e82ac0862c26744d6ab5", Version: "v5.5.0"}
+}
+
+// Actions returns the pinned actions the workflows use.
+func Actions() []Action { return []Action{checkout(), setupGo()} }
 
 // Params fill the templates.
 type Params struct {
@@ -57,7 +56,7 @@ var sha40 = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // Files returns the generated files by path, relative to the repository.
 func Files(p Params) (map[string][]byte, error) {
-	for _, a := range []Action{Checkout, SetupGo} {
+	for _, a := range Actions() {
 		if !sha40.MatchString(a.SHA) {
 			return nil, fmt.Errorf("workflows: action %s is not pinned to a full commit SHA", a.Repo)
 		}
@@ -74,7 +73,7 @@ func Files(p Params) (map[string][]byte, error) {
 	if p.CLIVersion == "" || p.CLIVersion == "(devel)" {
 		p.CLIVersion = "latest"
 	}
-	data := map[string]any{"P": p, "Checkout": Checkout.Uses(), "SetupGo": SetupGo.Uses()}
+	data := map[string]any{"P": p, "Checkout": checkout().Uses(), "SetupGo": setupGo().Uses()}
 	out := map[string][]byte{}
 	for name, tmpl := range map[string]string{
 		"twostage.yaml":                 configTmpl,
