@@ -82,10 +82,11 @@ func (p *Pipeline) Dev(ctx context.Context, in DevInput) (DevResult, error) {
 	}
 	e.Digest = res.Artifact.Digest
 	res.Revision, err = p.dev.Deploy(ctx, stage.Release{
-		Artifact: res.Artifact,
-		Revision: suffix,
-		Traffic:  stage.RouteAll,
-		Labels:   labels(sha, in.Branch),
+		Artifact:  res.Artifact,
+		Revision:  suffix,
+		Traffic:   stage.RouteAll,
+		Labels:    labels(sha, in.Branch),
+		Overrides: p.devOver,
 	})
 	if err != nil {
 		return res, fmt.Errorf("pipeline: deploying %s to dev: %w", res.Artifact, err)

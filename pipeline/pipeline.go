@@ -55,6 +55,8 @@ type Pipeline struct {
 	gates      []traffic.Gate
 	verifiers  []Verifier
 	approver   Approver
+	devOver    stage.Overrides
+	prodOver   stage.Overrides
 	interval   time.Duration
 	audit      Sink // set by WithAudit
 	sink       multiSink
@@ -86,6 +88,20 @@ func WithPlan(pl traffic.Plan) Option { return func(p *Pipeline) { p.plan = pl }
 // none: steps pass when their bake time is over.
 func WithGates(g ...traffic.Gate) Option {
 	return func(p *Pipeline) { p.gates = append([]traffic.Gate(nil), g...) }
+}
+
+// WithDevOverrides sets the dev stage's own settings (env vars, secret
+// references, service account, resources, scaling, labels), applied on top
+// of the dev service's current template at every dev deploy; what they do
+// not name is carried over. The default changes nothing but the image.
+func WithDevOverrides(o stage.Overrides) Option {
+	return func(p *Pipeline) { p.devOver = o.Clone() }
+}
+
+// WithProdOverrides sets the prod stage's own settings, applied at every
+// release (see [WithDevOverrides]).
+func WithProdOverrides(o stage.Overrides) Option {
+	return func(p *Pipeline) { p.prodOver = o.Clone() }
 }
 
 // WithVerifiers sets the pre-traffic checks Release runs against the
@@ -158,6 +174,12 @@ func New(reg registry.Registry, repository string, dev, prod Service, opts ...Op
 	}
 	if err := p.plan.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("pipeline: rollout plan %s: %w", p.plan, err))
+	}
+	if err := p.devOver.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("pipeline: WithDevOverrides: %w", err))
+	}
+	if err := p.prodOver.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("pipeline: WithProdOverrides: %w", err))
 	}
 	if p.interval <= 0 || p.awaitFor <= 0 {
 		errs = append(errs, invalid("gate interval and await timeout must be positive"))

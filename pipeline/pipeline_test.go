@@ -545,3 +545,66 @@ func TestPromoteManual(t *testing.T) {
 		t.Errorf("last audit event %+v, want carol's success", last)
 	}
 }
+
+func TestOverridesAndDrift(t *testing.T) {
+	t.Parallel()
+	devOver := stage.Overrides{Env: map[string]string{"LOG_LEVEL": "debug"}}
+	prodOver := stage.Overrides{Env: map[string]string{"LOG_LEVEL": "info"}, Secrets: map[string]stage.SecretRef{"DB_PASSWORD": {Secret: "db-password", Version: "3"}}}
+	w := newWorld(t, pipeline.WithDevOverrides(devOver), pipeline.WithProdOverrides(prodOver))
+	w.dev1(t, sha1)
+	w.release(t, "v1.0.0", sha1)
+	if got := w.dev.LiveSettings().Env["LOG_LEVEL"]; got != "debug" {
+		t.Errorf("dev LOG_LEVEL = %q, want debug", got)
+	}
+	live := w.prod.LiveSettings()
+	if live.Env["LOG_LEVEL"] != "info" || live.Secrets["DB_PASSWORD"] != (stage.SecretRef{Secret: "db-password", Version: "3"}) {
+		t.Errorf("prod live settings %+v lack the prod overrides", live)
+	}
+	// Someone edits prod in the console.
+	live.Env["LOG_LEVEL"] = "trace"
+	w.prod.SetLiveSettings(live)
+	st, err := w.p.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Dev.Drift) != 0 {
+		t.Errorf("dev drift %v, want none", st.Dev.Drift)
+	}
+	want := stage.Drift{{Field: "env.LOG_LEVEL", Live: "trace", Declared: "info"}}
+	if diff := cmp.Diff(want, st.Prod.Drift); diff != "" {
+		t.Errorf("prod drift (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(st.String(), "drift env.LOG_LEVEL: live trace, declared info") {
+		t.Errorf("Status.String() does not show the drift:\n%s", st)
+	}
+	_, err = pipeline.New(w.reg, repo, w.dev, w.prod, pipeline.WithDevOverrides(stage.Overrides{Env: map[string]string{"1BAD": "x"}}))
+	if !errors.Is(err, twostage.ErrInvalid) || !strings.Contains(err.Error(), "1BAD") {
+		t.Errorf("bad overrides: err = %v, want ErrInvalid naming the variable", err)
+	}
+}
+
+func TestReleaseReadsProdOnce(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.dev1(t, sha1)
+	prodBefore, devBefore := len(w.prod.Calls()), len(w.dev.Calls())
+	res := w.release(t, "v1.0.0", sha1)
+	count := func(calls []fake.Call) map[string]int {
+		m := map[string]int{}
+		for _, c := range calls {
+			m[c.Method]++
+		}
+		return m
+	}
+	if diff := cmp.Diff(map[string]int{"Split": 1, "Deploy": 1}, count(w.prod.Calls()[prodBefore:])); diff != "" {
+		t.Errorf("prod calls of a release (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]int{"Revision": 1}, count(w.dev.Calls()[devBefore:])); diff != "" {
+		t.Errorf("dev calls of a release (-want +got):\n%s", diff)
+	}
+	// The computed After is what the service reports.
+	got, _ := w.prod.Split(context.Background())
+	if !traffic.Equal(res.After, got) || res.After.LatestRevision != got.LatestRevision {
+		t.Errorf("ReleaseResult.After = %s (latest %s), service reports %s (latest %s)", res.After, res.After.LatestRevision, got, got.LatestRevision)
+	}
+}

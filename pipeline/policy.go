@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -42,6 +43,24 @@ func (p *Pipeline) checkTag(ctx context.Context, tag string) error {
 // devDigest returns the digest the dev stage ran for commit sha (rule 3),
 // from the newest ready dev revision labelled with the commit.
 func (p *Pipeline) devDigest(ctx context.Context, sha string) (string, string, error) {
+	sha = strings.ToLower(sha)
+	// One read where the stage can fetch a revision: the dev revision of a
+	// commit is named after it.
+	if g, ok := p.dev.(stage.Getter); ok {
+		suffix, err := stage.DevSuffix(sha)
+		if err != nil {
+			return "", "", err
+		}
+		rev, err := g.Revision(ctx, suffix)
+		switch {
+		case err == nil && rev.Labels[stage.LabelCommit] == sha && rev.Ready:
+			return rev.Artifact.Digest, rev.Name, nil
+		case err != nil && !errors.Is(err, twostage.ErrNotFound):
+			return "", "", fmt.Errorf("reading the dev revision of %s: %w", sha, err)
+		}
+		// Not found under its derived name (renamed, or deployed by other
+		// means): look through the list.
+	}
 	l, ok := p.dev.(stage.Lister)
 	if !ok {
 		return "", "", fmt.Errorf("the dev service %T cannot list revisions (stage.Lister), so the digest that ran in dev cannot be checked", p.dev)
@@ -50,7 +69,7 @@ func (p *Pipeline) devDigest(ctx context.Context, sha string) (string, string, e
 		if err != nil {
 			return "", "", fmt.Errorf("listing dev revisions: %w", err)
 		}
-		if rev.Labels[stage.LabelCommit] == strings.ToLower(sha) && rev.Ready {
+		if rev.Labels[stage.LabelCommit] == sha && rev.Ready {
 			return rev.Artifact.Digest, rev.Name, nil
 		}
 	}

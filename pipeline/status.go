@@ -27,6 +27,10 @@ type StageStatus struct {
 	// Revisions are the stage's revisions, newest first, if the stage can
 	// list them; at most StatusRevisions.
 	Revisions []stage.Revision
+	// Drift is how the service's live template differs from the stage's
+	// declared overrides (WithDevOverrides, WithProdOverrides), if the
+	// stage can tell (stage.Drifter); nil otherwise or when none.
+	Drift stage.Drift
 }
 
 // StatusRevisions is how many revisions per stage Status lists.
@@ -34,18 +38,18 @@ const StatusRevisions = 10
 
 // Status reads both stages.
 func (p *Pipeline) Status(ctx context.Context) (Status, error) {
-	dev, err := stageStatus(ctx, p.dev)
+	dev, err := stageStatus(ctx, p.dev, p.devOver)
 	if err != nil {
 		return Status{}, fmt.Errorf("pipeline: status of dev: %w", err)
 	}
-	prod, err := stageStatus(ctx, p.prod)
+	prod, err := stageStatus(ctx, p.prod, p.prodOver)
 	if err != nil {
 		return Status{}, fmt.Errorf("pipeline: status of prod: %w", err)
 	}
 	return Status{Dev: dev, Prod: prod}, nil
 }
 
-func stageStatus(ctx context.Context, s Service) (StageStatus, error) {
+func stageStatus(ctx context.Context, s Service, declared stage.Overrides) (StageStatus, error) {
 	var st StageStatus
 	sp, err := s.Split(ctx)
 	if errors.Is(err, twostage.ErrNotFound) {
@@ -57,6 +61,11 @@ func stageStatus(ctx context.Context, s Service) (StageStatus, error) {
 	st.Exists, st.Split = true, sp
 	if st.Rollout, err = traffic.DecodeState(sp.State); err != nil {
 		return st, err
+	}
+	if d, ok := s.(stage.Drifter); ok {
+		if st.Drift, err = d.Drift(ctx, declared); err != nil {
+			return st, fmt.Errorf("comparing the live template with the declared overrides: %w", err)
+		}
 	}
 	if l, ok := s.(stage.Lister); ok {
 		for rev, err := range l.Revisions(ctx) {
@@ -90,6 +99,9 @@ func (s Status) String() string {
 			fmt.Fprintf(&b, "  rollout of %s: %s at step %d/%d", r.Candidate, r.Phase, r.Step, len(r.Percents))
 		}
 		b.WriteString("\n")
+		for _, d := range x.st.Drift {
+			fmt.Fprintf(&b, "  drift %s\n", d)
+		}
 		for _, r := range x.st.Revisions {
 			ready := "ready"
 			if !r.Ready {
