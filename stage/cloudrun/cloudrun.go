@@ -63,6 +63,8 @@ var (
 	_ stage.Stage    = (*Service)(nil)
 	_ stage.Lister   = (*Service)(nil)
 	_ stage.Namer    = (*Service)(nil)
+	_ stage.Getter   = (*Service)(nil)
+	_ stage.Drifter  = (*Service)(nil)
 	_ traffic.Router = (*Service)(nil)
 )
 
@@ -283,6 +285,24 @@ func (s *Service) remember(svc *runpb.Service) {
 	s.mu.Unlock()
 }
 
+// forget drops the last known service, after a write whose outcome is not
+// known as a whole (it failed), so that the next deploy reads it afresh.
+func (s *Service) forget() {
+	s.mu.Lock()
+	s.last = nil
+	s.mu.Unlock()
+}
+
+// snapshot returns a copy of the last known service, or nil.
+func (s *Service) snapshot() *runpb.Service {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last == nil {
+		return nil
+	}
+	return proto.Clone(s.last).(*runpb.Service)
+}
+
 // cached returns a copy of the last known service if its etag is etag.
 func (s *Service) cached(etag string) *runpb.Service {
 	if etag == "" {
@@ -342,10 +362,12 @@ func (s *Service) update(ctx context.Context, svc *runpb.Service, allowMissing b
 		return err
 	})
 	if err != nil {
+		s.forget()
 		return nil, &callError{err}
 	}
 	resp, err := s.wait(ctx, op)
 	if err != nil {
+		s.forget()
 		return nil, err
 	}
 	s.remember(resp)

@@ -98,26 +98,62 @@ func TestNewNameAndClose(t *testing.T) {
 }
 
 // TestAPIEconomy counts the calls each operation makes through the official
-// client, from the emulator's request log.
+// client, from the emulator's request log. Steps run in order on one
+// Service, which starts a deploy from the service it last read or wrote;
+// "another process" steps use a second Service with nothing cached.
 func TestAPIEconomy(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	ctx := t.Context()
+	// another returns a new Service, as another process would have.
+	another := func(t *testing.T) *cloudrun.Service {
+		other, err := cloudrun.New(ctx, svcName, cloudrun.WithClientOptions(e.srv.ClientOptions()...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { other.Close() })
+		return other
+	}
 	steps := []struct {
 		name string
 		do   func(t *testing.T)
 		want map[string]int
 	}{
 		{"first deploy creates the service", func(t *testing.T) { mustDeploy(t, e.svc, release("a1", stage.RouteAll)) },
-			map[string]int{mGetService: 1, mUpdateService: 1, mGetRevision: 1}},
+			map[string]int{mGetService: 1, mUpdateService: 1}},
 		{"dev deploy", func(t *testing.T) { mustDeploy(t, e.svc, release("b2", stage.RouteAll, "dev")) },
-			map[string]int{mGetService: 1, mUpdateService: 1, mGetRevision: 1}},
-		{"re-run of the same deploy", func(t *testing.T) { mustDeploy(t, e.svc, release("b2", stage.RouteAll, "dev")) },
+			map[string]int{mUpdateService: 1}},
+		{"dev deploy from another process", func(t *testing.T) { mustDeploy(t, another(t), release("b3", stage.RouteAll, "dev")) },
+			map[string]int{mGetService: 1, mUpdateService: 1}},
+		{"dev deploy after another process wrote (stale cache)", func(t *testing.T) { mustDeploy(t, e.svc, release("b4", stage.RouteAll, "dev")) },
+			// The cached service is older than the other process's write:
+			// the optimistic write is refused on its etag (nothing is
+			// written), then the service is read and the deploy redone.
+			map[string]int{mGetService: 1, mUpdateService: 2}},
+		{"re-run of the same deploy", func(t *testing.T) { mustDeploy(t, e.svc, release("b4", stage.RouteAll, "dev")) },
+			// Nothing to write: the cached service is checked with one read.
 			map[string]int{mGetService: 1, mGetRevision: 1}},
 		{"prod deploy with no traffic", func(t *testing.T) { mustDeploy(t, e.svc, release("c3", stage.RouteNone, "candidate")) },
-			map[string]int{mGetService: 1, mUpdateService: 1, mGetRevision: 1}},
+			map[string]int{mUpdateService: 1}},
 		{"re-run of the no-traffic deploy", func(t *testing.T) { mustDeploy(t, e.svc, release("c3", stage.RouteNone, "candidate")) },
 			map[string]int{mGetService: 1, mGetRevision: 1}},
+		{"re-run of the no-traffic deploy from another process", func(t *testing.T) { mustDeploy(t, another(t), release("c3", stage.RouteNone, "candidate")) },
+			map[string]int{mGetService: 1, mGetRevision: 1}},
+		{"re-run of the no-traffic deploy after another process wrote", func(t *testing.T) {
+			o := another(t)
+			sp, err := o.Split(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sp.State = "another"
+			if _, err := o.SetSplit(ctx, sp); err != nil {
+				t.Fatal(err)
+			}
+			e.srv.ResetRequests()
+			mustDeploy(t, e.svc, release("c3", stage.RouteNone, "candidate"))
+			// The read that finds the cache stale is the one the adoption
+			// is decided again from; the revision is read both times.
+		}, map[string]int{mGetService: 1, mGetRevision: 2}},
 		{"Split", func(t *testing.T) {
 			if _, err := e.svc.Split(ctx); err != nil {
 				t.Fatal(err)
@@ -132,7 +168,7 @@ func TestAPIEconomy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sp, err = traffic.Shift(sp, "api-b2", "api-c3", 5)
+			sp, err = traffic.Shift(sp, "api-b4", "api-c3", 5)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -147,7 +183,7 @@ func TestAPIEconomy(t *testing.T) {
 			}
 			e.srv.ResetRequests()
 			for _, p := range []int{25, 100} {
-				sp, err = traffic.Route(sp, map[string]int{"api-b2": 100 - p, "api-c3": p})
+				sp, err = traffic.Route(sp, map[string]int{"api-b4": 100 - p, "api-c3": p})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -156,14 +192,25 @@ func TestAPIEconomy(t *testing.T) {
 				}
 			}
 		}, map[string]int{mUpdateService: 2}},
+		{"release right after a Split", func(t *testing.T) {
+			if _, err := e.svc.Split(ctx); err != nil {
+				t.Fatal(err)
+			}
+			mustDeploy(t, e.svc, release("d4", stage.RouteNone, "next"))
+		}, map[string]int{mGetService: 1, mUpdateService: 1}},
 		{"RouteAll re-deploy of an older release unknown to the traffic", func(t *testing.T) { mustDeploy(t, e.svc, release("a1", stage.RouteAll)) },
-			map[string]int{mGetService: 1, mUpdateService: 2, mGetRevision: 1}},
-		{"deploy of a revision that fails, then the service is restored", func(t *testing.T) {
+			// Cloud Run adopts a1 without making it the latest: a second
+			// write routes to it by name, and the response does not settle
+			// its readiness, so it is read.
+			map[string]int{mUpdateService: 2, mGetRevision: 1}},
+		{"deploy of a revision that fails", func(t *testing.T) {
 			e.srv.FailRevision("api-f6", "boom")
 			if _, err := e.svc.Deploy(ctx, release("f6", stage.RouteNone, "next")); !errors.Is(err, twostage.ErrNotReady) {
 				t.Fatalf("Deploy() error %v, want ErrNotReady", err)
 			}
-		}, map[string]int{mGetService: 2, mUpdateService: 1, mGetRevision: 1}},
+			// The failed revision's condition is read; the service is read
+			// to check that nothing needs restoring.
+		}, map[string]int{mGetService: 1, mUpdateService: 1, mGetRevision: 1}},
 		{"Revisions", func(t *testing.T) {
 			for _, err := range e.svc.Revisions(ctx) {
 				if err != nil {
@@ -171,6 +218,16 @@ func TestAPIEconomy(t *testing.T) {
 				}
 			}
 		}, map[string]int{mListRevisions: 1, mGetService: 1}},
+		{"Revision (stage.Getter)", func(t *testing.T) {
+			if _, err := e.svc.Revision(ctx, "c3"); err != nil {
+				t.Fatal(err)
+			}
+		}, map[string]int{mGetRevision: 1}},
+		{"Drift (stage.Drifter)", func(t *testing.T) {
+			if _, err := e.svc.Drift(ctx, stage.Overrides{CPU: "1"}); err != nil {
+				t.Fatal(err)
+			}
+		}, map[string]int{mGetService: 1}},
 	}
 	for _, st := range steps {
 		e.srv.ResetRequests()
@@ -355,7 +412,9 @@ func TestErrorMapping(t *testing.T) {
 				e.srv.InjectError(mUpdateService, status.Error(codes.Aborted, "etag mismatch"), 100)
 				e.srv.ResetRequests()
 				_, err := e.svc.Deploy(t.Context(), release("b2", stage.RouteAll))
-				if diff := cmp.Diff(map[string]int{mGetService: 5, mUpdateService: 5}, e.counts(allMethods()...)); diff != "" {
+				// The first write starts from the service cached by the
+				// first deploy, then five attempts read and write.
+				if diff := cmp.Diff(map[string]int{mGetService: 5, mUpdateService: 6}, e.counts(allMethods()...)); diff != "" {
 					t.Errorf("calls mismatch (-want +got):\n%s", diff)
 				}
 				return err
@@ -539,7 +598,7 @@ func TestRetriesTransientFailuresOnTheClock(t *testing.T) {
 		{"GetService deadline exceeded", mGetService, codes.DeadlineExceeded, 1, split, 2, false},
 		{"UpdateService quota once", mUpdateService, codes.ResourceExhausted, 1, setSplit, 2, false},
 		{"UpdateService quota always", mUpdateService, codes.ResourceExhausted, 100, setSplit, 5, true},
-		{"GetRevision unavailable", mGetRevision, codes.Unavailable, 1, deployB, 2, false},
+		{"GetRevision unavailable", mGetRevision, codes.Unavailable, 1, getA1, 2, false},
 		{"ListRevisions unavailable", mListRevisions, codes.Unavailable, 2, list, 3, false},
 	}
 	for _, c := range cases {
@@ -578,6 +637,11 @@ func setSplit(t *testing.T, e env) error {
 
 func deployB(t *testing.T, e env) error {
 	_, err := e.svc.Deploy(t.Context(), release("b2", stage.RouteAll))
+	return err
+}
+
+func getA1(t *testing.T, e env) error {
+	_, err := e.svc.Revision(t.Context(), "a1")
 	return err
 }
 
@@ -725,7 +789,9 @@ func TestDeployRedoesALostRace(t *testing.T) {
 	e.srv.InjectError(mUpdateService, status.Error(codes.FailedPrecondition, "etag mismatch"), 1)
 	e.srv.ResetRequests()
 	c := mustDeploy(t, e.svc, release("c3", stage.RouteNone, "next"))
-	if diff := cmp.Diff(map[string]int{mGetService: 2, mUpdateService: 2, mGetRevision: 1}, e.counts(allMethods()...)); diff != "" {
+	// From the cached service: the refused write, then a read and the
+	// write again; the response settles the revision.
+	if diff := cmp.Diff(map[string]int{mGetService: 1, mUpdateService: 2}, e.counts(allMethods()...)); diff != "" {
 		t.Errorf("calls mismatch (-want +got):\n%s", diff)
 	}
 	sp, err := e.svc.Split(t.Context())

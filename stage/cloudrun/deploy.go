@@ -68,18 +68,37 @@ func (s *Service) Deploy(ctx context.Context, r stage.Release) (stage.Revision, 
 	if err != nil {
 		return stage.Revision{}, err
 	}
+	if err := r.Overrides.Validate(); err != nil {
+		return stage.Revision{}, fmt.Errorf("cloudrun: release overrides: %w", err)
+	}
 	image := r.Artifact.String()
-	for attempt := 1; ; attempt++ {
-		rev, err := s.deployOnce(ctx, name, image, r)
+	useCache := true
+	var start *runpb.Service
+	for attempt := 1; ; {
+		rev, fromCache, err := s.deployOnce(ctx, name, image, r, start, useCache)
+		useCache, start = false, nil
+		if err != nil && fromCache && staleCache(err) {
+			// The service this Service last saw has moved on (or is gone):
+			// nothing was written, so decide again at once from a fresh
+			// read (the one that found the cache stale, if any), without
+			// counting an attempt.
+			s.log.InfoContext(ctx, "cloudrun: the cached service was stale; deciding again from a fresh read", "service", s.short, "revision", name)
+			var se *staleError
+			if errors.As(err, &se) {
+				start = se.fresh
+			}
+			continue
+		}
 		if err == nil || !lostRace(err) || attempt >= s.attempts {
 			return rev, err
 		}
+		attempt++
 		// Another writer changed the service between our read and write.
 		// The deploy's intent does not depend on what was read (unlike a
 		// SetSplit, whose caller chose the targets), so read again and
 		// redo it.
 		s.log.InfoContext(ctx, "cloudrun: service changed during the deploy; reading it again", "service", s.short, "revision", name, "attempt", attempt)
-		if serr := s.clock.Sleep(ctx, s.policy.Delay(attempt-1)); serr != nil {
+		if serr := s.clock.Sleep(ctx, s.policy.Delay(attempt-2)); serr != nil {
 			return rev, err
 		}
 	}
@@ -96,29 +115,65 @@ func lostRace(err error) bool {
 	return c == codes.FailedPrecondition || c == codes.Aborted
 }
 
-// deployOnce is one read-modify-write of Deploy.
-func (s *Service) deployOnce(ctx context.Context, name, image string, r stage.Release) (stage.Revision, error) {
-	cur, err := s.getService(ctx)
-	switch {
-	case errors.Is(err, twostage.ErrNotFound) && r.Traffic == stage.RouteNone:
-		return stage.Revision{}, fmt.Errorf("cloudrun: deploying %s with no traffic: service %q does not exist; the first deploy must route traffic (stage.RouteAll) to create it: %w (%w)", image, s.short, twostage.ErrInvalid, err)
-	case errors.Is(err, twostage.ErrNotFound):
-		return s.create(ctx, name, image, r)
-	case err != nil:
-		return stage.Revision{}, fmt.Errorf("cloudrun: deploying %s: %w", image, err)
+// staleError reports that the service a deploy started from, cached by
+// this Service, is not the current one, fresh: the deploy wrote nothing and
+// must decide again from fresh.
+type staleError struct{ fresh *runpb.Service }
+
+func (e *staleError) Error() string {
+	return fmt.Sprintf("cloudrun: the cached service is stale (now at etag %s)", e.fresh.GetEtag())
+}
+
+// staleCache reports whether err, from a deploy that started from the
+// cached service, shows that the cache was stale: an etag conflict on the
+// write, a service that no longer exists, or a *staleError.
+func staleCache(err error) bool {
+	var (
+		ce *callError
+		se *staleError
+	)
+	return errors.As(err, &se) || lostRace(err) || errors.As(err, &ce) && status.Code(ce.err) == codes.NotFound
+}
+
+// deployOnce is one read-modify-write of Deploy. It starts from start, a
+// service just read, if not nil; else, with useCache, from the service as
+// this Service last read or wrote it, if any (an optimistic read: a stale
+// one is caught by the etag of the write, or re-checked before an adoption
+// that writes nothing); else it reads the service. fromCache reports
+// whether it started from the cache.
+func (s *Service) deployOnce(ctx context.Context, name, image string, r stage.Release, start *runpb.Service, useCache bool) (_ stage.Revision, fromCache bool, _ error) {
+	cur := start
+	if cur == nil && useCache {
+		cur = s.snapshot()
+		fromCache = cur != nil
+	}
+	if cur == nil {
+		var err error
+		cur, err = s.getService(ctx)
+		switch {
+		case errors.Is(err, twostage.ErrNotFound) && r.Traffic == stage.RouteNone:
+			return stage.Revision{}, false, fmt.Errorf("cloudrun: deploying %s with no traffic: service %q does not exist; the first deploy must route traffic (stage.RouteAll) to create it: %w (%w)", image, s.short, twostage.ErrInvalid, err)
+		case errors.Is(err, twostage.ErrNotFound):
+			rev, err := s.create(ctx, name, image, r)
+			return rev, false, err
+		case err != nil:
+			return stage.Revision{}, false, fmt.Errorf("cloudrun: deploying %s: %w", image, err)
+		}
 	}
 	if name != "" && knows(cur, name) {
 		rev, err := s.getRevision(ctx, name)
 		switch {
 		case err == nil:
-			return s.adopt(ctx, cur, rev, image, r)
+			out, err := s.adopt(ctx, cur, rev, image, r, fromCache)
+			return out, fromCache, err
 		case !errors.Is(err, twostage.ErrNotFound):
-			return stage.Revision{}, err
+			return stage.Revision{}, fromCache, err
 		}
 		// The name is in the template or traffic but the revision is gone:
 		// deploy it anew.
 	}
-	return s.deployNew(ctx, cur, name, image, r)
+	out, err := s.deployNew(ctx, cur, name, image, r)
+	return out, fromCache, err
 }
 
 // knows reports whether svc mentions revision name.
@@ -154,6 +209,9 @@ func (s *Service) create(ctx context.Context, name, image string, r stage.Releas
 	resp, err := s.update(ctx, svc, true)
 	if err != nil {
 		return s.deployError(ctx, err, svc, name, image)
+	}
+	if name == "" {
+		name = shortName(resp.GetLatestCreatedRevision())
 	}
 	return s.finish(ctx, resp, name)
 }
@@ -212,7 +270,7 @@ func (s *Service) routeByName(ctx context.Context, svc *runpb.Service, name stri
 
 // adopt returns the existing revision rev after checking it runs the release
 // and routing traffic as r asks (writing only if that changes anything).
-func (s *Service) adopt(ctx context.Context, cur *runpb.Service, rev *runpb.Revision, image string, r stage.Release) (stage.Revision, error) {
+func (s *Service) adopt(ctx context.Context, cur *runpb.Service, rev *runpb.Revision, image string, r stage.Release, fromCache bool) (stage.Revision, error) {
 	name := shortName(rev.GetName())
 	var diffs []string
 	have := ""
@@ -226,6 +284,9 @@ func (s *Service) adopt(ctx context.Context, cur *runpb.Service, rev *runpb.Revi
 		if got, ok := rev.GetLabels()[k]; !ok || got != r.Labels[k] {
 			diffs = append(diffs, fmt.Sprintf("its label %s is %q, the release's %q", k, got, r.Labels[k]))
 		}
+	}
+	if have, want := rev.GetLabels()[stage.LabelConfig], r.Overrides.Fingerprint(); have != want {
+		diffs = append(diffs, fmt.Sprintf("it was deployed with overrides of fingerprint %q (label %s), the release's overrides have %q", have, stage.LabelConfig, want))
 	}
 	if len(diffs) > 0 {
 		// Detected before writing; the cause is what the API would answer
@@ -245,6 +306,18 @@ func (s *Service) adopt(ctx context.Context, cur *runpb.Service, rev *runpb.Revi
 		return stage.Revision{}, err
 	}
 	if traffic.Equal(before, traffic.Split{Targets: targets}) {
+		if fromCache {
+			// Nothing to write, so no etag vouches for the cached service:
+			// check that it is still current before saying the traffic is
+			// as asked.
+			fresh, err := s.getService(ctx)
+			if err != nil {
+				return stage.Revision{}, fmt.Errorf("cloudrun: deploying %s: %w", image, err)
+			}
+			if fresh.GetEtag() != cur.GetEtag() {
+				return stage.Revision{}, &staleError{fresh: fresh}
+			}
+		}
 		return s.revisionOf(rev, cur), nil
 	}
 	cur.Traffic = trafficOf(targets)
@@ -256,9 +329,14 @@ func (s *Service) adopt(ctx context.Context, cur *runpb.Service, rev *runpb.Revi
 	return s.revisionOf(rev, resp), nil
 }
 
-// prepare sets the image, revision name and labels of tmpl for release r:
-// the template's labels without [stage.LabelCommit] and [stage.LabelRef],
-// then r.Labels, then [stage.LabelManagedBy].
+// prepare sets the image, revision name, overrides and labels of tmpl for
+// release r. The overrides are applied onto the template's settings
+// ([applyOverrides]) after checking the result ([stage.ValidateEffective]).
+// The labels are the template's without [stage.LabelCommit],
+// [stage.LabelRef] and [stage.LabelConfig], then r.Overrides.Labels, then
+// r.Labels, then [stage.LabelManagedBy] and, for non-zero overrides,
+// [stage.LabelConfig] with their fingerprint. Every other template field is
+// left as it is.
 func (s *Service) prepare(tmpl *runpb.RevisionTemplate, name, image string, r stage.Release) error {
 	c := containerOf(tmpl.GetContainers(), s.container)
 	if c == nil {
@@ -268,18 +346,30 @@ func (s *Service) prepare(tmpl *runpb.RevisionTemplate, name, image string, r st
 		c = &runpb.Container{}
 		tmpl.Containers = append(tmpl.Containers, c)
 	}
+	if !r.Overrides.IsZero() {
+		live := settingsOf(tmpl, c)
+		if err := stage.ValidateEffective(r.Overrides, r.Overrides.ApplyTo(live)); err != nil {
+			return fmt.Errorf("cloudrun: deploying revision %q to service %q: %w", name, s.short, err)
+		}
+		applyOverrides(tmpl, c, r.Overrides)
+	}
 	c.Image = image
 	tmpl.Revision = name
 	if tmpl.Labels == nil {
-		tmpl.Labels = make(map[string]string, len(r.Labels)+1)
+		tmpl.Labels = make(map[string]string, len(r.Labels)+2)
 	}
-	// The previous release's commit and ref must not stick to this one when
-	// its release does not set them; other labels (set by people or other
-	// tools) are kept.
+	// The previous release's commit, ref and configuration must not stick
+	// to this one when its release does not set them; other labels (set by
+	// people or other tools) are kept.
 	delete(tmpl.Labels, stage.LabelCommit)
 	delete(tmpl.Labels, stage.LabelRef)
+	delete(tmpl.Labels, stage.LabelConfig)
+	maps.Copy(tmpl.Labels, r.Overrides.Labels)
 	maps.Copy(tmpl.Labels, r.Labels)
 	tmpl.Labels[stage.LabelManagedBy] = ManagedByValue
+	if fp := r.Overrides.Fingerprint(); fp != "" {
+		tmpl.Labels[stage.LabelConfig] = fp
+	}
 	return nil
 }
 
@@ -321,10 +411,21 @@ func desired(cur traffic.Split, name string, r stage.Release, latest, pin bool) 
 	return s.Targets, nil
 }
 
-// finish reads the deployed revision and checks its own Ready condition
-// (not the service's: a no-traffic revision does not make the service
-// unready).
+// finish returns the deployed revision name after the write that answered
+// resp. When resp settles it (its latest ready revision is name and its
+// template made name), the revision is built from resp without a read:
+// image and labels from the template, tag URLs from traffic_statuses, and
+// Created from resp's update_time, the time of the write that created it
+// (the revision's own create_time is not in the Service; in the emulator
+// they are equal, on Cloud Run unverified). Otherwise it reads the revision
+// and checks its own Ready condition (not the service's: a no-traffic
+// revision does not make the service unready).
 func (s *Service) finish(ctx context.Context, resp *runpb.Service, name string) (stage.Revision, error) {
+	if name != "" && resp.GetLatestReadyRevision() == s.revisionResource(name) {
+		if t := resp.GetTemplate().GetRevision(); t == name || t == "" && resp.GetLatestCreatedRevision() == s.revisionResource(name) {
+			return s.revisionFromService(resp, name), nil
+		}
+	}
 	rev, err := s.getRevision(ctx, name)
 	if err != nil {
 		return stage.Revision{}, err
@@ -335,6 +436,26 @@ func (s *Service) finish(ctx context.Context, resp *runpb.Service, name string) 
 		return out, fmt.Errorf("cloudrun: revision %q did not become ready (%s): %w", name, describeCondition(c), twostage.ErrNotReady)
 	}
 	return out, nil
+}
+
+// revisionFromService builds revision name, the ready revision svc's
+// template made, from svc.
+func (s *Service) revisionFromService(svc *runpb.Service, name string) stage.Revision {
+	tmpl := svc.GetTemplate()
+	out := stage.Revision{
+		Name:    name,
+		Ready:   true,
+		URL:     svc.GetUri(),
+		Labels:  maps.Clone(tmpl.GetLabels()),
+		TagURLs: tagURLs(svc, name),
+	}
+	if c := containerOf(tmpl.GetContainers(), s.container); c != nil {
+		out.Artifact = artifactOf(c.GetImage())
+	}
+	if ts := svc.GetUpdateTime(); ts != nil {
+		out.Created = ts.AsTime()
+	}
+	return out
 }
 
 // deployError maps the failure of a deploy's UpdateService, against the

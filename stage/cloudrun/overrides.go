@@ -1,0 +1,167 @@
+package cloudrun
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"cloud.google.com/go/run/apiv2/runpb"
+
+	"github.com/twostage/twostage/stage"
+)
+
+// settingsOf returns the settings of template tmpl that [stage.Overrides]
+// can express, for the container c (which may be nil): the plain and
+// secret environment variables, the service account, the CPU and memory
+// limits, the scaling bounds, the concurrency and the labels. A scaling
+// bound or concurrency of 0 means "the server default" in the API and is
+// left unset; a min_instance_count of 0 in a scaling block that sets it is
+// reported as 0.
+func settingsOf(tmpl *runpb.RevisionTemplate, c *runpb.Container) stage.Overrides {
+	var out stage.Overrides
+	for _, e := range c.GetEnv() {
+		switch {
+		case e.GetValueSource().GetSecretKeyRef() != nil:
+			if out.Secrets == nil {
+				out.Secrets = make(map[string]stage.SecretRef)
+			}
+			ref := e.GetValueSource().GetSecretKeyRef()
+			out.Secrets[e.GetName()] = stage.SecretRef{Secret: ref.GetSecret(), Version: ref.GetVersion()}
+		default:
+			if out.Env == nil {
+				out.Env = make(map[string]string)
+			}
+			out.Env[e.GetName()] = e.GetValue()
+		}
+	}
+	out.ServiceAccount = tmpl.GetServiceAccount()
+	out.CPU = c.GetResources().GetLimits()["cpu"]
+	out.Memory = c.GetResources().GetLimits()["memory"]
+	if sc := tmpl.GetScaling(); sc != nil {
+		out.MinInstances = ptr(sc.GetMinInstanceCount())
+		if sc.GetMaxInstanceCount() > 0 {
+			out.MaxInstances = ptr(sc.GetMaxInstanceCount())
+		}
+	}
+	if n := tmpl.GetMaxInstanceRequestConcurrency(); n > 0 {
+		out.Concurrency = ptr(n)
+	}
+	out.Labels = maps.Clone(tmpl.GetLabels())
+	return out
+}
+
+func ptr(v int32) *int32 { return &v }
+
+// applyOverrides sets o onto template tmpl and its container c, keeping
+// everything o does not name: environment variables keep their order (a
+// replaced one stays in place, new ones are appended by name), and a
+// container without resources gets cpu_idle true along with its limits,
+// which is the API's default only when resources are unset (runpb
+// ResourceRequirements.cpu_idle: "if ResourceRequirements is set, the
+// caller must explicitly set this field to true to preserve the default
+// behavior"). Labels are not touched here (see prepare). The caller has
+// validated o.
+func applyOverrides(tmpl *runpb.RevisionTemplate, c *runpb.Container, o stage.Overrides) {
+	if len(o.RemoveEnv) > 0 || len(o.Env) > 0 || len(o.Secrets) > 0 {
+		set := make(map[string]*runpb.EnvVar, len(o.Env)+len(o.Secrets))
+		for k, v := range o.Env {
+			set[k] = &runpb.EnvVar{Name: k, Values: &runpb.EnvVar_Value{Value: v}}
+		}
+		for k, ref := range o.Secrets {
+			set[k] = &runpb.EnvVar{Name: k, Values: &runpb.EnvVar_ValueSource{ValueSource: &runpb.EnvVarSource{
+				SecretKeyRef: &runpb.SecretKeySelector{Secret: ref.Secret, Version: ref.Version},
+			}}}
+		}
+		env := make([]*runpb.EnvVar, 0, len(c.Env)+len(set))
+		done := make(map[string]bool, len(set))
+		for _, e := range c.Env {
+			switch n := e.GetName(); {
+			case slices.Contains(o.RemoveEnv, n):
+			case set[n] != nil:
+				if !done[n] {
+					env = append(env, set[n])
+					done[n] = true
+				}
+			default:
+				env = append(env, e)
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(set)) {
+			if !done[k] {
+				env = append(env, set[k])
+			}
+		}
+		c.Env = env
+	}
+	if o.ServiceAccount != "" {
+		tmpl.ServiceAccount = o.ServiceAccount
+	}
+	if o.CPU != "" || o.Memory != "" {
+		if c.Resources == nil {
+			c.Resources = &runpb.ResourceRequirements{CpuIdle: true}
+		}
+		if c.Resources.Limits == nil {
+			c.Resources.Limits = make(map[string]string, 2)
+		}
+		if o.CPU != "" {
+			c.Resources.Limits["cpu"] = o.CPU
+		}
+		if o.Memory != "" {
+			c.Resources.Limits["memory"] = o.Memory
+		}
+	}
+	if o.MinInstances != nil || o.MaxInstances != nil {
+		if tmpl.Scaling == nil {
+			tmpl.Scaling = &runpb.RevisionScaling{}
+		}
+		if o.MinInstances != nil {
+			tmpl.Scaling.MinInstanceCount = *o.MinInstances
+		}
+		if o.MaxInstances != nil {
+			tmpl.Scaling.MaxInstanceCount = *o.MaxInstances
+		}
+	}
+	if o.Concurrency != nil {
+		tmpl.MaxInstanceRequestConcurrency = *o.Concurrency
+	}
+}
+
+// Drift compares declared with the settings of the service's current
+// revision template, which the next deploy inherits, by
+// [stage.CompareLive] (see [stage.Drifter]); the labels this package sets
+// are ignored. It costs one GetService. Invalid declared overrides fail
+// with [twostage.ErrInvalid] before any call; a missing service with
+// [twostage.ErrNotFound].
+func (s *Service) Drift(ctx context.Context, declared stage.Overrides) (stage.Drift, error) {
+	if err := declared.Validate(); err != nil {
+		return nil, fmt.Errorf("cloudrun: comparing the declared overrides with service %q: %w", s.short, err)
+	}
+	svc, err := s.getService(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cloudrun: comparing the declared overrides with the service: %w", err)
+	}
+	tmpl := svc.GetTemplate()
+	return stage.CompareLive(declared, settingsOf(tmpl, containerOf(tmpl.GetContainers(), s.container))), nil
+}
+
+// Revision returns the revision called name, the full "<service>-<suffix>"
+// or only the suffix (see [stage.Getter]), with one GetRevision. Its URL
+// and TagURLs come from the service as this Service last read or wrote it
+// (Split, SetSplit, Deploy, Revisions, Drift), and are empty if it has not
+// yet. A missing revision fails with [twostage.ErrNotFound], a malformed
+// name with [twostage.ErrInvalid].
+func (s *Service) Revision(ctx context.Context, name string) (stage.Revision, error) {
+	if name == "" {
+		return stage.Revision{}, invalidf("reading a revision of service %q: the name is empty; give \"<service>-<suffix>\" or the suffix", s.short)
+	}
+	full, err := revisionName(s.short, name)
+	if err != nil {
+		return stage.Revision{}, err
+	}
+	rev, err := s.getRevision(ctx, full)
+	if err != nil {
+		return stage.Revision{}, err
+	}
+	return s.revisionOf(rev, s.snapshot()), nil
+}
