@@ -389,3 +389,34 @@ func binomial(rng *rand.Rand, n int64, p float64) int64 {
 	}
 	return k
 }
+
+func TestSubtract(t *testing.T) {
+	t.Parallel()
+	clk := fake.NewClock(t0.Add(10 * time.Minute))
+	primary := analysis.NewScript(clk, 3*time.Minute)
+	probe := analysis.NewScript(clk, 0)
+	for m := range 10 {
+		at := t0.Add(time.Duration(m) * time.Minute)
+		primary.Record(cand, at, analysis.Count{Requests: 100, Errors: 3})
+		probe.Record(cand, at, analysis.Count{Requests: 90, Errors: 1})
+		probe.Record(stable, at, analysis.Count{Requests: 5})
+	}
+	got, err := analysis.Subtract(primary, probe).Counts(context.Background(), analysis.Query{Revisions: []string{cand, stable}, Start: t0, End: clk.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Complete through 7m: 7 minutes of 100-90 requests, 3-1 errors; the
+	// stable had only probe requests in the probe, none in the primary.
+	want := analysis.Counts{Revisions: map[string]analysis.Count{cand: {Requests: 70, Errors: 14}, stable: {}}, Through: t0.Add(7 * time.Minute)}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Subtract mismatch (-want +got):\n%s", diff)
+	}
+	boom := errors.New("boom")
+	bad := analysis.MetricsFunc(func(context.Context, analysis.Query) (analysis.Counts, error) { return analysis.Counts{}, boom })
+	if _, err := analysis.Subtract(primary, bad).Counts(context.Background(), analysis.Query{Revisions: []string{cand}, End: clk.Now()}); !errors.Is(err, boom) {
+		t.Errorf("Subtract(probe failing) = %v, want boom", err)
+	}
+	if _, err := analysis.Subtract(bad, probe).Counts(context.Background(), analysis.Query{Revisions: []string{cand}, End: clk.Now()}); !errors.Is(err, boom) {
+		t.Errorf("Subtract(primary failing) = %v, want boom", err)
+	}
+}

@@ -31,7 +31,9 @@
 //
 // [Probe] sends a small, bounded rate of synthetic requests to the
 // candidate's and the stable's tag URLs and is itself a [Metrics] source
-// with no reporting delay; give it to [Sequential] with [WithProbe].
+// with no reporting delay; give it to [Sequential] with [WithProbe], and
+// wrap a primary source that also counts the probe's requests with
+// [Subtract] so none is counted twice.
 // [Script] is an in-memory, scripted source for tests and simulations.
 // Cloud Monitoring is in package traffic/analysis/cloudmonitoring.
 package analysis

@@ -75,3 +75,27 @@ type MetricsFunc func(ctx context.Context, q Query) (Counts, error)
 
 // Counts calls f(ctx, q).
 func (f MetricsFunc) Counts(ctx context.Context, q Query) (Counts, error) { return f(ctx, q) }
+
+// Subtract returns a source that reports m's counts minus probe's over the
+// window m reports complete, for a primary source whose counts include the
+// probe's requests (Cloud Monitoring counts every request a revision
+// serves, synthetic or not). Give the result to [NewSequential] and the
+// probe to [WithProbe], so no request is counted twice. Counts never go
+// below zero.
+func Subtract(m, probe Metrics) Metrics {
+	return MetricsFunc(func(ctx context.Context, q Query) (Counts, error) {
+		got, err := m.Counts(ctx, q)
+		if err != nil {
+			return Counts{}, err
+		}
+		p, err := probe.Counts(ctx, Query{Revisions: q.Revisions, Start: q.Start, End: got.Through})
+		if err != nil {
+			return Counts{}, err
+		}
+		out := Counts{Revisions: make(map[string]Count, len(got.Revisions)), Through: got.Through}
+		for r, c := range got.Revisions {
+			out.Revisions[r] = c.Sub(p.Revisions[r])
+		}
+		return out, nil
+	})
+}

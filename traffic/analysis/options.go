@@ -182,8 +182,9 @@ func WithRatios(lo, hi float64, n int) Option {
 }
 
 // WithProbe adds evidence from an auxiliary source to a [Sequential] gate,
-// typically a [Probe], whose requests are not in the primary metrics (or
-// are too few there to matter). Its counts feed the same test, but its
+// typically a [Probe], whose requests are not in the primary metrics (wrap
+// a primary source that counts them, such as Cloud Monitoring, with
+// [Subtract]). Its counts feed the same test, but its
 // coverage is not required for passing a step. The default is none.
 func WithProbe(m Metrics) Option { return func(c *config) { c.probes = append(c.probes, m) } }
 

@@ -32,6 +32,13 @@ import (
 //   - Pass otherwise. At 100% there is nothing left to compare against, so
 //     the gate passes unless the evidence already fails.
 //
+// Verdict.Numbers holds candidate_requests, candidate_errors,
+// stable_requests and stable_errors (every source, the whole rollout so
+// far), primary_candidate_requests, e_value and threshold (the relative
+// test), crash_e_value, crash_threshold and crash_ceiling (the crash test),
+// covered_seconds (how much of the step the primary metrics cover) and
+// lag_seconds (how far they lag Now).
+//
 // Sequential is safe for concurrent use. Create one with [NewSequential].
 type Sequential struct {
 	m   Metrics
