@@ -282,7 +282,7 @@ func (t *timeline) Record(_ context.Context, e pipeline.Event) error {
 		fmt.Fprintf(t.w, "%-10s promote  step %d: %s %s at %d%%: %s\n", at, e.Step, e.Revision, e.Decision, e.Percent, e.After)
 	case pipeline.ActionGate:
 		for _, v := range e.Verdicts {
-			fmt.Fprintf(t.w, "%-10s   gate   %s %s: %s\n", at, v.Gate, strings.ToUpper(string(v.Outcome)), v.Reason)
+			fmt.Fprintf(t.w, "%-10s   gate   %s %s: %s\n", at, v.Gate, v.Outcome, v.Reason)
 		}
 	case pipeline.ActionRollback:
 		fmt.Fprintf(t.w, "%-10s ROLLBACK step %d (%d%%): %s\n", at, e.Step, e.Percent, e.Reason)
