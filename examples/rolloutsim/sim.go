@@ -51,10 +51,11 @@ type Outcome struct {
 	RollbackAt time.Duration
 	// FullAt is when the candidate reached 100%; negative if never.
 	FullAt time.Duration
-	// Excess is the expected number of bad requests served beyond what the
-	// stable would have failed: (p_c − p_s) × the candidate's requests,
-	// including the probe's and everything served at 100% until the
-	// horizon.
+	// Excess is the expected number of bad requests served to users beyond
+	// what the stable would have failed: (p_c − p_s) × the candidate's real
+	// requests, including everything served at 100% until the horizon. The
+	// probe's synthetic requests are not users'; they are counted in
+	// ProbeRequests (load).
 	Excess float64
 	// ProbeRequests counts the synthetic requests sent.
 	ProbeRequests int64
@@ -218,7 +219,7 @@ func Run(s Strategy, cell Cell, p Params, seed uint64, pc float64, badRates []fl
 			pr = probe
 		}
 		c, st, pcand, pstab := w.second(t, share, pr)
-		out.Excess += dp * float64(c.Requests+pcand.Requests)
+		out.Excess += dp * float64(c.Requests)
 		out.ProbeRequests += pcand.Requests + pstab.Requests
 		env.Metrics.add(c, st)
 		if env.Probes != nil {

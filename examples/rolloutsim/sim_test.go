@@ -37,8 +37,8 @@ func TestTinyCell(t *testing.T) {
 	}
 	want := []string{
 		"ours: default plan, sequential + probe | 0.1% | 0 | never | 600 s | 0.0",
-		"ours: default plan, sequential + probe | 2% | 4 | 6 s | never | 2.6",
-		"ours: default plan, sequential + probe | 100% | 4 | 1 s | never | 11.5",
+		"ours: default plan, sequential + probe | 2% | 4 | 6 s | never | 2.2",
+		"ours: default plan, sequential + probe | 100% | 4 | 1 s | never | 9.5",
 		"Flagger docs example (threshold 10) | 0.1% | 0 | never | 1500 s | 0.0",
 		"Flagger docs example (threshold 10) | 2% | 4 | 660 s | never | 80.3",
 		"Flagger docs example (threshold 10) | 100% | 4 | 600 s | never | 2401",
