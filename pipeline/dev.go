@@ -85,7 +85,7 @@ func (p *Pipeline) Dev(ctx context.Context, in DevInput) (DevResult, error) {
 		Artifact:  res.Artifact,
 		Revision:  suffix,
 		Traffic:   stage.RouteAll,
-		Labels:    labels(sha, in.Branch),
+		Labels:    Labels(sha, in.Branch),
 		Overrides: p.devOver,
 	})
 	if err != nil {

@@ -57,6 +57,8 @@ type Pipeline struct {
 	approver   Approver
 	devOver    stage.Overrides
 	prodOver   stage.Overrides
+	createProd bool
+	awaitProg  func(registry.AwaitProgress)
 	interval   time.Duration
 	audit      Sink // set by WithAudit
 	sink       multiSink
@@ -102,6 +104,22 @@ func WithDevOverrides(o stage.Overrides) Option {
 // release (see [WithDevOverrides]).
 func WithProdOverrides(o stage.Overrides) Option {
 	return func(p *Pipeline) { p.prodOver = o.Clone() }
+}
+
+// WithCreateProd lets the first release create the prod service when it
+// does not exist yet, serving that release at 100% with the "stable" tag:
+// there is no stable revision to protect, and a no-traffic deploy cannot
+// create a service. The rules (tag pattern, signature, the digest dev ran)
+// apply as to every release; pre-traffic verifiers do not run, since the
+// release serves at once. The default refuses, saying to create the
+// service first.
+func WithCreateProd() Option { return func(p *Pipeline) { p.createProd = true } }
+
+// WithAwaitProgress sets a function called after every unsuccessful check
+// while Release waits for the commit's image (see registry.WithProgress),
+// so a person can follow the wait. The default is none.
+func WithAwaitProgress(f func(registry.AwaitProgress)) Option {
+	return func(p *Pipeline) { p.awaitProg = f }
 }
 
 // WithVerifiers sets the pre-traffic checks Release runs against the

@@ -12,6 +12,7 @@ import (
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/fake"
 	"github.com/twostage/twostage/pipeline"
+	"github.com/twostage/twostage/registry"
 	"github.com/twostage/twostage/stage"
 	"github.com/twostage/twostage/traffic"
 )
@@ -606,5 +607,76 @@ func TestReleaseReadsProdOnce(t *testing.T) {
 	got, _ := w.prod.Split(context.Background())
 	if !traffic.Equal(res.After, got) || res.After.LatestRevision != got.LatestRevision {
 		t.Errorf("ReleaseResult.After = %s (latest %s), service reports %s (latest %s)", res.After, res.After.LatestRevision, got, got.LatestRevision)
+	}
+}
+
+func TestFirstReleaseCreatesProd(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := fake.NewClock(time.Time{})
+	reg := fake.NewRegistry()
+	dev := fake.NewService("api-dev", fake.WithClock(clock))
+	prod := fake.NewService("api-prod", fake.WithClock(clock))
+	var progress []registry.AwaitProgress
+	p, err := pipeline.New(reg, repo, dev, prod, pipeline.WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Dev(ctx, pipeline.DevInput{SHA: sha1, Branch: "main", Image: fake.NewImage(sha1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Release(ctx, pipeline.ReleaseInput{Tag: "v1.0.0", SHA: sha1}); !errors.Is(err, twostage.ErrNotFound) || !strings.Contains(err.Error(), "WithCreateProd") {
+		t.Fatalf("release to a missing prod service: err = %v, want ErrNotFound pointing at WithCreateProd", err)
+	}
+	p, err = pipeline.New(reg, repo, dev, prod, pipeline.WithClock(clock), pipeline.WithCreateProd(),
+		pipeline.WithAwaitProgress(func(ap registry.AwaitProgress) { progress = append(progress, ap) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Policies still apply to the first release.
+	if _, err := p.Release(ctx, pipeline.ReleaseInput{Tag: "latest", SHA: sha1}); !errors.Is(err, twostage.ErrPolicy) {
+		t.Errorf("first release of a bad tag: err = %v, want ErrPolicy", err)
+	}
+	// The image appears a moment late: progress is reported.
+	reg.Untag(repo + ":" + sha1)
+	digest := dev.Snapshot().Revisions[0].Artifact.Digest
+	clock.At(clock.Now().Add(time.Second), func(time.Time) { reg.Seed(repo+":"+sha1, digest) })
+	res, err := p.Release(ctx, pipeline.ReleaseInput{Tag: "v1.0.0", SHA: sha1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Created || res.Revision.Name != "api-prod-v1-0-0-1111111" {
+		t.Errorf("first release %+v, want Created with api-prod-v1-0-0-1111111", res)
+	}
+	if diff := cmp.Diff(map[string]int{res.Revision.Name: 100}, shares(t, prod)); diff != "" {
+		t.Errorf("prod shares (-want +got):\n%s", diff)
+	}
+	sp, _ := prod.Split(ctx)
+	if !traffic.Equal(res.After, sp) {
+		t.Errorf("After = %s, service reports %s", res.After, sp)
+	}
+	if len(progress) == 0 || !errors.Is(progress[0].Err, twostage.ErrNotFound) {
+		t.Errorf("await progress %+v, want reports of the missing image", progress)
+	}
+}
+
+func TestRollbackAfterRollbackWritesNothing(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, pipeline.WithGates(failAt(1)))
+	w.dev1(t, sha1)
+	w.release(t, "v1.0.0", sha1)
+	if _, err := w.p.Promote(context.Background(), pipeline.PromoteInput{}); !errors.Is(err, traffic.ErrRolledBack) {
+		t.Fatalf("Promote: %v", err)
+	}
+	writes := countWrites(w.prod)
+	res, err := w.p.Rollback(context.Background(), pipeline.RollbackInput{Reason: "again"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := countWrites(w.prod) - writes; got != 0 {
+		t.Errorf("second rollback made %d writes, want 0", got)
+	}
+	if !strings.Contains(res.State.Reason, "gate errors failed") {
+		t.Errorf("reason %q was overwritten", res.State.Reason)
 	}
 }

@@ -92,7 +92,11 @@ func labelValue(ref string) string {
 	return string(b)
 }
 
-func labels(sha, ref string) map[string]string {
+// Labels returns the labels the pipeline puts on a revision built from
+// commit sha and deployed for ref (a branch or tag):
+// stage.LabelManagedBy "twostage", stage.LabelCommit the lower-case SHA,
+// stage.LabelRef the ref as a label value ("v1.4.2" → "v1-4-2").
+func Labels(sha, ref string) map[string]string {
 	return map[string]string{
 		stage.LabelManagedBy: "twostage",
 		stage.LabelCommit:    strings.ToLower(sha),

@@ -31,8 +31,12 @@ type ReleaseResult struct {
 	// PreviewURL reaches the new revision directly (its "candidate" tag).
 	PreviewURL string
 	// Before and After are the prod traffic around the deploy; they route
-	// the same shares, After adds the candidate tag.
+	// the same shares, After adds the candidate tag. After is computed from
+	// Before (see Release), so its Version is empty.
 	Before, After traffic.Split
+	// Created reports that this first release created the prod service and
+	// serves 100% (WithCreateProd); Before is then empty.
+	Created bool
 }
 
 // Release deploys the image of a tagged commit to prod as revision
@@ -59,21 +63,30 @@ func (p *Pipeline) Release(ctx context.Context, in ReleaseInput) (ReleaseResult,
 	}
 	sha := strings.ToLower(in.SHA)
 
-	if res.Before, err = p.prod.Split(ctx); err != nil {
-		if errors.Is(err, twostage.ErrNotFound) {
-			return res, fmt.Errorf("pipeline: release %s: the prod service does not exist; a release deploys with no traffic, so create the service first (for example with a placeholder image) and release again: %w", in.Tag, err)
-		}
+	res.Before, err = p.prod.Split(ctx)
+	switch {
+	case errors.Is(err, twostage.ErrNotFound) && p.createProd:
+		res.Created = true
+	case errors.Is(err, twostage.ErrNotFound):
+		return res, fmt.Errorf("pipeline: release %s: the prod service does not exist; a release deploys with no traffic, so create the service first (for example with a placeholder image, or let the first release create it: WithCreateProd) and release again: %w", in.Tag, err)
+	case err != nil:
 		return res, fmt.Errorf("pipeline: release %s: reading prod traffic: %w", in.Tag, err)
 	}
-	e.Before = res.Before.String()
-	if st, err := traffic.DecodeState(res.Before.State); err != nil {
-		return res, fmt.Errorf("pipeline: release %s: %w", in.Tag, err)
-	} else if st.Candidate != "" && !st.Phase.Done() {
-		return res, fmt.Errorf("pipeline: release %s: the rollout of %s is %s; promote or roll it back before releasing another revision: %w", in.Tag, st.Candidate, st.Phase, twostage.ErrConflict)
+	if !res.Created {
+		e.Before = res.Before.String()
+		if st, err := traffic.DecodeState(res.Before.State); err != nil {
+			return res, fmt.Errorf("pipeline: release %s: %w", in.Tag, err)
+		} else if st.Candidate != "" && !st.Phase.Done() {
+			return res, fmt.Errorf("pipeline: release %s: the rollout of %s is %s; promote or roll it back before releasing another revision: %w", in.Tag, st.Candidate, st.Phase, twostage.ErrConflict)
+		}
 	}
 
 	ref := p.repository + ":" + sha
-	res.Artifact, err = registry.Await(ctx, p.reg, ref, registry.WithClock(p.clock), registry.WithTimeout(p.awaitFor), registry.WithLogger(p.log))
+	awaitOpts := []registry.AwaitOption{registry.WithClock(p.clock), registry.WithTimeout(p.awaitFor), registry.WithLogger(p.log)}
+	if p.awaitProg != nil {
+		awaitOpts = append(awaitOpts, registry.WithProgress(p.awaitProg))
+	}
+	res.Artifact, err = registry.Await(ctx, p.reg, ref, awaitOpts...)
 	if err != nil {
 		return res, fmt.Errorf("pipeline: release %s: waiting for the image of commit %s: %w", in.Tag, sha, err)
 	}
@@ -89,6 +102,9 @@ func (p *Pipeline) Release(ctx context.Context, in ReleaseInput) (ReleaseResult,
 		return res, p.refuse(ctx, e, "release %s: %s resolves to %s, but dev revision %s ran %s for commit %s; the image was rebuilt or re-tagged, and prod only runs what ran in dev", in.Tag, ref, res.Artifact.Digest, devRev, devDigest, sha)
 	}
 
+	if res.Created {
+		return res, p.createProdRelease(ctx, &res, suffix, sha, in, e)
+	}
 	var tags []string
 	if traffic.TagFits(serviceName(p.prod), traffic.TagCandidate) {
 		tags = []string{traffic.TagCandidate}
@@ -98,7 +114,7 @@ func (p *Pipeline) Release(ctx context.Context, in ReleaseInput) (ReleaseResult,
 		Revision:  suffix,
 		Traffic:   stage.RouteNone,
 		Tags:      tags,
-		Labels:    labels(sha, in.Tag),
+		Labels:    Labels(sha, in.Tag),
 		Overrides: p.prodOver,
 	})
 	if err != nil {
@@ -122,6 +138,36 @@ func (p *Pipeline) Release(ctx context.Context, in ReleaseInput) (ReleaseResult,
 		e.Reason = fmt.Sprintf("%s runs %s with 0%% traffic; no preview URL: service name %q leaves no room for the tag %q (Cloud Run allows %d characters for both)", res.Revision.Name, res.Artifact.Digest, serviceName(p.prod), traffic.TagCandidate, traffic.MaxTagServiceLen)
 	}
 	return res, p.record(ctx, e)
+}
+
+// createProdRelease deploys the first release to a prod service that does
+// not exist yet, creating it with the release at 100% (WithCreateProd).
+func (p *Pipeline) createProdRelease(ctx context.Context, res *ReleaseResult, suffix, sha string, in ReleaseInput, e Event) error {
+	var tags []string
+	if traffic.TagFits(serviceName(p.prod), traffic.TagStable) {
+		tags = []string{traffic.TagStable}
+	}
+	var err error
+	res.Revision, err = p.prod.Deploy(ctx, stage.Release{
+		Artifact:  res.Artifact,
+		Revision:  suffix,
+		Traffic:   stage.RouteAll,
+		Tags:      tags,
+		Labels:    Labels(sha, in.Tag),
+		Overrides: p.prodOver,
+	})
+	if err != nil {
+		return fmt.Errorf("pipeline: release %s: creating the prod service with %s: %w", in.Tag, res.Artifact, err)
+	}
+	res.After = traffic.Split{Targets: []traffic.Target{{Latest: true, Percent: 100}}, LatestRevision: res.Revision.Name}
+	for _, tag := range tags {
+		if res.After, err = traffic.SetTag(res.After, tag, res.Revision.Name); err != nil {
+			return fmt.Errorf("pipeline: release %s: %w", in.Tag, err)
+		}
+	}
+	e.Revision, e.After, e.Decision = res.Revision.Name, res.After.String(), "deployed"
+	e.Reason = fmt.Sprintf("first release: the prod service did not exist, so %s serves 100%% at once (no stable revision to protect)", res.Revision.Name)
+	return p.record(ctx, e)
 }
 
 // afterNoTraffic returns the split a RouteNone deploy of revision with tags

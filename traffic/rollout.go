@@ -408,9 +408,10 @@ func (r *Rollout) pause(ctx context.Context, st RolloutState, sp Split, verdicts
 }
 
 // Abort sends 100% of traffic back to the rollout's stable revision in one
-// write, whatever the phase: during a rollout it aborts it; after a success
-// it rolls back to the previous stable revision. reason is recorded. It
-// fails with twostage.ErrInvalid when the split records no rollout.
+// write: during a rollout it aborts it; after a success it rolls back to the
+// previous stable revision; after a rollback or an abort that left the stable
+// revision serving 100% it writes nothing. reason is recorded. It fails with
+// twostage.ErrInvalid when the split records no rollout.
 func (r *Rollout) Abort(ctx context.Context, reason string) (Result, error) {
 	st, sp, err := r.read(ctx)
 	if err != nil {
@@ -418,6 +419,11 @@ func (r *Rollout) Abort(ctx context.Context, reason string) (Result, error) {
 	}
 	if st.Candidate == "" {
 		return Result{Split: sp}, invalidf("no rollout is recorded on this service, so there is no previous stable revision to go back to")
+	}
+	if (st.Phase == RolledBack || st.Phase == Aborted) && Shares(sp)[st.Stable] == 100 {
+		// Already back on the stable revision: nothing to write, and the
+		// recorded reason stays.
+		return Result{State: st, Split: sp}, nil
 	}
 	if reason == "" {
 		reason = "aborted"
