@@ -202,80 +202,17 @@ func (a *app) cmdRelease(ctx context.Context, args []string) (any, error) {
 func (a *app) releaseIn(ctx context.Context, r region, in pipeline.ReleaseInput) (releaseResult, error) {
 	defer a.group(fmt.Sprintf("release %s in %s", in.Tag, r.name))()
 	a.progress.Expect(fmt.Sprintf("image %s:%s to be pushed by the dev workflow", a.backend.Repository, strings.ToLower(in.SHA)), a.clock.Now().Add(a.cfg.Release.AwaitTimeout.D()))
-	if _, err := r.prod.Split(ctx); errors.Is(err, twostage.ErrNotFound) {
-		return a.firstRelease(ctx, r, in)
-	}
+	// The pipeline is built WithCreateProd: the first release creates the
+	// prod service at 100% under the same rules.
 	res, err := r.pipe.Release(ctx, in)
-	out := releaseResult{Region: r.name, Tag: in.Tag, Commit: strings.ToLower(in.SHA), Image: res.Artifact.String(), Digest: res.Artifact.Digest, Revision: res.Revision.Name, PreviewURL: res.PreviewURL}
+	out := releaseResult{Region: r.name, Tag: in.Tag, Commit: strings.ToLower(in.SHA), Image: res.Artifact.String(), Digest: res.Artifact.Digest, Revision: res.Revision.Name, PreviewURL: res.PreviewURL, First: res.Created}
+	if res.Created {
+		out.URL = res.Revision.URL
+	}
 	if res.Before.Targets != nil || res.After.Targets != nil {
 		out.Before, out.After = res.Before.String(), res.After.String()
 	}
 	return out, err
-}
-
-// firstRelease creates the prod service from the first release: there is
-// no stable revision to protect, so the release serves 100% at once. The
-// same rules as pipeline.Release apply (tag pattern and signature, the
-// digest dev ran), checked here because pipeline.Release requires an
-// existing service.
-func (a *app) firstRelease(ctx context.Context, r region, in pipeline.ReleaseInput) (releaseResult, error) {
-	sha := strings.ToLower(in.SHA)
-	out := releaseResult{Region: r.name, Tag: in.Tag, Commit: sha}
-	e := pipeline.Event{Action: pipeline.ActionRelease, Actor: in.Actor, Ref: in.Tag, SHA: sha, Stage: "prod", Time: a.clock.Now()}
-	refuse := func(format string, args ...any) (releaseResult, error) {
-		err := fmt.Errorf("release %s: "+format+": %w", append(append([]any{in.Tag}, args...), twostage.ErrPolicy)...)
-		e.Action, e.Decision, e.Reason = pipeline.ActionRefused, "refused", err.Error()
-		return out, errors.Join(err, a.record(ctx, e))
-	}
-	if re := a.cfg.TagPattern(); !re.MatchString(in.Tag) {
-		return refuse("tag %q does not match the release pattern %s; release tags look like v1.4.2", in.Tag, re)
-	}
-	if a.cfg.Release.SignedTags {
-		if err := a.verifier().VerifyTag(ctx, in.Tag); err != nil {
-			return refuse("tag %q is not signed by a trusted key (signed tags are required): %v", in.Tag, err)
-		}
-	}
-	suffix, err := stage.ReleaseSuffix(in.Tag, sha)
-	if err != nil {
-		return out, fmt.Errorf("release %s: %w", in.Tag, err)
-	}
-	ref := a.backend.Repository + ":" + sha
-	art, err := registry.Await(ctx, a.backend.Registry, ref, registry.WithClock(a.progress.Clock(a.clock)), registry.WithTimeout(a.cfg.Release.AwaitTimeout.D()))
-	if err != nil {
-		return out, fmt.Errorf("release %s: waiting for the image of commit %s: %w", in.Tag, sha, err)
-	}
-	e.Digest = art.Digest
-	devDigest, devRev := "", ""
-	for rev, err := range a.backend.Dev.Revisions(ctx) {
-		if err != nil {
-			return out, fmt.Errorf("release %s: listing dev revisions: %w", in.Tag, err)
-		}
-		if rev.Ready && rev.Labels[stage.LabelCommit] == sha {
-			devDigest, devRev = rev.Artifact.Digest, rev.Name
-			break
-		}
-	}
-	switch {
-	case devDigest == "":
-		return refuse("commit %s never ran in dev (no ready dev revision is labelled with it); deploy it to dev first", sha)
-	case devDigest != art.Digest:
-		return refuse("%s resolves to %s, but dev revision %s ran %s for commit %s; the image was rebuilt or re-tagged, and prod only runs what ran in dev", ref, art.Digest, devRev, devDigest, sha)
-	}
-	var tags []string
-	if traffic.TagFits(a.cfg.Services.Prod, traffic.TagStable) {
-		tags = []string{traffic.TagStable}
-	}
-	rev, err := r.prod.Deploy(ctx, stage.Release{
-		Artifact: art, Revision: suffix, Traffic: stage.RouteAll, Tags: tags,
-		Labels: map[string]string{stage.LabelManagedBy: "twostage", stage.LabelCommit: sha, stage.LabelRef: labelValue(in.Tag)},
-	})
-	if err != nil {
-		return out, fmt.Errorf("release %s: creating the prod service in %s with %s: %w", in.Tag, r.name, art, err)
-	}
-	e.Revision, e.After, e.Decision, e.Time = rev.Name, rev.Name+"=100%", "deployed", a.clock.Now()
-	e.Reason = fmt.Sprintf("first release in %s: the prod service did not exist, so %s serves 100%% at once (no stable revision to protect)", r.name, rev.Name)
-	out.Image, out.Digest, out.Revision, out.URL, out.After, out.First = art.String(), art.Digest, rev.Name, rev.URL, e.After, true
-	return out, a.record(ctx, e)
 }
 
 // record sends an event the CLI itself produced to the same sinks as the
@@ -289,17 +226,6 @@ func (a *app) record(ctx context.Context, e pipeline.Event) error {
 		sinks = append(sinks, a.audit)
 	}
 	return sinks.Record(ctx, e)
-}
-
-// labelValue turns a ref into a label value as the pipeline does.
-func labelValue(ref string) string {
-	b := []byte(strings.ToLower(ref))
-	for i, c := range b {
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			b[i] = '-'
-		}
-	}
-	return string(b[:min(len(b), 63)])
 }
 
 // rolloutResult is where a rollout stands after promote or rollback.

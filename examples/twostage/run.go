@@ -352,6 +352,7 @@ func (a *app) open(ctx context.Context) (*pipeline.Pipeline, error) {
 		pipeline.WithPlan(a.cfg.Plan()),
 		pipeline.WithGateInterval(a.cfg.Rollout.GateInterval.D()),
 		pipeline.WithAwaitTimeout(a.cfg.Release.AwaitTimeout.D()),
+		pipeline.WithCreateProd(),
 		pipeline.WithAudit(sinks),
 		pipeline.WithClock(clock),
 	}
