@@ -38,6 +38,9 @@ func brokenStages() map[string]broken {
 		}), "RouteNoneKeepsWhoServes"},
 		"drops-tags":   {deploy(func(r *stage.Release) { r.Tags = nil }), "TagURLs"},
 		"drops-labels": {deploy(func(r *stage.Release) { r.Labels = nil }), "LabelsAreSet"},
+		// Overrides left out of the revision's identity: a re-deploy under
+		// the same name with other settings is adopted.
+		"drops-overrides": {deploy(func(r *stage.Release) { r.Overrides = stage.Overrides{} }), "OtherOverridesConflict"},
 	}
 }
 

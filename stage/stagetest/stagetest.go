@@ -71,6 +71,11 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"RevisionsNewestFirst", testRevisionsOrder},
 		{"ConcurrentDeploysAllLand", testConcurrentDeploys},
 		{"FullRevisionNameEqualsSuffix", testFullName},
+		{"SameOverridesAdopt", testOverridesAdopt},
+		{"OtherOverridesConflict", testOverridesConflict},
+		{"InvalidOverridesChangeNothing", testOverridesInvalid},
+		{"GetterReadsWhatDeployReturned", testGetter},
+		{"DriftComparesTheLiveTemplate", testDrift},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

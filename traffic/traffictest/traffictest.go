@@ -68,6 +68,7 @@ func Run(t *testing.T, newRouter func(t *testing.T) (traffic.Router, Seeder)) {
 		{"LatestTargetFollowsLatestReady", testLatest},
 		{"EmptyTargetsMeanLatest", testEmptyTargets},
 		{"LatestRevisionIgnoredOnWrite", testLatestRevisionIgnored},
+		{"TargetsAreGettable", testTargetsGettable},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
