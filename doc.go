@@ -31,6 +31,27 @@
 //   - [github.com/twostage/twostage/fake]: concurrency-safe in-memory fakes of
 //     every interface, fault hooks and a controllable clock.
 //
+// Backends and the rest:
+//
+//   - [github.com/twostage/twostage/stage/cloudrun]: a Cloud Run service over
+//     the official Admin API v2 client, both a Stage and a traffic Router.
+//   - [github.com/twostage/twostage/registry/oci] and
+//     [github.com/twostage/twostage/registry/artifactregistry]: registries
+//     over go-containerregistry and the Artifact Registry API.
+//   - [github.com/twostage/twostage/traffic/analysis]: health gates (a
+//     sequential test against the stable revision, SLO thresholds, an active
+//     probe); [github.com/twostage/twostage/traffic/analysis/cloudmonitoring]
+//     reads Cloud Run request counts from Cloud Monitoring.
+//   - [github.com/twostage/twostage/wif]: keyless auth from GitHub Actions
+//     through Workload Identity Federation, and the trust configuration
+//     declared in Go with plan/apply, simulate and lint.
+//   - [github.com/twostage/twostage/fake/emulators]: in-process emulators of
+//     Cloud Run, Artifact Registry (with an OCI registry), IAM, STS, Resource
+//     Manager and Cloud Monitoring, served over real gRPC/HTTP on loopback;
+//     fake/cmd/emulator runs them as a program.
+//   - examples/quickstart (the whole story) and examples/twostage (the
+//     reference CLI with GitHub Actions integration).
+//
 // The sentinel errors below are shared by every package; test for them with
 // [errors.Is].
 package twostage
