@@ -18,9 +18,14 @@
 //	export CLOUDRUN_EMULATOR_HOST=127.0.0.1:41234
 //	# serving Cloud Run v2, Artifact Registry v1 + OCI registry (…), … on 127.0.0.1:41234
 //
-// (so `eval "$(emulator)"` works; CLOUDRUN_EMULATOR_HOST is kept for
-// clients of earlier versions) and serves until SIGINT or SIGTERM. State
-// is in memory only.
+// (the lines a shell can export; CLOUDRUN_EMULATOR_HOST is kept for
+// clients of earlier versions) and serves until SIGINT or SIGTERM, so run it
+// in another terminal or in the background with a fixed port:
+//
+//	go run ./fake/cmd/emulator -port 9090 &
+//	export TWOSTAGE_EMULATOR_HOST=127.0.0.1:9090
+//
+// State is in memory only.
 package main
 
 import (
