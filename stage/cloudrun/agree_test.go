@@ -43,6 +43,11 @@ func sentinelOf(err error) string {
 	return ""
 }
 
+func withOverrides(r stage.Release, o stage.Overrides) stage.Release {
+	r.Overrides = o
+	return r
+}
+
 // TestAgreesWithFake runs one release story step by step against the Cloud
 // Run implementation (on the emulator) and against fake.Service, and
 // compares what each step shows.
@@ -98,6 +103,16 @@ func TestAgreesWithFake(t *testing.T) {
 		{"route to the failed revision", set(func(sp traffic.Split) (traffic.Split, error) {
 			return traffic.Route(sp, map[string]int{"api-v1-0-0-aaaaaaa": 50, "api-v1-3-0-ddddddd": 50})
 		})},
+		{"release with overrides", deploy(withOverrides(release("v1-4-0-eeeeeee", stage.RouteNone, "candidate"), stage.Overrides{
+			Env: map[string]string{"MODE": "prod"}, CPU: "2", Memory: "2Gi", Labels: map[string]string{"tier": "gold"},
+		}))},
+		{"same name, other overrides", deploy(withOverrides(release("v1-4-0-eeeeeee", stage.RouteNone, "candidate"), stage.Overrides{
+			Env: map[string]string{"MODE": "canary"}, CPU: "2", Memory: "2Gi", Labels: map[string]string{"tier": "gold"},
+		}))},
+		{"same name, same overrides", deploy(withOverrides(release("v1-4-0-eeeeeee", stage.RouteNone, "candidate"), stage.Overrides{
+			Env: map[string]string{"MODE": "prod"}, CPU: "2", Memory: "2Gi", Labels: map[string]string{"tier": "gold"},
+		}))},
+		{"next release inherits the overridden template", deploy(release("v1-5-0-fffffff", stage.RouteNone, "next"))},
 		{"same name, other image", deploy(stage.Release{Artifact: stagetest.Artifact("x"), Revision: "v1-1-0-bbbbbbb", Traffic: stage.RouteNone})},
 		{"rollback in one write", set(func(sp traffic.Split) (traffic.Split, error) {
 			sp, err := traffic.RouteAll(sp, "api-v1-0-0-aaaaaaa")

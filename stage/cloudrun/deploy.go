@@ -172,7 +172,7 @@ func (s *Service) deployOnce(ctx context.Context, name, image string, r stage.Re
 		// The name is in the template or traffic but the revision is gone:
 		// deploy it anew.
 	}
-	out, err := s.deployNew(ctx, cur, name, image, r)
+	out, err := s.deployNew(ctx, cur, name, image, r, fromCache)
 	return out, fromCache, err
 }
 
@@ -217,7 +217,7 @@ func (s *Service) create(ctx context.Context, name, image string, r stage.Releas
 }
 
 // deployNew writes a new revision into the existing service cur.
-func (s *Service) deployNew(ctx context.Context, cur *runpb.Service, name, image string, r stage.Release) (stage.Revision, error) {
+func (s *Service) deployNew(ctx context.Context, cur *runpb.Service, name, image string, r stage.Release, fromCache bool) (stage.Revision, error) {
 	before := splitOf(cur)
 	targets, err := desired(before, name, r, true, true)
 	if err != nil {
@@ -233,6 +233,18 @@ func (s *Service) deployNew(ctx context.Context, cur *runpb.Service, name, image
 	cur.Traffic = trafficOf(targets)
 	s.log.InfoContext(ctx, "cloudrun: deploying revision", "service", s.short, "revision", name, "image", image, "traffic", string(r.Traffic), "before", splitString(before.Targets), "after", splitString(targets))
 	resp, err := s.update(ctx, cur, false)
+	if err != nil && status.Code(err) == codes.AlreadyExists && name != "" {
+		// A revision of that name exists, unknown to the service, and the
+		// template it would get now differs from the one it was made from
+		// (for example because the live template has changed since). The
+		// release's identity is its image, labels and overrides, not the
+		// whole template: read the revision and adopt it if that identity
+		// matches; otherwise adopt refuses with the difference. Nothing
+		// was written.
+		if rev, gerr := s.getRevision(ctx, name); gerr == nil {
+			return s.adopt(ctx, prev, rev, image, r, fromCache)
+		}
+	}
 	if err != nil {
 		rev, err := s.deployError(ctx, err, prev, name, image)
 		if errors.Is(err, twostage.ErrNotReady) && name != "" {
