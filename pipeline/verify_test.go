@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -147,19 +148,33 @@ func TestReleaseSmokeCheckPasses(t *testing.T) {
 	}
 }
 
-type approvals struct{ answers []traffic.Outcome }
+// approvals answers per step: the first answers in turn, the last one
+// from then on.
+type approvals struct {
+	mu      sync.Mutex // guards answers
+	answers map[int][]traffic.Outcome
+}
 
 func (a *approvals) Approve(_ context.Context, c traffic.Check) (traffic.Outcome, error) {
-	o := a.answers[0]
-	if len(a.answers) > 1 {
-		a.answers = a.answers[1:]
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	q := a.answers[c.Step]
+	if len(q) == 0 {
+		return traffic.Pass, nil
+	}
+	o := q[0]
+	if len(q) > 1 {
+		a.answers[c.Step] = q[1:]
 	}
 	return o, nil
 }
 
 func TestApprover(t *testing.T) {
 	t.Parallel()
-	a := &approvals{answers: []traffic.Outcome{traffic.Inconclusive, traffic.Pass, traffic.Fail}}
+	a := &approvals{answers: map[int][]traffic.Outcome{
+		1: {traffic.Inconclusive, traffic.Pass},
+		2: {traffic.Inconclusive, traffic.Fail},
+	}}
 	w := newWorld(t, pipeline.WithApprover(a))
 	w.dev1(t, sha1)
 	w.release(t, "v1.0.0", sha1)

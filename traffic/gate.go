@@ -36,6 +36,15 @@ type Check struct {
 	Since time.Time
 	// Now is the current time, from the rollout's clock.
 	Now time.Time
+	// Bake is the step's minimum duration: a Pass before Since+Bake does
+	// not advance the rollout (a Fail does roll it back), so a gate may
+	// answer Inconclusive until its data covers Since+Bake.
+	Bake time.Duration
+	// Started is when the rollout began. With Stable and Candidate it
+	// identifies the rollout, so a gate that carries evidence across steps
+	// can tell a new rollout of the same pair from the one it was judging.
+	// Zero for a pre-traffic check.
+	Started time.Time
 }
 
 // Verdict is a gate's judgement with the numbers behind it, which the audit
@@ -52,7 +61,9 @@ type Verdict struct {
 	Numbers map[string]float64
 }
 
-// Gate judges whether a rollout step is healthy.
+// Gate judges whether a rollout step is healthy. The rollout asks it
+// repeatedly during a step (every interval from the step's start), so a gate
+// must be cheap to ask and may answer from evidence gathered across looks.
 //
 // Implementations must be safe for concurrent use and must not block beyond
 // ctx. An error means the gate could not judge (for example, metrics were

@@ -125,8 +125,9 @@ func WithClock(c twostage.Clock) RolloutOption { return func(r *Rollout) { r.clo
 // WithLogger sets the logger for rollout events. The default discards.
 func WithLogger(l *slog.Logger) RolloutOption { return func(r *Rollout) { r.log = l } }
 
-// WithInterval sets how often inconclusive gates are asked again. The
-// default is 30 seconds.
+// WithInterval sets how often the gates are asked during a step, from the
+// moment its traffic takes effect (so a failing release is rolled back
+// within about one interval). The default is 5 seconds.
 func WithInterval(d time.Duration) RolloutOption { return func(r *Rollout) { r.interval = d } }
 
 // WithObserver sets a function called, synchronously, with every event. The
@@ -141,7 +142,7 @@ func NewRollout(router Router, opts ...RolloutOption) (*Rollout, error) {
 		plan:     DefaultPlan(),
 		clock:    twostage.SystemClock(),
 		log:      slog.New(slog.DiscardHandler),
-		interval: 30 * time.Second,
+		interval: 5 * time.Second,
 	}
 	for _, o := range opts {
 		o(r)
@@ -267,7 +268,7 @@ func (r *Rollout) start(candidate string, sp Split) (RolloutState, Split, error)
 	case stable == candidate:
 		return RolloutState{}, sp, invalidf("candidate %s already serves 100%%; nothing to roll out", candidate)
 	}
-	return RolloutState{Candidate: candidate, Stable: stable, Phase: Progressing, Percents: r.percents()}, pinned, nil
+	return RolloutState{Candidate: candidate, Stable: stable, Phase: Progressing, Percents: r.percents(), Started: r.clock.Now()}, pinned, nil
 }
 
 // checkResume refuses to resume a rollout whose plan or traffic changed
@@ -327,25 +328,44 @@ func (r *Rollout) advance(ctx context.Context, st RolloutState, sp Split) (Rollo
 	return next, got, nil
 }
 
-// judge bakes the current step and asks the gates until they pass, one
-// fails, or the step's maximum wait runs out (Inconclusive).
+// judge asks the gates about the current step every interval from the
+// moment its traffic took effect: a Fail rolls back at once, even during the
+// bake (a bad release must not serve for the whole bake); a Pass counts only
+// once the bake is over; Inconclusive keeps asking up to the step's maximum
+// wait after the bake. A gate event is emitted when the outcome changes and
+// for the deciding answer, not for every look.
 func (r *Rollout) judge(ctx context.Context, st RolloutState) ([]Verdict, Outcome, error) {
 	step := r.plan.Steps[st.Step-1]
 	bakeEnd := st.StepStarted.Add(step.Bake)
-	if err := r.sleepUntil(ctx, bakeEnd); err != nil {
-		return nil, "", fmt.Errorf("baking step %d of the rollout of %s: %w", st.Step, st.Candidate, err)
+	if len(r.gates) == 0 {
+		if err := r.sleepUntil(ctx, bakeEnd); err != nil {
+			return nil, "", fmt.Errorf("baking step %d of the rollout of %s: %w", st.Step, st.Candidate, err)
+		}
+		r.emit(Event{Kind: EventGate, Candidate: st.Candidate, Stable: st.Stable, Step: st.Step, Percent: step.Percent, Reason: string(Pass)})
+		return nil, Pass, nil
 	}
+	var last Outcome
 	for {
 		now := r.clock.Now()
-		verdicts, outcome := r.ask(ctx, Check{Stable: st.Stable, Candidate: st.Candidate, Step: st.Step, Percent: step.Percent, Since: st.StepStarted, Now: now})
-		r.emit(Event{Kind: EventGate, Candidate: st.Candidate, Stable: st.Stable, Step: st.Step, Percent: step.Percent, Verdicts: verdicts, Reason: string(outcome)})
-		if outcome.Done() {
-			return verdicts, outcome, nil
+		verdicts, outcome := r.ask(ctx, Check{Stable: st.Stable, Candidate: st.Candidate, Step: st.Step, Percent: step.Percent, Since: st.StepStarted, Now: now, Bake: step.Bake, Started: st.Started})
+		baked := !now.Before(bakeEnd)
+		decided := outcome == Fail || outcome == Pass && baked
+		expired := !decided && baked && step.MaxWait > 0 && !now.Before(bakeEnd.Add(step.MaxWait))
+		if outcome != last || decided || expired {
+			r.emit(Event{Kind: EventGate, Candidate: st.Candidate, Stable: st.Stable, Step: st.Step, Percent: step.Percent, Verdicts: verdicts, Reason: string(outcome)})
+			last = outcome
 		}
-		if step.MaxWait > 0 && !now.Before(bakeEnd.Add(step.MaxWait)) {
+		switch {
+		case decided:
+			return verdicts, outcome, nil
+		case expired:
 			return verdicts, Inconclusive, nil
 		}
-		if err := r.clock.Sleep(ctx, r.interval); err != nil {
+		wait := r.interval
+		if !baked {
+			wait = min(wait, bakeEnd.Sub(now))
+		}
+		if err := r.clock.Sleep(ctx, wait); err != nil {
 			return verdicts, "", fmt.Errorf("waiting for the gates at step %d of the rollout of %s: %w", st.Step, st.Candidate, err)
 		}
 	}

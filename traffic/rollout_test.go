@@ -370,3 +370,55 @@ func BenchmarkRollout(b *testing.B) {
 		}
 	}
 }
+
+func TestRolloutLooksDuringBake(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	plan := traffic.Plan{Steps: []traffic.Step{{Percent: 5, Bake: 5 * time.Minute}, {Percent: 100}}}
+
+	t.Run("a failure rolls back before the bake ends", func(t *testing.T) {
+		clock := fake.NewClock(time.Time{})
+		svc := newProd(t, clock)
+		start := clock.Now()
+		failAfter20s := traffic.GateFunc(func(_ context.Context, c traffic.Check) (traffic.Verdict, error) {
+			if c.Bake != 5*time.Minute || c.Started.IsZero() {
+				t.Errorf("check %+v lacks the bake or the rollout start", c)
+			}
+			if c.Now.Sub(c.Since) >= 20*time.Second {
+				return traffic.Verdict{Outcome: traffic.Fail, Reason: "errors"}, nil
+			}
+			return traffic.Verdict{Outcome: traffic.Inconclusive}, nil
+		})
+		ro, _ := traffic.NewRollout(svc, traffic.WithClock(clock), traffic.WithPlan(plan), traffic.WithGates(failAfter20s))
+		if _, err := ro.Run(ctx, ""); !errors.Is(err, traffic.ErrRolledBack) {
+			t.Fatalf("err = %v, want a rollback", err)
+		}
+		if took := clock.Now().Sub(start); took != 20*time.Second {
+			t.Errorf("rolled back after %v, want 20s (four 5s looks)", took)
+		}
+	})
+	t.Run("an early pass waits for the bake", func(t *testing.T) {
+		clock := fake.NewClock(time.Time{})
+		svc := newProd(t, clock)
+		start := clock.Now()
+		var events int
+		pass := traffic.GateFunc(func(context.Context, traffic.Check) (traffic.Verdict, error) {
+			return traffic.Verdict{Outcome: traffic.Pass}, nil
+		})
+		ro, _ := traffic.NewRollout(svc, traffic.WithClock(clock), traffic.WithPlan(plan), traffic.WithGates(pass),
+			traffic.WithObserver(func(e traffic.Event) {
+				if e.Kind == traffic.EventGate {
+					events++
+				}
+			}))
+		if _, err := ro.Run(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+		if took := clock.Now().Sub(start); took != 5*time.Minute {
+			t.Errorf("promoted after %v, want the 5m bake", took)
+		}
+		if events != 2 {
+			t.Errorf("%d gate events, want 2 (the first pass and the deciding one), not one per look", events)
+		}
+	})
+}

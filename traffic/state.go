@@ -57,6 +57,9 @@ type RolloutState struct {
 	Percents []int `json:"percents"`
 	// StepStarted is when the current step's traffic took effect.
 	StepStarted time.Time `json:"stepStarted"`
+	// Started is when the rollout began; with Candidate and Stable it
+	// identifies the rollout (see [Check.Started]).
+	Started time.Time `json:"started,omitzero"`
 	// Reason explains the last transition.
 	Reason string `json:"reason,omitempty"`
 }
