@@ -3,6 +3,7 @@ package fake
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -249,4 +250,32 @@ func TestWithTemplateIsACopy(t *testing.T) {
 	if diff := cmp.Diff(seeded(), s.LiveSettings()); diff != "" {
 		t.Errorf("LiveSettings shares memory with its callers (-want +got):\n%s", diff)
 	}
+}
+
+// A fake service seeded with a template as Terraform left it: a release
+// with overrides inherits the rest, and Drift shows what the overrides do
+// not declare.
+func ExampleWithTemplate() {
+	ctx := context.Background()
+	svc := NewService("api-prod", WithTemplate(stage.Overrides{
+		Env:    map[string]string{"DB_HOST": "10.0.0.5", "MODE": "staging"},
+		Labels: map[string]string{"team": "payments"},
+	}))
+	prod := stage.Overrides{Env: map[string]string{"MODE": "prod"}}
+	_, err := svc.Deploy(ctx, stage.Release{Artifact: art("a"), Revision: "v1-0-0-abcdef1", Traffic: stage.RouteAll, Overrides: prod})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(svc.LiveSettings().Env)
+	drift, err := svc.Drift(ctx, prod)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(drift)
+	// Output:
+	// map[DB_HOST:10.0.0.5 MODE:prod]
+	// env.DB_HOST: live 10.0.0.5, declared (unset)
+	// label.team: live payments, declared (unset)
 }

@@ -2,6 +2,7 @@ package stage_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -263,4 +264,38 @@ func TestValidateEffective(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Per-stage settings are declared in code and checked before any API call;
+// the error names the field.
+func ExampleOverrides_Validate() {
+	one := int32(1)
+	prod := stage.Overrides{
+		Env:         map[string]string{"MODE": "prod"},
+		Secrets:     map[string]stage.SecretRef{"DB_PASSWORD": {Secret: "db-password", Version: "latest"}},
+		CPU:         "1",
+		Memory:      "8Gi",
+		Concurrency: &one,
+	}
+	fmt.Println(prod.Validate())
+	prod.CPU = "2"
+	fmt.Println(prod.Validate(), prod.Fingerprint() != "")
+	// Output:
+	// stage: overrides: memory "8Gi" with CPU "1": Cloud Run allows 128Mi to 4Gi with that CPU (see https://cloud.google.com/run/docs/configuring/services/cpu); change Memory or CPU: invalid
+	// <nil> true
+}
+
+// CompareLive shows what a live template has that the declared overrides
+// do not, and the other way round.
+func ExampleCompareLive() {
+	declared := stage.Overrides{Env: map[string]string{"MODE": "prod"}, Memory: "2Gi"}
+	live := stage.Overrides{
+		Env:    map[string]string{"MODE": "prod", "DEBUG": "1"},
+		Memory: "4Gi",
+		CPU:    "2",
+	}
+	fmt.Println(stage.CompareLive(declared, live))
+	// Output:
+	// env.DEBUG: live 1, declared (unset)
+	// memory: live 4Gi, declared 2Gi
 }

@@ -22,47 +22,68 @@ import (
 // Deploy creates the revision r describes and routes traffic as r.Traffic
 // says, waiting until the revision is ready (see [stage.Stage]).
 //
-// The release is validated before any API call. Deploy then reads the
-// service once. If it does not exist, a RouteAll deploy creates it from the
-// [WithTemplate] template (UpdateService with allow_missing) and a RouteNone
-// deploy is refused. Otherwise:
+// The release, r.Overrides included ([stage.Overrides.Validate]), is
+// validated before any API call. Deploy then starts from the service as
+// this Service last read or wrote it (Split, SetSplit, Deploy, …), or reads
+// it (GetService) when it has not. Starting from that cached copy is an
+// optimistic read: the write carries its etag, so a stale copy makes Cloud
+// Run refuse the write (FAILED_PRECONDITION or ABORTED, nothing written)
+// and Deploy reads the service and decides again at once (not counted as an
+// attempt of [WithRetry]); an adoption that needs no write re-reads the
+// service to confirm the copy instead. If the service does not exist, a
+// RouteAll deploy creates it from the [WithTemplate] template (UpdateService
+// with allow_missing) and a RouteNone deploy is refused. Otherwise:
 //
-//   - A revision of that name that the service already knows (its latest
-//     created revision, its template's revision, or a traffic entry) is read:
-//     same image and labels → adopted, and the service is written only if
-//     the traffic differs from what r asks; a different image or label →
-//     [twostage.ErrConflict] naming the difference.
-//   - Otherwise one UpdateService, conditional on the etag read, sets the
-//     current template's container image to r.Artifact ("repo@sha256:…"),
-//     its revision name, and its labels (the current ones except the
-//     previous release's twostage-commit and twostage-ref, then r.Labels,
-//     then "managed-by: twostage"), keeping every other template field.
-//     RouteAll sets the traffic to [{LATEST, 100%}] plus the existing tags as
-//     tag-only entries plus one {revision, 0%, tag} per r.Tags; RouteNone
-//     pins LATEST entries to the latest ready revision with the same
-//     percent, keeps tags, and adds {revision, 0%, tag} per r.Tags
-//     ("gcloud run deploy --no-traffic"). Cloud Run answers ALREADY_EXISTS
-//     if an unknown revision of that name has a different configuration,
-//     returned as [twostage.ErrConflict].
+//   - A revision of that name that the service mentions (its latest
+//     created revision, its template's revision, or a traffic entry) is read
+//     (GetRevision): same image, labels and overrides (the [stage.LabelConfig]
+//     fingerprint) → adopted, and the service is written only if the traffic
+//     differs from what r asks; otherwise [twostage.ErrConflict] naming the
+//     difference, with an ALREADY_EXISTS cause like the API's.
+//   - Otherwise one UpdateService, conditional on the etag, sets on the
+//     current template: the container image to r.Artifact ("repo@sha256:…"),
+//     the revision name, r.Overrides ([stage.Overrides]: environment
+//     variables and secret references of the container, service account,
+//     CPU/memory limits, scaling, concurrency, after checking the values they
+//     give together with the live ones, [stage.ValidateEffective]), and the
+//     labels (the current ones except the previous release's
+//     twostage-commit, twostage-ref and twostage-config, then
+//     r.Overrides.Labels, then r.Labels, then "managed-by: twostage" and,
+//     for non-zero overrides, twostage-config). Every other field of the
+//     template (volumes, probes, VPC access, timeouts, annotations, other
+//     containers, …) and of the service is kept as it is: template
+//     preservation, like "gcloud run deploy --image". RouteAll sets the
+//     traffic to [{LATEST, 100%}] plus the existing tags as tag-only entries
+//     plus one {revision, 0%, tag} per r.Tags; RouteNone pins LATEST entries
+//     to the latest ready revision with the same percent, keeps tags, and
+//     adds {revision, 0%, tag} per r.Tags ("gcloud run deploy
+//     --no-traffic"). If Cloud Run answers ALREADY_EXISTS (a revision of
+//     that name that the service does not mention was made from another
+//     template, for example before the live template changed), that
+//     revision is read and adopted as above when its image, labels and
+//     overrides match, or refused with [twostage.ErrConflict].
 //
-// After the operation completes, the new revision's own Ready condition is
-// read (GetRevision): FAILED, or an operation failing with "Revision … is not
-// ready", yields [twostage.ErrNotReady] with Cloud Run's message and the
-// failed revision; the service's template and traffic are then put back as
-// they were read (a second read and write), so that the failed revision does
-// not block later writes such as a rollback. A lost
-// etag race (another writer between the read and the write) is retried
-// from the read, up to the [WithRetry] attempts, since the deploy's intent
-// does not depend on what was read; after that it yields
+// When the operation's response settles the outcome (its latest ready
+// revision is the new one, made by its template), the returned revision is
+// built from the response without another call. Otherwise the revision's
+// own Ready condition is read (GetRevision): FAILED, or an operation failing
+// with "Revision … is not ready", yields [twostage.ErrNotReady] with Cloud
+// Run's message and the failed revision; if the service's template still
+// names the failed revision, its template and traffic are put back as they
+// were read (a read and a write), so that the failed revision does not block
+// later writes such as a rollback. A lost etag race on a fresh read is
+// retried from the read, up to the [WithRetry] attempts, since the deploy's
+// intent does not depend on what was read; after that it yields
 // [twostage.ErrConflict].
 //
-// A deploy that creates a revision costs GetService, UpdateService and
-// GetRevision (plus GetOperation polls while the operation runs); an
-// adopted revision whose traffic is as asked costs GetService and
-// GetRevision and writes nothing. A RouteAll re-deploy of an older revision
-// that the service no longer mentions costs a second UpdateService: Cloud
-// Run adopts it without making it the latest, so it is then routed to by
-// name.
+// A deploy of a new revision costs one UpdateService (plus GetOperation
+// polls while the operation runs), and a GetService when this Service holds
+// no copy of the service (a new process); an adopted revision whose traffic
+// is as asked costs GetService and GetRevision and writes nothing. A
+// RouteAll re-deploy of an older revision that the service no longer
+// mentions costs a second UpdateService and a GetRevision: Cloud Run adopts
+// it without making it the latest, so it is then routed to by name. See the
+// package documentation for the measured table.
 func (s *Service) Deploy(ctx context.Context, r stage.Release) (stage.Revision, error) {
 	name, err := validateRelease(s.short, r)
 	if err != nil {

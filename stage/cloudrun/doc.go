@@ -5,16 +5,20 @@
 // A [Service] deploys a [stage.Release] as one revision named
 // "<service>-<suffix>" running the release's image by digest
 // ("repo@sha256:…", so the digest is in the revision's spec: a v2 Revision
-// reports no resolved digest). It reads the service once, keeps every other
-// field of the current revision template (environment, resources, service
-// account, scaling, …), and sends one UpdateService carrying the read etag.
-// A re-run of the same release adopts the existing revision and writes
-// nothing unless the traffic differs. [stage.RouteNone] behaves like
+// reports no resolved digest). It keeps every other field of the current
+// revision template (environment, secrets, volumes, resources, service
+// account, scaling, probes, VPC access, …) except the settings the release's
+// [stage.Overrides] name, and sends one UpdateService carrying the etag of
+// the service as last read. A re-run of the same release (same image,
+// labels and overrides) adopts the existing revision and writes nothing
+// unless the traffic differs. [stage.RouteNone] behaves like
 // "gcloud run deploy --no-traffic": whoever serves keeps serving.
 //
 // As a [traffic.Router] it maps a [traffic.Split] onto the service's
 // traffic entries, the service etag (Split.Version) and the annotation
-// [StateAnnotation] (Split.State), written in the same UpdateService.
+// [StateAnnotation] (Split.State), written in the same UpdateService. It is
+// also a [stage.Getter] (one revision) and a [stage.Drifter] (the declared
+// overrides against the live template).
 //
 // Errors wrap the sentinels of package twostage and keep the API's error,
 // so status.Code still works on them. Transient failures (UNAVAILABLE,
@@ -23,22 +27,33 @@
 //
 // # API calls
 //
-// Measured against the emulator's request log (TestAPIEconomy):
+// Measured against the emulator's request log (TestAPIEconomy). A Service
+// remembers the service as it last read or wrote it; "same Service" rows
+// start from that copy, "new Service" rows are another process's first
+// call:
 //
-//	operation                                   reads                       writes
-//	first deploy (creates the service)          GetService, GetRevision     1 UpdateService (allow_missing)
-//	deploy of a new revision (all or none)      GetService, GetRevision     1 UpdateService
-//	re-run of a deploy that is done             GetService, GetRevision     none
-//	deploy whose revision fails (then restore)  2 GetService, GetRevision   2 UpdateService
-//	Split                                       GetService                  none
-//	SetSplit at the version last read/written   none                        1 UpdateService
-//	SetSplit at another version                 GetService                  1 UpdateService (none if stale)
-//	Revisions                                   ListRevisions/100, GetService  none
+//	operation                                          reads                      writes
+//	first deploy (creates the service)                 GetService (NOT_FOUND)     1 UpdateService (allow_missing)
+//	dev deploy, same Service                           none                       1 UpdateService
+//	dev deploy, new Service                            GetService                 1 UpdateService
+//	release (RouteNone) right after Split              none (Split: GetService)   1 UpdateService
+//	deploy from a stale copy (another writer)          GetService                 1 refused + 1 UpdateService
+//	re-run of a deploy that is done                    GetService, GetRevision    none
+//	deploy whose revision fails                        GetService, GetRevision    1 UpdateService
+//	RouteAll re-deploy of a revision not in traffic    GetRevision                2 UpdateService
+//	Split                                              GetService                 none
+//	SetSplit at the version last read/written          none                       1 UpdateService
+//	SetSplit at another version                        GetService                 1 UpdateService (none if stale)
+//	Revision (stage.Getter)                            GetRevision                none
+//	Drift (stage.Drifter)                              GetService                 none
+//	Revisions                                          ListRevisions/100, GetService  none
 //
 // SetSplit adds one GetRevision per target revision that the service does
 // not already show as serving or latest ready. An operation returned done
 // is never polled; a pending one is polled with GetOperation on the
-// injected clock.
+// injected clock. A failed deploy reads the service once more to check
+// whether its template still names the failed revision, and writes it back
+// only then (the emulator restores a failed write's spec itself).
 //
 // Tests wire [New] to the in-process emulator fake/cloudrunfake through
 // [WithClientOptions].

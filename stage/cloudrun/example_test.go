@@ -74,3 +74,55 @@ func Example() {
 	// before: api-v1-0-0-abcdef1=100%,api-v1-1-0-1234567=0%[candidate]
 	// after:  api-v1-0-0-abcdef1=95%,api-v1-1-0-1234567=5%[candidate] | step 1 of 3
 }
+
+// ExampleService_Drift deploys prod with its own settings on top of the
+// service's template, then shows what was changed in the console since.
+func ExampleService_Drift() {
+	ctx := context.Background()
+	srv, err := cloudrunfake.NewServer()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	svc, err := cloudrun.New(ctx, "projects/my-project/locations/europe-west1/services/api-prod",
+		cloudrun.WithClientOptions(srv.ClientOptions()...))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer svc.Close()
+
+	maxInstances := int32(20)
+	prod := stage.Overrides{
+		Env:          map[string]string{"MODE": "prod"},
+		Secrets:      map[string]stage.SecretRef{"DB_PASSWORD": {Secret: "db-password", Version: "3"}},
+		CPU:          "2",
+		Memory:       "2Gi",
+		MaxInstances: &maxInstances,
+	}
+	rev, err := svc.Deploy(ctx, stage.Release{
+		Artifact:  registry.Artifact{Repository: "europe-west1-docker.pkg.dev/my-project/apps/api", Digest: "sha256:" + fmt.Sprintf("%064x", 1)},
+		Revision:  "v1-0-0-abcdef1",
+		Traffic:   stage.RouteAll,
+		Overrides: prod,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(rev.Name, rev.Labels[stage.LabelConfig] == prod.Fingerprint())
+
+	// Someone raises the memory in the console (a new revision).
+	live, _ := srv.Service(svc.ResourceName())
+	live.Template.Revision = "api-prod-console-1"
+	live.Template.Containers[0].Resources.Limits["memory"] = "4Gi"
+	if err := srv.SetService(live); err != nil {
+		log.Fatal(err)
+	}
+	drift, err := svc.Drift(ctx, prod)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(drift)
+	// Output:
+	// api-prod-v1-0-0-abcdef1 true
+	// memory: live 4Gi, declared 2Gi
+}
