@@ -26,10 +26,12 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"cloud.google.com/go/artifactregistry/apiv1/artifactregistrypb"
 
+	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/fake"
 	"github.com/twostage/twostage/fake/artifactregistryfake"
 	"github.com/twostage/twostage/fake/cloudrunfake"
@@ -40,6 +42,7 @@ import (
 	"github.com/twostage/twostage/stage"
 	"github.com/twostage/twostage/stage/cloudrun"
 	"github.com/twostage/twostage/traffic"
+	"github.com/twostage/twostage/traffic/analysis"
 )
 
 const repository = "europe-west1-docker.pkg.dev/acme/apps/api"
@@ -160,19 +163,27 @@ func run(ctx context.Context, out io.Writer, backend string) error {
 		return err
 	}
 
-	// Error rates the gate observes per revision: v1.1.0 is broken.
-	health := &errorRates{rates: map[string]float64{}, requestsPerSecond: 200}
+	// 200 requests a second reach prod; every revision fails 0.1% of them,
+	// until v1.1.0, which fails 4%. The gate is the sequential test of
+	// traffic/analysis: the candidate's errors against the stable's, given
+	// their traffic shares, looked at every 5 seconds.
+	load := newUsers(prod, clock, 200)
+	clock.OnSleep(load.advance)
+	gate, err := analysis.NewSequential(load.metrics, analysis.WithClock(clock))
+	if err != nil {
+		return err
+	}
 	p, err := pipeline.New(reg, w.repository, dev, prod,
 		pipeline.WithClock(clock),
 		pipeline.WithAudit(tl),
-		pipeline.WithGates(health.gate(0.01)),
+		pipeline.WithGates(gate),
 	)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "twostage quickstart: build once, promote by traffic\n")
 	fmt.Fprintf(out, "backend: %s; simulated clock\n", w.describe)
-	fmt.Fprintf(out, "plan %s, gate: candidate error rate ≤ 1.0%%\n\n", traffic.DefaultPlan())
+	fmt.Fprintf(out, "plan %s; gate: sequential test of the candidate's errors against the stable's (traffic/analysis); 200 requests/s\n\n", traffic.DefaultPlan())
 
 	commits := []string{
 		"8f14e45fceea167a5a36dedd4bea2543c1f0a2b7",
@@ -189,7 +200,6 @@ func run(ctx context.Context, out io.Writer, backend string) error {
 	if err != nil {
 		return err
 	}
-	health.rates[rel.Revision.Name] = 0.001
 	if _, err := p.Promote(ctx, pipeline.PromoteInput{Actor: "alice"}); err != nil {
 		return err
 	}
@@ -201,7 +211,7 @@ func run(ctx context.Context, out io.Writer, backend string) error {
 	if err != nil {
 		return err
 	}
-	health.rates[bad.Revision.Name] = 0.04
+	load.setErrorRate(bad.Revision.Name, 0.04)
 	_, err = p.Promote(ctx, pipeline.PromoteInput{Actor: "bob"})
 	var rerr *traffic.RolloutError
 	if !errors.As(err, &rerr) || !errors.Is(err, traffic.ErrRolledBack) {
@@ -239,29 +249,66 @@ func devDeploy(ctx context.Context, out io.Writer, p *pipeline.Pipeline, sha, ac
 	return err
 }
 
-// errorRates models the requests each revision receives during a step and
-// the errors it returns, deterministically: requests = rate × share × time.
-type errorRates struct {
+// users models the service's users deterministically: as the clock moves,
+// each prod revision serves requestsPerSecond × its traffic share, failing
+// at its error rate, and the counts go to the metrics source the gate reads
+// (in production: Cloud Monitoring, analysis/cloudmonitoring).
+type users struct {
+	prod              traffic.Router
+	metrics           *analysis.Script
 	requestsPerSecond float64
-	rates             map[string]float64
+
+	mu     sync.Mutex // guards the fields below
+	rates  map[string]float64
+	last   time.Time
+	served map[string]float64 // expected requests so far, per revision
+	failed map[string]float64 // expected errors so far, per revision
+	counts map[string]analysis.Count
 }
 
-// gate fails a step whose candidate error rate exceeds max.
-func (e *errorRates) gate(limit float64) traffic.Gate {
-	return traffic.GateFunc(func(_ context.Context, c traffic.Check) (traffic.Verdict, error) {
-		requests := e.requestsPerSecond * float64(c.Percent) / 100 * c.Now.Sub(c.Since).Seconds()
-		errs := requests * e.rates[c.Candidate]
-		v := traffic.Verdict{Gate: "error-rate", Numbers: map[string]float64{"requests": requests, "errors": errs, "max_rate": limit}}
-		switch rate := errs / max(requests, 1); {
-		case requests < 100:
-			v.Outcome, v.Reason = traffic.Inconclusive, fmt.Sprintf("only %.0f requests", requests)
-		case rate > limit:
-			v.Outcome, v.Reason = traffic.Fail, fmt.Sprintf("error rate %.1f%% > %.1f%% over %.0f requests", 100*rate, 100*limit, requests)
-		default:
-			v.Outcome, v.Reason = traffic.Pass, fmt.Sprintf("error rate %.1f%% ≤ %.1f%% over %.0f requests", 100*rate, 100*limit, requests)
+func newUsers(prod traffic.Router, clock twostage.Clock, rps float64) *users {
+	return &users{
+		prod: prod, metrics: analysis.NewScript(clock, 0), requestsPerSecond: rps,
+		rates: map[string]float64{}, last: clock.Now(),
+		served: map[string]float64{}, failed: map[string]float64{}, counts: map[string]analysis.Count{},
+	}
+}
+
+// setErrorRate sets the share of revision's requests that fail (default 0.1%).
+func (u *users) setErrorRate(revision string, rate float64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.rates[revision] = rate
+}
+
+// advance records the traffic served from the last call until now, split as
+// the service routes it now (the split changes only between sleeps).
+func (u *users) advance(now time.Time) {
+	sp, err := u.prod.Split(context.Background())
+	if err != nil {
+		return // no service yet
+	}
+	if pinned, err := traffic.Pin(sp, sp.LatestRevision); err == nil {
+		sp = pinned
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	dt := now.Sub(u.last).Seconds()
+	for rev, pct := range traffic.Shares(sp) {
+		if pct == 0 || rev == "" {
+			continue
 		}
-		return v, nil
-	})
+		rate, ok := u.rates[rev]
+		if !ok {
+			rate = 0.001
+		}
+		u.served[rev] += u.requestsPerSecond * float64(pct) / 100 * dt
+		u.failed[rev] += u.requestsPerSecond * float64(pct) / 100 * dt * rate
+		total := analysis.Count{Requests: int64(u.served[rev]), Errors: int64(u.failed[rev])}
+		u.metrics.Record(rev, u.last, total.Sub(u.counts[rev]))
+		u.counts[rev] = total
+	}
+	u.last = now
 }
 
 // timeline is an audit sink that prints each event as a line of the story.

@@ -40,7 +40,7 @@ func testQuickstart(t *testing.T, backend string) {
 		"dev      commit 8f14e45 → api-dev-8f14e45",
 		"release  v1.0.0 (commit c9f0f89",
 		"step 3: api-prod-v1-0-0-c9f0f89 succeeded at 100%",
-		"gate   error-rate fail",
+		"gate   sequential fail",
 		"ROLLBACK step 1 (5%)",
 		"prod: api-prod-v1-0-0-c9f0f89=100%[stable]",
 	} {
