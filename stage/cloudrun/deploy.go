@@ -446,7 +446,10 @@ func desired(cur traffic.Split, name string, r stage.Release, latest, pin bool) 
 
 // finish returns the deployed revision name after the write that answered
 // resp. When resp settles it (its latest ready revision is name and its
-// template made name), the revision is built from resp without a read:
+// template made name), the revision is built from resp without a read
+// (runpb Service.reconciling: "If reconciliation succeeded, the following
+// fields will match: … `latest_ready_revision` and
+// `latest_created_revision`", also for a revision given no traffic):
 // image and labels from the template, tag URLs from traffic_statuses, and
 // Created from resp's update_time, the time of the write that created it
 // (the revision's own create_time is not in the Service; in the emulator
