@@ -21,7 +21,10 @@ import (
 
 // Service is an in-memory Cloud Run service: a [stage.Stage] that creates
 // revisions, a [traffic.Router] over its traffic split, a [stage.Lister] of
-// its revisions and a [stage.Namer]. Create one with [NewService]; like a
+// its revisions, a [stage.Getter] of one, a [stage.Namer] and a
+// [stage.Drifter] over the settings of its revision template (seeded with
+// [WithTemplate], changed by deploys' overrides and by
+// [Service.SetLiveSettings]). Create one with [NewService]; like a
 // Cloud Run service updated with allow_missing, it comes into existence with
 // its first [stage.RouteAll] deploy. Service is safe for concurrent use.
 //
