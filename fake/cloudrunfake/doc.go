@@ -73,9 +73,11 @@
 //   - a REVISION target naming a missing revision is a synchronous
 //     INVALID_ARGUMENT (the real API was seen reporting it as the
 //     operation's error, code 13);
-//   - a failed reconciliation restores the service's traffic spec (the
-//     template and latest_created_revision keep the new revision), as this
-//     project's model asks. Evidence points the other way: a user report
+//   - a failed reconciliation restores the service's whole spec (traffic,
+//     annotations, template), so a rollout State annotation never outlives
+//     its traffic, as this project's model asks; latest_created_revision
+//     keeps the failed revision, and the next successful write adopts the
+//     template's revision as latest created again. Evidence points the other way: a user report
 //     (Lore-Hex/quill-router PR #781) saw the real API keep the failed
 //     write's spec.traffic while status traffic stayed on the old revision;
 //   - an operation fails when a target with percent > 0 names a failed
