@@ -93,6 +93,7 @@ type Summary struct {
 	MedianFull     time.Duration // over trials reaching 100%; -1 if none
 	P90Full        time.Duration
 	MeanProbe      float64
+	Paused         int // trials whose rollout paused (Outcome.Paused)
 }
 
 // Summarize aggregates outcomes.
@@ -102,6 +103,9 @@ func Summarize(os []Outcome) Summary {
 	for _, o := range os {
 		s.MeanExcess += o.Excess
 		s.MeanProbe += float64(o.ProbeRequests)
+		if o.Paused {
+			s.Paused++
+		}
 		if o.RolledBack {
 			s.Rollbacks++
 			rb = append(rb, o.RollbackAt)
@@ -173,6 +177,17 @@ func (r Result) Markdown(w io.Writer) {
 			fmt.Fprintf(w, " %.0f%% · %s/%s · %s |", 100*float64(s.Rollbacks)/float64(s.Trials), secs(s.MedianRollback), secs(s.P90Rollback), excess(s.MeanExcess))
 		}
 		fmt.Fprintln(w)
+	}
+	for i, name := range r.Names {
+		var parts []string
+		for j, rel := range r.Releases {
+			if n := Summarize(r.Outcomes[i][j]).Paused; n > 0 {
+				parts = append(parts, fmt.Sprintf("%g%%: %d of %d", rel*100, n, r.Trials))
+			}
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(w, "\nPaused (a step inconclusive past its maximum wait; the candidate keeps its share until the horizon, counted in the excess) — %s: %s.\n", name, strings.Join(parts, ", "))
+		}
 	}
 	if probe := Summarize(r.Outcomes[0][0]).MeanProbe; probe > 0 {
 		fmt.Fprintf(w, "\nProbe load of ours on a healthy release: %.0f synthetic requests (%.2f%% of the real requests until 100%%).\n", probe, 100*probe/(r.Cell.Rate*math.Max(Summarize(r.Outcomes[0][0]).MedianFull.Seconds(), 1)))

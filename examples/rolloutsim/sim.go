@@ -35,12 +35,15 @@ type Params struct {
 	Releases []float64
 	// Only, if set, keeps the strategies whose name contains it.
 	Only string
+	// OursInterval is how often our rollout asks its gate
+	// (traffic.WithInterval).
+	OursInterval time.Duration
 }
 
 // DefaultParams are the model: baseline 0.1%, 60-minute horizon,
 // a 2 req/s probe.
 func DefaultParams() Params {
-	return Params{Baseline: 0.001, Horizon: time.Hour, ProbeRate: 2, Seed: 1}
+	return Params{Baseline: 0.001, Horizon: time.Hour, ProbeRate: 2, Seed: 1, OursInterval: time.Second}
 }
 
 // Outcome is what happened to one release under one strategy.
@@ -59,6 +62,10 @@ type Outcome struct {
 	Excess float64
 	// ProbeRequests counts the synthetic requests sent.
 	ProbeRequests int64
+	// Paused: the rollout stopped at a step that stayed inconclusive past
+	// its maximum wait; the candidate kept that step's share until the
+	// horizon (counted in Excess).
+	Paused bool
 }
 
 // world is the synthetic traffic of one trial: every strategy that routes
@@ -148,10 +155,28 @@ func (s *series) Counts(_ context.Context, q analysis.Query) (analysis.Counts, e
 	return out, nil
 }
 
-// Strategy decides, second by second, the candidate's share.
+// Strategy is one way of rolling a release out: a [Stepper] that the
+// simulation asks second by second, or an [Engine] that runs a whole trial
+// itself.
 type Strategy interface {
 	// Name labels the strategy in tables.
 	Name() string
+	// Probe returns the probe rate the strategy uses (0 for none).
+	Probe(p Params) float64
+}
+
+// Engine is a strategy that runs a trial itself (ours: the real
+// traffic.Rollout on a fake clock).
+type Engine interface {
+	Strategy
+	// Trial simulates one release (candidate error rate pc) with the
+	// per-second random numbers of seed.
+	Trial(cell Cell, p Params, seed uint64, pc float64) Outcome
+}
+
+// Stepper is a strategy modelled second by second.
+type Stepper interface {
+	Strategy
 	// Start prepares a trial: metrics are the delayed real metrics, probe
 	// the probe's (nil if the strategy does not probe).
 	Start(env *Env)
@@ -159,8 +184,6 @@ type Strategy interface {
 	// traffic is recorded, so data covers [0, t)); it returns the share
 	// for second t onward, or rollback.
 	Decide(t int) (share float64, rollback bool)
-	// Probe returns the probe rate the strategy uses (0 for none).
-	Probe(p Params) float64
 }
 
 // Env is what a strategy sees of a trial.
@@ -178,7 +201,11 @@ type Env struct {
 }
 
 // Run simulates one release (candidate error rate pc) under strategy s.
-func Run(s Strategy, cell Cell, p Params, seed uint64, pc float64, badRates []float64) Outcome {
+func Run(st Strategy, cell Cell, p Params, seed uint64, pc float64, badRates []float64) Outcome {
+	if e, ok := st.(Engine); ok {
+		return e.Trial(cell, p, seed, pc)
+	}
+	s := st.(Stepper)
 	now := 0
 	env := &Env{Metrics: newSeries(&now, cell.Delay), Cell: cell, Params: p, TrueRate: pc, BadRates: badRates}
 	probe := s.Probe(p)

@@ -36,9 +36,9 @@ func TestTinyCell(t *testing.T) {
 		}
 	}
 	want := []string{
-		"ours: default plan, sequential + probe | 0.1% | 0 | never | 600 s | 0.0",
-		"ours: default plan, sequential + probe | 2% | 4 | 6 s | never | 2.2",
-		"ours: default plan, sequential + probe | 100% | 4 | 1 s | never | 9.5",
+		"ours: traffic.Rollout, default plan, sequential + probe | 0.1% | 0 | never | 600 s | 0.0",
+		"ours: traffic.Rollout, default plan, sequential + probe | 2% | 4 | 6 s | never | 2.2",
+		"ours: traffic.Rollout, default plan, sequential + probe | 100% | 4 | 1 s | never | 9.5",
 		"Flagger docs example (threshold 10) | 0.1% | 0 | never | 1500 s | 0.0",
 		"Flagger docs example (threshold 10) | 2% | 4 | 660 s | never | 80.3",
 		"Flagger docs example (threshold 10) | 100% | 4 | 600 s | never | 2401",
@@ -170,5 +170,51 @@ func TestRunFlags(t *testing.T) {
 	}
 	if err := run([]string{"-rates", "x"}, &buf); err == nil {
 		t.Error("run(-rates x) succeeded, want an error")
+	}
+}
+
+// TestOursRunsTheEngine checks the engine-driven strategy's bookkeeping on
+// cases whose outcome the library's rules fix: a total failure is rolled
+// back at the first look with data, and a rollback latency keeps the
+// candidate serving its share (and failing) until the rollback takes
+// effect; a gate that never decides pauses the rollout at the end of the
+// first step's maximum wait, with the probe stopped there; a short horizon
+// ends a trial that is still under way.
+func TestOursRunsTheEngine(t *testing.T) {
+	t.Parallel()
+	var s Strategy = &ours{interval: time.Second}
+	p := DefaultParams()
+	const seed = 3
+
+	fast := Run(s, Cell{Rate: 200}, p, seed, 1, nil)
+	slow := Run(s, Cell{Rate: 200, Rollback: 30 * time.Second}, p, seed, 1, nil)
+	if !fast.RolledBack || fast.RollbackAt != time.Second {
+		t.Errorf("total failure, no latency: %+v, want a rollback taking effect at 1s", fast)
+	}
+	if !slow.RolledBack || slow.RollbackAt != 31*time.Second {
+		t.Errorf("total failure, 30s latency: %+v, want a rollback taking effect at 31s", slow)
+	}
+	// 30 more seconds at 5% of 200/s, every request failing (0.999 excess
+	// each): about 300 more, and the probe stopped at the decision.
+	if d := slow.Excess - fast.Excess; d < 200 || d > 400 {
+		t.Errorf("30s rollback latency added %.1f excess bad requests, want about 300", d)
+	}
+	if slow.ProbeRequests != fast.ProbeRequests {
+		t.Errorf("probe requests %d with latency, %d without: the probe must stop at the decision", slow.ProbeRequests, fast.ProbeRequests)
+	}
+
+	never := p
+	never.Ours = []analysis.Option{analysis.WithMinRequests(1 << 40)} // never enough: Inconclusive throughout
+	paused := Run(s, Cell{Rate: 200}, never, seed, 0.001, nil)
+	want := Outcome{Paused: true, FullAt: -1, ProbeRequests: 2 * 2100} // bake 5 min + MaxWait 30 min
+	if diff := cmp.Diff(want, paused); diff != "" {
+		t.Errorf("undecided rollout mismatch (-want +got):\n%s", diff)
+	}
+
+	short := p
+	short.Horizon = 2 * time.Minute
+	open := Run(s, Cell{Rate: 200}, short, seed, 0.001, nil)
+	if diff := cmp.Diff(Outcome{FullAt: -1, ProbeRequests: 2 * 120}, open); diff != "" {
+		t.Errorf("rollout past the horizon mismatch (-want +got):\n%s", diff)
 	}
 }

@@ -18,7 +18,7 @@ import (
 // missing data keeps the alarm OK). Ours waits for complete data instead.
 func Strategies() []func() Strategy {
 	return []func() Strategy{
-		func() Strategy { return &ours{} },
+		func() Strategy { return &ours{interval: 5 * time.Second} },
 		func() Strategy { return &flagger{threshold: 10} },
 		func() Strategy { return &flagger{threshold: 1} },
 		func() Strategy { return &argo{} },
@@ -26,61 +26,6 @@ func Strategies() []func() Strategy {
 		func() Strategy { return &fixedBinomial{alpha: 0.01} },
 		func() Strategy { return &sprt{alpha: 0.05, beta: 0.05} },
 	}
-}
-
-// ours is traffic.DefaultPlan gated by analysis.Sequential (defaults) over
-// the delayed metrics plus an analysis.Probe-like probe, asked every
-// second, with the rollout engine's rules: Fail rolls back; a step advances
-// once its bake is over and the gate passes; a step Inconclusive beyond its
-// MaxWait after the bake rolls back.
-type ours struct {
-	env   *Env
-	plan  traffic.Plan
-	gate  *analysis.Sequential
-	step  int // 0-based
-	since int
-}
-
-func (*ours) Name() string { return "ours: default plan, sequential + probe" }
-
-func (*ours) Probe(p Params) float64 { return p.ProbeRate }
-
-func (s *ours) Start(env *Env) {
-	s.env = env
-	s.plan = traffic.DefaultPlan()
-	opts := append([]analysis.Option{}, env.Params.Ours...)
-	if env.Probes != nil {
-		opts = append(opts, analysis.WithProbe(env.Probes))
-	}
-	g, err := analysis.NewSequential(env.Metrics, opts...)
-	if err != nil {
-		panic(err)
-	}
-	s.gate, s.step, s.since = g, 0, 0
-}
-
-func (s *ours) share() float64 { return float64(s.plan.Steps[s.step].Percent) / 100 }
-
-func (s *ours) Decide(t int) (float64, bool) {
-	st := s.plan.Steps[s.step]
-	if t == 0 {
-		return s.share(), false
-	}
-	o := gateCheck(s.gate, s.step+1, st.Percent, s.since, t)
-	elapsed := time.Duration(t-s.since) * time.Second
-	switch {
-	case o == traffic.Fail:
-		return 0, true
-	case o == traffic.Pass && elapsed >= st.Bake:
-		s.step++
-		s.since = t
-		if s.plan.Steps[s.step].Percent == 100 {
-			return 1, false
-		}
-	case st.MaxWait > 0 && elapsed > st.Bake+st.MaxWait:
-		return 0, true
-	}
-	return s.share(), false
 }
 
 // flagger is Flagger's documented canary analysis: every minute a check
