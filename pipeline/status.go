@@ -95,6 +95,9 @@ func (s Status) String() string {
 			continue
 		}
 		fmt.Fprintf(&b, " %s", x.st.Split)
+		if hasLatest(x.st.Split) && x.st.Split.LatestRevision != "" {
+			fmt.Fprintf(&b, " (LATEST is %s)", x.st.Split.LatestRevision)
+		}
 		if r := x.st.Rollout; r.Candidate != "" {
 			fmt.Fprintf(&b, "  rollout of %s: %s at step %d/%d", r.Candidate, r.Phase, r.Step, len(r.Percents))
 		}
@@ -119,4 +122,16 @@ func shortDigest(d string) string {
 		return d[:len("sha256:")+12]
 	}
 	return d
+}
+
+func hasLatest(s traffic.Split) bool {
+	if len(s.Targets) == 0 {
+		return true
+	}
+	for _, t := range s.Targets {
+		if t.Latest {
+			return true
+		}
+	}
+	return false
 }

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/artifactregistry/apiv1/artifactregistrypb"
+	"cloud.google.com/go/run/apiv2/runpb"
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/fake"
@@ -63,17 +64,30 @@ type world struct {
 	dev, prod  pipeline.Service
 	describe   string
 	close      func()
+	// editProd changes an environment variable of the prod service's
+	// template behind twostage's back, as a console or Terraform edit does.
+	editProd func(name, value string) error
 }
 
 // fakes returns the in-memory fakes.
 func fakes(clock *fake.Clock) (*world, error) {
+	prod := fake.NewService("api-prod", fake.WithClock(clock))
 	return &world{
 		reg:        fake.NewRegistry(fake.WithClock(clock)),
 		repository: repository,
 		dev:        fake.NewService("api-dev", fake.WithClock(clock)),
-		prod:       fake.NewService("api-prod", fake.WithClock(clock)),
+		prod:       prod,
 		describe:   "in-memory fakes",
 		close:      func() {},
+		editProd: func(name, value string) error {
+			live := prod.LiveSettings()
+			if live.Env == nil {
+				live.Env = map[string]string{}
+			}
+			live.Env[name] = value
+			prod.SetLiveSettings(live)
+			return nil
+		},
 	}, nil
 }
 
@@ -128,6 +142,22 @@ func emulators(ctx context.Context, clock *fake.Clock) (w *world, err error) {
 		closers = append(closers, func() { s.Close() })
 		*svc.dst = s
 	}
+	w.editProd = func(name, value string) error {
+		svc, ok := run.Service(project + "/services/api-prod")
+		if !ok {
+			return fmt.Errorf("no prod service to edit")
+		}
+		// Like a console edit, the changed template makes a new revision
+		// (with a generated name); traffic is pinned, so it serves nothing.
+		svc.Template.Revision = ""
+		c := svc.GetTemplate().GetContainers()[0]
+		for _, e := range c.GetEnv() {
+			if e.GetName() == name {
+				e.Values = &runpb.EnvVar_Value{Value: value}
+			}
+		}
+		return run.SetService(svc)
+	}
 	w.describe = fmt.Sprintf("stage/cloudrun and registry/artifactregistry on in-process emulators: Cloud Run Admin API v2 at %s, Artifact Registry at %s", run.Addr, ar.RegistryHost())
 	return w, nil
 }
@@ -173,16 +203,23 @@ func run(ctx context.Context, out io.Writer, backend string) error {
 	if err != nil {
 		return err
 	}
+	// Build once, but each stage its own settings: dev logs at debug, prod
+	// at info; everything else in the services' templates is kept.
+	devSettings := stage.Overrides{Env: map[string]string{"LOG_LEVEL": "debug"}}
+	prodSettings := stage.Overrides{Env: map[string]string{"LOG_LEVEL": "info"}}
 	p, err := pipeline.New(reg, w.repository, dev, prod,
 		pipeline.WithClock(clock),
 		pipeline.WithAudit(tl),
 		pipeline.WithGates(gate),
+		pipeline.WithDevOverrides(devSettings),
+		pipeline.WithProdOverrides(prodSettings),
 	)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "twostage quickstart: build once, promote by traffic\n")
 	fmt.Fprintf(out, "backend: %s; simulated clock\n", w.describe)
+	fmt.Fprintf(out, "settings: dev %s, prod %s\n", envString(devSettings), envString(prodSettings))
 	fmt.Fprintf(out, "plan %s; gate: sequential test of the candidate's errors against the stable's (traffic/analysis); 200 requests/s\n\n", traffic.DefaultPlan())
 
 	commits := []string{
@@ -218,6 +255,13 @@ func run(ctx context.Context, out io.Writer, backend string) error {
 		return fmt.Errorf("v1.1.0 should have been rolled back, got %v", err)
 	}
 
+	// Someone turns prod's logging up in the console: Status reports the
+	// drift from what the pipeline declares, before the next release
+	// would silently undo it.
+	if err := w.editProd("LOG_LEVEL", "trace"); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%-10s console  someone sets LOG_LEVEL=trace on api-prod outside twostage\n", "")
 	st, err := p.Status(ctx)
 	if err != nil {
 		return err
@@ -338,6 +382,14 @@ func (t *timeline) Record(_ context.Context, e pipeline.Event) error {
 		fmt.Fprintf(t.w, "%-10s %s %s: %s\n", at, e.Action, e.Decision, e.Reason)
 	}
 	return nil
+}
+
+func envString(o stage.Overrides) string {
+	var parts []string
+	for k, v := range o.Env {
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, ",")
 }
 
 func fmtDuration(d time.Duration) string {

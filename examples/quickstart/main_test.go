@@ -43,6 +43,8 @@ func testQuickstart(t *testing.T, backend string) {
 		"gate   sequential fail",
 		"ROLLBACK step 1 (5%)",
 		"prod: api-prod-v1-0-0-c9f0f89=100%[stable]",
+		"settings: dev LOG_LEVEL=debug, prod LOG_LEVEL=info",
+		"drift env.LOG_LEVEL: live trace, declared info",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("timeline lacks %q:\n%s", want, out.String())
