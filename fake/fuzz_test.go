@@ -3,6 +3,7 @@ package fake
 import (
 	"context"
 	"errors"
+	"github.com/twostage/twostage/internal/names"
 	"regexp"
 	"strings"
 	"testing"
@@ -82,7 +83,7 @@ func FuzzDeploy(f *testing.F) {
 			}
 			return
 		}
-		if !strings.HasPrefix(got.Name, "api-") || !dnsLabel(got.Name) {
+		if !strings.HasPrefix(got.Name, "api-") || !names.DNSLabel(got.Name) {
 			t.Fatalf("Deploy named the revision %q", got.Name)
 		}
 		if after.Split.LatestRevision != got.Name {

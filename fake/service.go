@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/twostage/twostage/internal/names"
 	"iter"
 	"maps"
 	"slices"
@@ -141,7 +142,7 @@ const (
 // must be a valid Cloud Run service name (a DNS label of at most 49
 // characters); NewService panics otherwise, as on any programmer error.
 func NewService(name string, opts ...ServiceOption) *Service {
-	if !dnsLabel(name) || len(name) > maxServiceName {
+	if !names.DNSLabel(name) || len(name) > maxServiceName {
 		panic(fmt.Sprintf("fake: NewService(%q): a service name is lower-case letters, digits and '-', starting with a letter, not ending with '-', at most %d characters", name, maxServiceName))
 	}
 	s := &Service{
@@ -449,7 +450,7 @@ func (c serviceCore) Deploy(ctx context.Context, r stage.Release) (stage.Revisio
 		name = s.generatedNameLocked()
 	}
 	what = fmt.Sprintf("deploying revision %q to service %q", name, s.name)
-	if !dnsLabel(name) {
+	if !names.DNSLabel(name) {
 		return stage.Revision{}, fmt.Errorf("%s: revision name %q is not valid: Cloud Run wants lower-case letters, digits and '-', starting with a letter, not ending with '-', at most 63 characters; shorten or fix the suffix: %w", what, name, twostage.ErrInvalid)
 	}
 	if r.Traffic == stage.RouteNone && !s.exists {
@@ -788,7 +789,7 @@ func (s *Service) validateRelease(r stage.Release) error {
 	seen := make(map[string]bool, len(r.Tags))
 	for _, t := range r.Tags {
 		switch {
-		case !dnsLabel(t):
+		case !names.DNSLabel(t):
 			return fmt.Errorf("release tag %q is not a DNS label (lower-case letters, digits and '-', starting with a letter, not ending with '-'): %w", t, twostage.ErrInvalid)
 		case len(t)+len(s.name) > traffic.MaxTagServiceLen:
 			return fmt.Errorf("release tag %q and service name %q together are %d characters; Cloud Run allows %d, shorten the tag to at most %d: %w", t, s.name, len(t)+len(s.name), traffic.MaxTagServiceLen, traffic.MaxTagServiceLen-len(s.name), twostage.ErrInvalid)
@@ -859,21 +860,6 @@ func revisionName(service, rev string) string {
 		return rev
 	}
 	return service + "-" + rev
-}
-
-// dnsLabel reports whether s matches ^[a-z]([-a-z0-9]*[a-z0-9])?$ and is at
-// most 63 characters long, the rule for revision names and tags.
-func dnsLabel(s string) bool {
-	if s == "" || len(s) > 63 || s[0] < 'a' || s[0] > 'z' || s[len(s)-1] == '-' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // tagURL returns the URL of tag on the service at base: Cloud Run's

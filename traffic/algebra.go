@@ -3,6 +3,7 @@ package traffic
 import (
 	"cmp"
 	"fmt"
+	"github.com/twostage/twostage/internal/names"
 	"maps"
 	"slices"
 	"strconv"
@@ -83,7 +84,7 @@ func Pin(s Split, latest string) (Split, error) {
 	if latest == "" {
 		return Split{}, invalidf("pinning LATEST: no ready revision to pin LATEST to; deploy a revision that becomes ready first, or pass the service's latest ready revision")
 	}
-	if !dnsLabel(latest) {
+	if !names.DNSLabel(latest) {
 		return Split{}, invalidf("pinning LATEST: revision %q is not a valid revision name (lower-case letters, digits and '-', starting with a letter, at most 63 characters)", latest)
 	}
 	out := make([]Target, 0, len(ts))
@@ -182,7 +183,7 @@ func checkPercents(percents map[string]int) error {
 	sum := 0
 	for _, r := range slices.Sorted(maps.Keys(percents)) {
 		p := percents[r]
-		if !dnsLabel(r) {
+		if !names.DNSLabel(r) {
 			return invalidf("routing %s: revision %q is not a valid revision name (lower-case letters, digits and '-', starting with a letter, at most 63 characters)", formatPercents(percents), r)
 		}
 		if p < 0 || p > 100 {
@@ -222,7 +223,7 @@ func formatPercents(percents map[string]int) string {
 func Shift(s Split, from, to string, n int) (Split, error) {
 	what := "shifting " + strconv.Itoa(n) + " points from " + strconv.Quote(from) + " to " + strconv.Quote(to)
 	for _, r := range []string{from, to} {
-		if !dnsLabel(r) {
+		if !names.DNSLabel(r) {
 			return Split{}, invalidf("%s: revision %q is not a valid revision name (lower-case letters, digits and '-', starting with a letter, at most 63 characters)", what, r)
 		}
 	}
@@ -257,7 +258,7 @@ func Shift(s Split, from, to string, n int) (Split, error) {
 // kept as tag-only). An invalid revision name fails with
 // [twostage.ErrInvalid].
 func RouteAll(s Split, revision string) (Split, error) {
-	if !dnsLabel(revision) {
+	if !names.DNSLabel(revision) {
 		return Split{}, invalidf("routing all traffic to %q: not a valid revision name (lower-case letters, digits and '-', starting with a letter, at most 63 characters)", revision)
 	}
 	return route(s, map[string]int{revision: 100})
@@ -273,10 +274,10 @@ func RouteAll(s Split, revision string) (Split, error) {
 // Validate(result, service), not here.
 func SetTag(s Split, tag, revision string) (Split, error) {
 	what := "setting tag " + strconv.Quote(tag) + " on " + strconv.Quote(revision)
-	if !dnsLabel(tag) {
+	if !names.DNSLabel(tag) {
 		return Split{}, invalidf("%s: tag %q is not a DNS label (lower-case letters, digits and '-', starting with a letter, not ending with '-', at most 63 characters)", what, tag)
 	}
-	if !dnsLabel(revision) {
+	if !names.DNSLabel(revision) {
 		return Split{}, invalidf("%s: revision %q is not a valid revision name (lower-case letters, digits and '-', starting with a letter, at most 63 characters)", what, revision)
 	}
 	out := removeTag(materialize(s), tag)

@@ -2,6 +2,7 @@ package traffic
 
 import (
 	"fmt"
+	"github.com/twostage/twostage/internal/names"
 
 	"github.com/twostage/twostage"
 )
@@ -41,7 +42,7 @@ func Validate(s Split, service string) error {
 			return invalidf("target %d: Latest is set together with revision %q; set one or the other", n, t.Revision)
 		case !t.Latest && t.Revision == "":
 			return invalidf("target %d: names no revision; set Revision, or Latest to follow the newest ready revision", n)
-		case t.Revision != "" && !dnsLabel(t.Revision):
+		case t.Revision != "" && !names.DNSLabel(t.Revision):
 			return invalidf("target %d: revision %q is not a valid revision name (lower-case letters, digits and '-', starting with a letter, at most 63 characters)", n, t.Revision)
 		case t.Percent < 0 || t.Percent > 100:
 			return invalidf("target %d (%s): percent %d is not in 0..100", n, t.describe(), t.Percent)
@@ -50,7 +51,7 @@ func Validate(s Split, service string) error {
 		if t.Tag == "" {
 			continue
 		}
-		if !dnsLabel(t.Tag) {
+		if !names.DNSLabel(t.Tag) {
 			return invalidf("target %d (%s): tag %q is not a DNS label (lower-case letters, digits and '-', starting with a letter, not ending with '-')", n, t.describe(), t.Tag)
 		}
 		if !TagFits(service, t.Tag) {
@@ -80,19 +81,4 @@ func (t Target) describe() string {
 
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf("traffic: "+format+": %w", append(args, twostage.ErrInvalid)...)
-}
-
-// dnsLabel reports whether s matches ^[a-z]([-a-z0-9]*[a-z0-9])?$ and is at
-// most 63 characters long.
-func dnsLabel(s string) bool {
-	if s == "" || len(s) > 63 || s[0] < 'a' || s[0] > 'z' || s[len(s)-1] == '-' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/twostage/twostage/internal/names"
 	"io"
 	"log/slog"
 	"strings"
@@ -246,25 +247,10 @@ func parseServiceName(name string) (string, error) {
 		}
 	}
 	short := parts[5]
-	if !dnsLabel(short) || len(short) > 49 {
+	if !names.DNSLabel(short) || len(short) > 49 {
 		return "", bad(fmt.Sprintf("service name %q must be lower-case letters, digits and '-', start with a letter, not end with '-', at most 49 characters", short))
 	}
 	return short, nil
-}
-
-// dnsLabel reports whether s matches ^[a-z]([-a-z0-9]*[a-z0-9])?$ and is at
-// most 63 characters long.
-func dnsLabel(s string) bool {
-	if s == "" || len(s) > 63 || s[0] < 'a' || s[0] > 'z' || s[len(s)-1] == '-' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // noRetry disables the gapic client's own retries (which sleep on the wall

@@ -1,6 +1,7 @@
 package cloudrun
 
 import (
+	"github.com/twostage/twostage/internal/names"
 	"regexp"
 	"strings"
 	"testing"
@@ -28,7 +29,7 @@ func FuzzParseServiceName(f *testing.F) {
 			}
 			return
 		}
-		if !dnsLabel(short) || len(short) > 49 || !strings.HasSuffix(name, "/services/"+short) || !strings.HasPrefix(name, "projects/") {
+		if !names.DNSLabel(short) || len(short) > 49 || !strings.HasSuffix(name, "/services/"+short) || !strings.HasPrefix(name, "projects/") {
 			t.Errorf("parseServiceName(%q) = %q, accepted a bad name", name, short)
 		}
 		if stage.ValidateServiceName(short) != nil {

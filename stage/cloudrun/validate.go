@@ -2,6 +2,7 @@ package cloudrun
 
 import (
 	"fmt"
+	"github.com/twostage/twostage/internal/names"
 	"maps"
 	"slices"
 	"strings"
@@ -59,7 +60,7 @@ func validateRelease(service string, r stage.Release) (string, error) {
 	}
 	seen := make(map[string]bool, len(r.Tags))
 	for _, t := range r.Tags {
-		if !dnsLabel(t) {
+		if !names.DNSLabel(t) {
 			return "", invalidf("release tag %q is not a DNS label (lower-case letters, digits and '-', starting with a letter, not ending with '-')", t)
 		}
 		if len(t)+len(service) > traffic.MaxTagServiceLen {
