@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -349,4 +350,51 @@ func TestProberRollout(t *testing.T) {
 	if elapsed := rclk.Now().Sub(t0); elapsed > time.Minute {
 		t.Errorf("rolled back after %v, want well within the 5-minute bake", elapsed)
 	}
+}
+
+// A rollout whose candidate fails every request, with metrics that have
+// not arrived yet: the probe's requests to the candidate's tag URL are the
+// evidence, and the rollout is rolled back during its first step.
+func ExampleProber() {
+	ctx := context.Background()
+	hits := make(chan bool, 1<<16)
+	cand := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits <- true
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer cand.Close()
+	stable := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits <- true }))
+	defer stable.Close()
+
+	clk := fake.NewClock(time.Time{}) // the rollout's clock; the probe keeps its own
+	svc := fake.NewService("api", fake.WithClock(clk))
+	for i, rel := range []stage.Release{
+		{Revision: "v1", Traffic: stage.RouteAll},
+		{Revision: "v2", Traffic: stage.RouteNone, Tags: []string{traffic.TagCandidate}},
+	} {
+		rel.Artifact = registry.Artifact{Repository: "registry.example.com/api", Digest: "sha256:" + strings.Repeat(string(rune('a'+i)), 64)}
+		if _, err := svc.Deploy(ctx, rel); err != nil {
+			panic(err)
+		}
+	}
+	// The tag URLs would be GetterTagURLs(svc); here, local stand-ins.
+	prober := NewProber(func(_ context.Context, revision, _ string) (string, error) {
+		if revision == "api-v2" {
+			return cand.URL, nil
+		}
+		return stable.URL, nil
+	}, WithProberClock(fake.NewClock(time.Time{})))
+	defer prober.Stop()
+	seq, _ := analysis.NewSequential(analysis.NewScript(clk, 3*time.Minute), analysis.WithProbe(prober), analysis.WithClock(clk))
+
+	// Each second of the rollout waits for two probe requests (2 per
+	// second is the probe's default rate), so the clocks move together.
+	clk.OnSleep(func(time.Time) { <-hits; <-hits })
+	ro, _ := traffic.NewRollout(svc, traffic.WithGates(prober.Gate(seq)), traffic.WithClock(clk), traffic.WithInterval(time.Second))
+	_, err := ro.Run(ctx, "api-v2")
+	var re *traffic.RolloutError
+	if errors.As(err, &re) {
+		fmt.Printf("%v at step %d (%d%%)\n", re.Err, re.Step, re.Percent)
+	}
+	// Output: rolled back at step 1 (5%)
 }
