@@ -1,0 +1,373 @@
+package reliability
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	run "cloud.google.com/go/run/apiv2"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/twostage/twostage/fake"
+	"github.com/twostage/twostage/fake/cloudrunfake"
+	"github.com/twostage/twostage/internal/backoff"
+	"github.com/twostage/twostage/pipeline"
+	"github.com/twostage/twostage/stage"
+	"github.com/twostage/twostage/stage/cloudrun"
+	"github.com/twostage/twostage/traffic"
+)
+
+// fault is one kind of failure the matrix injects.
+type fault struct {
+	name  string
+	code  codes.Code // gRPC code of an error fault
+	http  int        // HTTP status of the same fault, for REST emulators
+	crash bool       // cancel the flow's context right after the call is accepted
+}
+
+func faults() []fault {
+	return []fault{
+		{name: "UNAVAILABLE", code: codes.Unavailable, http: http.StatusServiceUnavailable},
+		{name: "DEADLINE_EXCEEDED", code: codes.DeadlineExceeded, http: http.StatusGatewayTimeout},
+		{name: "RESOURCE_EXHAUSTED", code: codes.ResourceExhausted, http: http.StatusTooManyRequests},
+		{name: "CONFLICT", code: codes.Aborted, http: http.StatusConflict},
+		{name: "INTERNAL", code: codes.Internal, http: http.StatusInternalServerError},
+		{name: "CRASH", crash: true},
+	}
+}
+
+// injector sits in front of an emulator (a gRPC interceptor or an HTTP
+// handler): it logs every call, injects the armed fault at the n-th call of
+// one method, and runs the invariant checks after every call.
+type injector struct {
+	mu     sync.Mutex // guards every field below
+	counts map[string]int
+	log    []string
+	armed  bool
+	key    string
+	n      int
+	f      fault
+	cancel context.CancelFunc
+	fired  bool
+	after  func() // the invariant checks
+}
+
+// arm injects f at the n-th call of key (counted from now); an error fault
+// keeps failing key for the rest of the run, a crash cancels via cancel
+// right after the n-th call.
+func (in *injector) arm(key string, n int, f fault, cancel context.CancelFunc) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.counts, in.log = map[string]int{}, nil
+	in.armed, in.key, in.n, in.f, in.cancel, in.fired = true, key, n, f, cancel, false
+}
+
+// disarm stops injecting and reports whether the fault fired.
+func (in *injector) disarm() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.armed = false
+	return in.fired
+}
+
+// reset empties the call log.
+func (in *injector) reset() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.counts, in.log = map[string]int{}, nil
+}
+
+// calls returns the calls logged since the last reset or arm.
+func (in *injector) calls() []string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]string(nil), in.log...)
+}
+
+func (in *injector) setAfter(f func()) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.after = f
+}
+
+// enter counts a call of key and says what to do with it.
+func (in *injector) enter(key string) (inject bool, crash bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.counts == nil {
+		in.counts = map[string]int{}
+	}
+	in.counts[key]++
+	in.log = append(in.log, key)
+	if !in.armed || key != in.key || in.counts[key] < in.n {
+		return false, false
+	}
+	if in.f.crash {
+		if in.counts[key] == in.n {
+			in.fired = true
+			return false, true
+		}
+		return false, false
+	}
+	in.fired = true
+	return true, false
+}
+
+func (in *injector) crashNow() {
+	in.mu.Lock()
+	cancel := in.cancel
+	in.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+func (in *injector) check() {
+	in.mu.Lock()
+	after := in.after
+	in.mu.Unlock()
+	if after != nil {
+		after()
+	}
+}
+
+func (in *injector) faultCode() (codes.Code, int) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.f.code, in.f.http
+}
+
+// unary is the gRPC server interceptor.
+func (in *injector) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	inject, crash := in.enter(info.FullMethod)
+	defer in.check()
+	if inject {
+		code, _ := in.faultCode()
+		return nil, status.Errorf(code, "injected %s on %s", code, info.FullMethod)
+	}
+	resp, err := h(ctx, req)
+	if crash {
+		in.crashNow()
+	}
+	return resp, err
+}
+
+// handler wraps a REST emulator; the method key is "VERB /path".
+func (in *injector) handler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Method + " " + r.URL.Path
+		inject, crash := in.enter(key)
+		defer in.check()
+		if inject {
+			code, httpCode := in.faultCode()
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(httpCode)
+			// Google's JSON error shape.
+			_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
+				"code": httpCode, "message": fmt.Sprintf("injected %s on %s", code, key), "status": strings.ToUpper(code.String()),
+			}})
+			return
+		}
+		h.ServeHTTP(w, r)
+		if crash {
+			in.crashNow()
+		}
+	})
+}
+
+// serveGRPC serves register's services on loopback behind in and returns
+// the client options that reach them.
+func serveGRPC(t testing.TB, in *injector, register func(grpc.ServiceRegistrar)) []option.ClientOption {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer(grpc.ChainUnaryInterceptor(in.unary))
+	register(g)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = g.Serve(lis) }()
+	t.Cleanup(func() { g.Stop(); <-done })
+	return []option.ClientOption{
+		option.WithEndpoint(lis.Addr().String()),
+		option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+	}
+}
+
+// serveHTTP serves h on loopback behind in.
+func serveHTTP(t testing.TB, in *injector, h http.Handler) []option.ClientOption {
+	t.Helper()
+	hs := httptest.NewServer(in.handler(h))
+	t.Cleanup(hs.Close)
+	return []option.ClientOption{option.WithEndpoint(hs.URL), option.WithoutAuthentication(), option.WithHTTPClient(hs.Client())}
+}
+
+const (
+	project  = "proj"
+	region   = "europe-west1"
+	devName  = "projects/" + project + "/locations/" + region + "/services/api-dev"
+	prodName = "projects/" + project + "/locations/" + region + "/services/api"
+	repo     = "europe-west1-docker.pkg.dev/proj/apps/api"
+	sha1     = "1111111111111111111111111111111111111111"
+	sha2     = "2222222222222222222222222222222222222222"
+)
+
+// runEnv is the two-stage pipeline on Cloud Run stages wired to the Cloud
+// Run emulator (behind an injector), an in-memory registry and a fake
+// clock.
+type runEnv struct {
+	srv       *cloudrunfake.Server
+	in        *injector
+	clk       *fake.Clock
+	reg       *fake.Registry
+	dev, prod *cloudrun.Service
+	p         *pipeline.Pipeline
+	pausing   *pipeline.Pipeline // a gate that stays inconclusive: Promote pauses at 5%
+	chk       *Checker
+	watch     *StateWatch
+
+	mu         sync.Mutex     // guards the fields below
+	prodServes map[string]int // non-nil: prod must keep serving exactly this (a release)
+	stable     string         // must serve until the promotion finishes
+}
+
+func newRunEnv(t testing.TB, opts ...pipeline.Option) *runEnv {
+	t.Helper()
+	ctx := context.Background()
+	e := &runEnv{in: &injector{}, clk: fake.NewClock(time.Time{}), reg: fake.NewRegistry(), chk: &Checker{}, watch: &StateWatch{}}
+	srv, err := cloudrunfake.NewServer(cloudrunfake.WithoutListener(), cloudrunfake.WithClock(e.clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = srv
+	copts := serveGRPC(t, e.in, srv.Register)
+	sc, err := run.NewServicesClient(ctx, copts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	rc, err := run.NewRevisionsClient(ctx, copts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Close() })
+	mk := func(name string) *cloudrun.Service {
+		s, err := cloudrun.New(ctx, name, cloudrun.WithServicesClient(sc), cloudrun.WithRevisionsClient(rc), cloudrun.WithClock(e.clk),
+			cloudrun.WithRetry(backoff.Policy{Rand: func() float64 { return 0 }}, 3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	e.dev, e.prod = mk(devName), mk(prodName)
+	base := append([]pipeline.Option{pipeline.WithClock(e.clk)}, opts...)
+	if e.p, err = pipeline.New(e.reg, repo, e.dev, e.prod, base...); err != nil {
+		t.Fatal(err)
+	}
+	inconclusive := traffic.GateFunc(func(context.Context, traffic.Check) (traffic.Verdict, error) {
+		return traffic.Verdict{Gate: "wait", Outcome: traffic.Inconclusive, Reason: "not enough data"}, nil
+	})
+	if e.pausing, err = pipeline.New(e.reg, repo, e.dev, e.prod, append(base, pipeline.WithGates(inconclusive))...); err != nil {
+		t.Fatal(err)
+	}
+	e.in.setAfter(e.checkAll)
+	return e
+}
+
+// checkAll runs every invariant on the emulator's state.
+func (e *runEnv) checkAll() {
+	dev, _ := e.srv.Service(devName)
+	prod, _ := e.srv.Service(prodName)
+	CheckTraffic(e.chk, "dev", dev, e.srv.Revisions(devName))
+	CheckTraffic(e.chk, "prod", prod, e.srv.Revisions(prodName))
+	if prod == nil {
+		return
+	}
+	st, err := State(prod)
+	if err == nil {
+		e.watch.Observe(e.chk, "prod", st)
+	}
+	serving := Serving(prod)
+	e.mu.Lock()
+	want, stable := e.prodServes, e.stable
+	e.mu.Unlock()
+	if want != nil {
+		e.chk.Expect(Describe(want) == Describe(serving), "prod: a release changed who serves prod from %s to %s", Describe(want), Describe(serving))
+	}
+	if stable != "" {
+		finished := st.Phase == traffic.Succeeded && st.Stable == stable
+		e.chk.Expect(finished || serving[stable] > 0, "prod: stable revision %s stopped serving before the promotion finished (%s; rollout %s %s)", stable, Describe(serving), st.Candidate, st.Phase)
+	}
+}
+
+// expect sets the flow's own invariants from the current state: with
+// release, prod must keep serving exactly what it serves now; the revision
+// serving 100% now must serve until a promotion finishes.
+func (e *runEnv) expect(release bool) {
+	prod, _ := e.srv.Service(prodName)
+	serving := Serving(prod)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if release {
+		e.prodServes = serving
+	}
+	e.stable = ""
+	for rev, p := range serving {
+		if p == 100 {
+			e.stable = rev
+		}
+	}
+	if st, err := State(prod); err == nil && !st.Phase.Done() && st.Stable != "" {
+		e.stable = st.Stable
+	}
+}
+
+// snapshot is the part of the state a flow must converge to.
+type snapshot struct {
+	DevServing, ProdServing map[string]int
+	ProdTags                map[string]string
+	Rollout                 struct {
+		Candidate, Stable string
+		Phase             traffic.Phase
+		Step              int
+	}
+	DevRevisions, ProdRevisions []string
+}
+
+func (e *runEnv) snapshot() snapshot {
+	dev, _ := e.srv.Service(devName)
+	prod, _ := e.srv.Service(prodName)
+	var s snapshot
+	s.DevServing, s.ProdServing, s.ProdTags = Serving(dev), Serving(prod), Tags(prod)
+	st, _ := State(prod)
+	s.Rollout.Candidate, s.Rollout.Stable, s.Rollout.Phase, s.Rollout.Step = st.Candidate, st.Stable, st.Phase, st.Step
+	s.DevRevisions, s.ProdRevisions = RevisionNames(e.srv.Revisions(devName)), RevisionNames(e.srv.Revisions(prodName))
+	return s
+}
+
+// image returns the image built from commit sha (the same bytes every
+// time: a reproducible build).
+func image(sha string) v1.Image { return fake.NewImage("build of " + sha) }
+
+// placeholder creates the prod service serving a placeholder image.
+func (e *runEnv) placeholder(ctx context.Context) error {
+	a, err := e.reg.Push(ctx, repo+":placeholder", fake.NewImage("placeholder"))
+	if err != nil {
+		return err
+	}
+	_, err = e.prod.Deploy(ctx, stage.Release{Artifact: a, Revision: "placeholder", Traffic: stage.RouteAll})
+	return err
+}
