@@ -2,17 +2,23 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"path/filepath"
+	"strings"
 
+	monitoring "cloud.google.com/go/monitoring/apiv3/v2"
 	"golang.org/x/oauth2"
 
 	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/examples/twostage/internal/backend"
 	"github.com/twostage/twostage/examples/twostage/internal/config"
 	"github.com/twostage/twostage/examples/twostage/internal/metricsfile"
 	"github.com/twostage/twostage/pipeline/gittag"
 	"github.com/twostage/twostage/traffic"
 	"github.com/twostage/twostage/traffic/analysis"
+	"github.com/twostage/twostage/traffic/analysis/cloudmonitoring"
 	"github.com/twostage/twostage/wif"
 )
 
@@ -31,23 +37,52 @@ func (a *app) verifier() gittag.Verifier {
 }
 
 // metrics returns the gates' metrics source for one prod region.
-func (a *app) metrics(region string) (analysis.Metrics, error) {
+func (a *app) metrics(ctx context.Context, clock twostage.Clock, region string) (analysis.Metrics, error) {
 	switch m := a.cfg.Rollout.Metrics; m.Source {
 	case config.MetricsFile:
 		return metricsfile.Source{Path: a.rel(m.File), Region: region}, nil
+	case config.MetricsCloudMonitoring:
+		mc, err := a.metricClient(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// Cloud Run's request_count of the prod service in this region,
+		// complete up to 3 minutes ago (the package's default delay); on
+		// the clock of the gates, so --virtual-time moves it too.
+		return cloudmonitoring.New(ctx, a.cfg.Project, a.cfg.Services.Prod,
+			cloudmonitoring.WithMetricClient(mc),
+			cloudmonitoring.WithLocation(region),
+			cloudmonitoring.WithClock(clock))
 	default:
-		// traffic/analysis/cloudmonitoring has not landed in this module
-		// yet; when it does, it plugs in here.
-		return nil, fmt.Errorf("%s: rollout.metrics.source %q: Cloud Monitoring metrics are not available in this build of twostage yet; use source: file for local play, or remove the gates (steps then pass when baked): %w", a.cfg.File(), m.Source, twostage.ErrInvalid)
+		return nil, fmt.Errorf("%s: rollout.metrics.source %q is unknown; use cloud-monitoring or file: %w", a.cfg.File(), m.Source, twostage.ErrInvalid)
 	}
 }
 
+// metricClient returns the Cloud Monitoring client every region's gates
+// share, created on first use and closed with the backend.
+func (a *app) metricClient(ctx context.Context) (*monitoring.MetricClient, error) {
+	if a.metricsClient != nil {
+		return a.metricsClient, nil
+	}
+	opts := a.backend.MonitoringOptions
+	if opts == nil {
+		return nil, fmt.Errorf("%s: rollout.metrics.source is cloud-monitoring, but %s names no Cloud Monitoring emulator: use the discovery form (HOST:PORT of `twostage emulator`), add monitoring=HOST:PORT, or use source: file for local play: %w", a.cfg.File(), backend.EnvEmulatorHost, twostage.ErrInvalid)
+	}
+	mc, err := monitoring.NewMetricClient(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Cloud Monitoring for the gates: %w", err)
+	}
+	a.metricsClient = mc
+	a.backend.AddCloser(mc.Close)
+	return mc, nil
+}
+
 // gates builds the configured gates for one prod region.
-func (a *app) gates(clock twostage.Clock, region string) ([]traffic.Gate, error) {
+func (a *app) gates(ctx context.Context, clock twostage.Clock, region string) ([]traffic.Gate, error) {
 	if len(a.cfg.Rollout.Gates) == 0 {
 		return nil, nil
 	}
-	m, err := a.metrics(region)
+	m, err := a.metrics(ctx, clock, region)
 	if err != nil {
 		return nil, err
 	}
@@ -94,24 +129,77 @@ func (a *app) wifProvider() (wif.Provider, error) {
 	return wif.Provider{Pool: pool, ID: c.WIF.Provider}, nil
 }
 
-// tokenSource is the keyless GitHub Actions token source: the job's OIDC
-// token exchanged at STS (and, with wif.service-account, impersonated).
-func (a *app) tokenSource(ctx context.Context) (oauth2.TokenSource, error) {
+// keyless is the keyless GitHub Actions token source: the job's OIDC
+// token (from $ACTIONS_ID_TOKEN_REQUEST_URL with the bearer
+// $ACTIONS_ID_TOKEN_REQUEST_TOKEN, read through a.env) exchanged at STS
+// for the provider in wif:, and with wif.service-account impersonated
+// through IAM Credentials. It exchanges once before returning, so that a
+// refusal (a job of another repository, a pull request, a missing
+// provider) fails the command before anything is pushed or deployed, with
+// STS's reason. No token appears in its errors (package wif redacts them).
+//
+// With the emulator (emu non-nil), STS and IAM Credentials are the
+// emulator's (Endpoints.STSTokenURL, Endpoints.IAMCredentials), never
+// Google's, and only a request URL on the emulator's own address is used:
+// a real GitHub token is never sent to an emulator (whose STS could not
+// verify it anyway). Otherwise it returns nil, and the emulated APIs are
+// called without authentication, with a note on stderr.
+func (a *app) keyless(ctx context.Context, emu *backend.Endpoints) (oauth2.TokenSource, error) {
+	reqURL, reqTok := a.env(wif.EnvRequestURL), a.env(wif.EnvRequestToken)
+	var opts []wif.TokenOption
+	if emu != nil {
+		switch {
+		case emu.STSTokenURL == "":
+			fmt.Fprintf(a.stderr, "twostage: %s is set, but the emulator serves no STS (the discovery form of %s does, or add sts=HOST:PORT): keyless auth is skipped and the emulated APIs are called without authentication\n", wif.EnvRequestURL, backend.EnvEmulatorHost)
+			return nil, nil
+		case hostOf(reqURL) != hostOf(emu.STSTokenURL):
+			fmt.Fprintf(a.stderr, "twostage: %s names %s, not the emulator at %s: the job's GitHub token is not sent to the emulator; keyless auth is skipped and the emulated APIs are called without authentication\n", wif.EnvRequestURL, hostOf(reqURL), hostOf(emu.STSTokenURL))
+			return nil, nil
+		}
+		opts = append(opts, wif.WithTokenURL(emu.STSTokenURL))
+		if emu.IAMCredentials != "" {
+			opts = append(opts, wif.WithIAMCredentialsURL(emu.IAMCredentials))
+		}
+	}
+	if reqTok == "" {
+		return nil, fmt.Errorf("keyless auth from GitHub Actions: $%s is set but $%s is not: %w", wif.EnvRequestURL, wif.EnvRequestToken, wif.ErrNoIDToken)
+	}
 	p, err := a.wifProvider()
 	if err != nil {
 		return nil, err
 	}
-	supplier, err := wif.FromGitHubActions(p.DefaultTokenAudience())
-	if err != nil {
-		return nil, fmt.Errorf("keyless auth from GitHub Actions: %w", err)
-	}
-	var opts []wif.TokenOption
 	if sa := a.cfg.WIF.ServiceAccount; sa != "" {
 		opts = append(opts, wif.WithImpersonation(sa))
 	}
+	supplier := &wif.GitHubOIDC{RequestURL: reqURL, RequestToken: reqTok, Audience: p.DefaultTokenAudience()}
 	ts, err := wif.TokenSource(ctx, p, supplier, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("keyless auth through %s: %w", p.Name(), err)
 	}
+	if _, err := ts.Token(); err != nil {
+		return nil, fmt.Errorf("keyless auth from GitHub Actions refused%s: %w", a.keylessHint(err), err)
+	}
 	return ts, nil
+}
+
+// keylessHint says which of the job's facts the provider refused, when
+// GitHub tells them.
+func (a *app) keylessHint(err error) string {
+	if !errors.Is(err, wif.ErrConditionRejected) {
+		return ""
+	}
+	w := a.cfg.WIF
+	if repo := a.gh.Repository; repo != "" && !strings.EqualFold(repo, w.Repository) {
+		return fmt.Sprintf(" (this job runs in repository %s, but %s allows only wif.repository %s, repository-id %s, owner-id %s)", repo, a.cfg.File(), w.Repository, w.RepositoryID, w.OwnerID)
+	}
+	return fmt.Sprintf(" (%s allows only wif.repository %s, repository-id %s, owner-id %s, and no pull requests)", a.cfg.File(), w.Repository, w.RepositoryID, w.OwnerID)
+}
+
+// hostOf returns the host:port of a URL, or "" when it has none.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	monitoring "cloud.google.com/go/monitoring/apiv3/v2"
+
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/examples/twostage/internal/auditlog"
 	"github.com/twostage/twostage/examples/twostage/internal/backend"
@@ -156,6 +158,8 @@ type app struct {
 	audit    *auditlog.Sink
 	outputs  map[string]string
 	popts    []pipeline.Option
+
+	metricsClient *monitoring.MetricClient // the gates' Cloud Monitoring client, if any
 }
 
 // flags returns the command's flag set with the common flags.
@@ -320,8 +324,9 @@ func (a *app) open(ctx context.Context) (*pipeline.Pipeline, error) {
 			}
 		}
 		opts.Emulator = &e
-	} else if a.gh.OIDC {
-		ts, err := a.tokenSource(ctx)
+	}
+	if a.gh.OIDC {
+		ts, err := a.keyless(ctx, opts.Emulator)
 		if err != nil {
 			return nil, err
 		}
@@ -365,7 +370,7 @@ func (a *app) open(ctx context.Context) (*pipeline.Pipeline, error) {
 	for i, name := range a.cfg.Regions() {
 		// Gates keep per-rollout state (failed checks of a candidate), so
 		// each region gets its own.
-		gates, err := a.gates(clock, name)
+		gates, err := a.gates(ctx, clock, name)
 		if err != nil {
 			return nil, err
 		}

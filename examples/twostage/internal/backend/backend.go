@@ -42,6 +42,15 @@ type Endpoints struct {
 	// Registry is the OCI registry "host:port" (plain HTTP), the emulated
 	// LOCATION-docker.pkg.dev.
 	Registry string `json:"registry"`
+	// Monitoring is the Cloud Monitoring v3 gRPC "host:port", for
+	// rollout.metrics.source cloud-monitoring; optional.
+	Monitoring string `json:"monitoring,omitempty"`
+	// STSTokenURL is the STS token exchange URL
+	// ("http://host:port/v1/token") and IAMCredentials the IAM Credentials
+	// base URL ("http://host:port"), for keyless auth against the
+	// emulator; optional.
+	STSTokenURL    string `json:"stsTokenURL,omitempty"`
+	IAMCredentials string `json:"iamCredentials,omitempty"`
 }
 
 // DiscoveryPath is where the emulator program serves its Endpoints as
@@ -51,9 +60,13 @@ const DiscoveryPath = "/v1/endpoints"
 // ParseEmulatorHost reads TWOSTAGE_EMULATOR_HOST. Two forms are accepted:
 //
 //   - "run=HOST:PORT,artifactregistry=HOST:PORT,registry=HOST:PORT": the
-//     addresses themselves (what tests and custom setups use);
+//     addresses themselves (what tests and custom setups use), optionally
+//     with monitoring=HOST:PORT (Cloud Monitoring) and sts=HOST:PORT (STS
+//     at http://HOST:PORT/v1/token and IAM Credentials at
+//     http://HOST:PORT);
 //   - "HOST:PORT": the emulator program's discovery address, asked for
-//     GET http://HOST:PORT/v1/endpoints (returns Endpoints as JSON).
+//     GET http://HOST:PORT/v1/endpoints (returns Endpoints as JSON, the
+//     shape of fake/emulators.Endpoints).
 //
 // The discovery form is marked by an empty Endpoints and discover set.
 func ParseEmulatorHost(v string) (e Endpoints, discover string, err error) {
@@ -79,8 +92,12 @@ func ParseEmulatorHost(v string) (e Endpoints, discover string, err error) {
 			e.ArtifactRegistry = addr
 		case "registry":
 			e.Registry = addr
+		case "monitoring":
+			e.Monitoring = addr
+		case "sts":
+			e.STSTokenURL, e.IAMCredentials = "http://"+addr+"/v1/token", "http://"+addr
 		default:
-			return Endpoints{}, "", fmt.Errorf("%s: unknown API %q; the names are run, artifactregistry and registry: %w", EnvEmulatorHost, k, twostage.ErrInvalid)
+			return Endpoints{}, "", fmt.Errorf("%s: unknown API %q; the names are run, artifactregistry, registry, monitoring and sts: %w", EnvEmulatorHost, k, twostage.ErrInvalid)
 		}
 	}
 	return e, "", e.check()
@@ -128,7 +145,11 @@ type Options struct {
 	// Emulator, if set, sends every call to the emulator.
 	Emulator *Endpoints
 	// TokenSource, if set, authenticates to Google Cloud (keyless
-	// GitHub OIDC); nil uses Application Default Credentials.
+	// GitHub OIDC); nil uses Application Default Credentials, or no
+	// authentication with the emulator. With the emulator, its tokens go
+	// to the gRPC APIs as "authorization: Bearer" metadata over the
+	// plain-text connection (see [BearerCredentials]); the OCI registry
+	// gets none.
 	TokenSource oauth2.TokenSource
 	// Clock paces polling and retries.
 	Clock twostage.Clock
@@ -155,6 +176,9 @@ type Backend struct {
 	// creating the repository in the emulator); RunOptions reach Cloud
 	// Run (ClientOptions plus the emulator's endpoint).
 	ClientOptions, RunOptions []option.ClientOption
+	// MonitoringOptions reach Cloud Monitoring (ClientOptions plus the
+	// emulator's endpoint), or are nil when the emulator serves none.
+	MonitoringOptions []option.ClientOption
 
 	closers []func() error
 }
@@ -177,6 +201,9 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Backend, error) 
 		b.ClientOptions = []option.ClientOption{
 			option.WithoutAuthentication(),
 			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+		}
+		if o.TokenSource != nil {
+			b.ClientOptions = append(b.ClientOptions, option.WithGRPCDialOption(grpc.WithPerRPCCredentials(BearerCredentials{Source: o.TokenSource})))
 		}
 		arOpts = []artifactregistry.Option{
 			artifactregistry.WithClientOptions(append([]option.ClientOption{option.WithEndpoint(o.Emulator.ArtifactRegistry)}, b.ClientOptions...)...),
@@ -201,8 +228,13 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Backend, error) 
 	b.AR, b.Registry, b.Repository = ar, ar, ar.Image(cfg.Registry.Image)
 
 	runOpts := b.ClientOptions
+	b.MonitoringOptions = b.ClientOptions
 	if o.Emulator != nil {
 		runOpts = append([]option.ClientOption{option.WithEndpoint(o.Emulator.Run)}, b.ClientOptions...)
+		b.MonitoringOptions = nil
+		if o.Emulator.Monitoring != "" {
+			b.MonitoringOptions = append([]option.ClientOption{option.WithEndpoint(o.Emulator.Monitoring)}, b.ClientOptions...)
+		}
 	}
 	b.RunOptions = runOpts
 	type want struct {
@@ -229,6 +261,33 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Backend, error) 
 	b.Prod = b.Prods[0]
 	return b, nil
 }
+
+// AddCloser registers f to run at Close, for clients built on the
+// backend's options (a Cloud Monitoring client).
+func (b *Backend) AddCloser(f func() error) { b.closers = append(b.closers, f) }
+
+// BearerCredentials sends the tokens of Source as "authorization: Bearer"
+// gRPC metadata over a plain-text connection, which the emulator speaks:
+// golang.org/x/oauth2 and grpc's own oauth credentials require transport
+// security and would refuse it. Use it only towards the emulator on a
+// trusted address; against Google Cloud, option.WithTokenSource sends the
+// token over TLS. Its errors come from Source (package wif redacts them).
+type BearerCredentials struct {
+	Source oauth2.TokenSource
+}
+
+// GetRequestMetadata implements credentials.PerRPCCredentials.
+func (c BearerCredentials) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
+	tok, err := c.Source.Token()
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"authorization": tok.Type() + " " + tok.AccessToken}, nil
+}
+
+// RequireTransportSecurity implements credentials.PerRPCCredentials: false,
+// for the emulator's plain-text connection.
+func (BearerCredentials) RequireTransportSecurity() bool { return false }
 
 // Close closes every client.
 func (b *Backend) Close() error {
