@@ -218,3 +218,21 @@ func TestOursRunsTheEngine(t *testing.T) {
 		t.Errorf("rollout past the horizon mismatch (-want +got):\n%s", diff)
 	}
 }
+
+// BenchmarkTrial measures one healthy release at R = 200/s (10 minutes to
+// 100%) under our strategy, the real engine, and under a modelled one.
+func BenchmarkTrial(b *testing.B) {
+	p := DefaultParams()
+	for _, f := range Strategies() {
+		s := f()
+		if !strings.HasPrefix(s.Name(), "ours") && !strings.HasPrefix(s.Name(), "fixed") {
+			continue
+		}
+		b.Run(strings.Fields(s.Name())[0], func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				Run(f(), Cell{Rate: 200}, p, uint64(i), 0.001, Releases()[1:])
+			}
+		})
+	}
+}
