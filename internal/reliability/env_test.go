@@ -35,17 +35,32 @@ type fault struct {
 	code  codes.Code // gRPC code of an error fault
 	http  int        // HTTP status of the same fault, for REST emulators
 	crash bool       // cancel the flow's context right after the call is accepted
+	once  bool       // fail only the one call, not every later call of its method
 }
 
+// retryable reports whether a single such failure must be absorbed by
+// the clients' retries.
+func (f fault) retryable() bool {
+	return f.once && (f.code == codes.Unavailable || f.code == codes.DeadlineExceeded || f.code == codes.ResourceExhausted)
+}
+
+// faults returns the faults: each error as an outage of the method for
+// the rest of the first run, and once (a blip the retries may absorb),
+// and the crash.
 func faults() []fault {
-	return []fault{
+	errs := []fault{
 		{name: "UNAVAILABLE", code: codes.Unavailable, http: http.StatusServiceUnavailable},
 		{name: "DEADLINE_EXCEEDED", code: codes.DeadlineExceeded, http: http.StatusGatewayTimeout},
 		{name: "RESOURCE_EXHAUSTED", code: codes.ResourceExhausted, http: http.StatusTooManyRequests},
 		{name: "CONFLICT", code: codes.Aborted, http: http.StatusConflict},
 		{name: "INTERNAL", code: codes.Internal, http: http.StatusInternalServerError},
-		{name: "CRASH", crash: true},
 	}
+	out := append([]fault(nil), errs...)
+	for _, f := range errs {
+		f.name, f.once = f.name+"_once", true
+		out = append(out, f)
+	}
+	return append(out, fault{name: "CRASH", crash: true})
 }
 
 // injector sits in front of an emulator (a gRPC interceptor or an HTTP
@@ -114,7 +129,11 @@ func (in *injector) enter(key string) (inject bool, crash bool) {
 	if !in.armed || key != in.key || in.counts[key] < in.n {
 		return false, false
 	}
-	if in.f.crash {
+	if in.f.crash || in.f.once {
+		if in.counts[key] == in.n && in.f.once {
+			in.fired = true
+			return true, false
+		}
 		if in.counts[key] == in.n {
 			in.fired = true
 			return false, true

@@ -208,6 +208,13 @@ func TestFaultMatrix(t *testing.T) {
 						if !e.injector().disarm() {
 							t.Fatalf("the fault never fired: the first run made no call %s #%d (first run: %v)", p.method, p.n, err1)
 						}
+						if err1 != nil && f.retryable() {
+							if reason := knownBug(fl.name, p, f, err1); reason != "" {
+								t.Logf("known bug, reported: %s: %v", reason, err1)
+							} else {
+								t.Errorf("first run failed from a single %s, which the retries should absorb: %v", f.code, err1)
+							}
+						}
 						if err1 != nil {
 							failedFirst.Add(1)
 							checkFaultError(t, fl.name, p, f, err1)
@@ -273,13 +280,14 @@ func short(key string) string {
 // once fixed (the scenario then must pass).
 func knownBug(flowName string, p point, f fault, err error) string {
 	// traffic.Rollout.Run with no candidate named, after the rollout
-	// succeeded, looks for the "candidate" tag, which the last step moved
+	// succeeded (a Promote run twice, or crashed right after its last
+	// write), looks for the "candidate" tag, which the last step moved
 	// to "stable", and fails with ErrInvalid instead of returning the
 	// succeeded result: a Promote that crashed right after its last write
 	// cannot be re-run. Fix in traffic/rollout.go Run: when candidate is
 	// "" and st.Phase is Succeeded with no candidate tag, return
 	// Result{State: st, Split: sp}, nil.
-	if flowName == "promote" && f.crash && p.method == "/google.cloud.run.v2.Services/UpdateService" && p.n == 3 && errors.Is(err, twostage.ErrInvalid) {
+	if flowName == "promote" && errors.Is(err, twostage.ErrInvalid) && strings.Contains(err.Error(), "no candidate") {
 		return "a Promote re-run after the rollout succeeded fails (no candidate tag)"
 	}
 	// pipeline.Release turns any error reading the dev revision (the
@@ -290,6 +298,16 @@ func knownBug(flowName string, p point, f fault, err error) string {
 	// differs; wrap a read error with %w.
 	if flowName == "release" && p.method == "/google.cloud.run.v2.Revisions/GetRevision" && errors.Is(err, twostage.ErrPolicy) {
 		return "Release reports a failed read of the dev revision as a policy refusal"
+	}
+	// wif.Manager does not retry a transient failure (HTTP 429, 503, 504)
+	// of its REST calls (reading and creating pools and providers, reading
+	// service-account policies) nor, with the gapic retries off, of the
+	// project policy read: one blip fails the apply. Fix in wif: retry
+	// gcperr.Retryable errors with backoff on the manager's clock, and
+	// pass gax.WithRetry(nil) so the gapic clients do not also retry on
+	// the wall clock.
+	if flowName == "wif" && f.retryable() {
+		return "wif.Manager does not retry transient failures"
 	}
 	return ""
 }
