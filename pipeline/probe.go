@@ -152,22 +152,40 @@ func NewProber(resolve TagURLFunc, opts ...ProberOption) *Prober {
 	return p
 }
 
-// Gate returns g with the probe's lifecycle around it; see [Prober]. The
-// verdict is g's, unchanged.
-func (p *Prober) Gate(g traffic.Gate) traffic.Gate {
-	return traffic.GateFunc(func(ctx context.Context, c traffic.Check) (traffic.Verdict, error) {
-		if c.Percent < 100 {
-			p.ensure(ctx, c)
-		} else {
-			p.Stop()
-		}
-		v, err := g.Check(ctx, c)
-		if err == nil && v.Outcome == traffic.Fail {
-			p.Stop()
-		}
-		return v, err
-	})
+// Gate returns g with the probe's lifecycle around it; see [Prober] and
+// [ProbingGate].
+func (p *Prober) Gate(g traffic.Gate) *ProbingGate { return &ProbingGate{p: p, g: g} }
+
+// ProbingGate is a gate that runs its [Prober]'s probe for the rollout it
+// is asked about, then asks the gate it wraps, whose verdict it returns
+// unchanged. Create one with [Prober.Gate].
+type ProbingGate struct {
+	p *Prober
+	g traffic.Gate
 }
+
+var _ traffic.Gate = (*ProbingGate)(nil)
+
+// Check starts the probe of c's rollout if it does not run (stopping
+// another rollout's), or stops it at 100%, then asks the wrapped gate; a
+// Fail stops the probe, since the rollout rolls back.
+func (pg *ProbingGate) Check(ctx context.Context, c traffic.Check) (traffic.Verdict, error) {
+	if c.Percent < 100 {
+		pg.p.ensure(ctx, c)
+	} else {
+		pg.p.Stop()
+	}
+	v, err := pg.g.Check(ctx, c)
+	if err == nil && v.Outcome == traffic.Fail {
+		pg.p.Stop()
+	}
+	return v, err
+}
+
+// Stop stops the probe (see [Prober.Stop]); a caller that knows the
+// rollout is over, such as one whose Run returned, calls it rather than
+// wait for the idle time.
+func (pg *ProbingGate) Stop() { pg.p.Stop() }
 
 // ensure runs a probe for c's rollout, starting one if none runs for it.
 func (p *Prober) ensure(ctx context.Context, c traffic.Check) {

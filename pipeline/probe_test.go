@@ -120,8 +120,8 @@ func TestProberLifecycle(t *testing.T) {
 	check(1, 5, "cand-1", t0)
 	check(2, 25, "cand-1", t0) // a new step of the same rollout keeps the probe
 	expect("later checks of the same rollout", true, 1)
-	pr.Stop()
-	expect("Stop", false, 1)
+	g.Stop()
+	expect("ProbingGate.Stop", false, 1)
 
 	got, err := pr.Counts(ctx, analysis.Query{Revisions: []string{"cand-1", "stable-1"}, Start: t0, End: t0.Add(1000 * time.Hour)})
 	if err != nil {
