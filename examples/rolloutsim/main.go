@@ -9,7 +9,9 @@
 // for 60 minutes. Every strategy sees the same traffic (common random
 // numbers: each simulated second draws from a generator seeded by the
 // trial and the second), so differences are the strategies', not luck's.
-// The output is deterministic for a given -seed.
+// The output is deterministic for a given -seed. Our strategy is the
+// library itself: the real traffic.Rollout with an analysis.Sequential gate
+// and a probe, on a fake service and a fake clock (see engine.go).
 //
 // Usage:
 //
