@@ -257,6 +257,9 @@ type runEnv struct {
 	pausing   *pipeline.Pipeline // a gate that stays inconclusive: Promote pauses at 5%
 	chk       *Checker
 	watch     *StateWatch
+	mk        func(t testing.TB, name string) *cloudrun.Service
+
+	checking sync.Mutex // serialises checkAll, so states are observed in the order they were read
 
 	mu         sync.Mutex     // guards the fields below
 	prodServes map[string]int // non-nil: prod must keep serving exactly this (a release)
@@ -283,7 +286,8 @@ func newRunEnv(t testing.TB, opts ...pipeline.Option) *runEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rc.Close() })
-	mk := func(name string) *cloudrun.Service {
+	e.mk = func(t testing.TB, name string) *cloudrun.Service {
+		t.Helper()
 		s, err := cloudrun.New(ctx, name, cloudrun.WithServicesClient(sc), cloudrun.WithRevisionsClient(rc), cloudrun.WithClock(e.clk),
 			cloudrun.WithRetry(backoff.Policy{Rand: func() float64 { return 0 }}, 3))
 		if err != nil {
@@ -291,7 +295,7 @@ func newRunEnv(t testing.TB, opts ...pipeline.Option) *runEnv {
 		}
 		return s
 	}
-	e.dev, e.prod = mk(devName), mk(prodName)
+	e.dev, e.prod = e.mk(t, devName), e.mk(t, prodName)
 	base := append([]pipeline.Option{pipeline.WithClock(e.clk)}, opts...)
 	if e.p, err = pipeline.New(e.reg, repo, e.dev, e.prod, base...); err != nil {
 		t.Fatal(err)
@@ -306,8 +310,24 @@ func newRunEnv(t testing.TB, opts ...pipeline.Option) *runEnv {
 	return e
 }
 
+// newProd returns another Service for prod, as another runner would have.
+func (e *runEnv) newProd(t testing.TB) *cloudrun.Service { return e.mk(t, prodName) }
+
+// runner returns another pipeline on the same services, as another CI
+// runner would have: its own stages and caches, the same registry.
+func (e *runEnv) runner(t testing.TB) *pipeline.Pipeline {
+	t.Helper()
+	p, err := pipeline.New(e.reg, repo, e.mk(t, devName), e.mk(t, prodName), pipeline.WithClock(e.clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // checkAll runs every invariant on the emulator's state.
 func (e *runEnv) checkAll() {
+	e.checking.Lock()
+	defer e.checking.Unlock()
 	dev, _ := e.srv.Service(devName)
 	prod, _ := e.srv.Service(prodName)
 	CheckTraffic(e.chk, "dev", dev, e.srv.Revisions(devName))
