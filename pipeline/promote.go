@@ -47,6 +47,13 @@ func (p *Pipeline) Promote(ctx context.Context, in PromoteInput) (traffic.Result
 	if err != nil {
 		return traffic.Result{}, err
 	}
+	// Gates that run something for the rollout's duration (a ProbingGate's
+	// synthetic requests) stop when Promote returns.
+	for _, g := range p.gates {
+		if s, ok := g.(interface{ Stop() }); ok {
+			defer s.Stop()
+		}
+	}
 	var res traffic.Result
 	switch in.Manual {
 	case "":
