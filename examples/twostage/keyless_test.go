@@ -195,6 +195,31 @@ func TestKeylessAuthWithEmulators(t *testing.T) {
 		})
 	}
 
+	// doctor in a refused job reports the refusal with the keyless fix.
+	t.Run("doctor", func(t *testing.T) {
+		sts.SetActionsClaims(wif.GitHubClaims(other, "push", "refs/heads/main"))
+		code, stdout, stderr := call(jobEnv("octo/other", strings.Repeat("cd34", 10)), "doctor")
+		if code != exitFailed {
+			t.Fatalf("doctor = exit %d, want %d\nstdout: %s\nstderr: %s", code, exitFailed, stdout, stderr)
+		}
+		noSecrets(t, stdout, stderr)
+		var r struct {
+			Result doctorResult `json:"result"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatalf("stdout is not JSON: %v\n%s", err, stdout)
+		}
+		var found bool
+		for _, f := range r.Result.Findings {
+			if f.Check == "backend" && f.Severity == "error" && strings.Contains(f.Message, "attribute condition") && strings.Contains(f.Fix, "twostage wif simulate") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("doctor findings = %+v, want a backend error naming the attribute condition with the wif simulate fix", r.Result.Findings)
+		}
+	})
+
 	// A job whose ACTIONS_ID_TOKEN_REQUEST_URL is not the emulator's (a
 	// real GitHub runner doing local play) never sends its token to the
 	// emulator: keyless auth is skipped with a note, and the emulated APIs

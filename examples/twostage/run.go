@@ -82,7 +82,8 @@ commands:
 
 common flags: --config FILE (default twostage.yaml), --json
 exit codes: 0 ok, 1 failed, 2 usage, 3 refused by policy, 4 rolled back, 5 paused
-environment: TWOSTAGE_EMULATOR_HOST (local emulator), GITHUB_* (GitHub Actions)
+environment: TWOSTAGE_EMULATOR_HOST (local emulator), GITHUB_* (GitHub Actions),
+  ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN (keyless auth through the wif: provider)
 `
 
 // run is the whole program: tests drive it in-process.

@@ -309,6 +309,8 @@ func (a *app) cmdDoctor(ctx context.Context, args []string) (any, error) {
 	if _, err := a.open(ctx); err != nil {
 		if a.cfg == nil {
 			add("config", "error", err.Error(), "fix the file at the line shown, or create one with `twostage init`")
+		} else if a.gh.OIDC {
+			add("backend", "error", err.Error(), "keyless auth: compare this job (repository, ref, event, environment) with the wif: section (`twostage wif simulate --event EVENT --ref REF`), and check that the pool and provider exist (`twostage wif plan`)")
 		} else {
 			add("backend", "error", err.Error(), "check credentials (gcloud auth application-default login) or TWOSTAGE_EMULATOR_HOST")
 		}

@@ -81,7 +81,7 @@ func TestDiscover(t *testing.T) {
 }
 
 func FuzzParseEmulatorHost(f *testing.F) {
-	for _, s := range []string{"localhost:8085", "run=a:1,artifactregistry=b:2,registry=c:3", "run=", ",", "x=y"} {
+	for _, s := range []string{"localhost:8085", "run=a:1,artifactregistry=b:2,registry=c:3", "run=", ",", "x=y", "run=a:1,artifactregistry=b:2,registry=c:3,monitoring=d:4,sts=e:5"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -94,6 +94,9 @@ func FuzzParseEmulatorHost(f *testing.F) {
 		}
 		if d == "" && (e.Run == "" || e.ArtifactRegistry == "" || e.Registry == "") {
 			t.Fatalf("ParseEmulatorHost(%q) = %+v without discovery", s, e)
+		}
+		if (e.STSTokenURL == "") != (e.IAMCredentials == "") || e.STSTokenURL != "" && e.STSTokenURL != e.IAMCredentials+"/v1/token" {
+			t.Fatalf("ParseEmulatorHost(%q): STS %q and IAM Credentials %q are not one address", s, e.STSTokenURL, e.IAMCredentials)
 		}
 	})
 }
