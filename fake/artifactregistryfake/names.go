@@ -78,8 +78,14 @@ func parseDockerImage(name string) (repo, pkg, digest string, err error) {
 	if _, _, _, err := parseRepo(repo); err != nil {
 		return "", "", "", err
 	}
-	esc, digest, ok := strings.Cut(rest, "@")
-	if !ok || esc == "" || !strings.HasPrefix(digest, "sha256:") {
+	// The digest never contains '@'; an escaped package name may (PathEscape
+	// keeps it), so the separator is the last '@'.
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return "", "", "", bad
+	}
+	esc, digest := rest[:at], rest[at+1:]
+	if esc == "" || !strings.HasPrefix(digest, "sha256:") {
 		return "", "", "", bad
 	}
 	pkg, uerr := url.PathUnescape(esc)
