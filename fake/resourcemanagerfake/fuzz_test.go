@@ -21,8 +21,10 @@ func FuzzSetIamPolicy(f *testing.F) {
 	f.Add(int32(1), "roles/viewer", "allUsers", "")
 	f.Add(int32(2), "viewer", "", "true")
 	f.Fuzz(func(t *testing.T, version int32, role, member, cond string) {
-		if !utf8.ValidString(role + member + cond) {
-			return // proto strings must be UTF-8: the client refuses to send them
+		// Proto strings must be UTF-8: the client refuses to send them. Each
+		// string on its own (two invalid halves can concatenate to valid).
+		if !utf8.ValidString(role) || !utf8.ValidString(member) || !utf8.ValidString(cond) {
+			return
 		}
 		srv, c := newClient(t)
 		b := &iampb.Binding{Role: role}
