@@ -268,9 +268,15 @@ type runEnv struct {
 
 func newRunEnv(t testing.TB, opts ...pipeline.Option) *runEnv {
 	t.Helper()
+	return newRunEnvWith(t, nil, opts...)
+}
+
+// newRunEnvWith is newRunEnv with options for the Cloud Run emulator.
+func newRunEnvWith(t testing.TB, srvOpts []cloudrunfake.Option, opts ...pipeline.Option) *runEnv {
+	t.Helper()
 	ctx := context.Background()
 	e := &runEnv{in: &injector{}, clk: fake.NewClock(time.Time{}), reg: fake.NewRegistry(), chk: &Checker{}, watch: &StateWatch{}}
-	srv, err := cloudrunfake.NewServer(cloudrunfake.WithoutListener(), cloudrunfake.WithClock(e.clk.Now))
+	srv, err := cloudrunfake.NewServer(append([]cloudrunfake.Option{cloudrunfake.WithoutListener(), cloudrunfake.WithClock(e.clk.Now)}, srvOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
