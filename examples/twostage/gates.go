@@ -185,6 +185,9 @@ func (a *app) keyless(ctx context.Context, emu *backend.Endpoints) (oauth2.Token
 // keylessHint says which of the job's facts the provider refused, when
 // GitHub tells them.
 func (a *app) keylessHint(err error) string {
+	if xe := (*wif.ExchangeError)(nil); errors.As(err, &xe) && xe.Endpoint == "iamcredentials" {
+		return fmt.Sprintf(" impersonating wif.service-account %s", a.cfg.WIF.ServiceAccount)
+	}
 	if !errors.Is(err, wif.ErrConditionRejected) {
 		return ""
 	}

@@ -240,3 +240,86 @@ func TestKeylessAuthWithEmulators(t *testing.T) {
 		}
 	})
 }
+
+// TestKeylessImpersonationWithEmulators is keyless auth with
+// wif.service-account: the federated token is exchanged for the service
+// account's through the emulator's IAM Credentials (its iamCredentials
+// endpoint, not Google's). Without roles/iam.workloadIdentityUser for the
+// job's principal the command is refused (exit 1, the permission named,
+// no token printed); once granted, dev deploys as the service account.
+func TestKeylessImpersonationWithEmulators(t *testing.T) {
+	t.Parallel()
+	set, err := emulators.Start(t.Context(), emulators.WithProject("test-project"), emulators.WithRepository("apps"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { set.Close() })
+	const deployer = "deployer@test-project.iam.gserviceaccount.com"
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "twostage.yaml")
+	if err := os.WriteFile(cfgPath, []byte(wifConfig+"  service-account: "+deployer+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, "dist")
+	os.MkdirAll(img, 0o755)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup, ok := (&app{cfg: cfg}).wifSetup()
+	if !ok {
+		t.Fatal("incomplete wif setup")
+	}
+	sts := set.STS()
+	if err := sts.AddProvider(setup.Provider); err != nil {
+		t.Fatal(err)
+	}
+	sts.SetActionsClaims(wif.GitHubClaims(setup.Repo, "push", "refs/heads/main"))
+	env := map[string]string{
+		"TWOSTAGE_EMULATOR_HOST":         set.Addr,
+		"GITHUB_ACTIONS":                 "true",
+		"GITHUB_REF":                     "refs/heads/main",
+		"GITHUB_REPOSITORY":              "octo/app",
+		"ACTIONS_ID_TOKEN_REQUEST_URL":   set.ActionsRequestURL(),
+		"ACTIONS_ID_TOKEN_REQUEST_TOKEN": sts.RequestToken(),
+	}
+	clock := fake.NewClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	call := func(sha string) (int, cliResult, string) {
+		t.Helper()
+		env["GITHUB_SHA"] = sha
+		var out, errOut strings.Builder
+		code := runClock(t.Context(), []string{"dev", "--image-dir", img, "--json", "--config", cfgPath}, func(k string) string { return env[k] }, &out, &errOut, clock)
+		for _, s := range []string{out.String(), errOut.String()} {
+			for _, secret := range []string{"eyJ", "ya29.", sts.RequestToken()} {
+				if strings.Contains(s, secret) {
+					t.Errorf("output holds a token (%q):\n%s", secret, s)
+				}
+			}
+		}
+		var r cliResult
+		if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
+			t.Fatalf("stdout is not JSON: %v\n%s", err, out.String())
+		}
+		return code, r, errOut.String()
+	}
+
+	code, r, stderr := call(strings.Repeat("1", 40))
+	if code != exitFailed || !strings.Contains(r.Error, "iam.serviceAccounts.getAccessToken") || !strings.Contains(r.Error, "roles/iam.workloadIdentityUser") || !strings.Contains(r.Error, "impersonating wif.service-account "+deployer) {
+		t.Errorf("dev without workloadIdentityUser = exit %d, error %q, want exit 1 naming the permission, the role and the service account\nstderr: %s", code, r.Error, stderr)
+	}
+
+	dev := wif.AttributePrincipal(setup.Pool, wif.StageAttribute, wif.StageDev).String()
+	sts.AllowImpersonation(deployer, dev)
+	if code, r, stderr := call(strings.Repeat("2", 40)); code != exitOK {
+		t.Fatalf("dev with workloadIdentityUser = exit %d, error %q\nstderr: %s", code, r.Error, stderr)
+	}
+	var sas []string
+	for _, id := range sts.Tokens() {
+		sas = append(sas, id.ServiceAccount)
+	}
+	// The refused run's federated token, then the granted run's federated
+	// token and the service account's.
+	if diff := cmp.Diff([]string{"", "", deployer}, sas); diff != "" {
+		t.Errorf("issued tokens' service accounts mismatch (-want +got):\n%s", diff)
+	}
+}
