@@ -64,8 +64,10 @@ func (a *app) metricClient(ctx context.Context) (*monitoring.MetricClient, error
 	if a.metricsClient != nil {
 		return a.metricsClient, nil
 	}
+	// Against Google Cloud, nil options are Application Default
+	// Credentials; with the emulator they mean it serves no monitoring.
 	opts := a.backend.MonitoringOptions
-	if opts == nil {
+	if a.backend.Emulated && opts == nil {
 		return nil, fmt.Errorf("%s: rollout.metrics.source is cloud-monitoring, but %s names no Cloud Monitoring emulator: use the discovery form (HOST:PORT of `twostage emulator`), add monitoring=HOST:PORT, or use source: file for local play: %w", a.cfg.File(), backend.EnvEmulatorHost, twostage.ErrInvalid)
 	}
 	mc, err := monitoring.NewMetricClient(ctx, opts...)

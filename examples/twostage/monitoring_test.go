@@ -106,6 +106,14 @@ func TestCloudMonitoringGate(t *testing.T) {
 		set.Monitoring().Add(samples...)
 	}
 
+	// An explicit TWOSTAGE_EMULATOR_HOST without monitoring= cannot serve
+	// the gates: refused with the fix, before any write.
+	explicit := map[string]string{"TWOSTAGE_EMULATOR_HOST": "run=" + set.Addr + ",artifactregistry=" + set.Addr + ",registry=" + set.Addr}
+	var stdout, stderr strings.Builder
+	if code := runClock(t.Context(), []string{"status", "--config", cfg}, func(k string) string { return explicit[k] }, &stdout, &stderr, clock); code != exitFailed || !strings.Contains(stderr.String(), "names no Cloud Monitoring emulator") || !strings.Contains(stderr.String(), "monitoring=HOST:PORT") {
+		t.Errorf("status with an explicit list without monitoring = exit %d, want 1 naming the fix\nstderr: %s", code, stderr.String())
+	}
+
 	shaA, shaB, shaC := strings.Repeat("a", 40), strings.Repeat("b", 40), strings.Repeat("c", 40)
 	v100, v110, v120 := "api-v1-0-0-aaaaaaa", "api-v1-1-0-bbbbbbb", "api-v1-2-0-ccccccc"
 	deploy(shaA, "one", "v1.0.0") // the first release: prod at 100%
