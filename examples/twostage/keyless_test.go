@@ -88,6 +88,12 @@ func TestKeylessAuthWithEmulators(t *testing.T) {
 			"ACTIONS_ID_TOKEN_REQUEST_TOKEN": requestToken,
 		}
 	}
+	// Every JWT the emulator signs starts "eyJ" (base64url of `{"`), and
+	// its access tokens "ya29.", as Google's do: noSecrets looks for
+	// those prefixes, so no token of any run can slip through.
+	if jwt := sts.IssueToken(wif.GitHubClaims(setup.Repo, "push", "refs/heads/main"), time.Minute); !strings.HasPrefix(jwt, "eyJ") {
+		t.Fatalf("stsfake's JWTs do not start with eyJ: %.10q…", jwt)
+	}
 	noSecrets := func(t *testing.T, outputs ...string) {
 		t.Helper()
 		for _, s := range outputs {
