@@ -300,3 +300,30 @@ func TestFanOutPartialFailure(t *testing.T) {
 		t.Errorf("deploys: ok %d, failing %d; want 2, 1", ok.count(), failing.count())
 	}
 }
+
+// FanOut deploys one release to a service in each of three regions, at
+// most two at a time, each region's writes paced by its own limiter.
+func ExampleFanOut() {
+	ctx := context.Background()
+	clk := fake.NewClock(time.Time{})
+	var targets []pipeline.Target
+	for _, region := range []string{"europe-west1", "us-central1", "asia-east1"} {
+		targets = append(targets, pipeline.Target{Name: "api/" + region, Region: region, Stage: fake.NewService("api", fake.WithClock(clk))})
+	}
+	rel := stage.Release{
+		Artifact: registry.Artifact{Repository: "europe-west1-docker.pkg.dev/acme/apps/api", Digest: "sha256:" + strings.Repeat("ab", 32)},
+		Revision: "v1-4-2-c9f0f89",
+		Traffic:  stage.RouteAll,
+	}
+	res, err := pipeline.FanOut(ctx, targets, rel, pipeline.WithConcurrency(2), pipeline.WithFanOutClock(clk))
+	if err != nil {
+		fmt.Println(err)
+	}
+	for _, r := range res {
+		fmt.Println(r.Target.Name, r.Revision.Name, r.Attempts)
+	}
+	// Output:
+	// api/europe-west1 api-v1-4-2-c9f0f89 1
+	// api/us-central1 api-v1-4-2-c9f0f89 1
+	// api/asia-east1 api-v1-4-2-c9f0f89 1
+}
