@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/artifactregistry/apiv1/artifactregistrypb"
 	run "cloud.google.com/go/run/apiv2"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -21,9 +23,13 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/twostage/twostage/fake"
+	"github.com/twostage/twostage/fake/artifactregistryfake"
 	"github.com/twostage/twostage/fake/cloudrunfake"
 	"github.com/twostage/twostage/internal/backoff"
 	"github.com/twostage/twostage/pipeline"
+	"github.com/twostage/twostage/registry"
+	"github.com/twostage/twostage/registry/artifactregistry"
+	"github.com/twostage/twostage/registry/oci"
 	"github.com/twostage/twostage/stage"
 	"github.com/twostage/twostage/stage/cloudrun"
 	"github.com/twostage/twostage/traffic"
@@ -187,6 +193,10 @@ func (in *injector) unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 func (in *injector) handler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Method + " " + r.URL.Path
+		// Upload sessions have random ids: one key for all.
+		if i := strings.Index(key, "/blobs/uploads/"); i >= 0 {
+			key = key[:i+len("/blobs/uploads/")] + "*"
+		}
 		inject, crash := in.enter(key)
 		defer in.check()
 		if inject {
@@ -195,7 +205,7 @@ func (in *injector) handler(h http.Handler) http.Handler {
 			w.WriteHeader(httpCode)
 			// Google's JSON error shape.
 			_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
-				"code": httpCode, "message": fmt.Sprintf("injected %s on %s", code, key), "status": strings.ToUpper(code.String()),
+				"code": httpCode, "message": fmt.Sprintf("injected %s on %s", code, key), "status": canonical(code),
 			}})
 			return
 		}
@@ -204,6 +214,19 @@ func (in *injector) handler(h http.Handler) http.Handler {
 			in.crashNow()
 		}
 	})
+}
+
+// canonical returns the canonical name of code, as Google's JSON errors
+// spell it ("RESOURCE_EXHAUSTED").
+func canonical(code codes.Code) string {
+	var b strings.Builder
+	for i, r := range code.String() {
+		if i > 0 && r >= 'A' && r <= 'Z' {
+			b.WriteByte('_')
+		}
+		b.WriteRune(r)
+	}
+	return strings.ToUpper(b.String())
 }
 
 // serveGRPC serves register's services on loopback behind in and returns
@@ -240,6 +263,7 @@ const (
 	devName  = "projects/" + project + "/locations/" + region + "/services/api-dev"
 	prodName = "projects/" + project + "/locations/" + region + "/services/api"
 	repo     = "europe-west1-docker.pkg.dev/proj/apps/api"
+	arRepo   = "projects/" + project + "/locations/" + region + "/repositories/apps"
 	sha1     = "1111111111111111111111111111111111111111"
 	sha2     = "2222222222222222222222222222222222222222"
 )
@@ -251,7 +275,9 @@ type runEnv struct {
 	srv       *cloudrunfake.Server
 	in        *injector
 	clk       *fake.Clock
-	reg       *fake.Registry
+	reg       registry.Registry // Artifact Registry (registry/artifactregistry) on its emulator
+	repo      string            // the image repository, "HOST/proj/apps/api"
+	ar        *artifactregistryfake.Server
 	dev, prod *cloudrun.Service
 	p         *pipeline.Pipeline
 	pausing   *pipeline.Pipeline // a gate that stays inconclusive: Promote pauses at 5%
@@ -275,13 +301,42 @@ func newRunEnv(t testing.TB, opts ...pipeline.Option) *runEnv {
 func newRunEnvWith(t testing.TB, srvOpts []cloudrunfake.Option, opts ...pipeline.Option) *runEnv {
 	t.Helper()
 	ctx := context.Background()
-	e := &runEnv{in: &injector{}, clk: fake.NewClock(time.Time{}), reg: fake.NewRegistry(), chk: &Checker{}, watch: &StateWatch{}}
+	e := &runEnv{in: &injector{}, clk: fake.NewClock(time.Time{}), chk: &Checker{}, watch: &StateWatch{}}
 	srv, err := cloudrunfake.NewServer(append([]cloudrunfake.Option{cloudrunfake.WithoutListener(), cloudrunfake.WithClock(e.clk.Now)}, srvOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.srv = srv
+	// Artifact Registry: its API on a gRPC server, its OCI registry on an
+	// HTTP server, both behind the same injector as Cloud Run.
+	var ociHandler http.Handler
+	hs := httptest.NewServer(e.in.handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { ociHandler.ServeHTTP(w, r) })))
+	t.Cleanup(hs.Close)
+	host := strings.TrimPrefix(hs.URL, "http://")
+	e.ar, err = artifactregistryfake.NewServer(artifactregistryfake.WithoutListener(), artifactregistryfake.WithRegistryHost(host),
+		artifactregistryfake.WithClock(e.clk), artifactregistryfake.WithRepository(&artifactregistrypb.Repository{
+			Name: arRepo, Format: artifactregistrypb.Repository_DOCKER,
+			FormatConfig: &artifactregistrypb.Repository_DockerConfig{DockerConfig: &artifactregistrypb.Repository_DockerRepositoryConfig{ImmutableTags: true}},
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.ar.Close() })
+	ociHandler = e.ar.OCIHandler()
 	copts := serveGRPC(t, e.in, srv.Register)
+	// Both serve google.longrunning.Operations: one gRPC server each.
+	aropts := serveGRPC(t, e.in, e.ar.Register)
+	// go-containerregistry retries failed requests itself, sleeping on the
+	// wall clock (registry/oci takes no clock): turned off here so no test
+	// sleeps; the pipeline's own waits run on the fake clock.
+	areg, err := artifactregistry.New(ctx, arRepo, artifactregistry.WithClientOptions(aropts...), artifactregistry.WithHost(host),
+		artifactregistry.WithRegistryOptions(oci.WithInsecure(), oci.WithRemoteOptions(
+			remote.WithRetryBackoff(remote.Backoff{Steps: 1}), remote.WithRetryPredicate(func(error) bool { return false }), remote.WithRetryStatusCodes())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { areg.Close() })
+	e.reg, e.repo = areg, areg.Image("api")
 	sc, err := run.NewServicesClient(ctx, copts...)
 	if err != nil {
 		t.Fatal(err)
@@ -303,13 +358,13 @@ func newRunEnvWith(t testing.TB, srvOpts []cloudrunfake.Option, opts ...pipeline
 	}
 	e.dev, e.prod = e.mk(t, devName), e.mk(t, prodName)
 	base := append([]pipeline.Option{pipeline.WithClock(e.clk)}, opts...)
-	if e.p, err = pipeline.New(e.reg, repo, e.dev, e.prod, base...); err != nil {
+	if e.p, err = pipeline.New(e.reg, e.repo, e.dev, e.prod, base...); err != nil {
 		t.Fatal(err)
 	}
 	inconclusive := traffic.GateFunc(func(context.Context, traffic.Check) (traffic.Verdict, error) {
 		return traffic.Verdict{Gate: "wait", Outcome: traffic.Inconclusive, Reason: "not enough data"}, nil
 	})
-	if e.pausing, err = pipeline.New(e.reg, repo, e.dev, e.prod, append(base, pipeline.WithGates(inconclusive))...); err != nil {
+	if e.pausing, err = pipeline.New(e.reg, e.repo, e.dev, e.prod, append(base, pipeline.WithGates(inconclusive))...); err != nil {
 		t.Fatal(err)
 	}
 	e.in.setAfter(e.checkAll)
@@ -323,7 +378,7 @@ func (e *runEnv) newProd(t testing.TB) *cloudrun.Service { return e.mk(t, prodNa
 // runner would have: its own stages and caches, the same registry.
 func (e *runEnv) runner(t testing.TB) *pipeline.Pipeline {
 	t.Helper()
-	p, err := pipeline.New(e.reg, repo, e.mk(t, devName), e.mk(t, prodName), pipeline.WithClock(e.clk))
+	p, err := pipeline.New(e.reg, e.repo, e.mk(t, devName), e.mk(t, prodName), pipeline.WithClock(e.clk))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +464,7 @@ func image(sha string) v1.Image { return fake.NewImage("build of " + sha) }
 
 // placeholder creates the prod service serving a placeholder image.
 func (e *runEnv) placeholder(ctx context.Context) error {
-	a, err := e.reg.Push(ctx, repo+":placeholder", fake.NewImage("placeholder"))
+	a, err := e.reg.Push(ctx, e.repo+":placeholder", fake.NewImage("placeholder"))
 	if err != nil {
 		return err
 	}

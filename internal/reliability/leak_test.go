@@ -40,7 +40,7 @@ func TestNoGoroutineLeaks(t *testing.T) {
 			if err := promoteSetup(t.Context(), e); err != nil {
 				t.Fatalf("setup: %v", err)
 			}
-			gated, err := pipeline.New(e.reg, repo, e.dev, e.prod, pipeline.WithClock(e.clk), pipeline.WithGates(gate))
+			gated, err := pipeline.New(e.reg, e.repo, e.dev, e.prod, pipeline.WithClock(e.clk), pipeline.WithGates(gate))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,7 +56,7 @@ func TestNoGoroutineLeaks(t *testing.T) {
 			e := newRunEnv(t)
 			ctx, cancel := context.WithCancel(t.Context())
 			defer cancel()
-			a, err := e.reg.Push(ctx, repo+":x", image("x"))
+			a, err := e.reg.Push(ctx, e.repo+":x", image("x"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +95,7 @@ func TestNoGoroutineLeaks(t *testing.T) {
 				t.Fatal(err)
 			}
 			setupDone.Store(true)
-			a, err := e.reg.Push(ctx, repo+":y", image("y"))
+			a, err := e.reg.Push(ctx, e.repo+":y", image("y"))
 			if err != nil {
 				t.Fatal(err)
 			}

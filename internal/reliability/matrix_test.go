@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -59,12 +60,26 @@ func (f runFlow) run(ctx context.Context) error       { return f.runFn(ctx, f.ru
 func (f runFlow) state() any                          { return f.snapshot() }
 func (f runFlow) converged(ctx context.Context) error { return nil }
 func (f runFlow) begin()                              { f.srv.ResetRequests(); f.in.reset(); f.expect(f.release) }
+
+// calls returns the calls the emulators logged: Cloud Run's and Artifact
+// Registry's as the shared gRPC server logged them, OCI's as its HTTP
+// server did. The Cloud Run calls are checked against the Cloud Run
+// emulator's own request log.
 func (f runFlow) calls() []string {
-	var out []string
+	var own, logged []string
 	for _, r := range f.srv.Requests() {
-		out = append(out, r.Method)
+		own = append(own, r.Method)
 	}
-	return out
+	all := f.in.calls()
+	for _, c := range all {
+		if strings.HasPrefix(c, "/google.cloud.run.v2.") || strings.HasPrefix(c, "/google.longrunning.") {
+			logged = append(logged, c)
+		}
+	}
+	if strings.Join(own, " ") != strings.Join(logged, " ") {
+		panic(fmt.Sprintf("the Cloud Run emulator logged %v, the server in front of it %v", own, logged))
+	}
+	return all
 }
 
 // The pipeline flows and the states they start from.
@@ -164,9 +179,10 @@ func points(calls []string) []point {
 // second run converges to the fault-free outcome (see the package doc).
 func TestFaultMatrix(t *testing.T) {
 	t.Parallel()
-	var scenarios, checks, failedFirst atomic.Int64
+	var scenarios, checks, failedFirst, skipped atomic.Int64
 	t.Cleanup(func() {
-		t.Logf("fault matrix: %d scenarios (%d failed their first run), %d invariant checks", scenarios.Load(), failedFirst.Load(), checks.Load())
+		t.Logf("fault matrix: %d scenarios (%d failed their first run; %d skipped for a known bug), %d invariant checks",
+			scenarios.Load(), failedFirst.Load(), skipped.Load(), checks.Load())
 	})
 	for _, fl := range flows() {
 		t.Run(fl.name, func(t *testing.T) {
@@ -221,6 +237,11 @@ func TestFaultMatrix(t *testing.T) {
 						}
 						if err := e.run(ctx); err != nil {
 							if reason := knownBug(fl.name, p, f, err); reason != "" {
+								skipped.Add(1)
+								checks.Add(int64(e.checker().Checks()))
+								if err := e.checker().Err(); err != nil {
+									t.Errorf("invariants violated (first run: %v):\n%v", err1, err)
+								}
 								t.Skipf("known bug, reported: %s: second run: %v", reason, err)
 							}
 							t.Errorf("second run: %v\n(first run: %v)", err, err1)
@@ -247,13 +268,17 @@ func TestFaultMatrix(t *testing.T) {
 // call), the sentinel a conflict maps to, or a crash's cancellation.
 func checkFaultError(t *testing.T, flowName string, p point, f fault, err error) {
 	t.Helper()
-	var ge *googleapi.Error
+	var (
+		ge *googleapi.Error
+		te *transport.Error
+	)
 	switch {
 	case f.crash && (errors.Is(err, context.Canceled) || status.Code(err) == codes.Canceled):
 		// The gRPC clients report the cancelled call as status Canceled
 		// without context.Canceled in the chain; either says it.
 	case !f.crash && status.Code(err) == f.code:
 	case !f.crash && errors.As(err, &ge) && ge.Code == f.http:
+	case !f.crash && errors.As(err, &te) && te.StatusCode == f.http: // an OCI registry call
 	// A conflict answered to a create means "already exists": the client
 	// then reads the resource, which is not there.
 	case f.code == codes.Aborted && (errors.Is(err, twostage.ErrConflict) || errors.Is(err, twostage.ErrNotFound)):
@@ -308,6 +333,23 @@ func knownBug(flowName string, p point, f fault, err error) string {
 	// the wall clock.
 	if flowName == "wif" && f.retryable() {
 		return "wif.Manager does not retry transient failures"
+	}
+	// pipeline.Dev resolves the commit's tag once (registry.Resolve), and
+	// registry/artifactregistry's Resolve does not retry a transient
+	// GetTag failure (the gapic GetTag has no default retry): one blip
+	// fails the dev deploy. Release waits with registry.Await, which
+	// retries. Fix in registry/artifactregistry: retry gcperr.Retryable
+	// errors of GetTag/GetVersion with backoff on an injected clock.
+	if flowName == "dev" && strings.HasSuffix(p.method, "/GetTag") && f.retryable() {
+		return "registry/artifactregistry Resolve does not retry transient failures"
+	}
+	// registry/oci takes no clock: go-containerregistry retries failed
+	// registry requests itself, sleeping on the wall clock, so runEnv turns
+	// those retries off and a single blip of an OCI call fails the push.
+	// Fix in registry/oci: a WithClock option and retries on it (then
+	// remove this entry and the remote.WithRetry* options in runEnv).
+	if strings.Contains(p.method, " /v2/") && f.retryable() {
+		return "registry/oci retries on the wall clock (turned off here)"
 	}
 	return ""
 }

@@ -270,10 +270,11 @@ func TestInputsValidatedBeforeAnyCall(t *testing.T) {
 	ctx := t.Context()
 	e := newRunEnv(t)
 	a := fake.NewImage("x")
-	art, err := e.reg.Push(ctx, repo+":x", a)
+	art, err := e.reg.Push(ctx, e.repo+":x", a)
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.in.reset()
 	bad := []struct {
 		name string
 		call func() error
@@ -324,7 +325,7 @@ func TestInputsValidatedBeforeAnyCall(t *testing.T) {
 			return err
 		}, twostage.ErrInvalid},
 		{"new: unsafe plan", func() error {
-			_, err := pipeline.New(e.reg, repo, e.dev, e.prod, pipeline.WithPlan(traffic.Plan{Steps: []traffic.Step{{Percent: 50}, {Percent: 100}}}))
+			_, err := pipeline.New(e.reg, e.repo, e.dev, e.prod, pipeline.WithPlan(traffic.Plan{Steps: []traffic.Step{{Percent: 50}, {Percent: 100}}}))
 			return err
 		}, twostage.ErrInvalid},
 		{"cloudrun: bad service name", func() error {
@@ -345,8 +346,8 @@ func TestInputsValidatedBeforeAnyCall(t *testing.T) {
 		if !errors.Is(err, tc.is) {
 			t.Errorf("%s: error %v, want %v", tc.name, err, tc.is)
 		}
-		if n := len(e.srv.Requests()); n != 0 {
-			t.Fatalf("%s: %d API calls before the input was refused: %v", tc.name, n, e.srv.Requests())
+		if calls := e.in.calls(); len(calls) != 0 {
+			t.Fatalf("%s: %d API calls before the input was refused: %v", tc.name, len(calls), calls)
 		}
 	}
 }
