@@ -95,7 +95,9 @@ func (p *Pipeline) Release(ctx context.Context, in ReleaseInput) (ReleaseResult,
 	devDigest, devRev, err := p.devDigest(ctx, sha)
 	switch {
 	case err != nil:
-		return res, p.refuse(ctx, e, "release %s: %v", in.Tag, err)
+		// Reading dev failed (a blip, a cancellation, a stage that cannot
+		// tell): not a refusal; the cause keeps its code.
+		return res, fmt.Errorf("pipeline: release %s: checking the digest dev ran: %w", in.Tag, err)
 	case devDigest == "":
 		return res, p.refuse(ctx, e, "release %s: commit %s never ran in dev (no ready dev revision is labelled with it); deploy it to dev first", in.Tag, sha)
 	case devDigest != res.Artifact.Digest:

@@ -195,6 +195,12 @@ func (r *Rollout) Run(ctx context.Context, candidate string) (Result, error) {
 				// tag: the newest ready revision, if it serves nothing, is
 				// the one released with no traffic.
 				if candidate = sp.LatestRevision; candidate == "" || Shares(sp)[candidate] > 0 {
+					if st.Phase == Succeeded {
+						// Nothing released since the last rollout, which
+						// succeeded (a Promote run again, or re-run after
+						// a crash right after its last write).
+						return Result{State: st, Split: sp}, nil
+					}
 					return Result{State: st, Split: sp}, invalidf("no candidate: name the revision to roll out, or tag it %q (a release does)", TagCandidate)
 				}
 			}

@@ -422,3 +422,18 @@ func TestRolloutLooksDuringBake(t *testing.T) {
 		}
 	})
 }
+
+func TestRunAfterSuccessIsANoOp(t *testing.T) {
+	t.Parallel()
+	clock := fake.NewClock(time.Time{})
+	svc := newProd(t, clock)
+	ro, _ := traffic.NewRollout(svc, traffic.WithClock(clock))
+	if _, err := ro.Run(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	gen := svc.Snapshot().Generation
+	res, err := ro.Run(context.Background(), "")
+	if err != nil || res.State.Phase != traffic.Succeeded || svc.Snapshot().Generation != gen {
+		t.Errorf("second Run with no candidate: %v, %v, %d writes; want the succeeded result and no write", res.State.Phase, err, svc.Snapshot().Generation-gen)
+	}
+}

@@ -304,26 +304,6 @@ func short(key string) string {
 // bug outside this package, or "". Each entry names the fix; remove it
 // once fixed (the scenario then must pass).
 func knownBug(flowName string, p point, f fault, err error) string {
-	// traffic.Rollout.Run with no candidate named, after the rollout
-	// succeeded (a Promote run twice, or crashed right after its last
-	// write), looks for the "candidate" tag, which the last step moved
-	// to "stable", and fails with ErrInvalid instead of returning the
-	// succeeded result: a Promote that crashed right after its last write
-	// cannot be re-run. Fix in traffic/rollout.go Run: when candidate is
-	// "" and st.Phase is Succeeded with no candidate tag, return
-	// Result{State: st, Split: sp}, nil.
-	if flowName == "promote" && errors.Is(err, twostage.ErrInvalid) && strings.Contains(err.Error(), "no candidate") {
-		return "a Promote re-run after the rollout succeeded fails (no candidate tag)"
-	}
-	// pipeline.Release turns any error reading the dev revision (the
-	// provenance check) into a policy refusal with the cause formatted
-	// with %v: a transient failure or a cancellation reads as
-	// "refused by policy" (ErrPolicy) and loses its gRPC code. Fix in
-	// pipeline/release.go: refuse only when the dev digest is missing or
-	// differs; wrap a read error with %w.
-	if flowName == "release" && p.method == "/google.cloud.run.v2.Revisions/GetRevision" && errors.Is(err, twostage.ErrPolicy) {
-		return "Release reports a failed read of the dev revision as a policy refusal"
-	}
 	// wif.Manager does not retry a transient failure (HTTP 429, 503, 504)
 	// of its REST calls (reading and creating pools and providers, reading
 	// service-account policies) nor, with the gapic retries off, of the
