@@ -276,7 +276,8 @@ func (d Drift) String() string {
 // CompareLive returns the drift between the declared overrides and live,
 // the settings a service's live template has, as Overrides with every
 // field set that the template sets (backends build it from their
-// template). It reports:
+// template). The plain values of variables whose names suggest a
+// credential (PASSWORD, SECRET, TOKEN, KEY, …) read "(hidden)". It reports:
 //
 //   - each environment variable, plain or secret, whose live value differs
 //     from the declared one, that is declared but not live, that is live but
@@ -306,6 +307,9 @@ func CompareLive(declared, live Overrides) Drift {
 	for k := range envKeys {
 		lv, dv := envValue(live, k), envValue(declared, k)
 		if lv != dv {
+			if sensitiveName(k) {
+				lv, dv = hidden(lv), hidden(dv)
+			}
 			d = append(d, DriftItem{Field: "env." + k, Live: lv, Declared: dv})
 		}
 	}
@@ -336,6 +340,30 @@ func CompareLive(declared, live Overrides) Drift {
 	scalar("concurrency", optInt(live.Concurrency), optInt(declared.Concurrency))
 	slices.SortFunc(d, func(a, b DriftItem) int { return strings.Compare(a.Field, b.Field) })
 	return d
+}
+
+// sensitiveName reports whether an environment variable's name suggests a
+// credential (PASSWORD, SECRET, TOKEN, KEY, CREDENTIAL, PRIVATE, AUTH), whose
+// plain value a drift report must not print: status output and audit logs
+// are read by many. Such values belong in Secret Manager references, which
+// are shown as references.
+func sensitiveName(name string) bool {
+	n := strings.ToUpper(name)
+	for _, w := range []string{"PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PRIVATE", "AUTH"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// hidden replaces a plain value by "(hidden)", keeping "" (unset) and
+// secret references, which name no value.
+func hidden(v string) string {
+	if v == "" || strings.HasPrefix(v, "secret:") {
+		return v
+	}
+	return "(hidden)"
 }
 
 // envValue renders variable k of o for a DriftItem: "" when o does not set

@@ -207,7 +207,7 @@ func TestCompareLive(t *testing.T) {
 	want := stage.Drift{
 		{Field: "concurrency", Live: "", Declared: "80"},
 		{Field: "cpu", Live: "1", Declared: "2"},
-		{Field: "env.DB_PASSWORD", Live: "plain", Declared: "secret:db-password:3"},
+		{Field: "env.DB_PASSWORD", Live: "(hidden)", Declared: "secret:db-password:3"}, // a plain value under a credential-like name is never shown,
 		{Field: "env.EMPTY", Live: "", Declared: `""`},
 		{Field: "env.EXTRA", Live: `""`, Declared: ""},
 		{Field: "env.OLD_FLAG", Live: "on", Declared: ""},
@@ -298,4 +298,21 @@ func ExampleCompareLive() {
 	// Output:
 	// env.DEBUG: live 1, declared (unset)
 	// memory: live 4Gi, declared 2Gi
+}
+
+func TestCompareLiveHidesCredentialValues(t *testing.T) {
+	t.Parallel()
+	declared := stage.Overrides{Env: map[string]string{"DB_PASSWORD": "hunter2", "LOG_LEVEL": "info"}}
+	live := stage.Overrides{Env: map[string]string{"DB_PASSWORD": "s3cr3t-live", "LOG_LEVEL": "trace", "API_TOKEN": "tok"}}
+	got := stage.CompareLive(declared, live).String()
+	for _, secret := range []string{"hunter2", "s3cr3t-live", "tok\n", "tok,"} {
+		if strings.Contains(got+",", secret) {
+			t.Errorf("drift report shows %q:\n%s", secret, got)
+		}
+	}
+	for _, want := range []string{"env.DB_PASSWORD: live (hidden), declared (hidden)", "env.API_TOKEN: live (hidden), declared (unset)", "env.LOG_LEVEL: live trace, declared info"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("drift report lacks %q:\n%s", want, got)
+		}
+	}
 }

@@ -239,18 +239,7 @@ func TestNoSecretsInOutput(t *testing.T) {
 		"the access token":                access.AccessToken,
 		"the secret value of an override": envSecret,
 	}
-	// Known bug, reported: stage.Drift renders a plain env var's live and
-	// declared values ("drift env.DB_PASSWORD: live VALUE, declared
-	// VALUE"), so `twostage status` prints a secret someone put in a plain
-	// variable. Fix in stage (Drift's String): name the variable and say
-	// it differs, without values (or show a short hash). The drift output
-	// is grepped for every other secret.
-	if strings.Contains(drift, envSecret) {
-		t.Logf("known bug, reported: the drift report prints env var values")
-		all += strings.ReplaceAll(drift, envSecret, "")
-	} else {
-		all += drift
-	}
+	all += drift
 	for what, s := range secrets {
 		if s == "" {
 			t.Fatalf("%s is empty", what)
