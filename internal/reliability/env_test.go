@@ -330,6 +330,7 @@ func newRunEnvWith(t testing.TB, srvOpts []cloudrunfake.Option, opts ...pipeline
 	// wall clock (registry/oci takes no clock): turned off here so no test
 	// sleeps; the pipeline's own waits run on the fake clock.
 	areg, err := artifactregistry.New(ctx, arRepo, artifactregistry.WithClientOptions(aropts...), artifactregistry.WithHost(host),
+		artifactregistry.WithRetry(e.clk, 4),
 		artifactregistry.WithRegistryOptions(oci.WithInsecure(), oci.WithRemoteOptions(
 			remote.WithRetryBackoff(remote.Backoff{Steps: 1}), remote.WithRetryPredicate(func(error) bool { return false }), remote.WithRetryStatusCodes())))
 	if err != nil {

@@ -314,15 +314,6 @@ func knownBug(flowName string, p point, f fault, err error) string {
 	if flowName == "wif" && f.retryable() {
 		return "wif.Manager does not retry transient failures"
 	}
-	// pipeline.Dev resolves the commit's tag once (registry.Resolve), and
-	// registry/artifactregistry's Resolve does not retry a transient
-	// GetTag failure (the gapic GetTag has no default retry): one blip
-	// fails the dev deploy. Release waits with registry.Await, which
-	// retries. Fix in registry/artifactregistry: retry gcperr.Retryable
-	// errors of GetTag/GetVersion with backoff on an injected clock.
-	if flowName == "dev" && strings.HasSuffix(p.method, "/GetTag") && f.retryable() {
-		return "registry/artifactregistry Resolve does not retry transient failures"
-	}
 	// registry/oci takes no clock: go-containerregistry retries failed
 	// registry requests itself, sleeping on the wall clock, so runEnv turns
 	// those retries off and a single blip of an OCI call fails the push.

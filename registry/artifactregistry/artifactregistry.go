@@ -3,6 +3,7 @@ package artifactregistry
 import (
 	"context"
 	"fmt"
+	"github.com/twostage/twostage/internal/backoff"
 	"net/url"
 	"path"
 	"strings"
@@ -30,6 +31,8 @@ type config struct {
 	ociOpts    []oci.Option
 	ociSet     bool
 	host       string
+	clock      twostage.Clock
+	attempts   int
 }
 
 // WithClientOptions sets options for the Artifact Registry API client that
@@ -60,6 +63,15 @@ func WithHost(host string) Option {
 	return func(c *config) { c.host = host }
 }
 
+// WithRetry sets how many times an API read (GetTag, GetVersion) is tried
+// when it fails transiently (UNAVAILABLE, DEADLINE_EXCEEDED,
+// RESOURCE_EXHAUSTED), with exponential backoff and jitter on clock.
+// attempts 1 disables retries. The default is 4 attempts on
+// twostage.SystemClock(); tests pass a fake clock so nothing sleeps.
+func WithRetry(clock twostage.Clock, attempts int) Option {
+	return func(c *config) { c.clock, c.attempts = clock, attempts }
+}
+
 // Registry is one Artifact Registry Docker repository. It is safe for
 // concurrent use.
 type Registry struct {
@@ -68,6 +80,8 @@ type Registry struct {
 	client    *artifactregistry.Client
 	ownClient bool
 	oci       *oci.Registry
+	clock     twostage.Clock
+	attempts  int
 }
 
 var (
@@ -92,7 +106,16 @@ func New(ctx context.Context, repository string, opts ...Option) (*Registry, err
 	if c.host == "" {
 		c.host = location + "-docker.pkg.dev"
 	}
-	r := &Registry{repo: repository, prefix: c.host + "/" + project + "/" + repoID + "/"}
+	if c.clock == nil {
+		c.clock = twostage.SystemClock()
+	}
+	if c.attempts == 0 {
+		c.attempts = 4
+	}
+	if c.attempts < 1 {
+		return nil, fmt.Errorf("artifactregistry: WithRetry attempts %d: want at least 1 (1 disables retries): %w", c.attempts, twostage.ErrInvalid)
+	}
+	r := &Registry{repo: repository, prefix: c.host + "/" + project + "/" + repoID + "/", clock: c.clock, attempts: c.attempts}
 	if _, err := registry.ParseRepository(strings.TrimSuffix(r.prefix, "/")); err != nil {
 		return nil, fmt.Errorf("artifactregistry: repository %s with host %q: %w", repository, c.host, err)
 	}
@@ -191,13 +214,22 @@ func (r *Registry) Resolve(ctx context.Context, ref string) (registry.Artifact, 
 	}
 	if parsed.Digest != "" {
 		name := r.packageName(pkg) + "/versions/" + parsed.Digest
-		if _, err := r.client.GetVersion(ctx, &artifactregistrypb.GetVersionRequest{Name: name}); err != nil {
+		err := r.retry(ctx, func(ctx context.Context) error {
+			_, err := r.client.GetVersion(ctx, &artifactregistrypb.GetVersionRequest{Name: name})
+			return err
+		})
+		if err != nil {
 			return registry.Artifact{}, wrap(err, "resolving %s: getting version %s", ref, name)
 		}
 		return registry.Artifact{Repository: parsed.Repository, Digest: parsed.Digest}, nil
 	}
 	name := r.packageName(pkg) + "/tags/" + url.PathEscape(parsed.Tag)
-	tag, err := r.client.GetTag(ctx, &artifactregistrypb.GetTagRequest{Name: name})
+	var tag *artifactregistrypb.Tag
+	err = r.retry(ctx, func(ctx context.Context) error {
+		var err error
+		tag, err = r.client.GetTag(ctx, &artifactregistrypb.GetTagRequest{Name: name})
+		return err
+	})
 	if err != nil {
 		return registry.Artifact{}, wrap(err, "resolving %s: getting tag %s", ref, name)
 	}
@@ -206,6 +238,11 @@ func (r *Registry) Resolve(ctx context.Context, ref string) (registry.Artifact, 
 		return registry.Artifact{}, fmt.Errorf("artifactregistry: resolving %s: tag %s names version %q, whose id is not a digest: %w", ref, name, tag.GetVersion(), err)
 	}
 	return registry.Artifact{Repository: parsed.Repository, Digest: d}, nil
+}
+
+// retry runs an idempotent read, retrying transient failures.
+func (r *Registry) retry(ctx context.Context, read func(ctx context.Context) error) error {
+	return backoff.Retry(ctx, r.clock, backoff.Policy{}, r.attempts, gcperr.Retryable, read)
 }
 
 // Tag points tag at a.Digest with CreateTag, or UpdateTag when the tag

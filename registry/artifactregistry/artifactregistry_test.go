@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/fake"
 	"github.com/twostage/twostage/fake/artifactregistryfake"
 	"github.com/twostage/twostage/registry"
 	"github.com/twostage/twostage/registry/artifactregistry"
@@ -279,5 +280,51 @@ func BenchmarkResolve(b *testing.B) {
 		if _, err := reg.Resolve(b.Context(), ref); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A transient GetTag failure is retried with backoff on the injected clock;
+// a permanent one is not.
+func TestResolveRetriesTransientFailures(t *testing.T) {
+	t.Parallel()
+	repo := &artifactregistrypb.Repository{Name: repoName, Format: artifactregistrypb.Repository_DOCKER}
+	srv, err := artifactregistryfake.NewServer(artifactregistryfake.WithRepository(repo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	clock := fake.NewClock(time.Time{})
+	reg, err := artifactregistry.New(t.Context(), repoName,
+		artifactregistry.WithClientOptions(srv.ClientOptions()...),
+		artifactregistry.WithHost(srv.RegistryHost()),
+		artifactregistry.WithRegistryOptions(oci.WithInsecure()),
+		artifactregistry.WithRetry(clock, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	img, err := registry.Build(t.Context(), nil, registry.BuildSpec{Files: map[string][]byte{"/app/v": []byte("retry")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed, err := reg.Push(t.Context(), reg.Image("api")+":abc1234", img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const getTag = "/google.devtools.artifactregistry.v1.ArtifactRegistry/GetTag"
+	srv.InjectError(getTag, status.Error(codes.Unavailable, "try again"), 2)
+	got, err := reg.Resolve(t.Context(), reg.Image("api")+":abc1234")
+	if err != nil || got != pushed {
+		t.Fatalf("Resolve after two blips = %v, %v; want %v", got, err, pushed)
+	}
+	if n := len(clock.Sleeps()); n != 2 {
+		t.Errorf("slept %d times, want 2 (one per retry)", n)
+	}
+	srv.InjectError(getTag, status.Error(codes.Unavailable, "down"), 3)
+	if _, err := reg.Resolve(t.Context(), reg.Image("api")+":abc1234"); status.Code(err) != codes.Unavailable {
+		t.Errorf("Resolve after 3 failures of 3 attempts: err = %v, want UNAVAILABLE kept", err)
+	}
+	if _, err := artifactregistry.New(t.Context(), repoName, artifactregistry.WithRetry(clock, -1), artifactregistry.WithRegistryOptions(oci.WithInsecure())); !errors.Is(err, twostage.ErrInvalid) {
+		t.Errorf("WithRetry(-1): err = %v, want ErrInvalid", err)
 	}
 }
