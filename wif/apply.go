@@ -88,7 +88,9 @@ func (m *Manager) applyPool(ctx context.Context, p Pool, create bool) error {
 	pools := m.iam.Projects.Locations.WorkloadIdentityPools
 	if create {
 		parent := strings.TrimSuffix(p.Name(), "/workloadIdentityPools/"+p.ID)
-		op, err := pools.Create(parent, restPool(p)).WorkloadIdentityPoolId(p.ID).Context(ctx).Do()
+		op, err := retryCall(ctx, m, func(ctx context.Context) (*iam.Operation, error) {
+			return pools.Create(parent, restPool(p)).WorkloadIdentityPoolId(p.ID).Context(ctx).Do()
+		})
 		if err == nil {
 			m.log.InfoContext(ctx, "wif: creating pool", "pool", p.Name())
 			return m.wait(ctx, op)
@@ -98,7 +100,9 @@ func (m *Manager) applyPool(ctx context.Context, p Pool, create bool) error {
 		}
 		// Created since the plan was made: make it match.
 	}
-	got, err := pools.Get(p.Name()).Context(ctx).Do()
+	got, err := retryCall(ctx, m, func(ctx context.Context) (*iam.WorkloadIdentityPool, error) {
+		return pools.Get(p.Name()).Context(ctx).Do()
+	})
 	if err != nil {
 		return gcperr.Wrap(err, "wif: reading pool %q", p.Name())
 	}
@@ -112,7 +116,9 @@ func (m *Manager) applyPool(ctx context.Context, p Pool, create bool) error {
 	}
 	body := restPool(p)
 	body.ForceSendFields = []string{"DisplayName", "Description", "Disabled"}
-	op, err := pools.Patch(p.Name(), body).UpdateMask(strings.Join(mask, ",")).Context(ctx).Do()
+	op, err := retryCall(ctx, m, func(ctx context.Context) (*iam.Operation, error) {
+		return pools.Patch(p.Name(), body).UpdateMask(strings.Join(mask, ",")).Context(ctx).Do()
+	})
 	if err != nil {
 		return gcperr.Wrap(err, "wif: updating pool %q (%s)", p.Name(), strings.Join(mask, ", "))
 	}
@@ -123,7 +129,9 @@ func (m *Manager) applyPool(ctx context.Context, p Pool, create bool) error {
 func (m *Manager) applyProvider(ctx context.Context, p Provider, create bool) error {
 	provs := m.iam.Projects.Locations.WorkloadIdentityPools.Providers
 	if create {
-		op, err := provs.Create(p.Pool.Name(), restProvider(p)).WorkloadIdentityPoolProviderId(p.ID).Context(ctx).Do()
+		op, err := retryCall(ctx, m, func(ctx context.Context) (*iam.Operation, error) {
+			return provs.Create(p.Pool.Name(), restProvider(p)).WorkloadIdentityPoolProviderId(p.ID).Context(ctx).Do()
+		})
 		if err == nil {
 			m.log.InfoContext(ctx, "wif: creating provider", "provider", p.Name())
 			return m.wait(ctx, op)
@@ -132,7 +140,9 @@ func (m *Manager) applyProvider(ctx context.Context, p Provider, create bool) er
 			return gcperr.Wrap(err, "wif: creating provider %q", p.Name())
 		}
 	}
-	got, err := provs.Get(p.Name()).Context(ctx).Do()
+	got, err := retryCall(ctx, m, func(ctx context.Context) (*iam.WorkloadIdentityPoolProvider, error) {
+		return provs.Get(p.Name()).Context(ctx).Do()
+	})
 	if err != nil {
 		return gcperr.Wrap(err, "wif: reading provider %q", p.Name())
 	}
@@ -154,7 +164,9 @@ func (m *Manager) applyProvider(ctx context.Context, p Provider, create bool) er
 	}
 	body := restProvider(p)
 	body.ForceSendFields = append(body.ForceSendFields, "AttributeCondition")
-	op, err := provs.Patch(p.Name(), body).UpdateMask(strings.Join(mask, ",")).Context(ctx).Do()
+	op, err := retryCall(ctx, m, func(ctx context.Context) (*iam.Operation, error) {
+		return provs.Patch(p.Name(), body).UpdateMask(strings.Join(mask, ",")).Context(ctx).Do()
+	})
 	if err != nil {
 		return gcperr.Wrap(err, "wif: updating provider %q (%s)", p.Name(), strings.Join(mask, ", "))
 	}

@@ -1,9 +1,11 @@
 package wif
 
 import (
+	"cloud.google.com/go/iam/apiv1/iampb"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/twostage/twostage/internal/backoff"
 	"io"
 	"log/slog"
 	"maps"
@@ -199,7 +201,9 @@ func (m *Manager) Plan(ctx context.Context, s Setup) (*Plan, error) {
 	plan := &Plan{Setup: s}
 	pools := m.iam.Projects.Locations.WorkloadIdentityPools
 
-	pool, err := pools.Get(s.Pool.Name()).Context(ctx).Do()
+	pool, err := retryCall(ctx, m, func(ctx context.Context) (*iam.WorkloadIdentityPool, error) {
+		return pools.Get(s.Pool.Name()).Context(ctx).Do()
+	})
 	switch {
 	case isNotFound(err):
 		plan.Changes = append(plan.Changes, Change{Action: ActionCreate, Kind: "pool", Name: s.Pool.Name()})
@@ -211,7 +215,9 @@ func (m *Manager) Plan(ctx context.Context, s Setup) (*Plan, error) {
 		}
 	}
 
-	prov, err := pools.Providers.Get(s.Provider.Name()).Context(ctx).Do()
+	prov, err := retryCall(ctx, m, func(ctx context.Context) (*iam.WorkloadIdentityPoolProvider, error) {
+		return pools.Providers.Get(s.Provider.Name()).Context(ctx).Do()
+	})
 	switch {
 	case isNotFound(err):
 		plan.Changes = append(plan.Changes, Change{Action: ActionCreate, Kind: "provider", Name: s.Provider.Name()})
@@ -228,7 +234,7 @@ func (m *Manager) Plan(ctx context.Context, s Setup) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		pol, err := st.GetPolicy(ctx, r.Name)
+		pol, err := retryCall(ctx, m, func(ctx context.Context) (*iampb.Policy, error) { return st.GetPolicy(ctx, r.Name) })
 		if err != nil {
 			return nil, fmt.Errorf("wif: planning bindings on %s: %w", r, err)
 		}
@@ -304,4 +310,19 @@ func providerDiff(got *iam.WorkloadIdentityPoolProvider, want Provider) []FieldC
 		out = append(out, FieldChange{"disabled", "true", "false"})
 	}
 	return out
+}
+
+// retryCall makes one API call, retrying transient failures (HTTP
+// 429/502/503/504, UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED) with
+// backoff on the manager's clock, up to its attempts. Creates are safe to
+// retry: one that was applied before its answer was lost comes back as
+// "already exists", which the callers treat as created.
+func retryCall[T any](ctx context.Context, m *Manager, call func(ctx context.Context) (T, error)) (T, error) {
+	var out T
+	err := backoff.Retry(ctx, m.clock, backoff.Policy{}, m.attempts, gcperr.Retryable, func(ctx context.Context) error {
+		var err error
+		out, err = call(ctx)
+		return err
+	})
+	return out, err
 }

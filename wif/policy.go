@@ -45,6 +45,8 @@ func ClientPolicyStore(c IAMPolicyClient) PolicyStore { return clientStore{c} }
 // Manager v3.
 func ProjectPolicyStore(c *resourcemanager.ProjectsClient) PolicyStore { return clientStore{c} }
 
+// clientStore turns off the gapic client's own retries (they sleep on the
+// wall clock); the Manager retries transient failures on its clock.
 type clientStore struct{ c IAMPolicyClient }
 
 var _ PolicyStore = clientStore{}
@@ -53,7 +55,7 @@ func (s clientStore) GetPolicy(ctx context.Context, resource string) (*iampb.Pol
 	p, err := s.c.GetIamPolicy(ctx, &iampb.GetIamPolicyRequest{
 		Resource: resource,
 		Options:  &iampb.GetPolicyOptions{RequestedPolicyVersion: 3},
-	})
+	}, gcperr.NoClientRetry())
 	if err != nil {
 		return nil, gcperr.Wrap(err, "reading IAM policy of %q", resource)
 	}
@@ -61,7 +63,7 @@ func (s clientStore) GetPolicy(ctx context.Context, resource string) (*iampb.Pol
 }
 
 func (s clientStore) SetPolicy(ctx context.Context, resource string, p *iampb.Policy) (*iampb.Policy, error) {
-	out, err := s.c.SetIamPolicy(ctx, &iampb.SetIamPolicyRequest{Resource: resource, Policy: p})
+	out, err := s.c.SetIamPolicy(ctx, &iampb.SetIamPolicyRequest{Resource: resource, Policy: p}, gcperr.NoClientRetry())
 	if err != nil {
 		return nil, gcperr.Wrap(err, "writing IAM policy of %q", resource)
 	}

@@ -6,8 +6,10 @@ package gcperr
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	"github.com/googleapis/gax-go/v2"
 	"net/http"
 
 	"github.com/twostage/twostage"
@@ -109,4 +111,11 @@ func Retryable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// NoClientRetry is a call option that turns off a gapic client's own
+// retries, which sleep on the wall clock: callers retry with
+// internal/backoff on their injected clock instead.
+func NoClientRetry() gax.CallOption {
+	return gax.WithRetry(func() gax.Retryer { return nil })
 }

@@ -304,16 +304,6 @@ func short(key string) string {
 // bug outside this package, or "". Each entry names the fix; remove it
 // once fixed (the scenario then must pass).
 func knownBug(flowName string, p point, f fault, err error) string {
-	// wif.Manager does not retry a transient failure (HTTP 429, 503, 504)
-	// of its REST calls (reading and creating pools and providers, reading
-	// service-account policies) nor, with the gapic retries off, of the
-	// project policy read: one blip fails the apply. Fix in wif: retry
-	// gcperr.Retryable errors with backoff on the manager's clock, and
-	// pass gax.WithRetry(nil) so the gapic clients do not also retry on
-	// the wall clock.
-	if flowName == "wif" && f.retryable() {
-		return "wif.Manager does not retry transient failures"
-	}
 	// registry/oci takes no clock: go-containerregistry retries failed
 	// registry requests itself, sleeping on the wall clock, so runEnv turns
 	// those retries off and a single blip of an OCI call fails the push.

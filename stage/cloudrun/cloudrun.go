@@ -13,7 +13,6 @@ import (
 
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/run/apiv2/runpb"
-	"github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/option"
 	"google.golang.org/protobuf/proto"
 
@@ -253,12 +252,6 @@ func parseServiceName(name string) (string, error) {
 	return short, nil
 }
 
-// noRetry disables the gapic client's own retries (which sleep on the wall
-// clock); this package retries on its injected clock instead.
-func noRetry() gax.CallOption {
-	return gax.WithRetry(func() gax.Retryer { return nil })
-}
-
 // retry runs fn until it succeeds or fails with a non-transient error.
 func (s *Service) retry(ctx context.Context, fn func(ctx context.Context) error) error {
 	return backoff.Retry(ctx, s.clock, s.policy, s.attempts, gcperr.Retryable, fn)
@@ -307,7 +300,7 @@ func (s *Service) getService(ctx context.Context) (*runpb.Service, error) {
 	var svc *runpb.Service
 	err := s.retry(ctx, func(ctx context.Context) error {
 		var err error
-		svc, err = s.services.GetService(ctx, &runpb.GetServiceRequest{Name: s.name}, noRetry())
+		svc, err = s.services.GetService(ctx, &runpb.GetServiceRequest{Name: s.name}, gcperr.NoClientRetry())
 		return err
 	})
 	if err != nil {
@@ -322,7 +315,7 @@ func (s *Service) getRevision(ctx context.Context, short string) (*runpb.Revisio
 	var rev *runpb.Revision
 	err := s.retry(ctx, func(ctx context.Context) error {
 		var err error
-		rev, err = s.revs.GetRevision(ctx, &runpb.GetRevisionRequest{Name: s.revisionResource(short)}, noRetry())
+		rev, err = s.revs.GetRevision(ctx, &runpb.GetRevisionRequest{Name: s.revisionResource(short)}, gcperr.NoClientRetry())
 		return err
 	})
 	if err != nil {
@@ -344,7 +337,7 @@ func (s *Service) update(ctx context.Context, svc *runpb.Service, allowMissing b
 	var op *run.UpdateServiceOperation
 	err := s.retry(ctx, func(ctx context.Context) error {
 		var err error
-		op, err = s.services.UpdateService(ctx, &runpb.UpdateServiceRequest{Service: svc, AllowMissing: allowMissing}, noRetry())
+		op, err = s.services.UpdateService(ctx, &runpb.UpdateServiceRequest{Service: svc, AllowMissing: allowMissing}, gcperr.NoClientRetry())
 		return err
 	})
 	if err != nil {
@@ -378,7 +371,7 @@ func (s *Service) wait(ctx context.Context, op *run.UpdateServiceOperation) (*ru
 				return nil, fmt.Errorf("cloudrun: waiting for operation %s: %w", op.Name(), err)
 			}
 		}
-		resp, err := op.Poll(ctx, noRetry())
+		resp, err := op.Poll(ctx, gcperr.NoClientRetry())
 		switch {
 		case err != nil && op.Done():
 			return nil, err // the operation failed

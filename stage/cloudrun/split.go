@@ -209,7 +209,7 @@ func (s *Service) listRevisions(ctx context.Context) ([]*runpb.Revision, error) 
 		var next string
 		err := s.retry(ctx, func(ctx context.Context) error {
 			page = page[:0]
-			it := s.revs.ListRevisions(ctx, &runpb.ListRevisionsRequest{Parent: s.name}, noRetry())
+			it := s.revs.ListRevisions(ctx, &runpb.ListRevisionsRequest{Parent: s.name}, gcperr.NoClientRetry())
 			var err error
 			next, err = iterator.NewPager(it, 100, token).NextPage(&page)
 			return err
