@@ -3,6 +3,7 @@ package artifactregistryfake
 import (
 	"context"
 	"fmt"
+	"github.com/twostage/twostage/internal/emulator"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,33 +22,6 @@ import (
 )
 
 func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
-
-// page returns one page of items and the token of the next page. Tokens
-// are offsets; page_size defaults to 100 and is capped at 1000 (the
-// request comments: "Maximum page size is 1,000"; the default is unverified).
-func page[T any](items []T, size int32, token string) ([]T, string, error) {
-	if size < 0 {
-		return nil, "", status.Errorf(codes.InvalidArgument, "page_size %d must not be negative", size)
-	}
-	if size == 0 {
-		size = 100
-	}
-	size = min(size, 1000)
-	start := 0
-	if token != "" {
-		n, err := strconv.Atoi(token)
-		if err != nil || n < 0 || n > len(items) {
-			return nil, "", status.Errorf(codes.InvalidArgument, "invalid page_token %q", token)
-		}
-		start = n
-	}
-	end := min(start+int(size), len(items))
-	next := ""
-	if end < len(items) {
-		next = strconv.Itoa(end)
-	}
-	return items[start:end], next, nil
-}
 
 func notFound(kind, name string) error {
 	return status.Errorf(codes.NotFound, "%s %q not found", kind, name)
@@ -105,7 +79,7 @@ func (s *server) ListRepositories(_ context.Context, req *artifactregistrypb.Lis
 	}
 	s.mu.Unlock()
 	slices.SortFunc(all, func(a, b *artifactregistrypb.Repository) int { return strings.Compare(a.Name, b.Name) })
-	items, next, err := page(all, req.GetPageSize(), req.GetPageToken())
+	items, next, err := emulator.Page(all, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +177,7 @@ func (s *server) ListPackages(_ context.Context, req *artifactregistrypb.ListPac
 		return nil, err
 	}
 	slices.SortFunc(all, func(a, b *artifactregistrypb.Package) int { return strings.Compare(a.Name, b.Name) })
-	items, next, err := page(all, req.GetPageSize(), req.GetPageToken())
+	items, next, err := emulator.Page(all, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +226,7 @@ func (s *server) ListTags(_ context.Context, req *artifactregistrypb.ListTagsReq
 		return nil, err
 	}
 	slices.SortFunc(all, func(a, b *artifactregistrypb.Tag) int { return strings.Compare(a.Name, b.Name) })
-	items, next, err := page(all, req.GetPageSize(), req.GetPageToken())
+	items, next, err := emulator.Page(all, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -463,7 +437,7 @@ func (s *server) ListVersions(_ context.Context, req *artifactregistrypb.ListVer
 		return nil, err
 	}
 	slices.SortFunc(all, func(a, b *artifactregistrypb.Version) int { return strings.Compare(a.Name, b.Name) })
-	items, next, err := page(all, req.GetPageSize(), req.GetPageToken())
+	items, next, err := emulator.Page(all, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -517,7 +491,7 @@ func (s *server) ListDockerImages(_ context.Context, req *artifactregistrypb.Lis
 		return nil, err
 	}
 	slices.SortFunc(all, func(a, b *artifactregistrypb.DockerImage) int { return strings.Compare(a.Name, b.Name) })
-	items, next, err := page(all, req.GetPageSize(), req.GetPageToken())
+	items, next, err := emulator.Page(all, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package cloudrunfake
 
 import (
 	"context"
+	"github.com/twostage/twostage/internal/emulator"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
@@ -166,12 +167,12 @@ func (s *server) ListOperations(_ context.Context, req *longrunningpb.ListOperat
 			all = append(all, op)
 		}
 	}
-	start, end, next, err := page(len(all), req.GetPageSize(), req.GetPageToken())
+	items, next, err := emulator.Page(all, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
 	resp := &longrunningpb.ListOperationsResponse{NextPageToken: next}
-	for _, op := range all[start:end] {
+	for _, op := range items {
 		resp.Operations = append(resp.Operations, proto.Clone(op.op).(*longrunningpb.Operation))
 	}
 	return resp, nil

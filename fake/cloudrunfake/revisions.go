@@ -2,6 +2,7 @@ package cloudrunfake
 
 import (
 	"context"
+	"github.com/twostage/twostage/internal/emulator"
 	"net/url"
 	"slices"
 	"strconv"
@@ -171,12 +172,12 @@ func (s *server) ListRevisions(_ context.Context, req *runpb.ListRevisionsReques
 		}
 		all = st.sortedRevisions()
 	}
-	start, end, next, err := page(len(all), req.GetPageSize(), req.GetPageToken())
+	items, next, err := emulator.Page(all, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
 	resp := &runpb.ListRevisionsResponse{NextPageToken: next}
-	for _, r := range all[start:end] {
+	for _, r := range items {
 		resp.Revisions = append(resp.Revisions, proto.Clone(r.rev).(*runpb.Revision))
 	}
 	return resp, nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"github.com/twostage/twostage/internal/emulator"
 	"maps"
 	"slices"
 	"strconv"
@@ -536,12 +537,12 @@ func (s *server) ListServices(_ context.Context, req *runpb.ListServicesRequest)
 		}
 	}
 	slices.SortFunc(all, func(a, b *serviceState) int { return -cmpUint(a.seq, b.seq) })
-	start, end, next, err := page(len(all), req.GetPageSize(), req.GetPageToken())
+	items, next, err := emulator.Page(all, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
 	resp := &runpb.ListServicesResponse{NextPageToken: next}
-	for _, st := range all[start:end] {
+	for _, st := range items {
 		resp.Services = append(resp.Services, proto.Clone(st.svc).(*runpb.Service))
 	}
 	return resp, nil
@@ -712,30 +713,4 @@ func (s *server) seed(in *runpb.Service) error {
 	}
 	s.services[in.GetName()] = st
 	return nil
-}
-
-// defaultPageSize is used when page_size is 0 (unverified).
-const defaultPageSize = 100
-
-// page returns the slice bounds of one page and the next token. Tokens are
-// opaque to clients; ours is the offset.
-func page(n int, size int32, token string) (start, end int, next string, err error) {
-	if size < 0 {
-		return 0, 0, "", status.Errorf(codes.InvalidArgument, "page_size %d must not be negative", size)
-	}
-	if size == 0 {
-		size = defaultPageSize
-	}
-	if token != "" {
-		v, perr := strconv.Atoi(token)
-		if perr != nil || v < 0 || v > n {
-			return 0, 0, "", status.Errorf(codes.InvalidArgument, "page_token %q is not a token from a previous list call", token)
-		}
-		start = v
-	}
-	end = min(start+int(size), n)
-	if end < n {
-		next = strconv.Itoa(end)
-	}
-	return start, end, next, nil
 }
