@@ -134,7 +134,7 @@ func WithVerifiers(v ...Verifier) Option {
 func WithApprover(a Approver) Option { return func(p *Pipeline) { p.approver = a } }
 
 // WithGateInterval sets how often the gates are asked during a rollout
-// step (see traffic.WithInterval). The default is 5 seconds.
+// step (see traffic.WithInterval). The default is 1 second.
 func WithGateInterval(d time.Duration) Option { return func(p *Pipeline) { p.interval = d } }
 
 // WithAudit adds a sink for audit events (rule 6), besides the logger. The
@@ -166,7 +166,7 @@ func New(reg registry.Registry, repository string, dev, prod Service, opts ...Op
 		branch:     "main",
 		tagPattern: regexp.MustCompile(SemverTag),
 		plan:       traffic.DefaultPlan(),
-		interval:   5 * time.Second,
+		interval:   time.Second,
 		log:        slog.New(slog.DiscardHandler),
 		clock:      twostage.SystemClock(),
 		awaitFor:   30 * time.Minute,

@@ -127,7 +127,8 @@ func WithLogger(l *slog.Logger) RolloutOption { return func(r *Rollout) { r.log 
 
 // WithInterval sets how often the gates are asked during a step, from the
 // moment its traffic takes effect (so a failing release is rolled back
-// within about one interval). The default is 5 seconds.
+// within about one interval). The default is 1 second: the interval the
+// rollout simulation (examples/rolloutsim) measures the default strategy with.
 func WithInterval(d time.Duration) RolloutOption { return func(r *Rollout) { r.interval = d } }
 
 // WithObserver sets a function called, synchronously, with every event. The
@@ -142,7 +143,7 @@ func NewRollout(router Router, opts ...RolloutOption) (*Rollout, error) {
 		plan:     DefaultPlan(),
 		clock:    twostage.SystemClock(),
 		log:      slog.New(slog.DiscardHandler),
-		interval: 5 * time.Second,
+		interval: time.Second,
 	}
 	for _, o := range opts {
 		o(r)

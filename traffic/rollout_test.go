@@ -394,7 +394,7 @@ func TestRolloutLooksDuringBake(t *testing.T) {
 			t.Fatalf("err = %v, want a rollback", err)
 		}
 		if took := clock.Now().Sub(start); took != 20*time.Second {
-			t.Errorf("rolled back after %v, want 20s (four 5s looks)", took)
+			t.Errorf("rolled back after %v, want 20s (the first look at or past 20s)", took)
 		}
 	})
 	t.Run("an early pass waits for the bake", func(t *testing.T) {
