@@ -37,6 +37,7 @@ type RolloutError struct {
 	Err error
 }
 
+// Error says which rollout stopped, how, where and why.
 func (e *RolloutError) Error() string {
 	return fmt.Sprintf("rollout of %s %v at step %d (%d%%): %s", e.Candidate, e.Err, e.Step, e.Percent, e.Reason)
 }

@@ -284,6 +284,7 @@ type ExchangeError struct {
 	kinds []error
 }
 
+// Error describes the refused exchange without any token.
 func (e *ExchangeError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s answered HTTP %d", e.Endpoint, e.Status)

@@ -37,6 +37,7 @@ type Finding struct {
 	Message string
 }
 
+// String returns "SEVERITY: CHECK: MESSAGE".
 func (f Finding) String() string { return string(f.Severity) + ": " + f.Check + ": " + f.Message }
 
 // Check reviews the repository for the build-once model and returns what
