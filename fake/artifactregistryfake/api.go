@@ -23,6 +23,16 @@ import (
 
 func ts(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
 
+// sortedPage returns one page of all sorted by name, or err if the items
+// could not be collected.
+func sortedPage[T interface{ GetName() string }](all []T, err error, size int32, token string) ([]T, string, error) {
+	if err != nil {
+		return nil, "", err
+	}
+	slices.SortFunc(all, func(a, b T) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return emulator.Page(all, size, token)
+}
+
 func notFound(kind, name string) error {
 	return status.Errorf(codes.NotFound, "%s %q not found", kind, name)
 }
@@ -78,8 +88,7 @@ func (s *server) ListRepositories(_ context.Context, req *artifactregistrypb.Lis
 		}
 	}
 	s.mu.Unlock()
-	slices.SortFunc(all, func(a, b *artifactregistrypb.Repository) int { return strings.Compare(a.Name, b.Name) })
-	items, next, err := emulator.Page(all, req.GetPageSize(), req.GetPageToken())
+	items, next, err := sortedPage(all, err, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -173,11 +182,7 @@ func (s *server) ListPackages(_ context.Context, req *artifactregistrypb.ListPac
 		}
 	}
 	s.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(all, func(a, b *artifactregistrypb.Package) int { return strings.Compare(a.Name, b.Name) })
-	items, next, err := emulator.Page(all, req.GetPageSize(), req.GetPageToken())
+	items, next, err := sortedPage(all, err, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -222,11 +227,7 @@ func (s *server) ListTags(_ context.Context, req *artifactregistrypb.ListTagsReq
 		}
 	}
 	s.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(all, func(a, b *artifactregistrypb.Tag) int { return strings.Compare(a.Name, b.Name) })
-	items, next, err := emulator.Page(all, req.GetPageSize(), req.GetPageToken())
+	items, next, err := sortedPage(all, err, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -433,11 +434,7 @@ func (s *server) ListVersions(_ context.Context, req *artifactregistrypb.ListVer
 		}
 	}
 	s.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(all, func(a, b *artifactregistrypb.Version) int { return strings.Compare(a.Name, b.Name) })
-	items, next, err := emulator.Page(all, req.GetPageSize(), req.GetPageToken())
+	items, next, err := sortedPage(all, err, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
@@ -487,11 +484,7 @@ func (s *server) ListDockerImages(_ context.Context, req *artifactregistrypb.Lis
 		}
 	}
 	s.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(all, func(a, b *artifactregistrypb.DockerImage) int { return strings.Compare(a.Name, b.Name) })
-	items, next, err := emulator.Page(all, req.GetPageSize(), req.GetPageToken())
+	items, next, err := sortedPage(all, err, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
