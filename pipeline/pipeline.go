@@ -60,6 +60,7 @@ type Pipeline struct {
 	createProd bool
 	awaitProg  func(registry.AwaitProgress)
 	interval   time.Duration
+	watch      time.Duration
 	audit      Sink // set by WithAudit
 	sink       multiSink
 	log        *slog.Logger
@@ -136,6 +137,12 @@ func WithApprover(a Approver) Option { return func(p *Pipeline) { p.approver = a
 // WithGateInterval sets how often the gates are asked during a rollout
 // step (see traffic.WithInterval). The default is 1 second.
 func WithGateInterval(d time.Duration) Option { return func(p *Pipeline) { p.interval = d } }
+
+// WithWatch sets how long the rollout keeps asking its gates after the
+// candidate reaches 100% (see traffic.WithWatch): a gate failing then
+// rolls back to the previous stable revision in one write. The default is
+// 0, no watch; examples/rolloutsim measures 30 minutes.
+func WithWatch(d time.Duration) Option { return func(p *Pipeline) { p.watch = d } }
 
 // WithAudit adds a sink for audit events (rule 6), besides the logger. The
 // default records to the pipeline's logger only.
@@ -226,6 +233,7 @@ func (p *Pipeline) rollout(extra ...traffic.RolloutOption) (*traffic.Rollout, er
 		traffic.WithClock(p.clock),
 		traffic.WithLogger(p.log),
 		traffic.WithInterval(p.interval),
+		traffic.WithWatch(p.watch),
 	}, extra...)
 	return traffic.NewRollout(p.prod, opts...)
 }

@@ -16,6 +16,13 @@ const (
 	// Paused: a step stayed inconclusive past its maximum wait, or a person
 	// paused it; traffic stays where it is until Resume, Promote or Abort.
 	Paused Phase = "Paused"
+	// Watching: the candidate serves 100% and carries the "stable" tag (the
+	// previous stable one the "prior" tag), and the gates are still asked
+	// for the watch period ([WithWatch]): a Fail sends 100% back to the
+	// previous stable revision in one write, the end of the period makes
+	// the rollout Succeeded. The rollout is under way: a new release waits
+	// for the watch to end, or for a person to promote (Advance) or abort.
+	Watching Phase = "Watching"
 	// Succeeded: the candidate serves 100% and carries the "stable" tag.
 	Succeeded Phase = "Succeeded"
 	// RolledBack: a gate failed; 100% went back to the stable revision.
@@ -93,12 +100,15 @@ func DecodeState(s string) (RolloutState, error) {
 		return RolloutState{}, invalidf("decoding rollout state: %v", err)
 	}
 	switch st.Phase {
-	case Progressing, Paused, Succeeded, RolledBack, Aborted:
+	case Progressing, Paused, Watching, Succeeded, RolledBack, Aborted:
 	default:
 		return RolloutState{}, invalidf("rollout state has unknown phase %q", st.Phase)
 	}
 	if st.Candidate == "" || st.Step < 0 || st.Step > len(st.Percents) {
 		return RolloutState{}, invalidf("rollout state is inconsistent (candidate %q, step %d of %d)", st.Candidate, st.Step, len(st.Percents))
+	}
+	if st.Phase == Watching && st.Step != len(st.Percents) {
+		return RolloutState{}, invalidf("rollout state is inconsistent: %s at step %d of %d (a watch follows the last step)", st.Phase, st.Step, len(st.Percents))
 	}
 	return st, nil
 }

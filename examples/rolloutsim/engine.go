@@ -73,14 +73,19 @@ func (s *ours) Trial(cell Cell, p Params, seed uint64, pc float64) Outcome {
 		interval = p.OursInterval
 	}
 	var last float64 // the candidate's share before a rollback
+	fullAt := -1     // the second the candidate reached 100%
 	ro, err := traffic.NewRollout(svc,
 		traffic.WithPlan(traffic.DefaultPlan()),
 		traffic.WithGates(gate),
 		traffic.WithClock(clk),
 		traffic.WithInterval(interval),
+		traffic.WithWatch(p.OursWatch),
 		traffic.WithObserver(func(e traffic.Event) {
-			if e.Kind == traffic.EventRollback {
+			switch {
+			case e.Kind == traffic.EventRollback:
 				last = float64(traffic.Shares(e.Before)[candRev]) / 100
+			case e.Kind == traffic.EventStep && e.Percent == 100:
+				fullAt = int(e.Time.Sub(epoch) / time.Second)
 			}
 		}))
 	if err != nil {
@@ -114,7 +119,13 @@ func (s *ours) Trial(cell Cell, p Params, seed uint64, pc float64) Outcome {
 		return float64(traffic.Shares(sp)[candRev]) / 100
 	}
 	clk.OnSleep(func(now time.Time) {
-		serve(int(now.Sub(epoch)/time.Second), share(), p.ProbeRate)
+		// At 100% the candidate tag is gone (the stable tag is the
+		// candidate's), so the probe stops, as pipeline.Prober does.
+		sh, probe := share(), p.ProbeRate
+		if sh >= 1 {
+			probe = 0
+		}
+		serve(int(now.Sub(epoch)/time.Second), sh, probe)
 		if done >= horizon {
 			// Followed long enough: the engine's next look fails on the
 			// cancelled context and Run returns.
@@ -126,10 +137,11 @@ func (s *ours) Trial(cell Cell, p Params, seed uint64, pc float64) Outcome {
 	t := int(clk.Now().Sub(epoch) / time.Second)
 	switch {
 	case err == nil:
-		out.FullAt = time.Duration(t) * time.Second
-		// Fully promoted: nothing watches any more; the rest of the
-		// horizon serves everything from the candidate.
-		out.Excess += dp * cell.Rate * float64(horizon-t)
+		out.FullAt = time.Duration(fullAt) * time.Second
+		// Fully promoted and the watch (if any) over: nothing watches any
+		// more; the rest of the horizon serves everything from the
+		// candidate.
+		out.Excess += dp * cell.Rate * float64(max(horizon-max(t, done), 0))
 	case errors.Is(err, traffic.ErrRolledBack):
 		rbAt := t + int(cell.Rollback/time.Second)
 		out.RolledBack = true
@@ -143,7 +155,11 @@ func (s *ours) Trial(cell Cell, p Params, seed uint64, pc float64) Outcome {
 		out.Paused = true
 		serve(horizon, share(), 0)
 	case ctx.Err() != nil:
-		// The horizon passed with the rollout still under way.
+		// The horizon passed with the rollout still under way (or
+		// watching).
+		if fullAt >= 0 {
+			out.FullAt = time.Duration(fullAt) * time.Second
+		}
 	default:
 		panic(fmt.Sprintf("rollout of %s: %v", candRev, err))
 	}

@@ -55,6 +55,7 @@ func run(args []string, w io.Writer) error {
 	holdFor := fs.Duration("ours-hold-for", -1, "tuning: longest hold of our sequential gate (negative: the default)")
 	ratios := fs.String("ours-ratios", "", "tuning: lo,hi,n regression ratios of our sequential gate (empty: the default)")
 	interval := fs.Duration("ours-interval", time.Second, "how often our rollout asks its gate (traffic.WithInterval; the library's default is 5s)")
+	watch := fs.Duration("ours-watch", 30*time.Minute, "how long our rollout keeps asking its gate at 100% (traffic.WithWatch; the library's default is 0, no watch)")
 	only := fs.String("only", "", "simulate only the strategies whose name contains this")
 	releases := fs.String("releases", "", "candidate error rates to simulate, healthy first (empty: 0.001,0.002,0.005,0.02,0.2,1)")
 	if err := fs.Parse(args); err != nil {
@@ -85,6 +86,10 @@ func run(args []string, w io.Writer) error {
 		return fmt.Errorf("-ours-interval must be positive")
 	}
 	p.OursInterval = *interval
+	if *watch < 0 {
+		return fmt.Errorf("-ours-watch must not be negative")
+	}
+	p.OursWatch = *watch
 	if *alpha > 0 {
 		p.Ours = append(p.Ours, analysis.WithAlpha(*alpha))
 	}

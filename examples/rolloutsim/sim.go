@@ -38,6 +38,9 @@ type Params struct {
 	// OursInterval is how often our rollout asks its gate
 	// (traffic.WithInterval).
 	OursInterval time.Duration
+	// OursWatch is how long our rollout keeps asking its gate after the
+	// last step (traffic.WithWatch); 0 is none.
+	OursWatch time.Duration
 }
 
 // DefaultParams are the model: baseline 0.1%, 60-minute horizon,

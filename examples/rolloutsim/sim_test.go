@@ -236,3 +236,39 @@ func BenchmarkTrial(b *testing.B) {
 		})
 	}
 }
+
+// TestOursWatch: with traffic.WithWatch the real engine reaches 100% at the
+// same time as without (common random numbers: the trials coincide until
+// then), the probe stops at 100%, and 2× releases that escaped to 100%
+// without a watch are rolled back during it, with fewer bad requests.
+func TestOursWatch(t *testing.T) {
+	t.Parallel()
+	var s Strategy = &ours{interval: time.Second}
+	plain := DefaultParams()
+	watched := plain
+	watched.OursWatch = 30 * time.Minute
+	cell := Cell{Rate: 200}
+
+	h0, h1 := Run(s, cell, plain, 1, 0.001, nil), Run(s, cell, watched, 1, 0.001, nil)
+	if h1.RolledBack || h1.FullAt != h0.FullAt || h1.FullAt != 600*time.Second || h1.ProbeRequests != h0.ProbeRequests || h1.Excess != 0 {
+		t.Errorf("healthy with a watch: %+v, without: %+v; want 100%% at 600s either way and the same probe load", h1, h0)
+	}
+
+	escapes := 0
+	for seed := range uint64(20) {
+		o0, o1 := Run(s, cell, plain, seed, 0.002, nil), Run(s, cell, watched, seed, 0.002, nil)
+		if o0.RolledBack {
+			if diff := cmp.Diff(o0, o1); diff != "" {
+				t.Errorf("seed %d: rolled back before 100%%, yet the watch changed the trial (-without +with):\n%s", seed, diff)
+			}
+			continue
+		}
+		escapes++
+		if !o1.RolledBack || o1.RollbackAt <= o0.FullAt || o1.RollbackAt > o0.FullAt+30*time.Minute || o1.Excess >= o0.Excess {
+			t.Errorf("seed %d: escaped without a watch (%+v); with one: %+v, want a rollback during the watch with less excess", seed, o0, o1)
+		}
+	}
+	if escapes == 0 {
+		t.Fatal("no 2× release escaped to 100% in 20 seeds; the test does not exercise the watch")
+	}
+}

@@ -20,6 +20,9 @@
 //     A second e-value, on the candidate's error rate against a crash
 //     ceiling, rolls back releases where a large share of requests fails
 //     within seconds, even from the few requests of an active [Probe].
+//     A third, the historical test ([WithHistoricalTest]), judges the
+//     candidate at 100% (the watch of traffic.WithWatch) against the
+//     stable's error rate measured before 100%.
 //   - [Threshold], a hard SLO: a check fails when the error rate of the
 //     last interval is above a maximum with at least a minimum number of
 //     requests; the gate fails after a number of failed checks. Presets

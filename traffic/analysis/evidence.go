@@ -29,6 +29,11 @@ import (
 // requests. It detects releases that fail a large share of requests from a
 // handful of them, where the relative test needs many errors of the stable
 // to compare against.
+//
+// The historical test ([evidence.historical]) asks whether the candidate
+// fails more often than the stable did, from the totals alone, so that it
+// can still judge when the stable serves nothing (at 100%). See
+// [WithHistoricalTest] for the statistics.
 type evidence struct {
 	ratios []float64 // θ grid
 	logRel []float64 // log likelihood ratio per θ
@@ -37,6 +42,8 @@ type evidence struct {
 	logP    []float64 // log p
 	log1mP  []float64 // log(1-p)
 	logCrsh []float64 // log likelihood ratio per p
+
+	logHist []float64 // scratch for the historical test, per θ
 
 	crashFloor, crashFactor float64
 
@@ -109,6 +116,55 @@ func (e *evidence) ceiling() float64 {
 		p0 = math.Max(p0, e.crashFactor*e.stable.Rate())
 	}
 	return math.Min(p0, 0.999)
+}
+
+// The historical test's prior on the stable's error rate q: a gamma
+// distribution of shape histShape and rate histRate, here exponential with
+// mean 1% (about the spread of log q of a log-uniform prior over 1e-5..0.5
+// near q = 0.1%; it costs about 4 nats there, more for much rarer errors).
+const (
+	histShape = 1.0
+	histRate  = 100.0
+)
+
+// historical returns the historical test's e-value: a mixture, over the
+// stable's error rate q (gamma prior) and the ratio θ (the relative test's
+// grid), of the Poisson likelihood of the totals under rates (q, θq),
+// divided by their largest likelihood under any rates with the candidate's
+// at most the stable's. See [WithHistoricalTest].
+func (e *evidence) historical() float64 {
+	nc, ec := float64(e.cand.Requests), float64(e.cand.Errors)
+	ns, es := float64(e.stable.Requests), float64(e.stable.Errors)
+	if nc == 0 {
+		return 0
+	}
+	all := ec + es
+	lgA, _ := math.Lgamma(histShape + all)
+	lg0, _ := math.Lgamma(histShape)
+	logC := histShape*math.Log(histRate) + lgA - lg0
+	// The null's best fit: each rate its own when the candidate's is no
+	// higher, else one rate for both.
+	var logNull float64
+	if ec*ns <= es*nc {
+		logNull = xlogy(es, es/ns) - es + xlogy(ec, ec/nc) - ec
+	} else {
+		logNull = xlogy(all, all/(ns+nc)) - all
+	}
+	if len(e.logHist) != len(e.ratios) {
+		e.logHist = make([]float64, len(e.ratios))
+	}
+	for i, th := range e.ratios {
+		e.logHist[i] = logC + ec*math.Log(th) - (histShape+all)*math.Log(histRate+ns+th*nc) - logNull
+	}
+	return meanExp(e.logHist)
+}
+
+// xlogy returns x·log(y), 0 when x is 0.
+func xlogy(x, y float64) float64 {
+	if x == 0 {
+		return 0
+	}
+	return x * math.Log(y)
 }
 
 // relative returns the relative test's e-value.

@@ -29,8 +29,11 @@ import (
 //     first [WithMinDuration], while the candidate has served fewer than
 //     [WithMinRequests] requests, or while the relative e-value is above
 //     the hold level, for a bounded time ([WithHold]);
-//   - Pass otherwise. At 100% there is nothing left to compare against, so
-//     the gate passes unless the evidence already fails.
+//   - at 100% (the watch of traffic.WithWatch), where the stable serves
+//     nothing, Fail also when the historical e-value, which compares the
+//     candidate's error rate with the stable's measured before 100%,
+//     reaches 1/α_h ([WithHistoricalTest]); Pass otherwise;
+//   - Pass otherwise.
 //
 // Verdict.Numbers holds candidate_requests, candidate_errors,
 // stable_requests and stable_errors (every source, the whole rollout so
@@ -70,7 +73,7 @@ var _ traffic.Gate = (*Sequential)(nil)
 
 // NewSequential returns a Sequential gate reading the primary metrics m.
 // Options: [WithAlpha], [WithCrashTest], [WithMinDuration],
-// [WithMinRequests], [WithHold], [WithRatios], [WithProbe],
+// [WithMinRequests], [WithHold], [WithRatios], [WithProbe], [WithHistoricalTest],
 // [WithClock], [WithLogger], [WithName]. Errors wrap twostage.ErrInvalid.
 func NewSequential(m Metrics, opts ...Option) (*Sequential, error) {
 	if m == nil {
@@ -81,6 +84,15 @@ func NewSequential(m Metrics, opts ...Option) (*Sequential, error) {
 		return nil, err
 	}
 	return &Sequential{m: m, cfg: cfg, states: make(map[pair]*seqState)}, nil
+}
+
+// HistoricalThreshold returns the e-value at which the historical test
+// fails a step at 100% (+Inf when it is off).
+func (g *Sequential) HistoricalThreshold() float64 {
+	if g.cfg.histAlpha == 0 {
+		return math.Inf(1)
+	}
+	return 1 / g.cfg.histAlpha
 }
 
 // Thresholds returns the e-values at which the relative and the crash test
@@ -170,13 +182,22 @@ func (g *Sequential) state(c traffic.Check) *seqState {
 		}
 		st.mu.Unlock()
 	}
+	origin := c.Since
+	if c.Percent >= 100 && !c.Started.IsZero() && c.Started.Before(origin) {
+		// A gate created afresh during the watch: read the whole rollout
+		// (as one batch), for the historical test needs the stable's
+		// error rate from before 100%. One batch over steps of different
+		// shares is, for the relative test too, valid only under the
+		// historical test's assumption of stationary error rates.
+		origin = c.Started
+	}
 	st = &seqState{
-		origin: c.Since, step: c.Step, stepSeen: c.Since, used: g.tick,
+		origin: origin, step: c.Step, stepSeen: c.Since, used: g.tick,
 		ev:   newEvidence(&g.cfg),
 		last: make([]sourceState, 1+len(g.cfg.probes)),
 	}
 	for i := range st.last {
-		st.last[i].through = c.Since
+		st.last[i].through = origin
 	}
 	g.states[k] = st
 	if len(g.states) > g.cfg.maxTracked {
@@ -195,6 +216,8 @@ func (g *Sequential) state(c traffic.Check) *seqState {
 func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 	relT, crashT := g.Thresholds()
 	rel, crash := st.ev.relative(), st.ev.crash()
+	histT := g.HistoricalThreshold()
+	hist := st.ev.historical()
 	primary := st.last[0]
 	covered := primary.through.Sub(c.Since)
 	v := traffic.Verdict{
@@ -210,6 +233,8 @@ func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 			"crash_e_value":              crash,
 			"crash_threshold":            crashT,
 			"crash_ceiling":              st.ev.ceiling(),
+			"historical_e_value":         hist,
+			"historical_threshold":       histT,
 			"covered_seconds":            math.Max(covered.Seconds(), 0),
 			"lag_seconds":                c.Now.Sub(primary.through).Seconds(),
 		},
@@ -223,9 +248,13 @@ func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 		v.Outcome = traffic.Fail
 		v.Reason = fmt.Sprintf("candidate crashes: error rate above %.3g with e-value %.3g ≥ %.3g (candidate %d/%d errors)",
 			st.ev.ceiling(), crash, crashT, st.ev.cand.Errors, st.ev.cand.Requests)
+	case c.Percent >= 100 && hist >= histT:
+		v.Outcome = traffic.Fail
+		v.Reason = fmt.Sprintf("candidate fails more often than the stable did before 100%%: historical e-value %.3g ≥ %.3g (candidate %d/%d errors, stable %d/%d)",
+			hist, histT, st.ev.cand.Errors, st.ev.cand.Requests, st.ev.stable.Errors, st.ev.stable.Requests)
 	case c.Percent >= 100:
 		v.Outcome = traffic.Pass
-		v.Reason = "candidate serves all traffic; no regression was found before"
+		v.Reason = fmt.Sprintf("candidate serves all traffic; no regression against the stable's earlier error rate: historical e-value %.3g < %.3g", hist, histT)
 	case covered < g.cfg.minDuration:
 		v.Outcome = traffic.Inconclusive
 		v.Reason = fmt.Sprintf("metrics cover %v of the step, want %v", max(covered, 0).Round(time.Second), g.cfg.minDuration)
