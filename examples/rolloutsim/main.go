@@ -123,6 +123,7 @@ func run(args []string, w io.Writer) error {
 	start := time.Now()
 	fmt.Fprintf(w, "# rolloutsim: %d trials per cell, seed %d\n\n", *trials, *seed)
 	fmt.Fprintf(w, "Each cell: baseline error rate %.1f%%, horizon %v, probe %g req/s (ours only; reported as load, not in the excess, which counts real users' requests).\n", p.Baseline*100, p.Horizon, p.ProbeRate)
+	fmt.Fprintf(w, "Our rollout asks its gate every %v and watches the candidate for %v at 100%% (traffic.WithInterval, traffic.WithWatch).\n", p.OursInterval, p.OursWatch)
 	fmt.Fprintf(w, "Columns per bad release: P(rollback) · median/p90 time to rollback (taking effect) · mean excess bad requests.\n\n")
 	for _, r := range rs {
 		for _, d := range ds {
