@@ -20,7 +20,8 @@ import (
 // counts the requests since the rollout's first step began and adds what is
 // new since the previous Check. A Sequential gate created afresh (after a
 // restart) starts from the current step and judges its data as one batch,
-// which is still valid, only coarser.
+// which is still valid, only coarser; at 100% it starts from the rollout's
+// start (Check.Started), for the historical test needs the stable's data.
 //
 // Verdicts:
 //   - Fail when the relative e-value reaches 1/(α·(1−s)) or the crash
