@@ -680,3 +680,26 @@ func TestRollbackAfterRollbackWritesNothing(t *testing.T) {
 		t.Errorf("reason %q was overwritten", res.State.Reason)
 	}
 }
+
+func TestPromoteWithWatch(t *testing.T) {
+	t.Parallel()
+	pass := traffic.GateFunc(func(context.Context, traffic.Check) (traffic.Verdict, error) {
+		return traffic.Verdict{Gate: "ok", Outcome: traffic.Pass}, nil
+	})
+	w := newWorld(t, pipeline.WithGates(pass), pipeline.WithWatch(10*time.Minute))
+	w.dev1(t, sha1)
+	w.release(t, "v1.0.0", sha1)
+	res, err := w.p.Promote(context.Background(), pipeline.PromoteInput{})
+	if err != nil || res.State.Phase != traffic.Succeeded {
+		t.Fatalf("Promote with a watch: %v, %v", res.State.Phase, err)
+	}
+	var decisions []string
+	for _, e := range w.log.Events() {
+		if e.Action == pipeline.ActionStep && e.Percent == 100 {
+			decisions = append(decisions, e.Decision)
+		}
+	}
+	if diff := cmp.Diff([]string{"watching", "succeeded"}, decisions); diff != "" {
+		t.Errorf("audited 100%% decisions (-want +got):\n%s", diff)
+	}
+}

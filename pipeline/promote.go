@@ -120,7 +120,12 @@ func (o *rolloutObserver) observe(ev traffic.Event) {
 		e.Action, e.Decision = ActionStep, "advanced"
 		if ev.Percent == 100 {
 			e.Decision = "succeeded"
+			if ev.Phase == traffic.Watching {
+				e.Decision = "watching" // the watch decides; see EventWatched
+			}
 		}
+	case traffic.EventWatched:
+		e.Action, e.Decision = ActionStep, "succeeded"
 	case traffic.EventResume:
 		e.Action, e.Decision = ActionStep, "resumed"
 	case traffic.EventGate:

@@ -80,6 +80,9 @@ type Event struct {
 	Verdicts []Verdict
 	// Reason explains the event in one line.
 	Reason string
+	// Phase is the rollout's phase after an EventStep write (Progressing,
+	// Watching or Succeeded); empty for other events.
+	Phase Phase
 }
 
 // Result is where a rollout ended.
@@ -377,7 +380,7 @@ func (r *Rollout) advance(ctx context.Context, st RolloutState, sp Split, watch 
 	if next.Phase == Watching {
 		reason += fmt.Sprintf("; watching for %v", r.watch)
 	}
-	r.emit(Event{Kind: EventStep, Candidate: st.Candidate, Stable: st.Stable, Step: next.Step, Percent: p, Before: sp, After: got, Reason: reason})
+	r.emit(Event{Kind: EventStep, Candidate: st.Candidate, Stable: st.Stable, Step: next.Step, Percent: p, Before: sp, After: got, Reason: reason, Phase: next.Phase})
 	return next, got, nil
 }
 
