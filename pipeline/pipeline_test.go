@@ -88,16 +88,7 @@ func shares(t *testing.T, r traffic.Router) map[string]int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pinned, err := traffic.Pin(sp, sp.LatestRevision); err == nil {
-		sp = pinned
-	}
-	out := map[string]int{}
-	for rev, p := range traffic.Shares(sp) {
-		if p > 0 {
-			out[rev] = p
-		}
-	}
-	return out
+	return traffic.Serving(sp)
 }
 
 func TestDevTwiceSameSHAOneRevision(t *testing.T) {

@@ -198,20 +198,6 @@ func serviceName(s Service) string {
 	return ""
 }
 
-// serving returns who serves traffic in s and how much, LATEST resolved.
-func serving(s traffic.Split) map[string]int {
-	if pinned, err := traffic.Pin(s, s.LatestRevision); err == nil {
-		s = pinned
-	}
-	out := map[string]int{}
-	for rev, p := range traffic.Shares(s) {
-		if p > 0 {
-			out[rev] = p
-		}
-	}
-	return out
-}
-
 // verify runs the pre-traffic verifiers against the candidate. On a failure
 // it records the release as aborted in the prod split (one write, traffic
 // unchanged), so Promote refuses the candidate, and returns an error
@@ -240,7 +226,7 @@ func (p *Pipeline) verify(ctx context.Context, res *ReleaseResult, e *Event) err
 	st := traffic.RolloutState{Candidate: res.Revision.Name, Phase: traffic.Aborted, Reason: reason}
 	mark, err := p.prod.Split(ctx)
 	if err == nil {
-		for rev, pct := range serving(mark) {
+		for rev, pct := range traffic.Serving(mark) {
 			if pct == 100 {
 				st.Stable = rev
 			}

@@ -63,6 +63,19 @@ func Shares(s Split) map[string]int {
 	return out
 }
 
+// Serving returns the revisions that receive traffic in s and their shares
+// (see [Shares]: a Latest target counts under s.LatestRevision), leaving out
+// tag-only entries and revisions at 0%. It is who serves users now.
+func Serving(s Split) map[string]int {
+	out := make(map[string]int)
+	for rev, p := range Shares(s) {
+		if p > 0 {
+			out[rev] = p
+		}
+	}
+	return out
+}
+
 // Pin replaces every Latest target by an explicit target for revision latest
 // with the same percent and tag, as "gcloud run deploy --no-traffic" does
 // before it adds a 0% revision: pinned, the split no longer follows new

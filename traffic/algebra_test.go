@@ -1074,3 +1074,19 @@ func BenchmarkNormalize(b *testing.B) {
 		_ = traffic.Normalize(s)
 	}
 }
+
+func TestServing(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   traffic.Split
+		want map[string]int
+	}{
+		{traffic.Split{LatestRevision: "a-2"}, map[string]int{"a-2": 100}},
+		{traffic.Split{Targets: []traffic.Target{{Latest: true, Percent: 100}, {Revision: "a-1", Tag: "prior"}}, LatestRevision: "a-2"}, map[string]int{"a-2": 100}},
+		{traffic.Split{Targets: []traffic.Target{{Revision: "a-1", Percent: 95, Tag: "stable"}, {Revision: "a-2", Percent: 5}, {Revision: "a-2", Tag: "candidate"}, {Revision: "a-0", Tag: "old"}}}, map[string]int{"a-1": 95, "a-2": 5}},
+	} {
+		if diff := cmp.Diff(tc.want, traffic.Serving(tc.in)); diff != "" {
+			t.Errorf("Serving(%s) mismatch (-want +got):\n%s", tc.in, diff)
+		}
+	}
+}

@@ -332,14 +332,11 @@ func (u *users) advance(now time.Time) {
 	if err != nil {
 		return // no service yet
 	}
-	if pinned, err := traffic.Pin(sp, sp.LatestRevision); err == nil {
-		sp = pinned
-	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	dt := now.Sub(u.last).Seconds()
-	for rev, pct := range traffic.Shares(sp) {
-		if pct == 0 || rev == "" {
+	for rev, pct := range traffic.Serving(sp) {
+		if rev == "" {
 			continue
 		}
 		rate, ok := u.rates[rev]

@@ -403,7 +403,7 @@ func (a *app) cmdRollback(ctx context.Context, args []string) (any, error) {
 		// already serves everything: say so instead of writing the same
 		// traffic again (which would only overwrite the recorded reason).
 		if sp, err := r.prod.Split(ctx); err == nil {
-			if st, err := traffic.DecodeState(sp.State); err == nil && (st.Phase == traffic.RolledBack || st.Phase == traffic.Aborted) && resolvedShares(sp)[st.Stable] == 100 {
+			if st, err := traffic.DecodeState(sp.State); err == nil && (st.Phase == traffic.RolledBack || st.Phase == traffic.Aborted) && traffic.Shares(sp)[st.Stable] == 100 {
 				out := newRolloutResult(r.name, traffic.Result{State: st, Split: sp})
 				out.Nothing = true
 				results = append(results, out)
@@ -550,11 +550,3 @@ type fakeNow struct{ c twostage.Clock }
 
 func (f fakeNow) Now() time.Time                                   { return f.c.Now() }
 func (f fakeNow) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
-
-// resolvedShares is the split's shares with LATEST resolved.
-func resolvedShares(s traffic.Split) map[string]int {
-	if p, err := traffic.Pin(s, s.LatestRevision); err == nil {
-		s = p
-	}
-	return traffic.Shares(s)
-}

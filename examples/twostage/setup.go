@@ -173,7 +173,7 @@ func stageOf(name, region string, s pipeline.StageStatus) stageStatus {
 		r := s.Rollout
 		out.Rollout = &r
 	}
-	shares := resolvedShares(s.Split)
+	shares := traffic.Shares(s.Split)
 	tags := map[string][]string{}
 	for _, t := range s.Split.Targets {
 		if t.Tag == "" {
