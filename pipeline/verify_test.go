@@ -183,10 +183,8 @@ func TestApprover(t *testing.T) {
 	if !errors.As(err, &re) || !errors.Is(err, traffic.ErrRolledBack) || re.Step != 2 || !strings.Contains(re.Reason, "rejected") {
 		t.Fatalf("err = %v, want a rollback at step 2 by rejection", err)
 	}
-	if (pipeline.AutoApprove{}) == (pipeline.AutoApprove{}) {
-		if o, _ := (pipeline.AutoApprove{}).Approve(context.Background(), traffic.Check{}); o != traffic.Pass {
-			t.Errorf("AutoApprove = %s", o)
-		}
+	if o, err := (pipeline.AutoApprove{}).Approve(context.Background(), traffic.Check{}); o != traffic.Pass || err != nil {
+		t.Errorf("AutoApprove = %s, %v; want pass", o, err)
 	}
 }
 
