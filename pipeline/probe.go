@@ -79,7 +79,7 @@ func WithProberLogger(l *slog.Logger) ProberOption {
 
 // WithProbeOptions sets the options of each [analysis.Probe] the prober
 // starts (rate, candidate share, path, HTTP client). The default is none:
-// analysis.NewProbe's defaults, 2 requests per second, 3 of 4 to the
+// analysis.NewProbe's defaults, 2 requests per second, 9 of 10 to the
 // candidate. The prober sets the probe's clock itself (see
 // [WithProberClock]).
 func WithProbeOptions(opts ...analysis.ProbeOption) ProberOption {

@@ -32,6 +32,11 @@ type Check struct {
 	Step int
 	// Percent is the candidate's share during the step.
 	Percent int
+	// Next is the candidate's share once the step passes: the next step's
+	// Percent, 100 for the last step before full traffic, 0 during the
+	// watch at 100% and for a pre-traffic check. A gate may ask for more
+	// evidence before the largest jump in exposure.
+	Next int
 	// Since is when the step's traffic took effect.
 	Since time.Time
 	// Now is the current time, from the rollout's clock.

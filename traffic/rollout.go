@@ -436,6 +436,10 @@ func (r *Rollout) endWatch(ctx context.Context, st RolloutState, sp Split, reaso
 // for the deciding answer, not for every look.
 func (r *Rollout) judge(ctx context.Context, st RolloutState) ([]Verdict, Outcome, error) {
 	step := r.plan.Steps[st.Step-1]
+	next := 0
+	if st.Step < len(r.plan.Steps) {
+		next = r.plan.Steps[st.Step].Percent
+	}
 	bakeEnd := st.StepStarted.Add(step.Bake)
 	if len(r.gates) == 0 {
 		if err := r.sleepUntil(ctx, bakeEnd); err != nil {
@@ -447,7 +451,7 @@ func (r *Rollout) judge(ctx context.Context, st RolloutState) ([]Verdict, Outcom
 	var last Outcome
 	for {
 		now := r.clock.Now()
-		verdicts, outcome := r.ask(ctx, Check{Stable: st.Stable, Candidate: st.Candidate, Step: st.Step, Percent: step.Percent, Since: st.StepStarted, Now: now, Bake: step.Bake, Started: st.Started})
+		verdicts, outcome := r.ask(ctx, Check{Stable: st.Stable, Candidate: st.Candidate, Step: st.Step, Percent: step.Percent, Next: next, Since: st.StepStarted, Now: now, Bake: step.Bake, Started: st.Started})
 		baked := !now.Before(bakeEnd)
 		decided := outcome == Fail || outcome == Pass && baked
 		expired := !decided && baked && step.MaxWait > 0 && !now.Before(bakeEnd.Add(step.MaxWait))

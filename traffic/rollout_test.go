@@ -738,3 +738,32 @@ func TestDecodeStateWatching(t *testing.T) {
 		t.Errorf("DecodeState(%q) err = %v, want ErrInvalid (a watch follows the last step)", bad, err)
 	}
 }
+
+// TestRolloutCheckNext: every look tells the gate the share the candidate
+// moves to when the step passes: the next step's, 100 before full traffic,
+// 0 during the watch.
+func TestRolloutCheckNext(t *testing.T) {
+	t.Parallel()
+	clock := fake.NewClock(time.Time{})
+	svc := newProd(t, clock)
+	plan := traffic.Plan{Steps: []traffic.Step{{Percent: 5, Bake: time.Minute}, {Percent: 25, Bake: time.Minute}, {Percent: 100}}}
+	seen := map[int]int{} // Percent → Next
+	g := traffic.GateFunc(func(_ context.Context, c traffic.Check) (traffic.Verdict, error) {
+		if next, ok := seen[c.Percent]; ok && next != c.Next {
+			t.Errorf("step at %d%%: Next %d, then %d", c.Percent, next, c.Next)
+		}
+		seen[c.Percent] = c.Next
+		return traffic.Verdict{Gate: "g", Outcome: traffic.Pass}, nil
+	})
+	ro, err := traffic.NewRollout(svc, traffic.WithClock(clock), traffic.WithPlan(plan), traffic.WithGates(g),
+		traffic.WithInterval(time.Minute), traffic.WithWatch(2*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ro.Run(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[int]int{5: 25, 25: 100, 100: 0}, seen); diff != "" {
+		t.Errorf("Check.Next per step (-want +got):\n%s", diff)
+	}
+}

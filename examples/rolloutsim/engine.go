@@ -28,7 +28,7 @@ import (
 // then (the engine writes only between sleeps), drawn from the same
 // per-(trial, second) random numbers as the other strategies', and recorded
 // into an analysis.Script that shows them after the metric delay. The probe
-// (Params.ProbeRate, 3 of 4 requests to the candidate) is recorded into a
+// (Params.ProbeRate, Params.ProbeShare of the requests to the candidate) is recorded into a
 // second Script with no delay until the decision.
 type ours struct {
 	interval time.Duration // the rollout's gate interval (traffic.WithInterval)
@@ -92,7 +92,7 @@ func (s *ours) Trial(cell Cell, p Params, seed uint64, pc float64) Outcome {
 		panic(err)
 	}
 
-	w := newWorld(seed, cell.Rate, pc, p.Baseline)
+	w := newWorld(seed, cell.Rate, pc, p.Baseline, p.ProbeShare)
 	horizon := int(p.Horizon / time.Second)
 	dp := pc - p.Baseline
 	out := Outcome{FullAt: -1}

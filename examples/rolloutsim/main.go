@@ -54,7 +54,10 @@ func run(args []string, w io.Writer) error {
 	hold := fs.Float64("ours-hold", 0, "tuning: hold level of our sequential gate (0: the default)")
 	holdFor := fs.Duration("ours-hold-for", -1, "tuning: longest hold of our sequential gate (negative: the default)")
 	ratios := fs.String("ours-ratios", "", "tuning: lo,hi,n regression ratios of our sequential gate (empty: the default)")
-	interval := fs.Duration("ours-interval", time.Second, "how often our rollout asks its gate (traffic.WithInterval; the library's default is 5s)")
+	decay := fs.Float64("ours-ratio-decay", -1, "tuning: prior weight ∝ θ^-k over the ratios (negative: the default)")
+	promoLevel := fs.Float64("ours-promotion-level", 0, "tuning: likelihood-ratio level of the promotion hold (0: the default)")
+	promoFor := fs.Duration("ours-promotion-for", -1, "tuning: longest promotion hold, 0 turns it off (negative: the default)")
+	interval := fs.Duration("ours-interval", time.Second, "how often our rollout asks its gate (traffic.WithInterval; the library's default is 1s)")
 	watch := fs.Duration("ours-watch", 30*time.Minute, "how long our rollout keeps asking its gate at 100% (traffic.WithWatch; the library's default is 0, no watch)")
 	only := fs.String("only", "", "simulate only the strategies whose name contains this")
 	releases := fs.String("releases", "", "candidate error rates to simulate, healthy first (empty: 0.001,0.002,0.005,0.02,0.2,1)")
@@ -112,6 +115,19 @@ func run(args []string, w io.Writer) error {
 			return fmt.Errorf("-ours-ratios: want lo,hi,n")
 		}
 		p.Ours = append(p.Ours, analysis.WithRatios(r[0], r[1], int(r[2])))
+	}
+	if *decay >= 0 {
+		p.Ours = append(p.Ours, analysis.WithRatioDecay(*decay))
+	}
+	if *promoLevel > 0 || *promoFor >= 0 {
+		l, d := 0.1, 20*time.Minute
+		if *promoLevel > 0 {
+			l = *promoLevel
+		}
+		if *promoFor >= 0 {
+			d = *promoFor
+		}
+		p.Ours = append(p.Ours, analysis.WithPromotionHold(2, l, d))
 	}
 	if *releases != "" {
 		r, err := floats(*releases)

@@ -26,7 +26,11 @@ type Params struct {
 	Baseline  float64       // the stable's error rate
 	Horizon   time.Duration // how long a release is followed
 	ProbeRate float64       // the probe's requests per second (ours only)
-	Seed      uint64
+	// ProbeShare is the share of the probe's requests sent to the
+	// candidate, the rest going to the stable: 0.9, analysis.NewProbe's
+	// default (analysis.WithProbeCandidateShare).
+	ProbeShare float64
+	Seed       uint64
 	// Ours are extra options for our Sequential gate (tuning experiments);
 	// none means the package defaults.
 	Ours []analysis.Option
@@ -46,7 +50,7 @@ type Params struct {
 // DefaultParams are the model: baseline 0.1%, 60-minute horizon,
 // a 2 req/s probe.
 func DefaultParams() Params {
-	return Params{Baseline: 0.001, Horizon: time.Hour, ProbeRate: 2, Seed: 1, OursInterval: time.Second}
+	return Params{Baseline: 0.001, Horizon: time.Hour, ProbeRate: 2, ProbeShare: 0.9, Seed: 1, OursInterval: time.Second}
 }
 
 // Outcome is what happened to one release under one strategy.
@@ -79,18 +83,20 @@ type world struct {
 	seed   uint64
 	rate   float64
 	pc, ps float64
-	src    *rand.PCG
-	rng    *rand.Rand
+	// probeShare is the candidate's share of the probe's requests.
+	probeShare float64
+	src        *rand.PCG
+	rng        *rand.Rand
 }
 
-func newWorld(seed uint64, rate, pc, ps float64) *world {
+func newWorld(seed uint64, rate, pc, ps, probeShare float64) *world {
 	src := rand.NewPCG(seed, 0)
-	return &world{seed: seed, rate: rate, pc: pc, ps: ps, src: src, rng: rand.New(src)}
+	return &world{seed: seed, rate: rate, pc: pc, ps: ps, probeShare: probeShare, src: src, rng: rand.New(src)}
 }
 
 // second draws second t's real traffic at candidate share (0..1), and the
-// probe's if probe > 0 (requests per second; 3 of 4 to the candidate, the
-// pattern of analysis.Probe).
+// probe's if probe > 0 (requests per second; w.probeShare of them to the
+// candidate, interleaved as analysis.Probe does).
 func (w *world) second(t int, share float64, probe float64) (cand, stable, pCand, pStable analysis.Count) {
 	w.src.Seed(w.seed, uint64(t)*0x9e3779b97f4a7c15+1)
 	n := poisson(w.rng, w.rate)
@@ -99,10 +105,14 @@ func (w *world) second(t int, share float64, probe float64) (cand, stable, pCand
 	stable = analysis.Count{Requests: n - nc, Errors: binomial(w.rng, n-nc, w.ps)}
 	if probe > 0 {
 		// Requests i = t*probe ... (t+1)*probe-1; request i goes to the
-		// stable when i%4 == 3.
+		// candidate as analysis.Probe.Run sends it: when it completes
+		// another candidate share.
 		lo, hi := int64(float64(t)*probe), int64(float64(t+1)*probe)
+		toStable := func(i int64) bool {
+			return math.Floor(float64(i+1)*w.probeShare) <= math.Floor(float64(i)*w.probeShare)
+		}
 		for i := lo; i < hi; i++ {
-			if i%4 == 3 {
+			if toStable(i) {
 				pStable.Requests++
 				if w.rng.Float64() < w.ps {
 					pStable.Errors++
@@ -216,7 +226,7 @@ func Run(st Strategy, cell Cell, p Params, seed uint64, pc float64, badRates []f
 		env.Probes = newSeries(&now, 0)
 	}
 	s.Start(env)
-	w := newWorld(seed, cell.Rate, pc, p.Baseline)
+	w := newWorld(seed, cell.Rate, pc, p.Baseline, p.ProbeShare)
 	horizon := int(p.Horizon / time.Second)
 	lat := int(cell.Rollback / time.Second)
 	out := Outcome{FullAt: -1}

@@ -36,7 +36,7 @@ func TestTinyCell(t *testing.T) {
 		}
 	}
 	want := []string{
-		"ours: traffic.Rollout, default plan, sequential + probe | 0.1% | 0 | never | 600 s | 0.0",
+		"ours: traffic.Rollout, default plan, sequential + probe | 0.1% | 1 | 155 s | 600 s | 0.0",
 		"ours: traffic.Rollout, default plan, sequential + probe | 2% | 4 | 6 s | never | 2.2",
 		"ours: traffic.Rollout, default plan, sequential + probe | 100% | 4 | 1 s | never | 9.5",
 		"Flagger docs example (threshold 10) | 0.1% | 0 | never | 1500 s | 0.0",
@@ -98,7 +98,7 @@ func TestScheduleInvariants(t *testing.T) {
 // same second see the same traffic.
 func TestCommonRandomNumbers(t *testing.T) {
 	t.Parallel()
-	a, b := newWorld(42, 200, 0.02, 0.001), newWorld(42, 200, 0.02, 0.001)
+	a, b := newWorld(42, 200, 0.02, 0.001, 0.75), newWorld(42, 200, 0.02, 0.001, 0.75)
 	for sec := range 100 {
 		c1, s1, _, _ := a.second(sec, 0.05, 0)
 		c2, s2, pc, ps := b.second(sec, 0.05, 2) // the probe draws last
@@ -113,7 +113,7 @@ func TestCommonRandomNumbers(t *testing.T) {
 
 func TestVariates(t *testing.T) {
 	t.Parallel()
-	w := newWorld(7, 0, 0, 0)
+	w := newWorld(7, 0, 0, 0, 0.75)
 	for _, tc := range []struct {
 		mean float64
 		n    int64

@@ -22,7 +22,11 @@
 //     within seconds, even from the few requests of an active [Probe].
 //     A third, the historical test ([WithHistoricalTest]), judges the
 //     candidate at 100% (the watch of traffic.WithWatch) against the
-//     stable's error rate measured before 100%.
+//     stable's error rate measured before 100%. Before the candidate takes
+//     all traffic, the promotion hold ([WithPromotionHold]) keeps the last
+//     step baking while the data favour a small regression, so a release
+//     that is a little worse is held (and rolled back) at its share rather
+//     than promoted to everyone.
 //   - [Threshold], a hard SLO: a check fails when the error rate of the
 //     last interval is above a maximum with at least a minimum number of
 //     requests; the gate fails after a number of failed checks. Presets

@@ -36,6 +36,7 @@ import (
 // [WithHistoricalTest] for the statistics.
 type evidence struct {
 	ratios []float64 // θ grid
+	logW   []float64 // log prior weight per θ (they sum to 1)
 	logRel []float64 // log likelihood ratio per θ
 
 	rates   []float64 // p grid
@@ -45,14 +46,25 @@ type evidence struct {
 
 	logHist []float64 // scratch for the historical test, per θ
 
+	promoRatio float64 // θ of the promotion hold's likelihood ratio
+	logPromo   float64 // its log likelihood ratio against θ = 1
+
 	crashFloor, crashFactor float64
 
 	cand, stable Count // totals over every batch
 }
 
 func newEvidence(c *config) *evidence {
-	e := &evidence{crashFloor: c.crashFloor, crashFactor: c.crashFactor}
+	e := &evidence{crashFloor: c.crashFloor, crashFactor: c.crashFactor, promoRatio: c.promoRatio}
 	e.ratios = logGrid(c.minRatio, c.maxRatio, c.gridPoints)
+	e.logW = make([]float64, len(e.ratios))
+	for i, th := range e.ratios {
+		e.logW[i] = -c.ratioDecay * math.Log(th)
+	}
+	lse := math.Log(meanExp(e.logW) * float64(len(e.logW)))
+	for i := range e.logW {
+		e.logW[i] -= lse
+	}
 	e.logRel = make([]float64, len(e.ratios))
 	// Crash rates from just above the floor to 0.99.
 	e.rates = logGrid(math.Min(2*c.crashFloor, 0.5), 0.99, 16)
@@ -92,6 +104,8 @@ func (e *evidence) observe(cand, stable Count) {
 			d := math.Log(pi*th + 1 - pi)
 			e.logRel[i] += ec*(math.Log(th)-d) - es*d
 		}
+		d := math.Log(pi*e.promoRatio + 1 - pi)
+		e.logPromo += ec*(math.Log(e.promoRatio)-d) - es*d
 	}
 	if cand.Requests > 0 {
 		p0 := e.ceiling()
@@ -167,11 +181,45 @@ func xlogy(x, y float64) float64 {
 	return x * math.Log(y)
 }
 
-// relative returns the relative test's e-value.
-func (e *evidence) relative() float64 { return meanExp(e.logRel) }
+// promotion returns the likelihood ratio of a regression of the promotion
+// hold's ratio against none.
+func (e *evidence) promotion() float64 { return math.Exp(e.logPromo) }
+
+// promotionExpected returns how far below 1 that likelihood ratio of a
+// candidate no worse than the stable is expected to be by now, in nats:
+// the candidate's requests times the stable's error rate times θ − 1 −
+// log θ (the Kullback–Leibler divergence of Poisson counts at rates r and
+// θr, per unit of r). 0 while the stable has no errors yet.
+func (e *evidence) promotionExpected() float64 {
+	if e.stable.Requests == 0 || e.stable.Errors == 0 {
+		return 0
+	}
+	th := e.promoRatio
+	return float64(e.cand.Requests) * e.stable.Rate() * (th - 1 - math.Log(th))
+}
+
+// relative returns the relative test's e-value: the mixture of the
+// likelihood ratios over the θ grid with the prior weights.
+func (e *evidence) relative() float64 { return weightedMeanExp(e.logRel, e.logW) }
 
 // crash returns the crash test's e-value.
 func (e *evidence) crash() float64 { return meanExp(e.logCrsh) }
+
+// weightedMeanExp returns Σ exp(logW[i] + xs[i]), computed stably.
+func weightedMeanExp(xs, logW []float64) float64 {
+	m := math.Inf(-1)
+	for i, x := range xs {
+		m = math.Max(m, x+logW[i])
+	}
+	if math.IsInf(m, -1) {
+		return 0
+	}
+	s := 0.0
+	for i, x := range xs {
+		s += math.Exp(x + logW[i] - m)
+	}
+	return math.Exp(m) * s
+}
 
 // meanExp returns the mean of exp(x) over xs, computed stably.
 func meanExp(xs []float64) float64 {

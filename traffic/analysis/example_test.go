@@ -44,7 +44,7 @@ func ExampleSequential() {
 	// Output:
 	// after 20s: fail
 	// candidate 4/200 errors, stable 4/3800
-	// e-value 310 ≥ 44.4
+	// e-value 310 ≥ 33.3
 }
 
 // A healthy candidate passes once the metrics cover the step and it has
@@ -75,6 +75,6 @@ func ExampleSequential_pass() {
 	// 3m: inconclusive: metrics cover 2m0s of the step, want 5m0s
 	// 4m: inconclusive: metrics cover 3m0s of the step, want 5m0s
 	// 5m: inconclusive: metrics cover 4m0s of the step, want 5m0s
-	// 6m: pass: no regression: e-value 0.248 < 44.4 over 3000 candidate requests
-	// 7m: pass: no regression: e-value 0.254 < 44.4 over 3600 candidate requests
+	// 6m: pass: no regression: e-value 0.248 < 33.3 over 3000 candidate requests
+	// 7m: pass: no regression: e-value 0.254 < 33.3 over 3600 candidate requests
 }

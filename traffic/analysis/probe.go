@@ -54,7 +54,7 @@ func WithProbeClock(c twostage.Clock) ProbeOption {
 func WithProbeRate(perSecond float64) ProbeOption { return func(p *Probe) { p.rate = perSecond } }
 
 // WithProbeCandidateShare sets the share of the probe's requests sent to
-// the candidate; the rest go to the stable. The default is 0.75: the stable
+// the candidate; the rest go to the stable. The default is 0.9: the stable
 // is already well known from its real traffic, the candidate is not.
 func WithProbeCandidateShare(share float64) ProbeOption {
 	return func(p *Probe) { p.share = share }
@@ -115,7 +115,7 @@ func NewProbe(stable, candidate ProbeTarget, opts ...ProbeOption) (*Probe, error
 		stable: stable, candidate: candidate,
 		client: &http.Client{Timeout: 10 * time.Second},
 		clock:  twostage.SystemClock(),
-		rate:   2, share: 0.75, path: "/",
+		rate:   2, share: 0.9, path: "/",
 		logger: slog.New(slog.DiscardHandler),
 	}
 	for _, o := range opts {
@@ -142,8 +142,8 @@ func NewProbe(stable, candidate ProbeTarget, opts ...ProbeOption) (*Probe, error
 }
 
 // Run sends requests until ctx is done, then returns ctx's error. Requests
-// alternate between the targets so that, of every four, the candidate
-// gets its share (three with the default 0.75).
+// alternate between the targets so that the candidate gets its share of
+// them, evenly spread (nine of every ten with the default 0.9).
 func (p *Probe) Run(ctx context.Context) error {
 	every := time.Duration(float64(time.Second) / p.rate)
 	for i := 0; ; i++ {

@@ -29,7 +29,9 @@ import (
 //   - Inconclusive while the primary metrics do not yet cover the step's
 //     first [WithMinDuration], while the candidate has served fewer than
 //     [WithMinRequests] requests, or while the relative e-value is above
-//     the hold level, for a bounded time ([WithHold]);
+//     the hold level, for a bounded time ([WithHold]), or, on the step
+//     before full traffic (Check.Next = 100), while the data favour a small
+//     regression over none, for a bounded time ([WithPromotionHold]);
 //   - at 100% (the watch of traffic.WithWatch), where the stable serves
 //     nothing, Fail also when the historical e-value, which compares the
 //     candidate's error rate with the stable's measured before 100%,
@@ -40,8 +42,11 @@ import (
 // stable_requests and stable_errors (every source, the whole rollout so
 // far), primary_candidate_requests, e_value and threshold (the relative
 // test), crash_e_value, crash_threshold and crash_ceiling (the crash test),
-// covered_seconds (how much of the step the primary metrics cover) and
-// lag_seconds (how far they lag Now).
+// historical_e_value and historical_threshold (the historical test),
+// covered_seconds (how much of the step the primary metrics cover),
+// lag_seconds (how far they lag Now), and promotion_likelihood_ratio and
+// promotion_expected_nats (the promotion hold's statistic, and how far
+// below 1 in nats a healthy candidate's would be expected to be by now).
 //
 // Sequential is safe for concurrent use. Create one with [NewSequential].
 type Sequential struct {
@@ -74,8 +79,9 @@ var _ traffic.Gate = (*Sequential)(nil)
 
 // NewSequential returns a Sequential gate reading the primary metrics m.
 // Options: [WithAlpha], [WithCrashTest], [WithMinDuration],
-// [WithMinRequests], [WithHold], [WithRatios], [WithProbe], [WithHistoricalTest],
-// [WithClock], [WithLogger], [WithName]. Errors wrap twostage.ErrInvalid.
+// [WithMinRequests], [WithHold], [WithPromotionHold], [WithRatios],
+// [WithRatioDecay], [WithProbe], [WithHistoricalTest], [WithClock],
+// [WithLogger], [WithName]. Errors wrap twostage.ErrInvalid.
 func NewSequential(m Metrics, opts ...Option) (*Sequential, error) {
 	if m == nil {
 		return nil, fmt.Errorf("analysis: NewSequential: nil metrics: %w", twostage.ErrInvalid)
@@ -219,6 +225,8 @@ func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 	rel, crash := st.ev.relative(), st.ev.crash()
 	histT := g.HistoricalThreshold()
 	hist := st.ev.historical()
+	promo, promoExp := st.ev.promotion(), st.ev.promotionExpected()
+	minDur := g.cfg.minDuration
 	primary := st.last[0]
 	covered := primary.through.Sub(c.Since)
 	v := traffic.Verdict{
@@ -236,6 +244,8 @@ func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 			"crash_ceiling":              st.ev.ceiling(),
 			"historical_e_value":         hist,
 			"historical_threshold":       histT,
+			"promotion_likelihood_ratio": promo,
+			"promotion_expected_nats":    promoExp,
 			"covered_seconds":            math.Max(covered.Seconds(), 0),
 			"lag_seconds":                c.Now.Sub(primary.through).Seconds(),
 		},
@@ -256,15 +266,18 @@ func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 	case c.Percent >= 100:
 		v.Outcome = traffic.Pass
 		v.Reason = fmt.Sprintf("candidate serves all traffic; no regression against the stable's earlier error rate: historical e-value %.3g < %.3g", hist, histT)
-	case covered < g.cfg.minDuration:
+	case covered < minDur:
 		v.Outcome = traffic.Inconclusive
 		v.Reason = fmt.Sprintf("metrics cover %v of the step, want %v", max(covered, 0).Round(time.Second), g.cfg.minDuration)
 	case primary.cand.Requests < g.cfg.minRequests:
 		v.Outcome = traffic.Inconclusive
 		v.Reason = fmt.Sprintf("low traffic: candidate served %d requests, want %d", primary.cand.Requests, g.cfg.minRequests)
-	case rel > g.cfg.holdAbove && covered < g.cfg.minDuration+g.cfg.holdFor:
+	case rel > g.cfg.holdAbove && covered < minDur+g.cfg.holdFor:
 		v.Outcome = traffic.Inconclusive
 		v.Reason = fmt.Sprintf("holding: e-value %.3g is above %.3g, not yet %.3g", rel, g.cfg.holdAbove, relT)
+	case c.Next >= 100 && promo > g.cfg.promoLevel && promoExp >= -math.Log(g.cfg.promoLevel) && covered < minDur+g.cfg.promoFor:
+		v.Outcome = traffic.Inconclusive
+		v.Reason = fmt.Sprintf("holding before full traffic: the data favour a %g× regression over none (likelihood ratio %.3g > %.3g)", g.cfg.promoRatio, promo, g.cfg.promoLevel)
 	default:
 		v.Outcome = traffic.Pass
 		v.Reason = fmt.Sprintf("no regression: e-value %.3g < %.3g over %d candidate requests", rel, relT, primary.cand.Requests)
