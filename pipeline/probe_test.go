@@ -131,8 +131,8 @@ func TestProberLifecycle(t *testing.T) {
 	n := c.Requests + s.Requests
 	// Eight requests reached the servers; the last may have been cut by
 	// Stop before its answer was recorded.
-	if n < 7 || c.Errors != c.Requests || s.Errors != 0 || s.Requests != (n+9)/10 {
-		t.Errorf("probe counts: candidate %+v, stable %+v; want ≥ 7 requests, 1 in 10 to the stable (the first of every ten), every candidate request failed and no stable one", c, s)
+	if n < 7 || c.Errors != c.Requests || s.Errors != 0 || s.Requests != n/10 {
+		t.Errorf("probe counts: candidate %+v, stable %+v; want ≥ 7 requests, 1 in 10 to the stable (the last of every ten), every candidate request failed and no stable one", c, s)
 	}
 
 	// A check of the stopped rollout restarts its probe; the counts go on.
@@ -201,7 +201,7 @@ func TestProberIdle(t *testing.T) {
 	// One request every 500ms from t0; the sleep after the request at
 	// t0+10.5s finds the last check more than 10s old. The counts reach up
 	// to the clock's time, so the 21 requests before t0+10.5s: 1 in 10 to
-	// the stable (requests 0, 10 and 20).
+	// the stable (the 10th and the 20th).
 	if got, want := clk.Now(), t0.Add(10500*time.Millisecond); !got.Equal(want) {
 		t.Errorf("the probe stopped at %v, want %v", got, want)
 	}
@@ -209,7 +209,7 @@ func TestProberIdle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := analysis.Counts{Revisions: map[string]analysis.Count{"cand-1": {Requests: 18}, "stable-1": {Requests: 3}}, Through: t0.Add(10500 * time.Millisecond)}
+	want := analysis.Counts{Revisions: map[string]analysis.Count{"cand-1": {Requests: 19}, "stable-1": {Requests: 2}}, Through: t0.Add(10500 * time.Millisecond)}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("idle probe counts mismatch (-want +got):\n%s", diff)
 	}

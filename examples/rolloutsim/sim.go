@@ -105,11 +105,13 @@ func (w *world) second(t int, share float64, probe float64) (cand, stable, pCand
 	stable = analysis.Count{Requests: n - nc, Errors: binomial(w.rng, n-nc, w.ps)}
 	if probe > 0 {
 		// Requests i = t*probe ... (t+1)*probe-1; request i goes to the
-		// candidate as analysis.Probe.Run sends it: when it completes
-		// another candidate share.
+		// stable as analysis.Probe.Run sends it: when it completes another
+		// stable share (the candidate first; the tenth of every ten with
+		// the default 0.9).
 		lo, hi := int64(float64(t)*probe), int64(float64(t+1)*probe)
 		toStable := func(i int64) bool {
-			return math.Floor(float64(i+1)*w.probeShare) <= math.Floor(float64(i)*w.probeShare)
+			s := 1 - w.probeShare
+			return math.Floor(float64(i+1)*s+1e-9) > math.Floor(float64(i)*s+1e-9)
 		}
 		for i := lo; i < hi; i++ {
 			if toStable(i) {

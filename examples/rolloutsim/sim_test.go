@@ -272,3 +272,25 @@ func TestOursWatch(t *testing.T) {
 		t.Fatal("no 2× release escaped to 100% in 20 seeds; the test does not exercise the watch")
 	}
 }
+
+// TestProbeInterleave: the simulated probe splits its requests as
+// analysis.Probe.Run does (pipeline's TestProberIdle pins the library's
+// side): the candidate first, the stable when a stable share completes.
+func TestProbeInterleave(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		share  float64
+		stable []int // seconds (at 1 req/s) that probe the stable, of the first 20
+	}{{0.9, []int{9, 19}}, {0.75, []int{3, 7, 11, 15, 19}}} {
+		w := newWorld(1, 0, 0, 0, tc.share)
+		var got []int
+		for sec := range 20 {
+			if _, _, _, ps := w.second(sec, 0, 1); ps.Requests > 0 {
+				got = append(got, sec)
+			}
+		}
+		if diff := cmp.Diff(tc.stable, got); diff != "" {
+			t.Errorf("share %v: requests to the stable (-want +got):\n%s", tc.share, diff)
+		}
+	}
+}
