@@ -93,20 +93,8 @@ func logGrid(lo, hi float64, n int) []float64 {
 	return g
 }
 
-// observe adds one batch of new requests.
+// observe adds new requests to the crash test and the totals.
 func (e *evidence) observe(cand, stable Count) {
-	if cand.Requests > 0 && stable.Requests > 0 && cand.Errors+stable.Errors > 0 {
-		pi := float64(cand.Requests) / float64(cand.Requests+stable.Requests)
-		ec, es := float64(cand.Errors), float64(stable.Errors)
-		for i, th := range e.ratios {
-			// q = πθ/(πθ+1−π); log(q/π) = log θ − log(πθ+1−π);
-			// log((1−q)/(1−π)) = −log(πθ+1−π).
-			d := math.Log(pi*th + 1 - pi)
-			e.logRel[i] += ec*(math.Log(th)-d) - es*d
-		}
-		d := math.Log(pi*e.promoRatio + 1 - pi)
-		e.logPromo += ec*(math.Log(e.promoRatio)-d) - es*d
-	}
 	if cand.Requests > 0 {
 		p0 := e.ceiling()
 		lp0, l1p0 := math.Log(p0), math.Log1p(-p0)
@@ -121,6 +109,25 @@ func (e *evidence) observe(cand, stable Count) {
 	}
 	e.cand = e.cand.Add(cand)
 	e.stable = e.stable.Add(stable)
+}
+
+// observeRelative adds one batch of the relative test (and of the
+// promotion hold's likelihood ratio), in which both revisions served
+// requests.
+func (e *evidence) observeRelative(cand, stable Count) {
+	if cand.Requests == 0 || stable.Requests == 0 || cand.Errors+stable.Errors == 0 {
+		return
+	}
+	pi := float64(cand.Requests) / float64(cand.Requests+stable.Requests)
+	ec, es := float64(cand.Errors), float64(stable.Errors)
+	for i, th := range e.ratios {
+		// q = πθ/(πθ+1−π); log(q/π) = log θ − log(πθ+1−π);
+		// log((1−q)/(1−π)) = −log(πθ+1−π).
+		d := math.Log(pi*th + 1 - pi)
+		e.logRel[i] += ec*(math.Log(th)-d) - es*d
+	}
+	d := math.Log(pi*e.promoRatio + 1 - pi)
+	e.logPromo += ec*(math.Log(e.promoRatio)-d) - es*d
 }
 
 // ceiling is the crash test's null error rate for the next batch.

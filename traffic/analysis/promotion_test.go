@@ -112,3 +112,39 @@ func TestPromotionHoldAndDecayValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestSequentialSparseBatches: at low traffic the revisions seldom serve in
+// the same second; the relative test keeps a batch open until both have,
+// so none of their requests is lost.
+func TestSequentialSparseBatches(t *testing.T) {
+	t.Parallel()
+	clk := fake.NewClock(t0)
+	s := analysis.NewScript(clk, 0)
+	g, err := analysis.NewSequential(s, analysis.WithClock(clk), analysis.WithCrashTest(0, 0.01, 5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v traffic.Verdict
+	for sec := range 600 {
+		at := t0.Add(time.Duration(sec) * time.Second)
+		if sec%10 == 0 { // the candidate: one request every 10 s, a third failing
+			var e int64
+			if (sec/10)%3 == 0 {
+				e = 1
+			}
+			s.Record(cand, at, analysis.Count{Requests: 1, Errors: e})
+		} else { // the stable: 10 requests a second in the others, 1 in 200 failing
+			s.Record(stable, at, analysis.Count{Requests: 10, Errors: int64(sec % 20 / 19)})
+		}
+		clk.Advance(time.Second)
+		if v, err = g.Check(context.Background(), check(1, 5, t0, clk.Now())); err != nil {
+			t.Fatal(err)
+		}
+		if v.Outcome == traffic.Fail {
+			break
+		}
+	}
+	if v.Outcome != traffic.Fail || !strings.Contains(v.Reason, "candidate fails more often than the stable") {
+		t.Errorf("a candidate failing a third of its requests against the stable's 0.5%%, never in the same second: %s %q (numbers %v), want the relative test's Fail", v.Outcome, v.Reason, v.Numbers)
+	}
+}

@@ -18,7 +18,10 @@ import (
 // The evidence accumulates over the whole rollout of a candidate against a
 // stable (across steps), batch by batch as new data arrives: each Check
 // counts the requests since the rollout's first step began and adds what is
-// new since the previous Check. A Sequential gate created afresh (after a
+// new since the previous Check (for the relative test, what is new since it
+// last saw both revisions serve: at low traffic a batch spans several
+// looks, so no revision's requests are lost, at the price of assuming the
+// error rates steady within it). A Sequential gate created afresh (after a
 // restart) starts from the current step and judges its data as one batch,
 // which is still valid, only coarser; at 100% it starts from the rollout's
 // start (Check.Started), for the historical test needs the stable's data.
@@ -70,9 +73,17 @@ type seqState struct {
 	last     []sourceState // per source: primary first, then probes
 }
 
+// sourceState is how much of a source's counts the evidence has taken in.
+// cand and stable are everything seen (the totals and the crash test take
+// them in at once); relCand and relStable are what the relative test has
+// taken in: it closes a batch only once both revisions have new requests,
+// for a batch where one revision served nothing says nothing about which
+// of them fails more, and dropping it would throw away the other's
+// requests (at low traffic most of them, and most of a probe's).
 type sourceState struct {
-	cand, stable Count
-	through      time.Time
+	cand, stable       Count
+	relCand, relStable Count
+	through            time.Time
 }
 
 var _ traffic.Gate = (*Sequential)(nil)
@@ -156,9 +167,13 @@ func (g *Sequential) Check(ctx context.Context, c traffic.Check) (traffic.Verdic
 			continue
 		}
 		cand, stable := r.Revisions[c.Candidate], r.Revisions[c.Stable]
+		cand, stable = maxCount(last.cand, cand), maxCount(last.stable, stable)
 		st.ev.observe(cand.Sub(last.cand), stable.Sub(last.stable))
-		last.cand = maxCount(last.cand, cand)
-		last.stable = maxCount(last.stable, stable)
+		if dc, ds := cand.Sub(last.relCand), stable.Sub(last.relStable); dc.Requests > 0 && ds.Requests > 0 {
+			st.ev.observeRelative(dc, ds)
+			last.relCand, last.relStable = cand, stable
+		}
+		last.cand, last.stable = cand, stable
 		last.through = r.Through
 	}
 	return g.verdict(c, st), nil
