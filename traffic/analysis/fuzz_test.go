@@ -14,12 +14,14 @@ import (
 // FuzzSequential feeds arbitrary batches to a Sequential gate: whatever the
 // counts, its e-values are finite or +Inf and never negative, a verdict is
 // one of the three outcomes, and a Fail is backed by an e-value at or above
-// its threshold.
+// its threshold. The high bit of batches puts the step before 100%, where
+// the promotion hold judges too.
 func FuzzSequential(f *testing.F) {
 	f.Add(uint32(10), uint32(1), uint32(190), uint32(0), uint8(5), uint8(3))
 	f.Add(uint32(1), uint32(1), uint32(0), uint32(0), uint8(100), uint8(1))
 	f.Add(uint32(1000000), uint32(1000000), uint32(1), uint32(1), uint8(50), uint8(10))
 	f.Add(uint32(0), uint32(0), uint32(0), uint32(0), uint8(0), uint8(0))
+	f.Add(uint32(50), uint32(1), uint32(150), uint32(1), uint8(25), uint8(0x8f))
 	f.Fuzz(func(t *testing.T, nc, ec, ns, es uint32, percent, batches uint8) {
 		clk := fake.NewClock(t0)
 		s := analysis.NewScript(clk, 0)
@@ -33,11 +35,15 @@ func FuzzSequential(f *testing.F) {
 			s.Record(cand, clk.Now(), c)
 			s.Record(stable, clk.Now(), st)
 			clk.Advance(time.Second)
-			v, err := g.Check(context.Background(), traffic.Check{Stable: stable, Candidate: cand, Step: 1, Percent: int(percent), Since: t0, Now: clk.Now()})
+			next := 0
+			if batches&0x80 != 0 {
+				next = 100
+			}
+			v, err := g.Check(context.Background(), traffic.Check{Stable: stable, Candidate: cand, Step: 1, Percent: int(percent), Next: next, Since: t0, Now: clk.Now()})
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, k := range []string{"e_value", "crash_e_value"} {
+			for _, k := range []string{"e_value", "crash_e_value", "promotion_likelihood_ratio", "promotion_expected_nats"} {
 				if e := v.Numbers[k]; math.IsNaN(e) || e < 0 {
 					t.Fatalf("%s = %v", k, e)
 				}
