@@ -61,7 +61,7 @@ func newEvidence(c *config) *evidence {
 	for i, th := range e.ratios {
 		e.logW[i] = -c.ratioDecay * math.Log(th)
 	}
-	lse := math.Log(meanExp(e.logW) * float64(len(e.logW)))
+	lse := math.Log(sumExp(e.logW, nil))
 	for i := range e.logW {
 		e.logW[i] -= lse
 	}
@@ -207,39 +207,33 @@ func (e *evidence) promotionExpected() float64 {
 
 // relative returns the relative test's e-value: the mixture of the
 // likelihood ratios over the θ grid with the prior weights.
-func (e *evidence) relative() float64 { return weightedMeanExp(e.logRel, e.logW) }
+func (e *evidence) relative() float64 { return sumExp(e.logRel, e.logW) }
 
 // crash returns the crash test's e-value.
 func (e *evidence) crash() float64 { return meanExp(e.logCrsh) }
 
-// weightedMeanExp returns Σ exp(logW[i] + xs[i]), computed stably.
-func weightedMeanExp(xs, logW []float64) float64 {
+// sumExp returns Σ exp(xs[i] + logW[i]) (logW nil counts as zeros),
+// computed stably.
+func sumExp(xs, logW []float64) float64 {
+	w := func(i int) float64 {
+		if logW == nil {
+			return 0
+		}
+		return logW[i]
+	}
 	m := math.Inf(-1)
 	for i, x := range xs {
-		m = math.Max(m, x+logW[i])
+		m = math.Max(m, x+w(i))
 	}
 	if math.IsInf(m, -1) {
 		return 0
 	}
 	s := 0.0
 	for i, x := range xs {
-		s += math.Exp(x + logW[i] - m)
+		s += math.Exp(x + w(i) - m)
 	}
 	return math.Exp(m) * s
 }
 
 // meanExp returns the mean of exp(x) over xs, computed stably.
-func meanExp(xs []float64) float64 {
-	m := math.Inf(-1)
-	for _, x := range xs {
-		m = math.Max(m, x)
-	}
-	if math.IsInf(m, -1) {
-		return 0
-	}
-	s := 0.0
-	for _, x := range xs {
-		s += math.Exp(x - m)
-	}
-	return math.Exp(m) * s / float64(len(xs))
-}
+func meanExp(xs []float64) float64 { return sumExp(xs, nil) / float64(len(xs)) }
