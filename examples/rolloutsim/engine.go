@@ -28,8 +28,8 @@ import (
 // then (the engine writes only between sleeps), drawn from the same
 // per-(trial, second) random numbers as the other strategies', and recorded
 // into an analysis.Script that shows them after the metric delay. The probe
-// (Params.ProbeRate, Params.ProbeShare of the requests to the candidate) is recorded into a
-// second Script with no delay until the decision.
+// (Params.ProbeRate, Params.ProbeShare of the requests to the candidate) is
+// recorded into a second Script with no delay until the decision.
 type ours struct {
 	interval time.Duration // the rollout's gate interval (traffic.WithInterval)
 }

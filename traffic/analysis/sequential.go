@@ -241,7 +241,6 @@ func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 	histT := g.HistoricalThreshold()
 	hist := st.ev.historical()
 	promo, promoExp := st.ev.promotion(), st.ev.promotionExpected()
-	minDur := g.cfg.minDuration
 	primary := st.last[0]
 	covered := primary.through.Sub(c.Since)
 	v := traffic.Verdict{
@@ -281,16 +280,16 @@ func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 	case c.Percent >= 100:
 		v.Outcome = traffic.Pass
 		v.Reason = fmt.Sprintf("candidate serves all traffic; no regression against the stable's earlier error rate: historical e-value %.3g < %.3g", hist, histT)
-	case covered < minDur:
+	case covered < g.cfg.minDuration:
 		v.Outcome = traffic.Inconclusive
 		v.Reason = fmt.Sprintf("metrics cover %v of the step, want %v", max(covered, 0).Round(time.Second), g.cfg.minDuration)
 	case primary.cand.Requests < g.cfg.minRequests:
 		v.Outcome = traffic.Inconclusive
 		v.Reason = fmt.Sprintf("low traffic: candidate served %d requests, want %d", primary.cand.Requests, g.cfg.minRequests)
-	case rel > g.cfg.holdAbove && covered < minDur+g.cfg.holdFor:
+	case rel > g.cfg.holdAbove && covered < g.cfg.minDuration+g.cfg.holdFor:
 		v.Outcome = traffic.Inconclusive
 		v.Reason = fmt.Sprintf("holding: e-value %.3g is above %.3g, not yet %.3g", rel, g.cfg.holdAbove, relT)
-	case c.Next >= 100 && promo > g.cfg.promoLevel && promoExp >= -math.Log(g.cfg.promoLevel) && covered < minDur+g.cfg.promoFor:
+	case c.Next >= 100 && promo > g.cfg.promoLevel && promoExp >= -math.Log(g.cfg.promoLevel) && covered < g.cfg.minDuration+g.cfg.promoFor:
 		v.Outcome = traffic.Inconclusive
 		v.Reason = fmt.Sprintf("holding before full traffic: the data favour a %g× regression over none (likelihood ratio %.3g > %.3g)", g.cfg.promoRatio, promo, g.cfg.promoLevel)
 	default:
