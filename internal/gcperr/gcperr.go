@@ -25,18 +25,28 @@ type Error struct {
 	// Sentinel is one of the twostage.Err* values, or nil when the code has
 	// no sentinel (PERMISSION_DENIED, INTERNAL, ...).
 	Sentinel error
+	// Canceled is context.Canceled when the cause is a CANCELLED status
+	// that does not already match it (a gRPC client reports a cancelled
+	// context that way), so errors.Is(err, context.Canceled) holds as it
+	// does for the fakes; nil otherwise. DEADLINE_EXCEEDED is left alone:
+	// a server's deadline is transient ([Retryable]), the caller's is not.
+	Canceled error
 	// Cause is the original error.
 	Cause error
 }
 
 func (e *Error) Error() string { return e.Cause.Error() }
 
-// Unwrap returns the sentinel (if any) and the cause.
+// Unwrap returns the sentinel and context.Canceled (when set) and the
+// cause.
 func (e *Error) Unwrap() []error {
-	if e.Sentinel == nil {
-		return []error{e.Cause}
+	errs := make([]error, 0, 3)
+	for _, err := range []error{e.Sentinel, e.Canceled} {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return []error{e.Sentinel, e.Cause}
+	return append(errs, e.Cause)
 }
 
 // GRPCStatus lets status.FromError and status.Code see the original status.
@@ -62,6 +72,9 @@ func Wrap(err error, format string, args ...any) error {
 		return nil
 	}
 	e := &Error{Sentinel: Sentinel(err), Cause: err}
+	if status.Code(err) == codes.Canceled && !errors.Is(err, context.Canceled) {
+		e.Canceled = context.Canceled
+	}
 	return fmt.Errorf(format+": %w", append(args, e)...)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/twostage/twostage"
@@ -58,5 +59,28 @@ func TestWrap(t *testing.T) {
 	}
 	if gcperr.Wrap(nil, "x") != nil {
 		t.Error("Wrap(nil) != nil")
+	}
+}
+
+// TestWrapCanceled: a CANCELLED status (what a gRPC client returns for a
+// cancelled context) matches context.Canceled once wrapped, keeps its code
+// and is not retryable; DEADLINE_EXCEEDED does not become the caller's.
+func TestWrapCanceled(t *testing.T) {
+	t.Parallel()
+	err := gcperr.Wrap(status.Error(codes.Canceled, "context canceled"), "getting service %q", "api")
+	if !errors.Is(err, context.Canceled) || status.Code(err) != codes.Canceled || gcperr.Retryable(err) {
+		t.Errorf("Wrap(CANCELLED) = %v: Is(context.Canceled) %v, code %v, retryable %v; want true, Canceled, false",
+			err, errors.Is(err, context.Canceled), status.Code(err), gcperr.Retryable(err))
+	}
+	if !strings.HasPrefix(err.Error(), `getting service "api": `) {
+		t.Errorf("message %q lost its prefix", err)
+	}
+	dl := gcperr.Wrap(status.Error(codes.DeadlineExceeded, "deadline"), "x")
+	if errors.Is(dl, context.DeadlineExceeded) || !gcperr.Retryable(dl) {
+		t.Errorf("Wrap(DEADLINE_EXCEEDED) = %v: want a retryable server deadline, not the caller's", dl)
+	}
+	nf := gcperr.Wrap(status.Error(codes.NotFound, "gone"), "x")
+	if errors.Is(nf, context.Canceled) || !errors.Is(nf, twostage.ErrNotFound) {
+		t.Errorf("Wrap(NOT_FOUND) = %v: want ErrNotFound only", nf)
 	}
 }
