@@ -81,7 +81,10 @@ func WithProberLogger(l *slog.Logger) ProberOption {
 // starts (rate, candidate share, path, HTTP client). The default is none:
 // analysis.NewProbe's defaults, 2 requests per second, 9 of 10 to the
 // candidate. The prober sets the probe's clock itself (see
-// [WithProberClock]).
+// [WithProberClock]). For a service that requires authentication, pass
+// analysis.WithProbeTokenSource with an ID token source whose audience is
+// the service's URL (idtoken.NewTokenSource, or impersonate.IDTokenSource
+// with keyless credentials).
 func WithProbeOptions(opts ...analysis.ProbeOption) ProberOption {
 	return func(p *Prober) { p.probeOpts = append([]analysis.ProbeOption(nil), opts...) }
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/twostage/twostage"
+	"golang.org/x/oauth2"
 )
 
 // ProbeTarget is a revision the [Probe] sends requests to, through its tag
@@ -64,8 +65,29 @@ func WithProbeCandidateShare(share float64) ProbeOption {
 // default is "/".
 func WithProbePath(path string) ProbeOption { return func(p *Probe) { p.path = path } }
 
-// WithProbeLogger sets the logger for failed requests (debug level). The
-// default discards everything. A nil l keeps the default.
+// WithProbeTokenSource authenticates every request with a bearer token
+// from ts. A Cloud Run service that requires authentication wants a
+// Google-signed ID token whose audience is the service's *.run.app URL (or
+// a custom audience set on the service), source:
+// https://cloud.google.com/run/docs/configuring/custom-audiences. Such a
+// source is idtoken.NewTokenSource(ctx, serviceURL) or, with keyless
+// credentials, impersonate.IDTokenSource (google.golang.org/api); both put
+// the ID token in Token.AccessToken. A request whose token cannot be had is
+// not sent and not counted (it says nothing of the revision); the error is
+// logged at warn level. Without a token source, a service that refuses the
+// probe answers 401 or 403, which counts as a success: the probe then
+// carries no signal. The default is none. A nil ts keeps the default.
+func WithProbeTokenSource(ts oauth2.TokenSource) ProbeOption {
+	return func(p *Probe) {
+		if ts != nil {
+			p.tokens = ts
+		}
+	}
+}
+
+// WithProbeLogger sets the logger for failed requests (debug level) and
+// for tokens that cannot be had (warn level). The default discards
+// everything. A nil l keeps the default.
 func WithProbeLogger(l *slog.Logger) ProbeOption {
 	return func(p *Probe) {
 		if l != nil {
@@ -93,6 +115,7 @@ type Probe struct {
 	clock             twostage.Clock
 	rate, share       float64
 	path              string
+	tokens            oauth2.TokenSource
 	logger            *slog.Logger
 
 	mu       sync.Mutex // guards results and inflight
@@ -173,6 +196,13 @@ func (p *Probe) Run(ctx context.Context) error {
 }
 
 // send makes one request and records its outcome at start.
+// settle marks the request in flight as over without a result.
+func (p *Probe) settle() {
+	p.mu.Lock()
+	p.inflight = time.Time{}
+	p.mu.Unlock()
+}
+
 func (p *Probe) send(ctx context.Context, toCandidate bool, start time.Time) {
 	t := p.stable
 	if toCandidate {
@@ -184,6 +214,17 @@ func (p *Probe) send(ctx context.Context, toCandidate bool, start time.Time) {
 
 	failed := false
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.URL+p.path, nil)
+	if err == nil && p.tokens != nil {
+		tok, terr := p.tokens.Token()
+		if terr != nil {
+			// Our credentials, not the revision: send nothing, count
+			// nothing.
+			p.logger.Warn("probe: no token; request not sent", "revision", t.Revision, "err", terr)
+			p.settle()
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	}
 	if err == nil {
 		req.Header.Set("User-Agent", "twostage-probe")
 		var resp *http.Response
@@ -197,9 +238,7 @@ func (p *Probe) send(ctx context.Context, toCandidate bool, start time.Time) {
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			// Cancelled by our caller: not the revision's fault.
-			p.mu.Lock()
-			p.inflight = time.Time{}
-			p.mu.Unlock()
+			p.settle()
 			return
 		}
 		failed = true

@@ -14,6 +14,7 @@ import (
 	"github.com/twostage/twostage/fake"
 	"github.com/twostage/twostage/traffic"
 	"github.com/twostage/twostage/traffic/analysis"
+	"golang.org/x/oauth2"
 )
 
 func TestProbe(t *testing.T) {
@@ -144,5 +145,61 @@ func TestNewProbeInvalid(t *testing.T) {
 		if tt.wantError != errors.Is(err, twostage.ErrInvalid) {
 			t.Errorf("%s: NewProbe error %v, want ErrInvalid: %v", tt.name, err, tt.wantError)
 		}
+	}
+}
+
+type failingTokens struct{}
+
+func (failingTokens) Token() (*oauth2.Token, error) { return nil, errors.New("no credentials") }
+
+// TestProbeTokenSource: with a token source every request carries the
+// bearer token; a token that cannot be had sends and counts nothing.
+func TestProbeTokenSource(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int64
+	authed := func(status int) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits.Add(1)
+			if r.Header.Get("Authorization") != "Bearer idt-1" {
+				http.Error(w, "forbidden", http.StatusForbidden)
+				return
+			}
+			w.WriteHeader(status)
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	candSrv, stableSrv := authed(http.StatusServiceUnavailable), authed(http.StatusOK)
+	run := func(ts oauth2.TokenSource) analysis.Counts {
+		t.Helper()
+		clk := fake.NewClock(t0)
+		p, err := analysis.NewProbe(analysis.ProbeTarget{Revision: stable, URL: stableSrv.URL}, analysis.ProbeTarget{Revision: cand, URL: candSrv.URL},
+			analysis.WithProbeClock(clk), analysis.WithProbeTokenSource(ts))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		clk.At(t0.Add(5*time.Second), func(time.Time) { cancel() })
+		if err := p.Run(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v", err)
+		}
+		got, err := p.Counts(context.Background(), analysis.Query{Revisions: []string{cand, stable}, Start: t0, End: t0.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	// 2 req/s for 5 s: 10 requests, the 10th to the stable; the candidate
+	// fails once it is let in.
+	got := run(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "idt-1"}))
+	want := analysis.Counts{Revisions: map[string]analysis.Count{cand: {Requests: 9, Errors: 9}, stable: {Requests: 1}}, Through: t0.Add(5 * time.Second)}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("with an ID token (-want +got):\n%s", diff)
+	}
+	before := hits.Load()
+	got = run(failingTokens{})
+	want = analysis.Counts{Revisions: map[string]analysis.Count{cand: {}, stable: {}}, Through: t0.Add(5 * time.Second)}
+	if diff := cmp.Diff(want, got); diff != "" || hits.Load() != before {
+		t.Errorf("without a token: %d requests reached the servers; counts (-want +got):\n%s", hits.Load()-before, diff)
 	}
 }
