@@ -246,7 +246,9 @@ func WithHold(e float64, d time.Duration) Option {
 // in examples/rolloutsim, at 200 req/s, it takes the mean excess of bad
 // requests of a 2× regression from 31.7 to 22.2 while the median time to
 // 100% of a healthy release stays 600 s (its p90 grows from 600 to
-// 786 s). d = 0 turns it off.
+// 786 s). d = 0 turns it off. Keep d shorter than the step's MaxWait
+// (traffic.Step; 30 minutes in traffic.DefaultPlan): a step still
+// Inconclusive then pauses the rollout where it is.
 func WithPromotionHold(ratio, level float64, d time.Duration) Option {
 	return func(c *config) { c.promoRatio, c.promoLevel, c.promoFor = ratio, level, d }
 }
