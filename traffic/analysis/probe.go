@@ -69,7 +69,8 @@ func WithProbePath(path string) ProbeOption { return func(p *Probe) { p.path = p
 // from ts. A Cloud Run service that requires authentication wants a
 // Google-signed ID token whose audience is the service's *.run.app URL (or
 // a custom audience set on the service), source:
-// https://cloud.google.com/run/docs/configuring/custom-audiences. Such a
+// https://cloud.google.com/run/docs/configuring/custom-audiences (that a
+// revision tag URL accepts that same audience is unverified here). Such a
 // source is idtoken.NewTokenSource(ctx, serviceURL) or, with keyless
 // credentials, impersonate.IDTokenSource (google.golang.org/api); both put
 // the ID token in Token.AccessToken. A request whose token cannot be had is
