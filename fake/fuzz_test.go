@@ -3,10 +3,11 @@ package fake
 import (
 	"context"
 	"errors"
-	"github.com/twostage/twostage/internal/names"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/twostage/twostage/internal/names"
 
 	"github.com/google/go-cmp/cmp"
 

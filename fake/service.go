@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/twostage/twostage/internal/names"
 	"iter"
 	"maps"
 	"slices"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/twostage/twostage/internal/names"
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/registry"

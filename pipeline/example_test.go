@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/registry"
 

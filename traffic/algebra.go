@@ -3,11 +3,12 @@ package traffic
 import (
 	"cmp"
 	"fmt"
-	"github.com/twostage/twostage/internal/names"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/twostage/twostage/internal/names"
 )
 
 // This file holds the pure split algebra: functions that compute a new

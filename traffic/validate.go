@@ -2,6 +2,7 @@ package traffic
 
 import (
 	"fmt"
+
 	"github.com/twostage/twostage/internal/names"
 
 	"github.com/twostage/twostage"

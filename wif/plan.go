@@ -1,16 +1,17 @@
 package wif
 
 import (
-	"cloud.google.com/go/iam/apiv1/iampb"
 	"context"
 	"errors"
 	"fmt"
-	"github.com/twostage/twostage/internal/backoff"
 	"io"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
+
+	"cloud.google.com/go/iam/apiv1/iampb"
+	"github.com/twostage/twostage/internal/backoff"
 
 	resourcemanager "cloud.google.com/go/resourcemanager/apiv3"
 	"github.com/twostage/twostage"

@@ -3,10 +3,11 @@ package wif_test
 import (
 	"context"
 
-	artifactregistry "cloud.google.com/go/artifactregistry/apiv1"
-	run "cloud.google.com/go/run/apiv2"
 	"errors"
 	"testing"
+
+	artifactregistry "cloud.google.com/go/artifactregistry/apiv1"
+	run "cloud.google.com/go/run/apiv2"
 
 	"cloud.google.com/go/iam/apiv1/iampb"
 	resourcemanager "cloud.google.com/go/resourcemanager/apiv3"

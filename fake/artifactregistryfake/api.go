@@ -3,12 +3,13 @@ package artifactregistryfake
 import (
 	"context"
 	"fmt"
-	"github.com/twostage/twostage/internal/emulator"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/twostage/twostage/internal/emulator"
 
 	"cloud.google.com/go/artifactregistry/apiv1/artifactregistrypb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"

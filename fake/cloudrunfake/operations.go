@@ -2,8 +2,9 @@ package cloudrunfake
 
 import (
 	"context"
-	"github.com/twostage/twostage/internal/emulator"
 	"time"
+
+	"github.com/twostage/twostage/internal/emulator"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"google.golang.org/grpc/codes"

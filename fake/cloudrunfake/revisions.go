@@ -2,11 +2,12 @@ package cloudrunfake
 
 import (
 	"context"
-	"github.com/twostage/twostage/internal/emulator"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/twostage/twostage/internal/emulator"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/run/apiv2/runpb"

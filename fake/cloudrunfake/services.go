@@ -5,11 +5,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"github.com/twostage/twostage/internal/emulator"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/twostage/twostage/internal/emulator"
 
 	"cloud.google.com/go/iam/apiv1/iampb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"

@@ -9,8 +9,9 @@ import (
 
 	"errors"
 	"fmt"
-	"github.com/googleapis/gax-go/v2"
 	"net/http"
+
+	"github.com/googleapis/gax-go/v2"
 
 	"github.com/twostage/twostage"
 	"google.golang.org/api/googleapi"

@@ -3,10 +3,11 @@ package artifactregistry
 import (
 	"context"
 	"fmt"
-	"github.com/twostage/twostage/internal/backoff"
 	"net/url"
 	"path"
 	"strings"
+
+	"github.com/twostage/twostage/internal/backoff"
 
 	artifactregistry "cloud.google.com/go/artifactregistry/apiv1"
 	"cloud.google.com/go/artifactregistry/apiv1/artifactregistrypb"

@@ -1,10 +1,11 @@
 package cloudrun
 
 import (
-	"github.com/twostage/twostage/internal/names"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/twostage/twostage/internal/names"
 
 	"github.com/twostage/twostage/stage"
 	"github.com/twostage/twostage/traffic"

@@ -2,10 +2,11 @@ package cloudrun
 
 import (
 	"fmt"
-	"github.com/twostage/twostage/internal/names"
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/twostage/twostage/internal/names"
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/stage"

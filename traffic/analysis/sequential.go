@@ -3,10 +3,11 @@ package analysis
 import (
 	"context"
 	"fmt"
-	"github.com/twostage/twostage"
 	"math"
 	"sync"
 	"time"
+
+	"github.com/twostage/twostage"
 
 	"github.com/twostage/twostage/traffic"
 )
