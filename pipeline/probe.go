@@ -85,8 +85,8 @@ func WithProberLogger(l *slog.Logger) ProberOption {
 // analysis.WithProbeTokenSource with an ID token source whose audience is
 // the service's URL (idtoken.NewTokenSource, or impersonate.IDTokenSource
 // with keyless credentials).
-func WithProbeOptions(opts ...analysis.ProbeOption) ProberOption {
-	return func(p *Prober) { p.probeOpts = append([]analysis.ProbeOption(nil), opts...) }
+func WithProbeOptions(opts ...analysis.Option) ProberOption {
+	return func(p *Prober) { p.probeOpts = append([]analysis.Option(nil), opts...) }
 }
 
 // Prober runs an [analysis.Probe] against the candidate's and the stable's
@@ -122,7 +122,7 @@ type Prober struct {
 	clock     twostage.Clock
 	idle      time.Duration
 	log       *slog.Logger
-	probeOpts []analysis.ProbeOption
+	probeOpts []analysis.Option
 
 	mu        sync.Mutex // guards every field below
 	key       rolloutKey
@@ -227,7 +227,7 @@ func (p *Prober) newProbe(ctx context.Context, c traffic.Check) (*analysis.Probe
 	if err != nil {
 		return nil, fmt.Errorf("resolving the stable's tag URL: %w", err)
 	}
-	opts := append(append([]analysis.ProbeOption(nil), p.probeOpts...), analysis.WithProbeClock(idleClock{p}))
+	opts := append(append([]analysis.Option(nil), p.probeOpts...), analysis.WithClock(idleClock{p}))
 	return analysis.NewProbe(analysis.ProbeTarget{Revision: c.Stable, URL: su}, analysis.ProbeTarget{Revision: c.Candidate, URL: cu}, opts...)
 }
 

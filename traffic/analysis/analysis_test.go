@@ -420,3 +420,40 @@ func TestSubtract(t *testing.T) {
 		t.Errorf("Subtract(primary failing) = %v, want boom", err)
 	}
 }
+
+// TestUnusedOptionsRefused: a constructor refuses an option it does not
+// read, naming the option and who reads it, instead of ignoring it.
+func TestUnusedOptionsRefused(t *testing.T) {
+	t.Parallel()
+	m := analysis.NewScript(fake.NewClock(t0), 0)
+	st := analysis.ProbeTarget{Revision: "s", URL: "http://127.0.0.1:1"}
+	ct := analysis.ProbeTarget{Revision: "c", URL: "http://127.0.0.1:2"}
+	for _, tc := range []struct {
+		name string
+		new  func() error
+		want string // in the message; "" means accepted
+	}{
+		{"sequential takes WithAlpha", func() error { _, err := analysis.NewSequential(m, analysis.WithAlpha(0.05)); return err }, ""},
+		{"threshold refuses WithAlpha", func() error { _, err := analysis.NewThreshold(m, analysis.WithAlpha(0.05)); return err }, "WithAlpha is an option of NewSequential"},
+		{"sequential refuses WithInterval", func() error { _, err := analysis.NewSequential(m, analysis.WithInterval(time.Minute)); return err }, "WithInterval is an option of NewThreshold"},
+		{"sequential refuses a preset", func() error { _, err := analysis.NewSequential(m, analysis.FlaggerDefaults()...); return err }, "WithMaxErrorRate"},
+		{"both take WithMinRequests", func() error {
+			if _, err := analysis.NewSequential(m, analysis.WithMinRequests(5)); err != nil {
+				return err
+			}
+			_, err := analysis.NewThreshold(m, analysis.WithMinRequests(5))
+			return err
+		}, ""},
+		{"probe refuses WithName", func() error { _, err := analysis.NewProbe(st, ct, analysis.WithName("x")); return err }, "WithName is an option of NewSequential and NewThreshold"},
+		{"probe takes WithClock", func() error { _, err := analysis.NewProbe(st, ct, analysis.WithClock(fake.NewClock(t0))); return err }, ""},
+		{"gate refuses a probe option", func() error { _, err := analysis.NewSequential(m, analysis.WithProbeRate(1)); return err }, "WithProbeRate is an option of NewProbe"},
+	} {
+		err := tc.new()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v, want success", tc.name, err)
+		case tc.want != "" && (!errors.Is(err, twostage.ErrInvalid) || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want ErrInvalid saying %q", tc.name, err, tc.want)
+		}
+	}
+}

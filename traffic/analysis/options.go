@@ -3,17 +3,59 @@ package analysis
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strings"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/twostage/twostage"
 )
 
-// Option configures the gates of this package ([NewSequential] and
-// [NewThreshold]). An option that a gate does not use is ignored by it;
-// each option's comment says which gate reads it.
+// Option configures a gate or the probe of this package ([NewSequential],
+// [NewThreshold], [NewProbe]). Each option's comment says which of them
+// reads it; a constructor given an option it does not use refuses it with
+// an error wrapping twostage.ErrInvalid, rather than ignore it.
 type Option func(*config)
 
+// user is a constructor of this package, as a bit of a set.
+type user uint8
+
+const (
+	forSequential user = 1 << iota
+	forThreshold
+	forProbe
+)
+
+func (u user) String() string {
+	switch u {
+	case forSequential:
+		return "NewSequential"
+	case forThreshold:
+		return "NewThreshold"
+	case forProbe:
+		return "NewProbe"
+	}
+	return "a constructor"
+}
+
+// names lists the constructors of set, for messages.
+func (set user) names() string {
+	var s []string
+	for u := forSequential; u <= forProbe; u <<= 1 {
+		if set&u != 0 {
+			s = append(s, u.String())
+		}
+	}
+	return strings.Join(s, " and ")
+}
+
 type config struct {
+	// building is the constructor the options are applied for; refused
+	// collects the options it does not use.
+	building user
+	refused  []string
+
 	clock  twostage.Clock
 	logger *slog.Logger
 
@@ -44,6 +86,24 @@ type config struct {
 	failureLimit int
 	noDataFails  bool
 	trailing     bool
+
+	// Probe.
+	client      *http.Client
+	probeRate   float64
+	probeShare  float64
+	probePath   string
+	probeTokens oauth2.TokenSource
+}
+
+// use records that the option named name, read by the constructors in
+// set, is being applied, and reports whether the constructor being built
+// reads it.
+func (c *config) use(name string, set user) bool {
+	if c.building&set != 0 {
+		return true
+	}
+	c.refused = append(c.refused, fmt.Sprintf("%s is an option of %s", name, set.names()))
+	return false
 }
 
 func defaultConfig() config {
@@ -69,10 +129,17 @@ func defaultConfig() config {
 		interval:     time.Minute,
 		maxErrorRate: 0.01,
 		failureLimit: 1,
+		client:       &http.Client{Timeout: 10 * time.Second},
+		probeRate:    2,
+		probeShare:   0.9,
+		probePath:    "/",
 	}
 }
 
 func (c *config) validate() error {
+	if len(c.refused) > 0 {
+		return fmt.Errorf("analysis: %s does not use %s: %w", c.building, strings.Join(c.refused, "; "), twostage.ErrInvalid)
+	}
 	switch {
 	case !(c.alpha > 0 && c.alpha < 1):
 		return fmt.Errorf("analysis: alpha %v is not in (0, 1); use for example 0.01: %w", c.alpha, twostage.ErrInvalid)
@@ -104,6 +171,10 @@ func (c *config) validate() error {
 		return fmt.Errorf("analysis: maximum error rate %v is not in [0, 1): %w", c.maxErrorRate, twostage.ErrInvalid)
 	case c.failureLimit < 1:
 		return fmt.Errorf("analysis: failure limit %d is below 1: %w", c.failureLimit, twostage.ErrInvalid)
+	case !(c.probeRate > 0 && c.probeRate <= 100):
+		return fmt.Errorf("analysis: probe rate %v req/s is not in (0, 100]; the default is 2: %w", c.probeRate, twostage.ErrInvalid)
+	case !(c.probeShare > 0 && c.probeShare < 1):
+		return fmt.Errorf("analysis: probe candidate share %v is not in (0, 1): %w", c.probeShare, twostage.ErrInvalid)
 	}
 	for i, p := range c.probes {
 		if p == nil {
@@ -113,29 +184,43 @@ func (c *config) validate() error {
 	return nil
 }
 
-// WithClock sets the clock the gates read when a Check carries no Now.
-// The default is [twostage.SystemClock]. A nil c keeps the default.
+// WithClock sets the clock the gates read when a Check carries no Now, and
+// the clock that paces and stamps a [Probe]'s requests. The default is
+// [twostage.SystemClock]. A nil c keeps the default. Read by every
+// constructor.
 func WithClock(c twostage.Clock) Option {
 	return func(cfg *config) {
-		if c != nil {
-			cfg.clock = c
+		if cfg.use("WithClock", forSequential|forThreshold|forProbe) {
+			if c != nil {
+				cfg.clock = c
+			}
 		}
 	}
 }
 
-// WithLogger sets the logger that records every verdict at debug level.
-// The default discards everything. A nil l keeps the default.
+// WithLogger sets the logger that records every verdict of a gate at debug
+// level, and a [Probe]'s failed requests (debug) and tokens that cannot be
+// had (warn). The default discards everything. A nil l keeps the default.
+// Read by every constructor.
 func WithLogger(l *slog.Logger) Option {
 	return func(cfg *config) {
-		if l != nil {
-			cfg.logger = l
+		if cfg.use("WithLogger", forSequential|forThreshold|forProbe) {
+			if l != nil {
+				cfg.logger = l
+			}
 		}
 	}
 }
 
-// WithName sets the Verdict.Gate name. The defaults are "sequential" and
-// "threshold".
-func WithName(name string) Option { return func(c *config) { c.name = name } }
+// WithName sets the Verdict.Gate name of a [Sequential] or [Threshold]
+// gate. The defaults are "sequential" and "threshold".
+func WithName(name string) Option {
+	return func(c *config) {
+		if c.use("WithName", forSequential|forThreshold) {
+			c.name = name
+		}
+	}
+}
 
 // WithAlpha sets the false-rollback budget of a [Sequential] gate for one
 // rollout: the probability that a candidate no worse than the stable is
@@ -148,7 +233,13 @@ func WithName(name string) Option { return func(c *config) { c.name = name } }
 // it is spent by the relative test and the crash test's half goes almost
 // unused by healthy releases), within the 2% the design asks for, while a
 // 20× regression at 5% of 200 req/s is rolled back in a median 11 s.
-func WithAlpha(alpha float64) Option { return func(c *config) { c.alpha = alpha } }
+func WithAlpha(alpha float64) Option {
+	return func(c *config) {
+		if c.use("WithAlpha", forSequential) {
+			c.alpha = alpha
+		}
+	}
+}
 
 // WithCrashTest configures the crash test of a [Sequential] gate: share is
 // the part of alpha spent on it (0 turns it off), and the null hypothesis
@@ -161,7 +252,11 @@ func WithAlpha(alpha float64) Option { return func(c *config) { c.alpha = alpha 
 // floor alone: raise it above the service's usual error rate when that
 // rate is high, or a healthy candidate may be taken for a crashing one.
 func WithCrashTest(share, floor, factor float64) Option {
-	return func(c *config) { c.crashShare, c.crashFloor, c.crashFactor = share, floor, factor }
+	return func(c *config) {
+		if c.use("WithCrashTest", forSequential) {
+			c.crashShare, c.crashFloor, c.crashFactor = share, floor, factor
+		}
+	}
 }
 
 // WithHistoricalTest sets the false-rollback budget of the historical test
@@ -201,13 +296,25 @@ func WithCrashTest(share, floor, factor float64) Option {
 // candidate back; the relative test, which compares the two revisions in
 // the same seconds, does not have this weakness. That is why the watch
 // (traffic.WithWatch) has a bounded duration.
-func WithHistoricalTest(alpha float64) Option { return func(c *config) { c.histAlpha = alpha } }
+func WithHistoricalTest(alpha float64) Option {
+	return func(c *config) {
+		if c.use("WithHistoricalTest", forSequential) {
+			c.histAlpha = alpha
+		}
+	}
+}
 
 // WithMinDuration sets how much of a step the primary metrics must cover
 // before a [Sequential] gate may pass it: the data must be complete through
 // Since + d. Set it to the step's bake. The default is 5 minutes, the bake
 // of traffic.DefaultPlan.
-func WithMinDuration(d time.Duration) Option { return func(c *config) { c.minDuration = d } }
+func WithMinDuration(d time.Duration) Option {
+	return func(c *config) {
+		if c.use("WithMinDuration", forSequential) {
+			c.minDuration = d
+		}
+	}
+}
 
 // WithMinRequests sets the fewest requests the candidate must have served
 // in the primary metrics, over the whole rollout so far, before a
@@ -216,7 +323,13 @@ func WithMinDuration(d time.Duration) Option { return func(c *config) { c.minDur
 // is the fewest requests in an interval for the check to count; with fewer
 // the check has no data. The defaults are 100 ([NewSequential]) and 100
 // ([NewThreshold]).
-func WithMinRequests(n int64) Option { return func(c *config) { c.minRequests = n } }
+func WithMinRequests(n int64) Option {
+	return func(c *config) {
+		if c.use("WithMinRequests", forSequential|forThreshold) {
+			c.minRequests = n
+		}
+	}
+}
 
 // WithHold sets the suspicion level of a [Sequential] gate: while the
 // e-value is above e (but below the failure threshold), the gate keeps the
@@ -228,7 +341,11 @@ func WithMinRequests(n int64) Option { return func(c *config) { c.minRequests = 
 // until the rollout gives up. The defaults are e = 1 and d = 10 minutes;
 // e = +Inf or d = 0 turns holding off.
 func WithHold(e float64, d time.Duration) Option {
-	return func(c *config) { c.holdAbove, c.holdFor = e, d }
+	return func(c *config) {
+		if c.use("WithHold", forSequential) {
+			c.holdAbove, c.holdFor = e, d
+		}
+	}
 }
 
 // WithPromotionHold sets the evidence a [Sequential] gate asks for before
@@ -250,7 +367,11 @@ func WithHold(e float64, d time.Duration) Option {
 // (traffic.Step; 30 minutes in traffic.DefaultPlan): a step still
 // Inconclusive then pauses the rollout where it is.
 func WithPromotionHold(ratio, level float64, d time.Duration) Option {
-	return func(c *config) { c.promoRatio, c.promoLevel, c.promoFor = ratio, level, d }
+	return func(c *config) {
+		if c.use("WithPromotionHold", forSequential) {
+			c.promoRatio, c.promoLevel, c.promoFor = ratio, level, d
+		}
+	}
 }
 
 // WithRatios sets the range of regression ratios (candidate error rate over
@@ -258,7 +379,11 @@ func WithPromotionHold(ratio, level float64, d time.Duration) Option {
 // over, log-uniformly on n points. The defaults are 1.5 to 100 on 16
 // points.
 func WithRatios(lo, hi float64, n int) Option {
-	return func(c *config) { c.minRatio, c.maxRatio, c.gridPoints = lo, hi, n }
+	return func(c *config) {
+		if c.use("WithRatios", forSequential) {
+			c.minRatio, c.maxRatio, c.gridPoints = lo, hi, n
+		}
+	}
 }
 
 // WithRatioDecay sets how the [Sequential] gate's mixture weighs the
@@ -271,42 +396,150 @@ func WithRatios(lo, hi float64, n int) Option {
 // (median 11 → 14–16 s) and, at 2000 req/s, raises the false-rollback
 // rate from 0.8% to 2.0–2.2%, the evidence for small ratios being what a
 // healthy release also produces by chance when traffic is high.
-func WithRatioDecay(k float64) Option { return func(c *config) { c.ratioDecay = k } }
+func WithRatioDecay(k float64) Option {
+	return func(c *config) {
+		if c.use("WithRatioDecay", forSequential) {
+			c.ratioDecay = k
+		}
+	}
+}
 
 // WithProbe adds evidence from an auxiliary source to a [Sequential] gate,
 // typically a [Probe], whose requests are not in the primary metrics (wrap
 // a primary source that counts them, such as Cloud Monitoring, with
 // [Subtract]). Its counts feed the same test, but its
 // coverage is not required for passing a step. The default is none.
-func WithProbe(m Metrics) Option { return func(c *config) { c.probes = append(c.probes, m) } }
+func WithProbe(m Metrics) Option {
+	return func(c *config) {
+		if c.use("WithProbe", forSequential) {
+			c.probes = append(c.probes, m)
+		}
+	}
+}
 
 // WithInterval sets the length of the window each [Threshold] check
 // evaluates, and the least time between checks. The default is 1 minute.
-func WithInterval(d time.Duration) Option { return func(c *config) { c.interval = d } }
+func WithInterval(d time.Duration) Option {
+	return func(c *config) {
+		if c.use("WithInterval", forThreshold) {
+			c.interval = d
+		}
+	}
+}
 
 // WithMaxErrorRate sets the error rate above which a [Threshold] check
 // fails. The default is 0.01 (a success rate of at least 99%).
-func WithMaxErrorRate(r float64) Option { return func(c *config) { c.maxErrorRate = r } }
+func WithMaxErrorRate(r float64) Option {
+	return func(c *config) {
+		if c.use("WithMaxErrorRate", forThreshold) {
+			c.maxErrorRate = r
+		}
+	}
+}
 
 // WithFailureLimit sets how many failed checks make a [Threshold] gate
 // fail the rollout (counted over the whole rollout, not reset by a passing
 // check). The default is 1.
-func WithFailureLimit(n int) Option { return func(c *config) { c.failureLimit = n } }
+func WithFailureLimit(n int) Option {
+	return func(c *config) {
+		if c.use("WithFailureLimit", forThreshold) {
+			c.failureLimit = n
+		}
+	}
+}
 
 // WithNoDataFails makes a [Threshold] check with fewer than the minimum
 // requests count as failed, as Flagger does ("no values found" is a failed
 // check). The default is false: no data is Inconclusive.
-func WithNoDataFails(fails bool) Option { return func(c *config) { c.noDataFails = fails } }
+func WithNoDataFails(fails bool) Option {
+	return func(c *config) {
+		if c.use("WithNoDataFails", forThreshold) {
+			c.noDataFails = fails
+		}
+	}
+}
 
 // WithTrailingWindow makes each [Threshold] check evaluate the window that
 // ends now, [Now − interval, Now), counting whatever data has arrived, as
 // Flagger's and Argo's metric queries and CloudWatch alarms do. With
 // delayed metrics such a window is partly or wholly empty. The default is
 // false: the newest window the metrics fully cover.
-func WithTrailingWindow(trailing bool) Option { return func(c *config) { c.trailing = trailing } }
+func WithTrailingWindow(trailing bool) Option {
+	return func(c *config) {
+		if c.use("WithTrailingWindow", forThreshold) {
+			c.trailing = trailing
+		}
+	}
+}
 
-func newConfig(opts []Option, name string) (config, error) {
+// WithProbeClient sets the HTTP client of a [Probe]. The default is a
+// client with a 10-second timeout. A nil c keeps the default.
+func WithProbeClient(c *http.Client) Option {
+	return func(cfg *config) {
+		if cfg.use("WithProbeClient", forProbe) && c != nil {
+			cfg.client = c
+		}
+	}
+}
+
+// WithProbeRate sets the most requests per second a [Probe] sends, to both
+// targets together; it sends one request at a time, so slow answers lower
+// the rate further. The default is 2.
+func WithProbeRate(perSecond float64) Option {
+	return func(c *config) {
+		if c.use("WithProbeRate", forProbe) {
+			c.probeRate = perSecond
+		}
+	}
+}
+
+// WithProbeCandidateShare sets the share of a [Probe]'s requests sent to
+// the candidate; the rest go to the stable. The default is 0.9: the stable
+// is already well known from its real traffic, the candidate is not.
+func WithProbeCandidateShare(share float64) Option {
+	return func(c *config) {
+		if c.use("WithProbeCandidateShare", forProbe) {
+			c.probeShare = share
+		}
+	}
+}
+
+// WithProbePath sets the path (and query) a [Probe] requests on each
+// target. The default is "/".
+func WithProbePath(path string) Option {
+	return func(c *config) {
+		if c.use("WithProbePath", forProbe) {
+			c.probePath = path
+		}
+	}
+}
+
+// WithProbeTokenSource authenticates every request of a [Probe] with a
+// bearer token from ts. A Cloud Run service that requires authentication
+// wants a Google-signed ID token whose audience is the service's *.run.app
+// URL (or a custom audience set on the service), source:
+// https://cloud.google.com/run/docs/configuring/custom-audiences (that a
+// revision tag URL accepts that same audience is unverified here). Such a
+// source is idtoken.NewTokenSource(ctx, serviceURL) or, with keyless
+// credentials, impersonate.IDTokenSource (google.golang.org/api); both put
+// the ID token in Token.AccessToken. A request whose token cannot be had is
+// not sent and not counted (it says nothing of the revision); the error is
+// logged at warn level. Without a token source, a service that refuses the
+// probe answers 401 or 403, which counts as a success: the probe then
+// carries no signal. The default is none. A nil ts keeps the default.
+func WithProbeTokenSource(ts oauth2.TokenSource) Option {
+	return func(c *config) {
+		if c.use("WithProbeTokenSource", forProbe) && ts != nil {
+			c.probeTokens = ts
+		}
+	}
+}
+
+// newConfig applies opts for the constructor u over the defaults, with the
+// gate name name, and validates the result.
+func newConfig(opts []Option, u user, name string) (config, error) {
 	c := defaultConfig()
+	c.building = u
 	c.name = name
 	for _, o := range opts {
 		if o != nil {

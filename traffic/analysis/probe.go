@@ -26,77 +26,6 @@ type ProbeTarget struct {
 	URL string
 }
 
-// ProbeOption configures [NewProbe].
-type ProbeOption func(*Probe)
-
-// WithProbeClient sets the HTTP client. The default is a client with a
-// 10-second timeout. A nil c keeps the default.
-func WithProbeClient(c *http.Client) ProbeOption {
-	return func(p *Probe) {
-		if c != nil {
-			p.client = c
-		}
-	}
-}
-
-// WithProbeClock sets the clock that paces the requests and stamps them.
-// The default is [twostage.SystemClock]. A nil c keeps the default.
-func WithProbeClock(c twostage.Clock) ProbeOption {
-	return func(p *Probe) {
-		if c != nil {
-			p.clock = c
-		}
-	}
-}
-
-// WithProbeRate sets the most requests per second the probe sends, to both
-// targets together; it sends one request at a time, so slow answers lower
-// the rate further. The default is 2.
-func WithProbeRate(perSecond float64) ProbeOption { return func(p *Probe) { p.rate = perSecond } }
-
-// WithProbeCandidateShare sets the share of the probe's requests sent to
-// the candidate; the rest go to the stable. The default is 0.9: the stable
-// is already well known from its real traffic, the candidate is not.
-func WithProbeCandidateShare(share float64) ProbeOption {
-	return func(p *Probe) { p.share = share }
-}
-
-// WithProbePath sets the path (and query) requested on each target. The
-// default is "/".
-func WithProbePath(path string) ProbeOption { return func(p *Probe) { p.path = path } }
-
-// WithProbeTokenSource authenticates every request with a bearer token
-// from ts. A Cloud Run service that requires authentication wants a
-// Google-signed ID token whose audience is the service's *.run.app URL (or
-// a custom audience set on the service), source:
-// https://cloud.google.com/run/docs/configuring/custom-audiences (that a
-// revision tag URL accepts that same audience is unverified here). Such a
-// source is idtoken.NewTokenSource(ctx, serviceURL) or, with keyless
-// credentials, impersonate.IDTokenSource (google.golang.org/api); both put
-// the ID token in Token.AccessToken. A request whose token cannot be had is
-// not sent and not counted (it says nothing of the revision); the error is
-// logged at warn level. Without a token source, a service that refuses the
-// probe answers 401 or 403, which counts as a success: the probe then
-// carries no signal. The default is none. A nil ts keeps the default.
-func WithProbeTokenSource(ts oauth2.TokenSource) ProbeOption {
-	return func(p *Probe) {
-		if ts != nil {
-			p.tokens = ts
-		}
-	}
-}
-
-// WithProbeLogger sets the logger for failed requests (debug level) and
-// for tokens that cannot be had (warn level). The default discards
-// everything. A nil l keeps the default.
-func WithProbeLogger(l *slog.Logger) ProbeOption {
-	return func(p *Probe) {
-		if l != nil {
-			p.logger = l
-		}
-	}
-}
-
 // probeRetention is how long a probe keeps its results.
 const probeRetention = 24 * time.Hour
 
@@ -132,20 +61,20 @@ type probeResult struct {
 
 var _ Metrics = (*Probe)(nil)
 
-// NewProbe returns a probe of stable and candidate. Errors wrap
-// twostage.ErrInvalid.
-func NewProbe(stable, candidate ProbeTarget, opts ...ProbeOption) (*Probe, error) {
+// NewProbe returns a probe of stable and candidate. Options:
+// [WithProbeClient], [WithProbeRate], [WithProbeCandidateShare],
+// [WithProbePath], [WithProbeTokenSource], [WithClock], [WithLogger].
+// Errors wrap twostage.ErrInvalid.
+func NewProbe(stable, candidate ProbeTarget, opts ...Option) (*Probe, error) {
+	cfg, err := newConfig(opts, forProbe, "probe")
+	if err != nil {
+		return nil, err
+	}
 	p := &Probe{
 		stable: stable, candidate: candidate,
-		client: &http.Client{Timeout: 10 * time.Second},
-		clock:  twostage.SystemClock(),
-		rate:   2, share: 0.9, path: "/",
-		logger: slog.New(slog.DiscardHandler),
-	}
-	for _, o := range opts {
-		if o != nil {
-			o(p)
-		}
+		client: cfg.client, clock: cfg.clock,
+		rate: cfg.probeRate, share: cfg.probeShare, path: cfg.probePath,
+		tokens: cfg.probeTokens, logger: cfg.logger,
 	}
 	for _, t := range []ProbeTarget{stable, candidate} {
 		u, err := url.Parse(t.URL)
@@ -155,12 +84,6 @@ func NewProbe(stable, candidate ProbeTarget, opts ...ProbeOption) (*Probe, error
 	}
 	if stable.Revision == candidate.Revision {
 		return nil, fmt.Errorf("analysis: probe: stable and candidate are both %q: %w", stable.Revision, twostage.ErrInvalid)
-	}
-	if !(p.rate > 0 && p.rate <= 100) || math.IsNaN(p.rate) {
-		return nil, fmt.Errorf("analysis: probe rate %v req/s is not in (0, 100]; the default is 2: %w", p.rate, twostage.ErrInvalid)
-	}
-	if !(p.share > 0 && p.share < 1) {
-		return nil, fmt.Errorf("analysis: probe candidate share %v is not in (0, 1): %w", p.share, twostage.ErrInvalid)
 	}
 	return p, nil
 }

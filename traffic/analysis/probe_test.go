@@ -40,7 +40,7 @@ func TestProbe(t *testing.T) {
 	p, err := analysis.NewProbe(
 		analysis.ProbeTarget{Revision: stable, URL: stableSrv.URL},
 		analysis.ProbeTarget{Revision: cand, URL: candSrv.URL},
-		analysis.WithProbeClock(clk), analysis.WithProbeClient(candSrv.Client()),
+		analysis.WithClock(clk), analysis.WithProbeClient(candSrv.Client()),
 		analysis.WithProbePath("/healthz"), analysis.WithProbeRate(2), analysis.WithProbeCandidateShare(0.75))
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +92,7 @@ func TestProbeUnreachable(t *testing.T) {
 
 	clk := fake.NewClock(t0)
 	p, err := analysis.NewProbe(analysis.ProbeTarget{Revision: stable, URL: stableSrv.URL}, analysis.ProbeTarget{Revision: cand, URL: deadURL},
-		analysis.WithProbeClock(clk), analysis.WithProbeClient(stableSrv.Client()))
+		analysis.WithClock(clk), analysis.WithProbeClient(stableSrv.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestNewProbeInvalid(t *testing.T) {
 	tests := []struct {
 		name      string
 		s, c      analysis.ProbeTarget
-		opts      []analysis.ProbeOption
+		opts      []analysis.Option
 		wantError bool
 	}{
 		{"valid", ok, okc, nil, false},
@@ -137,8 +137,8 @@ func TestNewProbeInvalid(t *testing.T) {
 		{"bad url", ok, analysis.ProbeTarget{Revision: cand, URL: "candidate"}, nil, true},
 		{"ftp", ok, analysis.ProbeTarget{Revision: cand, URL: "ftp://x"}, nil, true},
 		{"same revision", ok, analysis.ProbeTarget{Revision: stable, URL: okc.URL}, nil, true},
-		{"zero rate", ok, okc, []analysis.ProbeOption{analysis.WithProbeRate(0)}, true},
-		{"share 1", ok, okc, []analysis.ProbeOption{analysis.WithProbeCandidateShare(1)}, true},
+		{"zero rate", ok, okc, []analysis.Option{analysis.WithProbeRate(0)}, true},
+		{"share 1", ok, okc, []analysis.Option{analysis.WithProbeCandidateShare(1)}, true},
 	}
 	for _, tt := range tests {
 		_, err := analysis.NewProbe(tt.s, tt.c, tt.opts...)
@@ -174,7 +174,7 @@ func TestProbeTokenSource(t *testing.T) {
 		t.Helper()
 		clk := fake.NewClock(t0)
 		p, err := analysis.NewProbe(analysis.ProbeTarget{Revision: stable, URL: stableSrv.URL}, analysis.ProbeTarget{Revision: cand, URL: candSrv.URL},
-			analysis.WithProbeClock(clk), analysis.WithProbeTokenSource(ts))
+			analysis.WithClock(clk), analysis.WithProbeTokenSource(ts))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -98,7 +98,7 @@ func NewSequential(m Metrics, opts ...Option) (*Sequential, error) {
 	if m == nil {
 		return nil, fmt.Errorf("analysis: NewSequential: nil metrics: %w", twostage.ErrInvalid)
 	}
-	cfg, err := newConfig(opts, "sequential")
+	cfg, err := newConfig(opts, forSequential, "sequential")
 	if err != nil {
 		return nil, err
 	}

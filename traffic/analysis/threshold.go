@@ -63,7 +63,7 @@ func NewThreshold(m Metrics, opts ...Option) (*Threshold, error) {
 	if m == nil {
 		return nil, fmt.Errorf("analysis: NewThreshold: nil metrics: %w", twostage.ErrInvalid)
 	}
-	cfg, err := newConfig(opts, "threshold")
+	cfg, err := newConfig(opts, forThreshold, "threshold")
 	if err != nil {
 		return nil, err
 	}
