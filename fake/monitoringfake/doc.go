@@ -9,6 +9,12 @@
 // ([WithIngestionDelay]) on the server's clock ([WithClock]), as real
 // metrics do.
 //
+// The data plane of fake/cloudrunfake reports every request it routes with
+// [Server.Record]: each [Response] counts in request_count and in
+// run.googleapis.com/request_latencies ([LatencyMetricType]), a DELTA
+// DISTRIBUTION in milliseconds whose points carry the bucket options of
+// [WithLatencyBuckets] ([DefaultLatencyBuckets] by default).
+//
 // ListTimeSeries supports:
 //   - filters that are a conjunction (AND or juxtaposition) of
 //     comparisons KEY = "v", KEY != "v" and KEY = one_of("v1", "v2", ...),
@@ -39,7 +45,16 @@
 // "Sampled every 60 seconds. After sampling, data is not visible for up to
 // 180 seconds" is what [WithIngestionDelay] models (see also
 // https://cloud.google.com/monitoring/api/v3/latency-n-retention).
-// Unverified: the exact inclusion rule of DELTA points at interval edges
+// request_latencies follows the same page ("Distribution of request
+// latency in milliseconds reaching the revision"); distributions follow
+// google.api.Distribution (Welford's mean and sum of squared deviations,
+// bucket numbering, trailing empty buckets omitted) and ALIGN_DELTA,
+// ALIGN_SUM and REDUCE_SUM keep the DISTRIBUTION value type, as the
+// monitoringpb aligner comments say.
+// Unverified: Cloud Run's bucket options for request_latencies
+// ([DefaultLatencyBuckets] are those seen on Google's load-balancer
+// latencies); that a response counts in the period containing its end
+// time; the exact inclusion rule of DELTA points at interval edges
 // and where alignment periods start when the interval is not a multiple of
 // the period (the emulator aligns to the interval's end), and the filter
 // grammar beyond the subset above.

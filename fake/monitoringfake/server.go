@@ -14,6 +14,7 @@ import (
 
 	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
 	"google.golang.org/api/option"
+	"google.golang.org/genproto/googleapis/api/distribution"
 	"google.golang.org/genproto/googleapis/api/metric"
 	"google.golang.org/genproto/googleapis/api/monitoredres"
 	"google.golang.org/grpc"
@@ -57,6 +58,8 @@ type config struct {
 	period time.Duration
 	logger *slog.Logger
 	inject func(method string, req proto.Message) error
+	// buckets are the bucket options of request_latencies (record.go).
+	buckets *distribution.Distribution_BucketOptions
 }
 
 // WithErrorInjection makes every call first ask f, with the full method
@@ -120,14 +123,27 @@ type server struct {
 
 	cfg config
 
-	mu      sync.Mutex // guards samples and calls
+	mu      sync.Mutex // guards samples, calls, cells and bucketer
 	samples []Sample
 	calls   int
+	// cells are the responses of Server.Record, aggregated per sampling
+	// period (record.go); bucketer maps their latencies to buckets.
+	cells    map[cellKey]*cell
+	bucketer *bucketer
+}
+
+// entry is one stored point of one metric: a [Sample] of request_count, or
+// a recorded period of request_count or request_latencies (dist set).
+type entry struct {
+	Sample
+	metric        string
+	configuration string // empty: Service
+	dist          *dist  // request_latencies only
 }
 
 // NewServer starts an emulator.
 func NewServer(opts ...Option) (*Server, error) {
-	cfg := config{addr: "127.0.0.1:0", now: time.Now, period: time.Minute, logger: slog.New(slog.DiscardHandler)}
+	cfg := config{addr: "127.0.0.1:0", now: time.Now, period: time.Minute, logger: slog.New(slog.DiscardHandler), buckets: DefaultLatencyBuckets()}
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)
@@ -205,13 +221,31 @@ type series struct {
 	key            string
 	metricLabels   map[string]string
 	resourceLabels map[string]string
-	points         map[int64]int64 // bucket index (0 = the newest period) → sum
-	raw            []rawPoint      // without aggregation
+	points         map[int64]*value // bucket index (0 = the newest period) → sum
+	raw            []rawPoint       // without aggregation
 }
 
 type rawPoint struct {
 	start, end time.Time
-	v          int64
+	v          value
+}
+
+// value is a point's value: an INT64 count, or a distribution when d is set.
+type value struct {
+	n int64
+	d *dist
+}
+
+// add adds the value of e to v.
+func (v *value) add(e entry) {
+	if e.dist == nil {
+		v.n += e.Count
+		return
+	}
+	if v.d == nil {
+		v.d = &dist{}
+	}
+	v.d.merge(e.dist)
 }
 
 func sampleLabels(x Sample) (metricLabels, resourceLabels map[string]string) {
@@ -304,18 +338,27 @@ func (s *server) ListTimeSeries(ctx context.Context, req *monitoringpb.ListTimeS
 	now := s.cfg.now()
 	s.mu.Lock()
 	s.calls++
-	samples := slices.Clone(s.samples)
+	entries := s.recorded()
+	for _, x := range s.samples {
+		entries = append(entries, entry{Sample: x, metric: MetricType})
+	}
 	s.mu.Unlock()
 
 	out := map[string]*series{}
-	for _, x := range samples {
+	metricType := ""
+	for _, e := range entries {
+		x := e.Sample
 		if x.Project != project || now.Before(x.End.Add(s.cfg.delay)) || !x.End.After(start) || x.End.After(end) {
 			continue
 		}
 		ml, rl := sampleLabels(x)
-		if !match(clauses, MetricType, ResourceType, ml, rl) {
+		if e.configuration != "" {
+			rl["configuration_name"] = e.configuration
+		}
+		if !match(clauses, e.metric, ResourceType, ml, rl) {
 			continue
 		}
+		metricType = e.metric
 		if reduce == monitoringpb.Aggregation_REDUCE_SUM {
 			gm, gr := map[string]string{}, map[string]string{}
 			for _, k := range groupBy {
@@ -334,16 +377,23 @@ func (s *server) ListTimeSeries(ctx context.Context, req *monitoringpb.ListTimeS
 		key := labelKey(ml) + "|" + labelKey(rl)
 		se := out[key]
 		if se == nil {
-			se = &series{key: key, metricLabels: ml, resourceLabels: rl, points: map[int64]int64{}}
+			se = &series{key: key, metricLabels: ml, resourceLabels: rl, points: map[int64]*value{}}
 			out[key] = se
 		}
 		if aligned {
 			// Periods end at the interval's end: bucket b is
 			// (end-(b+1)P, end-bP], so a sample ending at end is in 0.
 			b := int64(end.Sub(x.End) / period)
-			se.points[b] += x.Count
+			v := se.points[b]
+			if v == nil {
+				v = &value{}
+				se.points[b] = v
+			}
+			v.add(e)
 		} else {
-			se.raw = append(se.raw, rawPoint{start: x.End.Add(-s.cfg.period), end: x.End, v: x.Count})
+			var v value
+			v.add(e)
+			se.raw = append(se.raw, rawPoint{start: x.End.Add(-s.cfg.period), end: x.End, v: v})
 		}
 	}
 	keys := make([]string, 0, len(out))
@@ -364,14 +414,17 @@ func (s *server) ListTimeSeries(ctx context.Context, req *monitoringpb.ListTimeS
 	for ; i < len(keys); i++ {
 		se := out[keys[i]]
 		ts := &monitoringpb.TimeSeries{
-			Metric:     &metric.Metric{Type: MetricType, Labels: se.metricLabels},
+			Metric:     &metric.Metric{Type: metricType, Labels: se.metricLabels},
 			Resource:   &monitoredres.MonitoredResource{Type: ResourceType, Labels: se.resourceLabels},
 			MetricKind: metric.MetricDescriptor_DELTA,
 			ValueType:  metric.MetricDescriptor_INT64,
 			Unit:       "1",
 		}
+		if metricType == LatencyMetricType {
+			ts.ValueType, ts.Unit = metric.MetricDescriptor_DISTRIBUTION, "ms"
+		}
 		if req.GetView() == monitoringpb.ListTimeSeriesRequest_FULL {
-			ts.Points = points(se, end, period, aligned)
+			ts.Points = points(se, end, period, aligned, s.cfg.buckets)
 			if used > 0 && used+len(ts.Points) > pageSize {
 				break
 			}
@@ -391,7 +444,7 @@ func (s *server) ListTimeSeries(ctx context.Context, req *monitoringpb.ListTimeS
 
 // points renders a series' points, newest first ("The points in each time
 // series are currently returned in reverse time order").
-func points(se *series, end time.Time, period time.Duration, aligned bool) []*monitoringpb.Point {
+func points(se *series, end time.Time, period time.Duration, aligned bool, buckets *distribution.Distribution_BucketOptions) []*monitoringpb.Point {
 	var ps []*monitoringpb.Point
 	if aligned {
 		idx := make([]int64, 0, len(se.points))
@@ -403,7 +456,7 @@ func points(se *series, end time.Time, period time.Duration, aligned bool) []*mo
 			e := end.Add(-time.Duration(b) * period)
 			ps = append(ps, &monitoringpb.Point{
 				Interval: &monitoringpb.TimeInterval{StartTime: timestamppb.New(e.Add(-period)), EndTime: timestamppb.New(e)},
-				Value:    &monitoringpb.TypedValue{Value: &monitoringpb.TypedValue_Int64Value{Int64Value: se.points[b]}},
+				Value:    se.points[b].typed(buckets),
 			})
 		}
 		return ps
@@ -413,10 +466,18 @@ func points(se *series, end time.Time, period time.Duration, aligned bool) []*mo
 	for _, r := range raw {
 		ps = append(ps, &monitoringpb.Point{
 			Interval: &monitoringpb.TimeInterval{StartTime: timestamppb.New(r.start), EndTime: timestamppb.New(r.end)},
-			Value:    &monitoringpb.TypedValue{Value: &monitoringpb.TypedValue_Int64Value{Int64Value: r.v}},
+			Value:    r.v.typed(buckets),
 		})
 	}
 	return ps
+}
+
+// typed renders v as a point's value.
+func (v *value) typed(buckets *distribution.Distribution_BucketOptions) *monitoringpb.TypedValue {
+	if v.d != nil {
+		return &monitoringpb.TypedValue{Value: &monitoringpb.TypedValue_DistributionValue{DistributionValue: v.d.proto(buckets)}}
+	}
+	return &monitoringpb.TypedValue{Value: &monitoringpb.TypedValue_Int64Value{Int64Value: v.n}}
 }
 
 func labelKey(m map[string]string) string {
