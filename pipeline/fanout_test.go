@@ -125,7 +125,7 @@ func TestFanOutDefaultRate(t *testing.T) {
 func TestFanOutBacksOffOnQuota(t *testing.T) {
 	t.Parallel()
 	clk := fake.NewClock(time.Time{})
-	srv, err := cloudrunfake.NewServer(cloudrunfake.WithClock(clk.Now), cloudrunfake.WithWriteQuota(2, time.Minute))
+	srv, err := cloudrunfake.NewServer(cloudrunfake.WithClock(clk), cloudrunfake.WithWriteQuota(2, time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/resourcemanager/apiv3/resourcemanagerpb"
+
 	"cloud.google.com/go/iam/apiv1/iampb"
 	resourcemanager "cloud.google.com/go/resourcemanager/apiv3"
 	"github.com/google/go-cmp/cmp"
@@ -105,7 +107,7 @@ func newEnv(t testing.TB, iamOpts []iamfake.Option, rmOpts ...resourcemanagerfak
 		t.Fatal(err)
 	}
 	e.rm = rm
-	t.Cleanup(rm.Close)
+	t.Cleanup(func() { _ = rm.Close() })
 	e.svc, err = iam.NewService(ctx, e.iam.ClientOptions()...)
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +125,25 @@ func newEnv(t testing.TB, iamOpts []iamfake.Option, rmOpts ...resourcemanagerfak
 		wif.WithManagerClock(e.clock),
 	)
 	return e
+}
+
+// onSetIamPolicy runs f at the start of every SetIamPolicy the Resource
+// Manager emulator receives, with its 1-based count, before the etag is
+// checked (the emulator's WithErrorInjection, passing every call).
+func onSetIamPolicy(f func(n int)) resourcemanagerfake.Option {
+	var mu sync.Mutex // guards n
+	n := 0
+	return resourcemanagerfake.WithErrorInjection(func(method string, _ any) error {
+		if method != resourcemanagerpb.Projects_SetIamPolicy_FullMethodName {
+			return nil
+		}
+		mu.Lock()
+		n++
+		k := n
+		mu.Unlock()
+		f(k)
+		return nil
+	})
 }
 
 // fullSetup is GitHubSetup plus a project-level grant the rollout gates
@@ -189,11 +210,11 @@ func TestPlanApplyPlan(t *testing.T) {
 	}
 
 	// Applying the same plan again is a no-op.
-	writes := e.rm.SetIamPolicyCalls()
+	writes := e.rm.Count("SetIamPolicy")
 	if err := e.mgr.Apply(ctx, p); err != nil {
 		t.Fatalf("second Apply of the same plan: %v", err)
 	}
-	if got := e.rm.SetIamPolicyCalls(); got != writes {
+	if got := e.rm.Count("SetIamPolicy"); got != writes {
 		t.Errorf("second Apply wrote the project policy %d more times, want 0", got-writes)
 	}
 }
@@ -201,10 +222,10 @@ func TestPlanApplyPlan(t *testing.T) {
 func TestApplyRetriesConcurrentEdit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e := newEnv(t, nil)
+	var e *env
 	s := fullSetup()
 	other := &iampb.Binding{Role: "roles/owner", Members: []string{"user:admin@example.com"}}
-	e.rm.OnSetIamPolicy(func(n int) {
+	e = newEnv(t, nil, onSetIamPolicy(func(n int) {
 		if n != 1 {
 			return
 		}
@@ -217,7 +238,7 @@ func TestApplyRetriesConcurrentEdit(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		}
-	})
+	}))
 	p, err := e.mgr.Plan(ctx, s)
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +246,7 @@ func TestApplyRetriesConcurrentEdit(t *testing.T) {
 	if err := e.mgr.Apply(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.rm.SetIamPolicyCalls(); got != 2 {
+	if got := e.rm.Count("SetIamPolicy"); got != 2 {
 		t.Errorf("SetIamPolicy calls = %d, want 2 (one lost to the concurrent edit, one retry)", got)
 	}
 	if len(e.clock.Sleeps()) == 0 {
@@ -243,12 +264,12 @@ func TestApplyRetriesConcurrentEdit(t *testing.T) {
 func TestApplyGivesUpOnEndlessConflicts(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e := newEnv(t, nil)
-	e.rm.OnSetIamPolicy(func(n int) {
+	var e *env
+	e = newEnv(t, nil, onSetIamPolicy(func(n int) {
 		_ = e.rm.ModifyPolicy("projects/my-proj", func(p *iampb.Policy) {
 			p.Bindings = append(p.Bindings, &iampb.Binding{Role: "roles/viewer", Members: []string{fmt.Sprintf("user:u%d@example.com", n)}})
 		})
-	})
+	}))
 	p, err := e.mgr.Plan(ctx, fullSetup())
 	if err != nil {
 		t.Fatal(err)
@@ -257,7 +278,7 @@ func TestApplyGivesUpOnEndlessConflicts(t *testing.T) {
 	if !errors.Is(err, twostage.ErrConflict) || status.Code(err) != codes.Aborted {
 		t.Errorf("Apply under endless concurrent edits = %v, want ErrConflict keeping ABORTED", err)
 	}
-	if got := e.rm.SetIamPolicyCalls(); got != 5 {
+	if got := e.rm.Count("SetIamPolicy"); got != 5 {
 		t.Errorf("SetIamPolicy calls = %d, want 5 (the default attempts)", got)
 	}
 }

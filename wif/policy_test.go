@@ -77,7 +77,7 @@ func TestProjectPolicyStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() { _ = srv.Close() })
 	c, err := resourcemanager.NewProjectsClient(context.Background(), srv.ClientOptions()...)
 	if err != nil {
 		t.Fatal(err)

@@ -109,7 +109,7 @@ func emulators(ctx context.Context, clock *fake.Clock) (w *world, err error) {
 			w.close()
 		}
 	}()
-	run, err := cloudrunfake.NewServer(cloudrunfake.WithClock(clock.Now))
+	run, err := cloudrunfake.NewServer(cloudrunfake.WithClock(clock))
 	if err != nil {
 		return nil, err
 	}

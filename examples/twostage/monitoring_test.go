@@ -121,7 +121,7 @@ func TestCloudMonitoringGate(t *testing.T) {
 	// A healthy release: promoted 5% → 25% → 100% on the gate's pass.
 	deploy(shaB, "two", "v1.1.0")
 	traffic(v100, v110, 0)
-	calls, before := set.Monitoring().Calls(), clock.Now()
+	calls, before := set.Monitoring().Count("ListTimeSeries"), clock.Now()
 	var ro rolloutResult
 	json.Unmarshal(call(0, "promote"), &ro)
 	if ro.Phase != "Succeeded" || ro.Candidate != v110 {
@@ -130,7 +130,7 @@ func TestCloudMonitoringGate(t *testing.T) {
 	if diff := cmp.Diff(map[string]int{v110: 100}, prodShares()); diff != "" {
 		t.Errorf("prod after promoting v1.1.0 (-want +got):\n%s", diff)
 	}
-	if set.Monitoring().Calls() == calls {
+	if set.Monitoring().Count("ListTimeSeries") == calls {
 		t.Error("the gate never asked Cloud Monitoring")
 	}
 	// Two steps of 5-minute bakes, each passed only once the 5 minutes of

@@ -119,7 +119,7 @@ func (s *server) CreateRepository(_ context.Context, req *artifactregistrypb.Cre
 	if _, ok := s.repos[name]; ok {
 		return nil, status.Errorf(codes.AlreadyExists, "repository %q already exists", name)
 	}
-	s.addRepo(r, s.cfg.clock.Now())
+	s.addRepo(r, s.cfg.Clock.Now())
 	resp, err := anypb.New(s.repos[name].pb)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "packing response: %v", err)
@@ -294,7 +294,7 @@ func (s *server) setTag(repoName, pkg, tag string, v *versionState) (*artifactre
 		return nil, err
 	}
 	p.tags[tag] = v.digest
-	p.updated = s.cfg.clock.Now()
+	p.updated = s.cfg.Clock.Now()
 	return &artifactregistrypb.Tag{Name: tagName(repoName, pkg, tag), Version: versionName(repoName, pkg, v.digest)}, nil
 }
 

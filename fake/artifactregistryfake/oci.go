@@ -106,7 +106,7 @@ func (s *server) recordManifest(repoName, pkg, tag, digest, mediaType string, bo
 	if repo == nil {
 		return
 	}
-	now := s.cfg.clock.Now()
+	now := s.cfg.Clock.Now()
 	p := repo.packages[pkg]
 	if p == nil {
 		p = &pkgState{created: now, versions: map[string]*versionState{}, tags: map[string]string{}}
@@ -122,7 +122,7 @@ func (s *server) recordManifest(repoName, pkg, tag, digest, mediaType string, bo
 	if tag != "" {
 		p.tags[tag] = digest
 	}
-	s.cfg.logger.Debug("artifactregistryfake manifest", "repository", repoName, "package", pkg, "tag", tag, "digest", digest)
+	s.cfg.Logger.Debug("artifactregistryfake manifest", "repository", repoName, "package", pkg, "tag", tag, "digest", digest)
 }
 
 func (s *server) deleteManifest(w http.ResponseWriter, r *http.Request, repoName, pkg, ref string) {

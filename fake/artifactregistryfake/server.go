@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/fake/emulation"
 	"github.com/twostage/twostage/internal/emulator"
 )
 
@@ -30,13 +31,10 @@ import (
 type Option func(*config)
 
 type config struct {
-	repos  []*artifactregistrypb.Repository
-	clock  twostage.Clock
-	logger *slog.Logger
-	addr   string
+	emulator.Options
+	repos []*artifactregistrypb.Repository
 	// registryHost is the OCI host served elsewhere (WithRegistryHost).
 	registryHost string
-	noListener   bool
 }
 
 // WithRepository seeds a repository. Its Name must be
@@ -48,21 +46,45 @@ func WithRepository(r *artifactregistrypb.Repository) Option {
 	return func(c *config) { c.repos = append(c.repos, proto.Clone(r).(*artifactregistrypb.Repository)) }
 }
 
-// WithClock sets the clock that stamps create and update times. The
-// default is [twostage.SystemClock].
+// WithAddress sets the gRPC listen address. The default is "127.0.0.1:0"
+// (loopback, a free port).
+func WithAddress(addr string) Option {
+	return func(c *config) { c.Addr = addr }
+}
+
+// WithClock sets the clock that stamps create and update times and on
+// which injected latency waits. The default is [twostage.SystemClock].
 func WithClock(clock twostage.Clock) Option {
-	return func(c *config) { c.clock = clock }
+	return func(c *config) { c.Clock = clock }
 }
 
 // WithLogger logs every RPC and manifest write at debug level. The default
 // discards everything.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) { c.logger = l }
+	return func(c *config) { c.Logger = l }
 }
 
-// WithAddress sets the gRPC listen address. The default is "127.0.0.1:0".
-func WithAddress(addr string) Option {
-	return func(c *config) { c.addr = addr }
+// WithErrorInjection calls f before every RPC with the full gRPC method
+// name (for example
+// "/google.devtools.artifactregistry.v1.ArtifactRegistry/GetTag") and the
+// request message; a non-nil result is returned to the client instead of
+// running the RPC (use status.Error to choose the code). The default
+// injects nothing.
+func WithErrorInjection(f func(method string, req any) error) Option {
+	return func(c *config) { c.Inject = f }
+}
+
+// WithLatency delays every call of the full gRPC method name by d before it
+// runs, waiting on the clock of WithClock; a caller whose context ends
+// first gets its context's error. The default adds no latency.
+func WithLatency(method string, d time.Duration) Option {
+	return func(c *config) { c.SetLatency(method, d) }
+}
+
+// WithMaxRequests keeps only the newest n entries of the request log (see
+// [Server.Requests]); n ≤ 0 keeps every entry, the default.
+func WithMaxRequests(n int) Option {
+	return func(c *config) { c.MaxRequests = n }
 }
 
 // WithRegistryHost sets the "host:port" that serves [Server.OCIHandler],
@@ -78,7 +100,7 @@ func WithRegistryHost(host string) Option {
 // [Server.Register] mounts it. It requires [WithRegistryHost]. The default
 // listens on WithAddress.
 func WithoutListener() Option {
-	return func(c *config) { c.noListener = true }
+	return func(c *config) { c.NoListener = true }
 }
 
 // Server is the emulator: a gRPC server for the API and an OCI registry on
@@ -94,25 +116,21 @@ type Server struct {
 
 // NewServer starts an emulator. Close it when done.
 func NewServer(opts ...Option) (*Server, error) {
-	cfg := config{addr: "127.0.0.1:0"}
+	var cfg config
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o(&cfg)
+		}
 	}
-	if cfg.clock == nil {
-		cfg.clock = twostage.SystemClock()
-	}
-	if cfg.logger == nil {
-		cfg.logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.noListener && cfg.registryHost == "" {
+	cfg.Defaults()
+	if cfg.NoListener && cfg.registryHost == "" {
 		return nil, errors.New("artifactregistryfake: WithoutListener needs WithRegistryHost: the host that serves OCIHandler")
 	}
 	s := &server{
 		cfg:   cfg,
 		repos: map[string]*repoState{},
 		ops:   map[string]*longrunningpb.Operation{},
-		// Count is the only view of the log: keep counts, not requests.
-		log: emulator.Log{Name: "artifactregistryfake", Logger: cfg.logger, Keep: -1},
+		kit:   emulator.NewKit("artifactregistryfake", cfg.Options),
 	}
 	s.oci = ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
 	srv := &Server{s: s}
@@ -125,7 +143,7 @@ func NewServer(opts ...Option) (*Server, error) {
 		_ = srv.Close() // nothing served yet
 		return nil, err
 	}
-	now := cfg.clock.Now()
+	now := cfg.Clock.Now()
 	for _, r := range cfg.repos {
 		if _, _, _, err := parseRepo(r.GetName()); err != nil {
 			return fail(fmt.Errorf("artifactregistryfake: seeding repository: %w", err))
@@ -135,10 +153,10 @@ func NewServer(opts ...Option) (*Server, error) {
 		}
 		s.addRepo(r, now)
 	}
-	if cfg.noListener {
+	if cfg.NoListener {
 		return srv, nil
 	}
-	lis, err := emulator.Listen(cfg.addr, srv.Register, grpc.UnknownServiceHandler(s.unknown))
+	lis, err := emulator.Listen(cfg.Addr, srv.Register, grpc.UnknownServiceHandler(s.unknown))
 	if err != nil {
 		return fail(fmt.Errorf("artifactregistryfake: %w", err))
 	}
@@ -151,7 +169,7 @@ func NewServer(opts ...Option) (*Server, error) {
 // google.longrunning.Operations) on r, such as a shared *grpc.Server, with
 // its call counts and error injection. Call it before r serves.
 func (s *Server) Register(r grpc.ServiceRegistrar) {
-	r = emulator.Intercept(r, emulator.Chain(s.s.log.Intercept, s.s.faults.Intercept, s.s.emulatedOnly))
+	r = s.s.kit.Registrar(r, s.s.emulatedOnly)
 	artifactregistrypb.RegisterArtifactRegistryServer(r, s.s)
 	longrunningpb.RegisterOperationsServer(r, s.s)
 }
@@ -191,7 +209,7 @@ func (s *Server) SetRepository(r *artifactregistrypb.Repository) error {
 	}
 	s.s.mu.Lock()
 	defer s.s.mu.Unlock()
-	now := s.s.cfg.clock.Now()
+	now := s.s.cfg.Clock.Now()
 	if old, ok := s.s.repos[r.GetName()]; ok {
 		created := old.pb.GetCreateTime()
 		old.pb = s.s.completeRepo(proto.Clone(r).(*artifactregistrypb.Repository), now)
@@ -208,14 +226,22 @@ func (s *Server) SetRepository(r *artifactregistrypb.Repository) error {
 // times < 0 fails every call; a nil err or times == 0 removes the
 // injection.
 func (s *Server) InjectError(method string, err error, times int) {
-	s.s.faults.Inject(method, err, times)
+	s.s.kit.Faults.Inject(method, err, times)
 }
 
-// Count returns how many calls of a method the server received; a name
-// without a leading "/" matches the method of any service ("GetTag").
+// Requests returns a copy of the request log (gRPC calls) in arrival order
+// (see WithMaxRequests).
+func (s *Server) Requests() []emulation.Request { return s.s.kit.Log.Requests() }
+
+// Count returns how many calls of a method the server received since it
+// started or since ResetRequests; a name without a leading "/" matches the
+// method of any service ("GetTag").
 func (s *Server) Count(method string) int {
-	return s.s.log.Count(method)
+	return s.s.kit.Log.Count(method)
 }
+
+// ResetRequests empties the request log and its counts.
+func (s *Server) ResetRequests() { s.s.kit.Log.Reset() }
 
 // server is the shared state of the gRPC API and the OCI front.
 type server struct {
@@ -226,9 +252,8 @@ type server struct {
 	oci  http.Handler // the in-memory OCI registry
 	host string       // host:port of the OCI front
 
-	// log counts RPCs; faults holds injected errors (InjectError).
-	log    emulator.Log
-	faults emulator.Faults
+	// kit is the request log and the fault injection.
+	kit *emulator.Kit
 
 	// pushMu serialises manifest writes (checks, forwarding to oci and the
 	// state update), so that the OCI registry and the API agree.

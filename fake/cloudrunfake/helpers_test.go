@@ -32,6 +32,12 @@ func (c *fakeClock) Now() time.Time {
 	return c.t
 }
 
+// Sleep advances the clock by d at once.
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.Advance(max(d, 0))
+	return ctx.Err()
+}
+
 func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -50,7 +56,7 @@ type env struct {
 func newEnv(t testing.TB, opts ...cloudrunfake.Option) *env {
 	t.Helper()
 	clk := newFakeClock()
-	srv, err := cloudrunfake.NewServer(append([]cloudrunfake.Option{cloudrunfake.WithClock(clk.Now)}, opts...)...)
+	srv, err := cloudrunfake.NewServer(append([]cloudrunfake.Option{cloudrunfake.WithClock(clk)}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}

@@ -1,46 +1,32 @@
 package cloudrunfake
 
 import (
-	"context"
-	"io"
 	"log/slog"
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/internal/emulator"
 )
 
 // Option configures a Server. Options are applied in order by NewServer.
 type Option func(*config)
 
 type config struct {
-	addr         string
-	now          func() time.Time
-	sleep        func(ctx context.Context, d time.Duration) error
-	logger       *slog.Logger
+	emulator.Options
 	manualOps    bool
 	conflictCode codes.Code
 	failImages   map[string]string // image → failure message
 	quotaN       int
 	quotaPer     time.Duration
-	injectFn     func(method string, req proto.Message) error
-	latency      map[string]time.Duration
-	maxRequests  int
 	maxOps       int
-	noListener   bool
 }
 
 func defaultConfig() config {
 	return config{
-		addr:         "127.0.0.1:0",
-		now:          time.Now,
-		sleep:        twostage.SystemClock().Sleep,
-		logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		conflictCode: codes.FailedPrecondition,
 		failImages:   map[string]string{},
-		latency:      map[string]time.Duration{},
 		maxOps:       4096,
 	}
 }
@@ -48,39 +34,52 @@ func defaultConfig() config {
 // WithAddress sets the TCP address the gRPC server listens on. The default
 // is "127.0.0.1:0" (loopback, a free port).
 func WithAddress(addr string) Option {
-	return func(c *config) { c.addr = addr }
+	return func(c *config) { c.Addr = addr }
 }
 
-// WithClock sets the source of time for create_time, update_time, condition
-// transition times and the write quota window. The default is time.Now.
-func WithClock(now func() time.Time) Option {
-	return func(c *config) {
-		if now != nil {
-			c.now = now
-		}
-	}
+// WithoutListener makes NewServer start no server of its own: Addr is
+// empty, ClientOptions returns nil, and the emulator serves only where
+// Server.Register mounts it (package fake/emulators serves it beside the
+// other emulators on one address). The default listens on WithAddress.
+func WithoutListener() Option {
+	return func(c *config) { c.NoListener = true }
 }
 
-// WithSleep sets how injected latency (WithLatency) waits. The function must
-// return ctx.Err() when ctx is done first. The default waits on the wall
-// clock; tests inject a function that records d and returns at once, so no
-// test sleeps.
-func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
-	return func(c *config) {
-		if sleep != nil {
-			c.sleep = sleep
-		}
-	}
+// WithClock sets the clock of create_time, update_time, condition
+// transition times and the write quota window, and the clock injected
+// latency (WithLatency) waits on. The default is [twostage.SystemClock].
+func WithClock(clock twostage.Clock) Option {
+	return func(c *config) { c.Clock = clock }
 }
 
 // WithLogger sets the logger that records every RPC at debug level. The
 // default discards everything.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) {
-		if l != nil {
-			c.logger = l
-		}
-	}
+	return func(c *config) { c.Logger = l }
+}
+
+// WithErrorInjection calls f before every RPC with the full gRPC method name
+// (for example "/google.cloud.run.v2.Services/UpdateService", see the
+// *_FullMethodName constants of runpb and longrunningpb) and the request
+// message; a non-nil result is returned to the client instead of running
+// the RPC. Use status.Error to choose the code. The default injects
+// nothing.
+func WithErrorInjection(f func(method string, req any) error) Option {
+	return func(c *config) { c.Inject = f }
+}
+
+// WithLatency delays every call of the full gRPC method name by d before it
+// runs, waiting on the clock of WithClock; a caller whose context ends
+// first gets its context's error. The default adds no latency.
+func WithLatency(method string, d time.Duration) Option {
+	return func(c *config) { c.SetLatency(method, d) }
+}
+
+// WithMaxRequests keeps only the newest n entries of the request log (see
+// Server.Requests); n ≤ 0 keeps every entry, the default. Long-running
+// emulators set it so the log does not grow without bound.
+func WithMaxRequests(n int) Option {
+	return func(c *config) { c.MaxRequests = n }
 }
 
 // WithManualOperations keeps the long-running operations of writes pending
@@ -108,33 +107,10 @@ func WithFailingImage(image, message string) Option {
 // WithWriteQuota limits writes (CreateService, UpdateService, DeleteService,
 // DeleteRevision, SetIamPolicy) to n per window of length per, per region,
 // measured on the clock of WithClock. Writes beyond it fail with
-// RESOURCE_EXHAUSTED; n == 0 means no limit, the default. DESIGN.md: "Write
-// quota is per minute per region (commonly 60)".
+// RESOURCE_EXHAUSTED; n == 0 means no limit, the default. (Cloud Run's
+// documented quota is per minute per region.)
 func WithWriteQuota(n int, per time.Duration) Option {
 	return func(c *config) { c.quotaN, c.quotaPer = n, per }
-}
-
-// WithErrorInjection calls f before every RPC with the full gRPC method name
-// (for example "/google.cloud.run.v2.Services/UpdateService", see the
-// *_FullMethodName constants of runpb and longrunningpb) and the request; a
-// non-nil result is returned to the client instead of running the RPC. Use
-// status.Error to choose the code. The default injects nothing.
-func WithErrorInjection(f func(method string, req proto.Message) error) Option {
-	return func(c *config) { c.injectFn = f }
-}
-
-// WithLatency delays every call of the full gRPC method name by d before it
-// runs, through the sleep function of WithSleep; a caller whose context ends
-// first gets its context's error. The default adds no latency.
-func WithLatency(method string, d time.Duration) Option {
-	return func(c *config) { c.latency[method] = d }
-}
-
-// WithMaxRequests keeps only the newest n entries of the request log (see
-// Server.Requests); n ≤ 0 keeps every entry, the default. Long-running
-// emulators set it so the log does not grow without bound.
-func WithMaxRequests(n int) Option {
-	return func(c *config) { c.maxRequests = n }
 }
 
 // WithMaxOperations sets how many operations the server remembers; beyond
@@ -143,12 +119,4 @@ func WithMaxRequests(n int) Option {
 // 4096.
 func WithMaxOperations(n int) Option {
 	return func(c *config) { c.maxOps = n }
-}
-
-// WithoutListener makes NewServer start no server of its own: Addr is
-// empty, ClientOptions returns nil, and the emulator serves only where
-// Server.Register mounts it (package fake/emulators serves it beside the
-// other emulators on one address). The default listens on WithAddress.
-func WithoutListener() Option {
-	return func(c *config) { c.noListener = true }
 }

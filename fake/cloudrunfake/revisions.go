@@ -98,7 +98,7 @@ func (s *server) setRevisionFailed(rev *runpb.Revision, message string) {
 	rev.Etag = s.nextEtag()
 	rev.Conditions = []*runpb.Condition{{
 		Type: "Ready", State: runpb.Condition_CONDITION_FAILED, Message: message,
-		LastTransitionTime: timestamppb.New(s.cfg.now()), Severity: runpb.Condition_ERROR,
+		LastTransitionTime: timestamppb.New(s.cfg.Clock.Now()), Severity: runpb.Condition_ERROR,
 		Reasons: &runpb.Condition_Reason{Reason: runpb.Condition_REVISION_FAILED},
 	}}
 }
@@ -210,7 +210,7 @@ func (s *server) DeleteRevision(_ context.Context, req *runpb.DeleteRevisionRequ
 		return nil, status.Errorf(codes.FailedPrecondition, "revision %q %s; route its traffic and tags elsewhere first", short, why)
 	}
 	gone := proto.Clone(r.rev).(*runpb.Revision)
-	gone.DeleteTime = timestamppb.New(s.cfg.now())
+	gone.DeleteTime = timestamppb.New(s.cfg.Clock.Now())
 	if req.GetValidateOnly() {
 		return s.doneOperation(project, location, gone, gone), nil
 	}

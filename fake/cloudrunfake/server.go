@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/twostage/twostage/fake/emulation"
 	"github.com/twostage/twostage/internal/emulator"
 )
 
@@ -29,18 +30,6 @@ type Server struct {
 	s   *server
 }
 
-// Request is one RPC the server received, in arrival order.
-type Request struct {
-	// Method is the full gRPC method name, such as
-	// "/google.cloud.run.v2.Services/UpdateService".
-	Method string
-	// Request is a copy of the request message; nil for methods the server
-	// does not register.
-	Request proto.Message
-	// Code is the status code the server answered with.
-	Code codes.Code
-}
-
 // server holds the emulator state. It embeds the Unimplemented servers so a
 // method added to the API later answers codes.Unimplemented.
 type server struct {
@@ -50,9 +39,8 @@ type server struct {
 
 	cfg config
 
-	// log is the request log; faults injects errors and latency.
-	log    emulator.Log
-	faults emulator.Faults
+	// kit is the request log and the fault injection.
+	kit *emulator.Kit
 
 	mu sync.Mutex // guards every field below
 	// services by full resource name.
@@ -77,8 +65,11 @@ type server struct {
 func NewServer(opts ...Option) (*Server, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o(&cfg)
+		}
 	}
+	cfg.Defaults()
 	if cfg.quotaN < 0 || (cfg.quotaN > 0 && cfg.quotaPer <= 0) {
 		return nil, fmt.Errorf("cloudrunfake: write quota %d per %v: want n ≥ 0 and a positive window", cfg.quotaN, cfg.quotaPer)
 	}
@@ -90,8 +81,7 @@ func NewServer(opts ...Option) (*Server, error) {
 	}
 	s := &server{
 		cfg:        cfg,
-		log:        emulator.Log{Name: "cloudrunfake", Logger: cfg.logger, Keep: cfg.maxRequests},
-		faults:     emulator.Faults{Hook: cfg.injectFn, Latency: cfg.latency, Sleep: cfg.sleep},
+		kit:        emulator.NewKit("cloudrunfake", cfg.Options),
 		services:   map[string]*serviceState{},
 		ops:        map[string]*operation{},
 		writes:     map[string][]int64{},
@@ -99,10 +89,10 @@ func NewServer(opts ...Option) (*Server, error) {
 		pendingOps: map[string]int{},
 	}
 	srv := &Server{s: s}
-	if cfg.noListener {
+	if cfg.NoListener {
 		return srv, nil
 	}
-	lis, err := emulator.Listen(cfg.addr, srv.Register, grpc.UnknownServiceHandler(s.unknown))
+	lis, err := emulator.Listen(cfg.Addr, srv.Register, grpc.UnknownServiceHandler(s.unknown))
 	if err != nil {
 		return nil, fmt.Errorf("cloudrunfake: %w", err)
 	}
@@ -116,7 +106,7 @@ func NewServer(opts ...Option) (*Server, error) {
 // Call it before r serves. The emulator's own listener, if any, keeps
 // serving the same state.
 func (s *Server) Register(r grpc.ServiceRegistrar) {
-	r = emulator.Intercept(r, emulator.Chain(s.s.log.Intercept, s.s.faults.Intercept))
+	r = s.s.kit.Registrar(r)
 	runpb.RegisterServicesServer(r, s.s)
 	runpb.RegisterRevisionsServer(r, s.s)
 	longrunningpb.RegisterOperationsServer(r, s.s)
@@ -139,7 +129,7 @@ func (s *Server) Close() error {
 func (s *server) unknown(_ any, stream grpc.ServerStream) error {
 	method, _ := grpc.MethodFromServerStream(stream)
 	err := status.Errorf(codes.Unimplemented, "cloudrunfake: method %s is not emulated; only google.cloud.run.v2.Services, google.cloud.run.v2.Revisions and google.longrunning.Operations are", method)
-	s.log.Record(stream.Context(), method, nil, err)
+	s.kit.Log.Record(stream.Context(), method, nil, err)
 	return err
 }
 
@@ -147,30 +137,25 @@ func (s *server) unknown(_ any, stream grpc.ServerStream) error {
 // with err (use status.Error to choose the code) without running. times < 0
 // fails every call; a nil err or times == 0 removes the injection.
 func (s *Server) InjectError(method string, err error, times int) {
-	s.s.faults.Inject(method, err, times)
+	s.s.kit.Faults.Inject(method, err, times)
 }
 
 // Requests returns a copy of the request log in arrival order. The log
 // keeps every call until ResetRequests (see WithMaxRequests).
-func (s *Server) Requests() []Request {
-	rs := s.s.log.Requests()
-	out := make([]Request, len(rs))
-	for i, r := range rs {
-		out[i] = Request(r)
-	}
-	return out
+func (s *Server) Requests() []emulation.Request {
+	return s.s.kit.Log.Requests()
 }
 
 // Count returns how many calls of the full gRPC method name the server has
 // received since it started or since ResetRequests. A method given without
 // a leading "/" matches any service's method of that name ("UpdateService").
 func (s *Server) Count(method string) int {
-	return s.s.log.Count(method)
+	return s.s.kit.Log.Count(method)
 }
 
 // ResetRequests empties the request log.
 func (s *Server) ResetRequests() {
-	s.s.log.Reset()
+	s.s.kit.Log.Reset()
 }
 
 // SetService stores svc as if it had been created and reconciled: name must

@@ -16,7 +16,6 @@ import (
 	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 )
@@ -123,7 +122,7 @@ func TestErrorInjection(t *testing.T) {
 	t.Parallel()
 	calls := 0
 	var mu sync.Mutex
-	e := newEnv(t, cloudrunfake.WithErrorInjection(func(method string, req proto.Message) error {
+	e := newEnv(t, cloudrunfake.WithErrorInjection(func(method string, req any) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if method == runpb.Services_CreateService_FullMethodName && req.(*runpb.CreateServiceRequest).GetServiceId() == "doomed" {
@@ -189,7 +188,7 @@ func TestLatencyUsesInjectedSleep(t *testing.T) {
 		return nil
 	}
 	e := newEnv(t,
-		cloudrunfake.WithSleep(sleep),
+		cloudrunfake.WithClock(sleepClock{newFakeClock(), sleep}),
 		cloudrunfake.WithLatency(runpb.Services_GetService_FullMethodName, 3*time.Second),
 		cloudrunfake.WithLatency(runpb.Revisions_GetRevision_FullMethodName, 2*time.Hour),
 	)
@@ -205,6 +204,14 @@ func TestLatencyUsesInjectedSleep(t *testing.T) {
 		t.Errorf("sleeps mismatch (-want +got):\n%s", diff)
 	}
 }
+
+// sleepClock is a clock whose Sleep is sleep.
+type sleepClock struct {
+	*fakeClock
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+func (c sleepClock) Sleep(ctx context.Context, d time.Duration) error { return c.sleep(ctx, d) }
 
 func TestUnimplemented(t *testing.T) {
 	t.Parallel()

@@ -208,7 +208,7 @@ func (s *server) apply(st *serviceState, in *runpb.Service, w writeOpts) (*pendi
 	// Service.generation: "A number that monotonically increases every time
 	// the user modifies the desired state."
 	changed := w.create || created != "" || !proto.Equal(spec, specOf(old))
-	now := timestamppb.New(s.cfg.now())
+	now := timestamppb.New(s.cfg.Clock.Now())
 	out := spec
 	out.Name = old.Name
 	if w.create {
@@ -323,7 +323,7 @@ func validateService(in, old *runpb.Service, create bool) error {
 // the failed revision, as on Cloud Run. A failed create keeps its spec
 // with the default traffic. It returns the operation's error.
 func (s *server) reconcile(st *serviceState, p *pending) error {
-	now := timestamppb.New(s.cfg.now())
+	now := timestamppb.New(s.cfg.Clock.Now())
 	svc := st.svc
 	var failErr error
 	failMsg := ""
@@ -445,7 +445,7 @@ func (s *server) checkQuota(project, location string) error {
 		return nil
 	}
 	region := "projects/" + project + "/locations/" + location
-	now := s.cfg.now().UnixNano()
+	now := s.cfg.Clock.Now().UnixNano()
 	start := now - int64(s.cfg.quotaPer)
 	kept := s.writes[region][:0]
 	for _, t := range s.writes[region] {
@@ -619,7 +619,7 @@ func (s *server) DeleteService(_ context.Context, req *runpb.DeleteServiceReques
 		return nil, err
 	}
 	gone := proto.Clone(st.svc).(*runpb.Service)
-	gone.DeleteTime = timestamppb.New(s.cfg.now())
+	gone.DeleteTime = timestamppb.New(s.cfg.Clock.Now())
 	if req.GetValidateOnly() {
 		return s.doneOperation(project, location, gone, gone), nil
 	}

@@ -78,10 +78,8 @@
 // project and IAM no service account until seeded through
 // [WithResourceManagerOptions] and [WithIAMOptions].
 //
-// Two emulators cannot be mounted yet and keep a listener of their own on
+// One emulator cannot be mounted yet and keeps a listener of its own on
 // loopback, which the set forwards to, so clients still use only ADDR:
 // stsfake exposes no http.Handler (its routes go through a reverse proxy,
-// which also rewrites the discovery document's jwks_uri to ADDR), and
-// monitoringfake no Register method (its MetricService calls are relayed
-// by the gRPC server's unknown-service handler, unary calls only).
+// which also rewrites the discovery document's jwks_uri to ADDR).
 package emulators

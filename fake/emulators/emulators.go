@@ -166,7 +166,6 @@ type Set struct {
 	sts      *stsfake.Server
 	stsProxy http.Handler
 	mon      *monitoringfake.Server
-	monFwd   *forwarder // relays MetricService to mon's own listener
 	grpc     *grpc.Server
 	services []string // gRPC services served
 	table    []Route
@@ -235,7 +234,7 @@ func (s *Set) start() error {
 	cfg := s.cfg
 	var err error
 	crunOpts := append([]cloudrunfake.Option{
-		cloudrunfake.WithClock(cfg.clock.Now), cloudrunfake.WithSleep(cfg.clock.Sleep), cloudrunfake.WithLogger(cfg.logger),
+		cloudrunfake.WithClock(cfg.clock), cloudrunfake.WithLogger(cfg.logger),
 	}, cfg.crun...)
 	if s.crun, err = cloudrunfake.NewServer(append(crunOpts, cloudrunfake.WithoutListener())...); err != nil {
 		return fmt.Errorf("emulators: starting Cloud Run: %w", err)
@@ -263,19 +262,17 @@ func (s *Set) start() error {
 		return err
 	}
 
-	monOpts := append([]monitoringfake.Option{monitoringfake.WithClock(cfg.clock.Now), monitoringfake.WithLogger(cfg.logger)}, cfg.mon...)
-	if s.mon, err = monitoringfake.NewServer(append(monOpts, monitoringfake.WithAddress(emulator.DefaultAddress))...); err != nil {
+	monOpts := append([]monitoringfake.Option{monitoringfake.WithClock(cfg.clock), monitoringfake.WithLogger(cfg.logger)}, cfg.mon...)
+	if s.mon, err = monitoringfake.NewServer(append(monOpts, monitoringfake.WithoutListener())...); err != nil {
 		return fmt.Errorf("emulators: starting Cloud Monitoring: %w", err)
-	}
-	if s.monFwd, err = newForwarder("google.monitoring.v3.MetricService", s.mon.Addr); err != nil {
-		return fmt.Errorf("emulators: %w", err)
 	}
 
 	var mux emulator.Mux
 	s.crun.Register(&mux)
 	s.ar.Register(&mux)
 	s.rm.Register(&mux)
-	s.services = append(mux.Services(), s.monFwd.service)
+	s.mon.Register(&mux)
+	s.services = mux.Services()
 	s.grpc = grpc.NewServer(grpc.UnknownServiceHandler(s.unknown))
 	if err := mux.Install(s.grpc); err != nil {
 		return fmt.Errorf("emulators: mounting the gRPC services: %w", err)
@@ -320,9 +317,6 @@ func (s *Set) proxySTS() (http.Handler, error) {
 // unknown answers gRPC services no emulator serves.
 func (s *Set) unknown(_ any, stream grpc.ServerStream) error {
 	method, _ := grpc.MethodFromServerStream(stream)
-	if s.monFwd.owns(method) {
-		return s.monFwd.relay(method, stream)
-	}
 	return status.Errorf(codes.Unimplemented, "emulators: %s is not emulated; the gRPC services served are %s", method, strings.Join(s.services, ", "))
 }
 
@@ -363,9 +357,6 @@ func (s *Set) Close() error {
 
 // closeEmulators closes the emulators that were started.
 func (s *Set) closeEmulators() {
-	if s.monFwd != nil {
-		_ = s.monFwd.close() // closing: nothing left to report to
-	}
 	if s.mon != nil {
 		_ = s.mon.Close()
 	}
@@ -376,7 +367,7 @@ func (s *Set) closeEmulators() {
 		s.iam.Close()
 	}
 	if s.rm != nil {
-		s.rm.Close()
+		_ = s.rm.Close() // no listener of its own: nothing to report
 	}
 	if s.ar != nil {
 		_ = s.ar.Close() // no listener of its own: nothing to report
@@ -395,7 +386,7 @@ func (s *Set) CloudRun() *cloudrunfake.Server { return s.crun }
 func (s *Set) ArtifactRegistry() *artifactregistryfake.Server { return s.ar }
 
 // ResourceManager returns the Resource Manager emulator (Policy,
-// ModifyPolicy, OnSetIamPolicy, ...).
+// ModifyPolicy, InjectError, Count, ...).
 func (s *Set) ResourceManager() *resourcemanagerfake.Server { return s.rm }
 
 // IAM returns the IAM emulator (Pool, Provider, FailNext, ...).
@@ -407,9 +398,8 @@ func (s *Set) IAM() *iamfake.Server { return s.iam }
 // address.
 func (s *Set) STS() *stsfake.Server { return s.sts }
 
-// Monitoring returns the Cloud Monitoring emulator (Add samples, Calls).
-// Its Addr and ClientOptions name its own port; use the Set's
-// ClientOptions to go through the shared address.
+// Monitoring returns the Cloud Monitoring emulator (Add samples, Requests,
+// Count, ...). It has no listener of its own: use the Set's ClientOptions.
 func (s *Set) Monitoring() *monitoringfake.Server { return s.mon }
 
 // ClientOptions returns the options that connect a gapic gRPC client

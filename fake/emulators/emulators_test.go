@@ -356,7 +356,7 @@ func TestMonitoringThroughOneAddress(t *testing.T) {
 	if status.Code(err) != codes.InvalidArgument {
 		t.Errorf("ListTimeSeries without a filter = %v, want INVALID_ARGUMENT", err)
 	}
-	if n := set.Monitoring().Calls(); n < 1 {
+	if n := set.Monitoring().Count("ListTimeSeries"); n < 1 {
 		t.Errorf("Monitoring().Calls() = %d, want at least 1", n)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twostage/twostage/fake"
+
 	monitoring "cloud.google.com/go/monitoring/apiv3/v2"
 	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
 	"google.golang.org/api/iterator"
@@ -18,7 +20,7 @@ import (
 // per revision and response code class.
 func Example() {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	srv, err := monitoringfake.NewServer(monitoringfake.WithClock(func() time.Time { return start.Add(time.Hour) }))
+	srv, err := monitoringfake.NewServer(monitoringfake.WithClock(fake.NewClock(start.Add(time.Hour))))
 	if err != nil {
 		panic(err)
 	}

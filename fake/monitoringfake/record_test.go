@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twostage/twostage/fake"
+
 	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/genproto/googleapis/api/distribution"
@@ -43,7 +45,7 @@ func latencyRequest(aligner monitoringpb.Aggregation_Aligner, reducer monitoring
 func TestRecordCounts(t *testing.T) {
 	t.Parallel()
 	now := t0.Add(10 * time.Minute)
-	srv, c := newClient(t, monitoringfake.WithClock(func() time.Time { return now }), monitoringfake.WithIngestionDelay(3*time.Minute))
+	srv, c := newClient(t, monitoringfake.WithClock(fake.NewClock(now)), monitoringfake.WithIngestionDelay(3*time.Minute))
 	for range 95 {
 		srv.Record(response("svc-a", 200, 30*time.Second, time.Millisecond))
 	}
@@ -71,7 +73,7 @@ func TestRecordCounts(t *testing.T) {
 // exponential buckets, merged by ALIGN_DELTA/ALIGN_SUM and REDUCE_SUM.
 func TestRecordLatencies(t *testing.T) {
 	t.Parallel()
-	srv, c := newClient(t, monitoringfake.WithClock(func() time.Time { return t0.Add(time.Hour) }))
+	srv, c := newClient(t, monitoringfake.WithClock(fake.NewClock(t0.Add(time.Hour))))
 	// 1.4^k ms lands in finite bucket k+1 of the default options; 0.5 ms
 	// underflows.
 	lat := []time.Duration{500 * time.Microsecond, time.Millisecond, 1400 * time.Microsecond, 1500 * time.Microsecond, 10 * time.Millisecond}
@@ -154,7 +156,7 @@ func TestLatencyBucketOptions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv, c := newClient(t, monitoringfake.WithClock(func() time.Time { return t0.Add(time.Hour) }), monitoringfake.WithLatencyBuckets(tt.buckets))
+			srv, c := newClient(t, monitoringfake.WithClock(fake.NewClock(t0.Add(time.Hour))), monitoringfake.WithLatencyBuckets(tt.buckets))
 			for _, ms := range []float64{0.5, 5, 50, 500} {
 				srv.Record(response("svc-a", 200, time.Second, time.Duration(ms*float64(time.Millisecond))))
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
 	"sort"
 	"strconv"
@@ -13,15 +12,16 @@ import (
 	"time"
 
 	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
+	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/fake/emulation"
+	"github.com/twostage/twostage/internal/emulator"
 	"google.golang.org/api/option"
 	"google.golang.org/genproto/googleapis/api/distribution"
 	"google.golang.org/genproto/googleapis/api/metric"
 	"google.golang.org/genproto/googleapis/api/monitoredres"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -52,37 +52,49 @@ type Sample struct {
 type Option func(*config)
 
 type config struct {
-	addr   string
-	now    func() time.Time
+	emulator.Options
 	delay  time.Duration
 	period time.Duration
-	logger *slog.Logger
-	inject func(method string, req proto.Message) error
 	// buckets are the bucket options of request_latencies (record.go).
 	buckets *distribution.Distribution_BucketOptions
 }
 
-// WithErrorInjection makes every call first ask f, with the full method
-// name ("/google.monitoring.v3.MetricService/ListTimeSeries") and the
-// request; a non-nil error (use status.Error for a code) is returned
-// instead of an answer. The default injects nothing.
-func WithErrorInjection(f func(method string, req proto.Message) error) Option {
-	return func(c *config) { c.inject = f }
-}
-
 // WithAddress sets the TCP address to listen on. The default is
 // "127.0.0.1:0" (loopback, a free port).
-func WithAddress(addr string) Option { return func(c *config) { c.addr = addr } }
+func WithAddress(addr string) Option { return func(c *config) { c.Addr = addr } }
+
+// WithoutListener makes NewServer start no server of its own: Addr is
+// empty, ClientOptions returns nil, and the emulator serves only where
+// [Server.Register] mounts it. The default listens on WithAddress.
+func WithoutListener() Option { return func(c *config) { c.NoListener = true } }
 
 // WithClock sets the server's clock, which decides which samples are
-// visible. The default is time.Now. A nil now keeps the default.
-func WithClock(now func() time.Time) Option {
-	return func(c *config) {
-		if now != nil {
-			c.now = now
-		}
-	}
+// visible, and on which injected latency waits. The default is
+// [twostage.SystemClock].
+func WithClock(clock twostage.Clock) Option { return func(c *config) { c.Clock = clock } }
+
+// WithLogger sets the logger of requests (debug level). The default
+// discards everything.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.Logger = l } }
+
+// WithErrorInjection makes every call first ask f, with the full method
+// name ("/google.monitoring.v3.MetricService/ListTimeSeries") and the
+// request message; a non-nil error (use status.Error for a code) is
+// returned instead of an answer. The default injects nothing.
+func WithErrorInjection(f func(method string, req any) error) Option {
+	return func(c *config) { c.Inject = f }
 }
+
+// WithLatency delays every call of the full gRPC method name by d before it
+// runs, waiting on the clock of WithClock; a caller whose context ends
+// first gets its context's error. The default adds no latency.
+func WithLatency(method string, d time.Duration) Option {
+	return func(c *config) { c.SetLatency(method, d) }
+}
+
+// WithMaxRequests keeps only the newest n entries of the request log (see
+// [Server.Requests]); n ≤ 0 keeps every entry, the default.
+func WithMaxRequests(n int) Option { return func(c *config) { c.MaxRequests = n } }
 
 // WithIngestionDelay sets how long after its end a sample becomes visible.
 // The default is 0; Cloud Run documents up to 180 s for request_count.
@@ -98,34 +110,24 @@ func WithSamplePeriod(d time.Duration) Option {
 	}
 }
 
-// WithLogger sets the logger of requests (debug level). The default
-// discards everything. A nil l keeps the default.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *config) {
-		if l != nil {
-			c.logger = l
-		}
-	}
-}
-
 // Server is the emulator. It is safe for concurrent use.
 type Server struct {
-	// Addr is the "host:port" the server listens on.
+	// Addr is the "host:port" the server listens on; empty with
+	// WithoutListener.
 	Addr string
 
-	gsrv *grpc.Server
-	s    *server
-	done chan struct{}
+	lis *emulator.Server // nil with WithoutListener
+	s   *server
 }
 
 type server struct {
 	monitoringpb.UnimplementedMetricServiceServer
 
 	cfg config
+	kit *emulator.Kit // the request log and the fault injection
 
-	mu      sync.Mutex // guards samples, calls, cells and bucketer
+	mu      sync.Mutex // guards samples, cells and bucketer
 	samples []Sample
-	calls   int
 	// cells are the responses of Server.Record, aggregated per sampling
 	// period (record.go); bucketer maps their latencies to buckets.
 	cells    map[cellKey]*cell
@@ -141,56 +143,70 @@ type entry struct {
 	dist          *dist  // request_latencies only
 }
 
-// NewServer starts an emulator.
+// NewServer starts an emulator. Close it when done.
 func NewServer(opts ...Option) (*Server, error) {
-	cfg := config{addr: "127.0.0.1:0", now: time.Now, period: time.Minute, logger: slog.New(slog.DiscardHandler), buckets: DefaultLatencyBuckets()}
+	cfg := config{period: time.Minute, buckets: DefaultLatencyBuckets()}
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)
 		}
 	}
-	lis, err := net.Listen("tcp", cfg.addr)
+	cfg.Defaults()
+	s := &server{cfg: cfg, kit: emulator.NewKit("monitoringfake", cfg.Options)}
+	srv := &Server{s: s}
+	if cfg.NoListener {
+		return srv, nil
+	}
+	lis, err := emulator.Listen(cfg.Addr, srv.Register, grpc.UnknownServiceHandler(s.unknown))
 	if err != nil {
-		return nil, fmt.Errorf("monitoringfake: listening on %q: %w", cfg.addr, err)
+		return nil, fmt.Errorf("monitoringfake: %w", err)
 	}
-	s := &server{cfg: cfg}
-	var sopts []grpc.ServerOption
-	if f := cfg.inject; f != nil {
-		sopts = append(sopts, grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			if m, ok := req.(proto.Message); ok {
-				if err := f(info.FullMethod, m); err != nil {
-					return nil, err
-				}
-			}
-			return h(ctx, req)
-		}))
-	}
-	g := grpc.NewServer(sopts...)
-	monitoringpb.RegisterMetricServiceServer(g, s)
-	srv := &Server{Addr: lis.Addr().String(), gsrv: g, s: s, done: make(chan struct{})}
-	go func() {
-		defer close(srv.done)
-		_ = g.Serve(lis)
-	}()
+	srv.Addr, srv.lis = lis.Addr, lis
 	return srv, nil
 }
 
-// ClientOptions returns the options that point a monitoring client at the
-// emulator, without authentication.
-func (s *Server) ClientOptions() []option.ClientOption {
-	return []option.ClientOption{
-		option.WithEndpoint(s.Addr),
-		option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
-	}
+// Register mounts the emulator's google.monitoring.v3.MetricService on r,
+// such as a shared *grpc.Server, with its request log and fault injection.
+// Call it before r serves.
+func (s *Server) Register(r grpc.ServiceRegistrar) {
+	monitoringpb.RegisterMetricServiceServer(s.s.kit.Registrar(r), s.s)
 }
 
-// Close stops the server at once, ending open calls, and waits for it.
-func (s *Server) Close() error {
-	s.gsrv.Stop()
-	<-s.done
-	return nil
+// unknown answers methods of services the emulator does not register.
+func (s *server) unknown(_ any, stream grpc.ServerStream) error {
+	method, _ := grpc.MethodFromServerStream(stream)
+	err := status.Errorf(codes.Unimplemented, "monitoringfake: method %s is not emulated; only google.monitoring.v3.MetricService/ListTimeSeries is", method)
+	s.kit.Log.Record(stream.Context(), method, nil, err)
+	return err
 }
+
+// ClientOptions returns the options that point a monitoring client at the
+// emulator: its endpoint, no authentication and a plain-text connection.
+// It returns nil with WithoutListener.
+func (s *Server) ClientOptions() []option.ClientOption { return s.lis.ClientOptions() }
+
+// Close stops the server at once, ending open calls, and waits for it.
+func (s *Server) Close() error { return s.lis.Close() }
+
+// InjectError makes the next times calls of the full gRPC method name fail
+// with err (use status.Error to choose the code) without running. times < 0
+// fails every call; a nil err or times == 0 removes the injection.
+func (s *Server) InjectError(method string, err error, times int) {
+	s.s.kit.Faults.Inject(method, err, times)
+}
+
+// Requests returns a copy of the request log in arrival order (see
+// WithMaxRequests).
+func (s *Server) Requests() []emulation.Request { return s.s.kit.Log.Requests() }
+
+// Count returns how many calls of the full gRPC method name the server has
+// received since it started or since ResetRequests. A method given without
+// a leading "/" matches any service's method of that name
+// ("ListTimeSeries").
+func (s *Server) Count(method string) int { return s.s.kit.Log.Count(method) }
+
+// ResetRequests empties the request log and its counts.
+func (s *Server) ResetRequests() { s.s.kit.Log.Reset() }
 
 // Add records samples. A sample with a negative count, no revision or no
 // end time panics: it is a bug in the test.
@@ -203,13 +219,6 @@ func (s *Server) Add(samples ...Sample) {
 	s.s.mu.Lock()
 	defer s.s.mu.Unlock()
 	s.s.samples = append(s.s.samples, samples...)
-}
-
-// Calls returns how many ListTimeSeries calls the server answered.
-func (s *Server) Calls() int {
-	s.s.mu.Lock()
-	defer s.s.mu.Unlock()
-	return s.s.calls
 }
 
 func invalid(format string, args ...any) error {
@@ -266,7 +275,6 @@ func sampleLabels(x Sample) (metricLabels, resourceLabels map[string]string) {
 // ListTimeSeries answers from the recorded samples. See the package
 // documentation for what is emulated.
 func (s *server) ListTimeSeries(ctx context.Context, req *monitoringpb.ListTimeSeriesRequest) (*monitoringpb.ListTimeSeriesResponse, error) {
-	s.cfg.logger.Debug("ListTimeSeries", "name", req.GetName(), "filter", req.GetFilter())
 	project, ok := strings.CutPrefix(req.GetName(), "projects/")
 	if !ok || project == "" || strings.Contains(project, "/") {
 		return nil, invalid("name %q: want projects/PROJECT_ID (organizations and folders are not emulated)", req.GetName())
@@ -335,9 +343,8 @@ func (s *server) ListTimeSeries(ctx context.Context, req *monitoringpb.ListTimeS
 		offset = n
 	}
 
-	now := s.cfg.now()
+	now := s.cfg.Clock.Now()
 	s.mu.Lock()
-	s.calls++
 	entries := s.recorded()
 	for _, x := range s.samples {
 		entries = append(entries, entry{Sample: x, metric: MetricType})

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twostage/twostage/fake"
+
 	monitoring "cloud.google.com/go/monitoring/apiv3/v2"
 	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
 	"github.com/google/go-cmp/cmp"
@@ -90,7 +92,7 @@ func aggregated(start, end time.Time) *monitoringpb.ListTimeSeriesRequest {
 func TestListTimeSeriesAggregated(t *testing.T) {
 	t.Parallel()
 	now := t0.Add(10 * time.Minute)
-	srv, c := newClient(t, monitoringfake.WithClock(func() time.Time { return now }), monitoringfake.WithIngestionDelay(3*time.Minute))
+	srv, c := newClient(t, monitoringfake.WithClock(fake.NewClock(now)), monitoringfake.WithIngestionDelay(3*time.Minute))
 	srv.Add(
 		sample("svc-a", 200, 1, 90), sample("svc-a", 201, 1, 5), sample("svc-a", 503, 1, 5),
 		sample("svc-a", 200, 2, 100),
@@ -114,8 +116,8 @@ func TestListTimeSeriesAggregated(t *testing.T) {
 	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
 		t.Errorf("ListTimeSeries mismatch (-want +got):\n%s", diff)
 	}
-	if srv.Calls() != 1 {
-		t.Errorf("Calls = %d, want 1", srv.Calls())
+	if srv.Count("ListTimeSeries") != 1 {
+		t.Errorf("Calls = %d, want 1", srv.Count("ListTimeSeries"))
 	}
 }
 

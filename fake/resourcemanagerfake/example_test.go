@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log"
 
+	"cloud.google.com/go/resourcemanager/apiv3/resourcemanagerpb"
+
 	"cloud.google.com/go/iam/apiv1/iampb"
 	resourcemanager "cloud.google.com/go/resourcemanager/apiv3"
 	"github.com/twostage/twostage/fake/resourcemanagerfake"
@@ -15,7 +17,20 @@ import (
 // ABORTED; a fresh read-modify-write then succeeds and keeps both changes.
 func Example() {
 	ctx := context.Background()
-	srv, err := resourcemanagerfake.NewServer(resourcemanagerfake.WithProject("my-proj", "123456789012"))
+	var srv *resourcemanagerfake.Server
+	sets := 0 // SetIamPolicy calls; calls are sequential here
+	concurrentEdit := resourcemanagerfake.WithErrorInjection(func(method string, _ any) error {
+		if method != resourcemanagerpb.Projects_SetIamPolicy_FullMethodName {
+			return nil
+		}
+		if sets++; sets == 1 {
+			_ = srv.ModifyPolicy("projects/my-proj", func(p *iampb.Policy) {
+				p.Bindings = append(p.Bindings, &iampb.Binding{Role: "roles/owner", Members: []string{"user:admin@example.com"}})
+			})
+		}
+		return nil
+	})
+	srv, err := resourcemanagerfake.NewServer(resourcemanagerfake.WithProject("my-proj", "123456789012"), concurrentEdit)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -25,13 +40,6 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer c.Close()
-	srv.OnSetIamPolicy(func(n int) {
-		if n == 1 {
-			_ = srv.ModifyPolicy("projects/my-proj", func(p *iampb.Policy) {
-				p.Bindings = append(p.Bindings, &iampb.Binding{Role: "roles/owner", Members: []string{"user:admin@example.com"}})
-			})
-		}
-	})
 	ours := &iampb.Binding{Role: "roles/viewer", Members: []string{"user:ci@example.com"}}
 	for attempt := 1; ; attempt++ {
 		p, err := c.GetIamPolicy(ctx, &iampb.GetIamPolicyRequest{Resource: "projects/my-proj", Options: &iampb.GetPolicyOptions{RequestedPolicyVersion: 3}})

@@ -3,8 +3,10 @@ package resourcemanagerfake
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"cloud.google.com/go/iam/apiv1/iampb"
 	"cloud.google.com/go/resourcemanager/apiv3/resourcemanagerpb"
@@ -14,6 +16,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/fake/emulation"
 	"github.com/twostage/twostage/internal/emulator"
 )
 
@@ -57,13 +61,46 @@ func WithPolicy(resource string, p *iampb.Policy) Option {
 	}
 }
 
+// WithAddress sets the TCP address the gRPC server listens on. The default
+// is "127.0.0.1:0" (loopback, a free port).
+func WithAddress(addr string) Option { return func(s *server) { s.opts.Addr = addr } }
+
 // WithoutListener makes NewServer start no server of its own: Addr is
 // empty, ClientOptions returns nil, and the emulator serves only where
-// [Server.Register] mounts it. The default listens on 127.0.0.1 with a
-// free port.
+// [Server.Register] mounts it. The default listens on WithAddress.
 func WithoutListener() Option {
-	return func(s *server) { s.noListener = true }
+	return func(s *server) { s.opts.NoListener = true }
 }
+
+// WithClock sets the clock on which injected latency waits. The default is
+// [twostage.SystemClock].
+func WithClock(clock twostage.Clock) Option { return func(s *server) { s.opts.Clock = clock } }
+
+// WithLogger sets the logger that records every RPC at debug level. The
+// default discards everything.
+func WithLogger(l *slog.Logger) Option { return func(s *server) { s.opts.Logger = l } }
+
+// WithErrorInjection calls f before every RPC, with the full gRPC method
+// name ("/google.cloud.resourcemanager.v3.Projects/SetIamPolicy") and the
+// request message, holding no lock; a non-nil result is returned to the
+// client instead of running the RPC (use status.Error to choose the code).
+// f may also call [Server.ModifyPolicy] and return nil, to make a
+// concurrent edit land between a client's GetIamPolicy and its
+// SetIamPolicy. The default injects nothing.
+func WithErrorInjection(f func(method string, req any) error) Option {
+	return func(s *server) { s.opts.Inject = f }
+}
+
+// WithLatency delays every call of the full gRPC method name by d before it
+// runs, waiting on the clock of WithClock; a caller whose context ends
+// first gets its context's error. The default adds no latency.
+func WithLatency(method string, d time.Duration) Option {
+	return func(s *server) { s.opts.SetLatency(method, d) }
+}
+
+// WithMaxRequests keeps only the newest n entries of the request log (see
+// [Server.Requests]); n ≤ 0 keeps every entry, the default.
+func WithMaxRequests(n int) Option { return func(s *server) { s.opts.MaxRequests = n } }
 
 // Server is a running emulator. Its methods are safe for concurrent use.
 type Server struct {
@@ -83,26 +120,30 @@ type project struct {
 type server struct {
 	resourcemanagerpb.UnimplementedProjectsServer
 
-	mu       sync.Mutex // guards projects (and their policies), etagSeq, sets, onSet
+	opts emulator.Options // set by options only
+	kit  *emulator.Kit    // the request log and the fault injection
+
+	mu       sync.Mutex // guards projects (and their policies) and etagSeq
 	projects map[string]*project
 	etagSeq  int
-	sets     int
-	onSet    []func(n int)
-
-	noListener bool // set by options only
 }
 
-// NewServer starts an emulator on 127.0.0.1 with a free port.
+// NewServer starts an emulator on loopback (see WithAddress). Close it when
+// done.
 func NewServer(opts ...Option) (*Server, error) {
 	s := &server{projects: map[string]*project{}}
 	for _, o := range opts {
-		o(s)
+		if o != nil {
+			o(s)
+		}
 	}
+	s.opts.Defaults()
+	s.kit = emulator.NewKit("resourcemanagerfake", s.opts)
 	srv := &Server{s: s}
-	if s.noListener {
+	if s.opts.NoListener {
 		return srv, nil
 	}
-	lis, err := emulator.Listen(emulator.DefaultAddress, srv.Register)
+	lis, err := emulator.Listen(s.opts.Addr, srv.Register, grpc.UnknownServiceHandler(s.unknown))
 	if err != nil {
 		return nil, fmt.Errorf("resourcemanagerfake: %w", err)
 	}
@@ -111,10 +152,39 @@ func NewServer(opts ...Option) (*Server, error) {
 }
 
 // Register mounts the emulator's google.cloud.resourcemanager.v3.Projects
-// service on r, such as a shared *grpc.Server. Call it before r serves.
+// service on r, such as a shared *grpc.Server, with its request log and
+// fault injection. Call it before r serves.
 func (s *Server) Register(r grpc.ServiceRegistrar) {
-	resourcemanagerpb.RegisterProjectsServer(r, s.s)
+	resourcemanagerpb.RegisterProjectsServer(s.s.kit.Registrar(r), s.s)
 }
+
+// unknown answers methods of services the emulator does not register.
+func (s *server) unknown(_ any, stream grpc.ServerStream) error {
+	method, _ := grpc.MethodFromServerStream(stream)
+	err := status.Errorf(codes.Unimplemented, "resourcemanagerfake: method %s is not emulated; only google.cloud.resourcemanager.v3.Projects (GetProject, GetIamPolicy, SetIamPolicy) is", method)
+	s.kit.Log.Record(stream.Context(), method, nil, err)
+	return err
+}
+
+// InjectError makes the next times calls of the full gRPC method name fail
+// with err (use status.Error to choose the code) without running. times < 0
+// fails every call; a nil err or times == 0 removes the injection.
+func (s *Server) InjectError(method string, err error, times int) {
+	s.s.kit.Faults.Inject(method, err, times)
+}
+
+// Requests returns a copy of the request log in arrival order (see
+// WithMaxRequests).
+func (s *Server) Requests() []emulation.Request { return s.s.kit.Log.Requests() }
+
+// Count returns how many calls of the full gRPC method name the server has
+// received, successful or not, since it started or since ResetRequests. A
+// method given without a leading "/" matches any service's method of that
+// name ("SetIamPolicy").
+func (s *Server) Count(method string) int { return s.s.kit.Log.Count(method) }
+
+// ResetRequests empties the request log and its counts.
+func (s *Server) ResetRequests() { s.s.kit.Log.Reset() }
 
 // ClientOptions returns the options that point a gapic client at the
 // emulator: its endpoint, no authentication, an insecure loopback dial. It
@@ -123,8 +193,8 @@ func (s *Server) ClientOptions() []option.ClientOption {
 	return s.lis.ClientOptions()
 }
 
-// Close stops the server, ending open connections.
-func (s *Server) Close() { _ = s.lis.Close() } // always nil
+// Close stops the server at once, ending open calls, and waits for it.
+func (s *Server) Close() error { return s.lis.Close() }
 
 // Policy returns a copy of the stored policy of resource ("projects/ID" or
 // "projects/NUMBER"), or nil for an unknown project.
@@ -141,8 +211,8 @@ func (s *Server) Policy(resource string) *iampb.Policy {
 // ModifyPolicy edits the stored policy of resource in place, as another
 // administrator would: f receives the live policy, and afterwards the etag
 // changes (so a read-modify-write that read before it gets ABORTED) and the
-// version is recomputed. It may be called from an [Server.OnSetIamPolicy]
-// function.
+// version is recomputed. It may be called from the function of
+// [WithErrorInjection].
 func (s *Server) ModifyPolicy(resource string, f func(*iampb.Policy)) error {
 	s.s.mu.Lock()
 	defer s.s.mu.Unlock()
@@ -153,26 +223,6 @@ func (s *Server) ModifyPolicy(resource string, f func(*iampb.Policy)) error {
 	f(p.policy)
 	s.s.stamp(p.policy)
 	return nil
-}
-
-// OnSetIamPolicy registers f to run at the start of every later
-// SetIamPolicy request, before the etag is checked, with n the 1-based
-// count of SetIamPolicy requests the server has received. No lock is held:
-// f may call [Server.ModifyPolicy] to make a concurrent edit land between a
-// client's GetIamPolicy and its SetIamPolicy ("the edit on the first write
-// only": if n == 1 { ... }).
-func (s *Server) OnSetIamPolicy(f func(n int)) {
-	s.s.mu.Lock()
-	defer s.s.mu.Unlock()
-	s.s.onSet = append(s.s.onSet, f)
-}
-
-// SetIamPolicyCalls returns how many SetIamPolicy requests the server has
-// received, successful or not.
-func (s *Server) SetIamPolicyCalls() int {
-	s.s.mu.Lock()
-	defer s.s.mu.Unlock()
-	return s.s.sets
 }
 
 // lookup finds a project by "projects/ID" or "projects/NUMBER". Callers
@@ -274,15 +324,6 @@ func checkVersion(v int32) error {
 }
 
 func (s *server) SetIamPolicy(_ context.Context, req *iampb.SetIamPolicyRequest) (*iampb.Policy, error) {
-	s.mu.Lock()
-	s.sets++
-	n := s.sets
-	hooks := append([]func(int){}, s.onSet...)
-	s.mu.Unlock()
-	for _, f := range hooks {
-		f(n)
-	}
-
 	in := req.GetPolicy()
 	if in == nil {
 		return nil, status.Error(codes.InvalidArgument, "policy is required")

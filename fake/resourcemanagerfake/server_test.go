@@ -24,7 +24,7 @@ func newClient(t *testing.T, opts ...resourcemanagerfake.Option) (*resourcemanag
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() { _ = srv.Close() })
 	c, err := resourcemanager.NewProjectsClient(context.Background(), srv.ClientOptions()...)
 	if err != nil {
 		t.Fatal(err)
@@ -95,24 +95,29 @@ func TestReadModifyWrite(t *testing.T) {
 
 func TestConcurrentEditHook(t *testing.T) {
 	t.Parallel()
-	srv, c := newClient(t)
-	srv.OnSetIamPolicy(func(n int) {
-		if n == 1 {
+	var srv *resourcemanagerfake.Server
+	n := 0 // SetIamPolicy calls; calls are sequential in this test
+	srv, c := newClient(t, resourcemanagerfake.WithErrorInjection(func(method string, _ any) error {
+		if method != resourcemanagerpb.Projects_SetIamPolicy_FullMethodName {
+			return nil
+		}
+		if n++; n == 1 {
 			if err := srv.ModifyPolicy("projects/my-proj", func(p *iampb.Policy) {
 				p.Bindings = append(p.Bindings, &iampb.Binding{Role: "roles/owner", Members: []string{"user:other@example.com"}})
 			}); err != nil {
 				t.Error(err)
 			}
 		}
-	})
+		return nil
+	}))
 	p := getPolicy(t, c, "projects/my-proj", 3)
 	p.Bindings = []*iampb.Binding{{Role: "roles/viewer", Members: []string{"user:a@example.com"}}}
 	_, err := c.SetIamPolicy(context.Background(), &iampb.SetIamPolicyRequest{Resource: "projects/my-proj", Policy: p})
 	if status.Code(err) != codes.Aborted {
 		t.Fatalf("first SetIamPolicy = %v, want ABORTED after the concurrent edit", err)
 	}
-	if got := srv.SetIamPolicyCalls(); got != 1 {
-		t.Errorf("SetIamPolicyCalls() = %d, want 1", got)
+	if got := srv.Count("SetIamPolicy"); got != 1 {
+		t.Errorf("Count(SetIamPolicy) = %d, want 1", got)
 	}
 	want := []*iampb.Binding{{Role: "roles/owner", Members: []string{"user:other@example.com"}}}
 	if diff := cmp.Diff(want, srv.Policy("projects/my-proj").Bindings, protocmp.Transform()); diff != "" {

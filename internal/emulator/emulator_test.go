@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 )
 
@@ -49,17 +48,23 @@ func serve(t *testing.T, register func(grpc.ServiceRegistrar)) longrunningpb.Ope
 	return longrunningpb.NewOperationsClient(conn)
 }
 
+// sleepClock is a clock whose Sleep is the function.
+type sleepClock func(ctx context.Context, d time.Duration) error
+
+func (c sleepClock) Now() time.Time                                   { return time.Time{} }
+func (c sleepClock) Sleep(ctx context.Context, d time.Duration) error { return c(ctx, d) }
+
 func TestInterceptLogAndFaults(t *testing.T) {
 	t.Parallel()
 	var slept []time.Duration
 	log := &Log{Keep: 2}
 	faults := &Faults{
 		Latency: map[string]time.Duration{longrunningpb.Operations_GetOperation_FullMethodName: time.Minute},
-		Sleep: func(ctx context.Context, d time.Duration) error {
+		Clock: sleepClock(func(ctx context.Context, d time.Duration) error {
 			slept = append(slept, d) // calls are sequential in this test
 			return ctx.Err()
-		},
-		Hook: func(_ string, req proto.Message) error {
+		}),
+		Hook: func(_ string, req any) error {
 			if req.(*longrunningpb.GetOperationRequest).GetName() == "hooked" {
 				return status.Error(codes.PermissionDenied, "hooked")
 			}
@@ -109,7 +114,7 @@ func TestFaultsLatencyEndsWithContext(t *testing.T) {
 	t.Parallel()
 	f := &Faults{
 		Latency: map[string]time.Duration{"/s/M": time.Hour},
-		Sleep:   func(context.Context, time.Duration) error { return context.DeadlineExceeded },
+		Clock:   sleepClock(func(context.Context, time.Duration) error { return context.DeadlineExceeded }),
 	}
 	ran := false
 	_, err := f.Intercept(t.Context(), nil, &grpc.UnaryServerInfo{FullMethod: "/s/M"}, func(context.Context, any) (any, error) {

@@ -7,24 +7,25 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/twostage/twostage"
 )
 
-// Faults injects errors and latency by full gRPC method name. Set Hook,
-// Latency and Sleep before the first call; [Faults.Inject] may be called at
-// any time. The zero value injects nothing. It is safe for concurrent use.
+// Faults injects errors and latency by method name (a full gRPC method
+// name, or an HTTP emulator's REST method id). Set Hook, Latency and Clock
+// before the first call; [Faults.Inject] may be called at any time. The
+// zero value injects nothing. It is safe for concurrent use.
 type Faults struct {
-	// Hook, when set, runs before every call with the full method name and
-	// the request; a non-nil error is answered instead of running the call.
-	Hook func(method string, req proto.Message) error
-	// Latency delays every call of a full method name through Sleep before
+	// Hook, when set, runs before every call with the method name and the
+	// request (the request message of a gRPC call, the *http.Request of an
+	// HTTP call); a non-nil error is answered instead of running the call.
+	Hook func(method string, req any) error
+	// Latency delays every call of a method name through Clock.Sleep before
 	// it runs.
 	Latency map[string]time.Duration
-	// Sleep waits for injected latency and must return ctx.Err() when ctx
-	// ends first; nil waits on the wall clock ([twostage.SystemClock]).
-	Sleep func(ctx context.Context, d time.Duration) error
+	// Clock waits for injected latency; nil waits on the wall clock
+	// ([twostage.SystemClock]).
+	Clock twostage.Clock
 
 	mu       sync.Mutex // guards injected
 	injected map[string]*injection
@@ -35,7 +36,7 @@ type injection struct {
 	times int // < 0: every call
 }
 
-// Inject makes the next times calls of the full method name fail with err
+// Inject makes the next times calls of the method name fail with err
 // without running. times < 0 fails every call; a nil err or times == 0
 // removes the injection.
 func (f *Faults) Inject(method string, err error, times int) {
@@ -68,29 +69,39 @@ func (f *Faults) take(method string) error {
 	return in.err
 }
 
+// Wait waits the method's latency, if any, and returns ctx's error when
+// ctx ends first.
+func (f *Faults) Wait(ctx context.Context, method string) error {
+	d := f.Latency[method]
+	if d <= 0 {
+		return nil
+	}
+	clock := f.Clock
+	if clock == nil {
+		clock = twostage.SystemClock()
+	}
+	return clock.Sleep(ctx, d)
+}
+
+// Check returns Hook's error or an injected one for a call of method with
+// req, or nil to run the call.
+func (f *Faults) Check(method string, req any) error {
+	if f.Hook != nil {
+		if err := f.Hook(method, req); err != nil {
+			return err
+		}
+	}
+	return f.take(method)
+}
+
 // Intercept is a unary interceptor that waits the method's latency (a
 // caller whose context ends first gets its context's status), then answers
 // Hook's error or an injected one, else runs the call.
 func (f *Faults) Intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if d := f.Latency[info.FullMethod]; d > 0 {
-		sleep := f.Sleep
-		if sleep == nil {
-			sleep = twostage.SystemClock().Sleep
-		}
-		if err := sleep(ctx, d); err != nil {
-			if st := status.FromContextError(err); st != nil {
-				return nil, st.Err()
-			}
-			return nil, err
-		}
+	if err := f.Wait(ctx, info.FullMethod); err != nil {
+		return nil, status.FromContextError(err).Err()
 	}
-	if f.Hook != nil {
-		pm, _ := req.(proto.Message)
-		if err := f.Hook(info.FullMethod, pm); err != nil {
-			return nil, err
-		}
-	}
-	if err := f.take(info.FullMethod); err != nil {
+	if err := f.Check(info.FullMethod, req); err != nil {
 		return nil, err
 	}
 	return h(ctx, req)

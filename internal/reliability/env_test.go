@@ -302,7 +302,7 @@ func newRunEnvWith(t testing.TB, srvOpts []cloudrunfake.Option, opts ...pipeline
 	t.Helper()
 	ctx := context.Background()
 	e := &runEnv{in: &injector{}, clk: fake.NewClock(time.Time{}), chk: &Checker{}, watch: &StateWatch{}}
-	srv, err := cloudrunfake.NewServer(append([]cloudrunfake.Option{cloudrunfake.WithoutListener(), cloudrunfake.WithClock(e.clk.Now)}, srvOpts...)...)
+	srv, err := cloudrunfake.NewServer(append([]cloudrunfake.Option{cloudrunfake.WithoutListener(), cloudrunfake.WithClock(e.clk)}, srvOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,7 +125,7 @@ func TestNoSecretsInOutput(t *testing.T) {
 	}
 
 	// Cloud Run, every call authenticated.
-	srv, err := cloudrunfake.NewServer(cloudrunfake.WithClock(clk.Now), cloudrunfake.WithLogger(logger))
+	srv, err := cloudrunfake.NewServer(cloudrunfake.WithClock(clk), cloudrunfake.WithLogger(logger))
 	if err != nil {
 		t.Fatal(err)
 	}

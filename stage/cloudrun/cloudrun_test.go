@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twostage/twostage/fake"
+
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/google/go-cmp/cmp"
@@ -807,7 +809,7 @@ func TestDeployRedoesALostRace(t *testing.T) {
 func TestRevisionsCreatedAtTheSameTimeKeepTheAPIOrder(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	e := newEnv(t, []cloudrunfake.Option{cloudrunfake.WithClock(func() time.Time { return at })})
+	e := newEnv(t, []cloudrunfake.Option{cloudrunfake.WithClock(fake.NewClock(at))})
 	var want []string
 	for _, s := range []string{"c1", "b2", "a3"} {
 		want = append([]string{mustDeploy(t, e.svc, release(s, stage.RouteAll)).Name}, want...)

@@ -14,14 +14,13 @@ import (
 	"github.com/twostage/twostage/traffic/analysis/cloudmonitoring"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func setup(t *testing.T, clk *fake.Clock, ingest time.Duration, opts ...cloudmonitoring.Option) (*monitoringfake.Server, *cloudmonitoring.Metrics) {
 	t.Helper()
-	srv, err := monitoringfake.NewServer(monitoringfake.WithClock(clk.Now), monitoringfake.WithIngestionDelay(ingest))
+	srv, err := monitoringfake.NewServer(monitoringfake.WithClock(clk), monitoringfake.WithIngestionDelay(ingest))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,10 +65,10 @@ func TestCounts(t *testing.T) {
 		t.Errorf("Counts mismatch (-want +got):\n%s", diff)
 	}
 	// Nothing complete yet: no call.
-	calls := srv.Calls()
+	calls := srv.Count("ListTimeSeries")
 	got, err = m.Counts(context.Background(), analysis.Query{Revisions: []string{"svc-v2"}, Start: t0.Add(9 * time.Minute), End: clk.Now()})
-	if err != nil || got.Revisions["svc-v2"] != (analysis.Count{}) || !got.Through.Equal(t0.Add(9*time.Minute)) || srv.Calls() != calls {
-		t.Errorf("Counts before data = %+v, %v (calls %d→%d); want zero through the start without a call", got, err, calls, srv.Calls())
+	if err != nil || got.Revisions["svc-v2"] != (analysis.Count{}) || !got.Through.Equal(t0.Add(9*time.Minute)) || srv.Count("ListTimeSeries") != calls {
+		t.Errorf("Counts before data = %+v, %v (calls %d→%d); want zero through the start without a call", got, err, calls, srv.Count("ListTimeSeries"))
 	}
 }
 
@@ -120,7 +119,7 @@ func TestErrors(t *testing.T) {
 		code codes.Code
 		want error
 	}{{codes.NotFound, twostage.ErrNotFound}, {codes.InvalidArgument, twostage.ErrInvalid}} {
-		bad, err := monitoringfake.NewServer(monitoringfake.WithErrorInjection(func(method string, _ proto.Message) error {
+		bad, err := monitoringfake.NewServer(monitoringfake.WithErrorInjection(func(method string, _ any) error {
 			return status.Error(tc.code, "injected")
 		}))
 		if err != nil {

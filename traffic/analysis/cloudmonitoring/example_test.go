@@ -16,7 +16,7 @@ import (
 func Example() {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clk := fake.NewClock(start.Add(10 * time.Minute))
-	srv, err := monitoringfake.NewServer(monitoringfake.WithClock(clk.Now), monitoringfake.WithIngestionDelay(3*time.Minute))
+	srv, err := monitoringfake.NewServer(monitoringfake.WithClock(clk), monitoringfake.WithIngestionDelay(3*time.Minute))
 	if err != nil {
 		panic(err)
 	}
