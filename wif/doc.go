@@ -3,7 +3,7 @@
 // OIDC token GitHub gives a job for a Google access token, so no service
 // account key ever exists.
 //
-// The package has four parts:
+// The package is what a deploying job needs, and nothing more:
 //
 //   - Types and identifiers: [Pool], [Provider], [GitHubRepo], [Principal]
 //     and the parsers and builders of the resource names and principal
@@ -13,12 +13,8 @@
 //     condition pinned to the numeric repository and owner IDs (names can
 //     be renamed and re-registered by someone else; IDs cannot), and an
 //     attribute mapping whose google.subject always fits STS's 127-byte
-//     limit (see [GitHubProvider] for the choice).
-//   - [Evaluate]: the attribute mapping and condition evaluated with CEL
-//     the way the Security Token Service (STS) does, so a provider can be
-//     tested against example tokens before it is deployed, and so the STS
-//     emulator in fake/stsfake applies the same rules. An [Evaluator]
-//     caches the compiled expressions for repeated use.
+//     limit (see [GitHubProvider] for the choice). [GitHubClaims] builds
+//     the claims of a sample GitHub token to try a provider with.
 //   - The runtime side: [GitHubOIDC], a subject-token supplier that fetches
 //     and caches the job's OIDC token ([FromGitHubActions] is the only
 //     function that reads the environment), and [TokenSource], which turns
@@ -27,15 +23,13 @@
 //     google.golang.org/api/option.WithTokenSource and into
 //     go-containerregistry's google.NewTokenSourceAuthenticator.
 //
-// The declarative side declares the trust configuration in Go and applies
-// it like code: a [Setup] (pool, provider and IAM [Binding]s, with secure
-// defaults from [GitHubSetup]) is compared with what exists by
-// [Manager.Plan], shown as a readable diff, and applied idempotently by
-// [Manager.Apply] (IAM read-modify-write with etags and policy version 3,
-// retried on conflict, touching only the bindings it manages). [Simulate]
-// runs sample GitHub tokens through it before anything is applied, [Lint]
-// flags insecure patterns with stable rule IDs, and [RenderGcloud] and
-// [RenderTerraform] print the same setup for teams that apply elsewhere.
+// The declarative side lives in [github.com/twostage/twostage/wif/provision]:
+// the pool, provider and role bindings declared in Go, planned and applied
+// like code, simulated against
+// sample tokens with the provider's CEL evaluated the way STS does, linted
+// and rendered for gcloud or Terraform. It is a separate package so that a
+// job which only needs a token source does not link cel-go or the IAM and
+// Resource Manager clients (a test holds this).
 //
 // # Sources
 //

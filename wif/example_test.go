@@ -7,6 +7,7 @@ import (
 
 	"github.com/twostage/twostage/fake/stsfake"
 	"github.com/twostage/twostage/wif"
+	"github.com/twostage/twostage/wif/provision"
 )
 
 func ExampleParsePrincipal() {
@@ -42,7 +43,7 @@ func ExampleGitHubProvider() {
 		"workflow_ref": "octo-org/octo-repo/.github/workflows/release.yml@refs/tags/v1.4.2",
 		"actor_id":     "12", "event_name": "push", "run_id": "1234567890", "run_attempt": "1",
 	}
-	m, err := wif.Evaluate(p, token)
+	m, err := provision.Evaluate(p, token)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func ExampleGitHubProvider() {
 
 	// The same job in another repository of the same owner.
 	token["repository_id"] = "75"
-	m, err = wif.Evaluate(p, token)
+	m, err = provision.Evaluate(p, token)
 	if err != nil {
 		log.Fatal(err)
 	}

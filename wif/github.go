@@ -88,13 +88,13 @@ var _ externalaccount.SubjectTokenSupplier = (*GitHubOIDC)(nil)
 // package that reads the environment. When either variable is missing the
 // error matches [ErrNoIDToken] and says to grant the job
 // `permissions: id-token: write`.
-func FromGitHubActions(audience string, opts ...TokenOption) (*GitHubOIDC, error) {
+func FromGitHubActions(audience string, opts ...Option) (*GitHubOIDC, error) {
 	return fromEnv(os.Getenv, audience, opts...)
 }
 
 // fromEnv is FromGitHubActions over an injectable lookup, for tests.
-func fromEnv(getenv func(string) string, audience string, opts ...TokenOption) (*GitHubOIDC, error) {
-	o, err := newTokenOptions(opts)
+func fromEnv(getenv func(string) string, audience string, opts ...Option) (*GitHubOIDC, error) {
+	o, err := newOptions(opts)
 	if err != nil {
 		return nil, err
 	}

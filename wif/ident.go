@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/wif/internal/syntax"
 )
 
 // Prefixes of the identifiers IAM uses for federated identities (IAM
@@ -61,7 +62,7 @@ type Principal struct {
 }
 
 // poolRef keeps the parts of a pool a principal identifier carries.
-func poolRef(p Pool) Pool { return Pool{ProjectNumber: p.number(), ID: p.ID} }
+func poolRef(p Pool) Pool { return Pool{ProjectNumber: p.Number(), ID: p.ID} }
 
 // SubjectPrincipal returns the principal of the one identity whose
 // google.subject is subject.
@@ -105,7 +106,7 @@ func (p Principal) Wildcard() bool { return p.Kind == KindAll }
 // String returns the IAM identifier of p. It does not validate; see
 // [Principal.Validate].
 func (p Principal) String() string {
-	base := "projects/" + p.Pool.number() + "/locations/global/workloadIdentityPools/" + p.Pool.ID + "/"
+	base := "projects/" + p.Pool.Number() + "/locations/global/workloadIdentityPools/" + p.Pool.ID + "/"
 	switch p.Kind {
 	case KindSubject:
 		return principalPrefix + base + "subject/" + p.Subject
@@ -126,7 +127,7 @@ func (p Principal) String() string {
 // principal is valid (check [Principal.Wildcard] separately). Errors match
 // [twostage.ErrInvalid] and name the bad part.
 func (p Principal) Validate() error {
-	if err := validateProjectNumber(p.Pool.number()); err != nil {
+	if err := ValidateProjectNumber(p.Pool.Number()); err != nil {
 		return fmt.Errorf("wif: principal %q: %w", p.String(), err)
 	}
 	if err := ValidatePoolID(p.Pool.ID); err != nil {
@@ -140,7 +141,7 @@ func (p Principal) Validate() error {
 			err = fmt.Errorf("subject is %d bytes, more than %d: %w", len(p.Subject), MaxSubjectBytes, twostage.ErrInvalid)
 		}
 	case KindAttribute:
-		if len(p.Attribute) > MaxAttributeNameLen || !validAttributeName(p.Attribute) {
+		if len(p.Attribute) > MaxAttributeNameLen || !syntax.AttributeName(p.Attribute) {
 			err = fmt.Errorf("attribute name %q must be 1 to %d characters of [a-z0-9_]: %w", p.Attribute, MaxAttributeNameLen, twostage.ErrInvalid)
 		} else {
 			err = validateValue("attribute value", p.Value)
@@ -235,7 +236,11 @@ func validateID(what, id string) error {
 	return nil
 }
 
-func validateProjectNumber(n string) error {
+// ValidateProjectNumber checks a project number: 1 to 20 digits. Pool
+// names, principal identifiers and STS audiences use the number, not the
+// project ID. Errors match [twostage.ErrInvalid] and say how to find the
+// number.
+func ValidateProjectNumber(n string) error {
 	if n == "" || len(n) > 20 {
 		return fmt.Errorf("project number %q must be 1 to 20 digits (find it with `gcloud projects describe PROJECT --format='value(projectNumber)'`): %w", n, twostage.ErrInvalid)
 	}
@@ -273,7 +278,7 @@ func parsePoolParts(name string, parts []string) (Pool, error) {
 	if parts[3] != "global" {
 		return Pool{}, fmt.Errorf("wif: parsing %q: location %q: workload identity pools are global: %w", name, parts[3], twostage.ErrInvalid)
 	}
-	if err := validateProjectNumber(parts[1]); err != nil {
+	if err := ValidateProjectNumber(parts[1]); err != nil {
 		return Pool{}, fmt.Errorf("wif: parsing %q: %w", name, err)
 	}
 	if err := ValidatePoolID(parts[5]); err != nil {

@@ -44,12 +44,12 @@ var (
 	ErrProviderNotFound = errors.New("the workload identity pool or provider does not exist or is disabled: check the project number, pool and provider IDs")
 )
 
-// TokenOption configures [TokenSource] and [FromGitHubActions]; each
+// Option configures [TokenSource] and [FromGitHubActions]; each
 // ignores the options that do not concern it (FromGitHubActions uses
 // WithHTTPClient, WithClock and WithLogger).
-type TokenOption func(*tokenOptions) error
+type Option func(*options) error
 
-type tokenOptions struct {
+type options struct {
 	tokenURL       string
 	impersonate    string
 	iamCredentials string
@@ -59,8 +59,8 @@ type tokenOptions struct {
 	logger         *slog.Logger
 }
 
-func newTokenOptions(opts []TokenOption) (*tokenOptions, error) {
-	o := &tokenOptions{
+func newOptions(opts []Option) (*options, error) {
+	o := &options{
 		tokenURL:       DefaultTokenURL,
 		iamCredentials: DefaultIAMCredentialsURL,
 		scopes:         []string{CloudPlatformScope},
@@ -75,8 +75,8 @@ func newTokenOptions(opts []TokenOption) (*tokenOptions, error) {
 
 // WithTokenURL sets the STS token endpoint, for an emulator such as
 // fake/stsfake. The default is [DefaultTokenURL].
-func WithTokenURL(u string) TokenOption {
-	return func(o *tokenOptions) error {
+func WithTokenURL(u string) Option {
+	return func(o *options) error {
 		if u == "" {
 			return fmt.Errorf("wif: WithTokenURL: empty URL: %w", twostage.ErrInvalid)
 		}
@@ -90,8 +90,8 @@ func WithTokenURL(u string) TokenOption {
 // roles/iam.workloadIdentityUser on it). The default is no impersonation:
 // the federated token itself is used, and IAM bindings name the
 // principal or principal set directly.
-func WithImpersonation(email string) TokenOption {
-	return func(o *tokenOptions) error {
+func WithImpersonation(email string) Option {
+	return func(o *options) error {
 		if !strings.Contains(email, "@") {
 			return fmt.Errorf("wif: WithImpersonation: %q is not a service account email: %w", email, twostage.ErrInvalid)
 		}
@@ -103,8 +103,8 @@ func WithImpersonation(email string) TokenOption {
 // WithIAMCredentialsURL sets the base URL of the IAM Credentials API used
 // for impersonation, for an emulator. The default is
 // [DefaultIAMCredentialsURL].
-func WithIAMCredentialsURL(base string) TokenOption {
-	return func(o *tokenOptions) error {
+func WithIAMCredentialsURL(base string) Option {
+	return func(o *options) error {
 		if base == "" {
 			return fmt.Errorf("wif: WithIAMCredentialsURL: empty URL: %w", twostage.ErrInvalid)
 		}
@@ -115,8 +115,8 @@ func WithIAMCredentialsURL(base string) TokenOption {
 
 // WithScopes sets the scopes of the access token. The default is
 // [CloudPlatformScope].
-func WithScopes(scopes ...string) TokenOption {
-	return func(o *tokenOptions) error {
+func WithScopes(scopes ...string) Option {
+	return func(o *options) error {
 		if len(scopes) == 0 {
 			return fmt.Errorf("wif: WithScopes: no scopes: %w", twostage.ErrInvalid)
 		}
@@ -127,22 +127,22 @@ func WithScopes(scopes ...string) TokenOption {
 
 // WithHTTPClient sets the HTTP client for GitHub, STS and IAM Credentials
 // requests. The default is http.DefaultClient.
-func WithHTTPClient(c *http.Client) TokenOption {
-	return func(o *tokenOptions) error { o.httpClient = c; return nil }
+func WithHTTPClient(c *http.Client) Option {
+	return func(o *options) error { o.httpClient = c; return nil }
 }
 
 // WithClock sets the clock that decides when a cached GitHub token is
 // stale ([FromGitHubActions]). The default is twostage.SystemClock().
 // (The access token's own expiry is tracked by golang.org/x/oauth2 on the
 // wall clock.)
-func WithClock(c twostage.Clock) TokenOption {
-	return func(o *tokenOptions) error { o.clock = c; return nil }
+func WithClock(c twostage.Clock) Option {
+	return func(o *options) error { o.clock = c; return nil }
 }
 
 // WithLogger sets the logger for debug records of fetches and exchanges;
 // they never contain a token. The default discards them.
-func WithLogger(l *slog.Logger) TokenOption {
-	return func(o *tokenOptions) error { o.logger = l; return nil }
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error { o.logger = l; return nil }
 }
 
 // TokenSource returns a token source that exchanges the subject tokens of
@@ -164,8 +164,8 @@ func WithLogger(l *slog.Logger) TokenOption {
 // the classic failures, and errors.As finds an [*ExchangeError] with the
 // STS answer. No token (the GitHub JWT, the request token or an access
 // token) ever appears in an error or a log record.
-func TokenSource(ctx context.Context, provider Provider, supplier externalaccount.SubjectTokenSupplier, opts ...TokenOption) (oauth2.TokenSource, error) {
-	o, err := newTokenOptions(opts)
+func TokenSource(ctx context.Context, provider Provider, supplier externalaccount.SubjectTokenSupplier, opts ...Option) (oauth2.TokenSource, error) {
+	o, err := newOptions(opts)
 	if err != nil {
 		return nil, err
 	}

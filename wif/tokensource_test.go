@@ -97,9 +97,9 @@ func newTSEnv(t *testing.T) *tsEnv {
 	return &tsEnv{srv: srv, clk: clk, provider: prov, gh: gh, logs: logs, logger: logger}
 }
 
-func (e *tsEnv) tokenSource(t *testing.T, supplier externalaccount.SubjectTokenSupplier, opts ...wif.TokenOption) oauth2.TokenSource {
+func (e *tsEnv) tokenSource(t *testing.T, supplier externalaccount.SubjectTokenSupplier, opts ...wif.Option) oauth2.TokenSource {
 	t.Helper()
-	opts = append([]wif.TokenOption{
+	opts = append([]wif.Option{
 		wif.WithTokenURL(e.srv.TokenURL()), wif.WithHTTPClient(e.srv.Client()), wif.WithLogger(e.logger),
 	}, opts...)
 	ts, err := wif.TokenSource(context.Background(), e.provider, supplier, opts...)
@@ -288,14 +288,14 @@ func TestTokenSourceInvalidConfig(t *testing.T) {
 		name     string
 		p        wif.Provider
 		supplier externalaccount.SubjectTokenSupplier
-		opts     []wif.TokenOption
+		opts     []wif.Option
 		mention  string
 	}{
 		{"project ID instead of number", byID, gh, nil, `project "my-project" is not a project number`},
 		{"nil supplier", wif.GitHubProvider(tsPool, "github-actions", tsRepo), nil, nil, "nil subject token supplier"},
-		{"bad impersonation", wif.GitHubProvider(tsPool, "github-actions", tsRepo), gh, []wif.TokenOption{wif.WithImpersonation("deployer")}, "not a service account email"},
-		{"empty token URL", wif.GitHubProvider(tsPool, "github-actions", tsRepo), gh, []wif.TokenOption{wif.WithTokenURL("")}, "empty URL"},
-		{"no scopes", wif.GitHubProvider(tsPool, "github-actions", tsRepo), gh, []wif.TokenOption{wif.WithScopes()}, "no scopes"},
+		{"bad impersonation", wif.GitHubProvider(tsPool, "github-actions", tsRepo), gh, []wif.Option{wif.WithImpersonation("deployer")}, "not a service account email"},
+		{"empty token URL", wif.GitHubProvider(tsPool, "github-actions", tsRepo), gh, []wif.Option{wif.WithTokenURL("")}, "empty URL"},
+		{"no scopes", wif.GitHubProvider(tsPool, "github-actions", tsRepo), gh, []wif.Option{wif.WithScopes()}, "no scopes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

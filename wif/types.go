@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
+
+	"github.com/twostage/twostage/wif/internal/syntax"
 )
 
 // GitHubIssuer is the issuer of GitHub Actions OIDC tokens, and the default
@@ -31,8 +32,8 @@ type Pool struct {
 	Disabled bool
 }
 
-// number returns the project number, or Project when it is unknown.
-func (p Pool) number() string {
+// Number returns the project number, or Project when it is unknown.
+func (p Pool) Number() string {
 	if p.ProjectNumber != "" {
 		return p.ProjectNumber
 	}
@@ -42,7 +43,7 @@ func (p Pool) number() string {
 // Name returns the pool's resource name,
 // "projects/NUMBER/locations/global/workloadIdentityPools/ID".
 func (p Pool) Name() string {
-	return "projects/" + p.number() + "/locations/global/workloadIdentityPools/" + p.ID
+	return "projects/" + p.Number() + "/locations/global/workloadIdentityPools/" + p.ID
 }
 
 // Provider is a workload identity pool provider of the OIDC kind: it trusts
@@ -167,7 +168,7 @@ func GitHubAttributeMapping() map[string]string {
 // satisfies (GitHub always sets both claims), never an open one.
 func GitHubCondition(repo GitHubRepo) string {
 	return fmt.Sprintf("assertion.repository_owner_id == %s && assertion.repository_id == %s",
-		celString(repo.OwnerID), celString(repo.ID))
+		syntax.QuoteCEL(repo.OwnerID), syntax.QuoteCEL(repo.ID))
 }
 
 // GitHubProvider returns the secure default provider for one GitHub
@@ -201,23 +202,4 @@ type Claims map[string]any
 func (c Claims) String(name string) string {
 	s, _ := c[name].(string)
 	return s
-}
-
-// celString quotes s as a CEL string literal.
-func celString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, "\\x%02x", r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }

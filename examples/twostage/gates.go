@@ -148,7 +148,7 @@ func (a *app) wifProvider() (wif.Provider, error) {
 // called without authentication, with a note on stderr.
 func (a *app) keyless(ctx context.Context, emu *backend.Endpoints) (oauth2.TokenSource, error) {
 	reqURL, reqTok := a.env(wif.EnvRequestURL), a.env(wif.EnvRequestToken)
-	var opts []wif.TokenOption
+	var opts []wif.Option
 	if emu != nil {
 		switch {
 		case emu.STSTokenURL == "":

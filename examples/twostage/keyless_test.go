@@ -15,6 +15,7 @@ import (
 	"github.com/twostage/twostage/fake"
 	"github.com/twostage/twostage/fake/emulators"
 	"github.com/twostage/twostage/wif"
+	"github.com/twostage/twostage/wif/provision"
 )
 
 // TestKeylessAuthWithEmulators is keyless auth end to end: a GitHub
@@ -134,12 +135,12 @@ func TestKeylessAuthWithEmulators(t *testing.T) {
 	if len(ids) != 1 {
 		t.Fatalf("access tokens issued = %d, want 1", len(ids))
 	}
-	got := map[string]string{"provider": ids[0].Provider, "stage": ids[0].Attributes["attribute."+wif.StageAttribute], "repository_id": ids[0].Attributes["attribute.repository_id"]}
-	want := map[string]string{"provider": setup.Provider.Name(), "stage": wif.StageDev, "repository_id": "42"}
+	got := map[string]string{"provider": ids[0].Provider, "stage": ids[0].Attributes["attribute."+provision.StageAttribute], "repository_id": ids[0].Attributes["attribute.repository_id"]}
+	want := map[string]string{"provider": setup.Provider.Name(), "stage": provision.StageDev, "repository_id": "42"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("issued identity mismatch (-want +got):\n%s", diff)
 	}
-	if !ids[0].Matches(wif.AttributePrincipal(setup.Pool, wif.StageAttribute, wif.StageDev).String()) {
+	if !ids[0].Matches(wif.AttributePrincipal(setup.Pool, provision.StageAttribute, provision.StageDev).String()) {
 		t.Errorf("identity %s is not in the dev principal set that `twostage wif` grants the dev service", ids[0].Principal)
 	}
 
@@ -314,7 +315,7 @@ func TestKeylessImpersonationWithEmulators(t *testing.T) {
 		t.Errorf("dev without workloadIdentityUser = exit %d, error %q, want exit 1 naming the permission, the role and the service account\nstderr: %s", code, r.Error, stderr)
 	}
 
-	dev := wif.AttributePrincipal(setup.Pool, wif.StageAttribute, wif.StageDev).String()
+	dev := wif.AttributePrincipal(setup.Pool, provision.StageAttribute, provision.StageDev).String()
 	sts.AllowImpersonation(deployer, dev)
 	if code, r, stderr := call(strings.Repeat("2", 40)); code != exitOK {
 		t.Fatalf("dev with workloadIdentityUser = exit %d, error %q\nstderr: %s", code, r.Error, stderr)

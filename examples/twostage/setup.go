@@ -29,6 +29,7 @@ import (
 	"github.com/twostage/twostage/stage"
 	"github.com/twostage/twostage/traffic"
 	"github.com/twostage/twostage/wif"
+	"github.com/twostage/twostage/wif/provision"
 )
 
 // version returns the module version the binary was built from.
@@ -384,7 +385,7 @@ func (a *app) cmdDoctor(ctx context.Context, args []string) (any, error) {
 		}
 	}
 	if s, ok := a.wifSetup(); ok {
-		for _, f := range wif.Lint(s) {
+		for _, f := range provision.Lint(s) {
 			add("wif/"+f.ID, strings.ToLower(fmt.Sprint(f.Severity)), f.Message, f.Fix)
 		}
 	} else {
@@ -404,15 +405,15 @@ func isPermission(err error) bool {
 
 // --- wif
 
-// wifSetup is the wif.Setup twostage.yaml describes, if complete.
-func (a *app) wifSetup() (wif.Setup, bool) {
+// wifSetup is the provision.Setup twostage.yaml describes, if complete.
+func (a *app) wifSetup() (provision.Setup, bool) {
 	c := a.cfg
 	w := c.WIF
 	if c.ProjectNumber == "" || w.Repository == "" || w.RepositoryID == "" || w.OwnerID == "" || c.Services.RuntimeServiceAccount == "" {
-		return wif.Setup{}, false
+		return provision.Setup{}, false
 	}
 	owner, name, _ := strings.Cut(w.Repository, "/")
-	s := wif.GitHubSetup(wif.GitHubConfig{
+	s := provision.GitHubSetup(provision.GitHubConfig{
 		Project: c.Project, ProjectNumber: c.ProjectNumber,
 		Repo:   wif.GitHubRepo{Owner: owner, Name: name, OwnerID: w.OwnerID, ID: w.RepositoryID},
 		PoolID: w.Pool, ProviderID: w.Provider, Region: c.Region, RepositoryLocation: c.Registry.Location,
@@ -420,24 +421,24 @@ func (a *app) wifSetup() (wif.Setup, bool) {
 		RuntimeServiceAccount: c.Services.RuntimeServiceAccount, DevBranch: c.Branch, PublicInvoker: w.PublicInvoker,
 	})
 	// The prod identity deploys to the prod service in every region.
-	prod := wif.AttributePrincipal(s.Pool, wif.StageAttribute, wif.StageProd).String()
+	prod := wif.AttributePrincipal(s.Pool, provision.StageAttribute, provision.StageProd).String()
 	for _, r := range c.Services.ProdRegions {
-		s.Bindings = append(s.Bindings, wif.Binding{Resource: wif.RunServiceResource(c.Project, r, c.Services.Prod, wif.StageProd), Role: "roles/run.developer", Member: prod})
+		s.Bindings = append(s.Bindings, provision.Binding{Resource: provision.RunServiceResource(c.Project, r, c.Services.Prod, provision.StageProd), Role: "roles/run.developer", Member: prod})
 	}
 	if env := w.ProdEnvironment; env != "" {
 		// The promote workflow runs from the dev branch; a job in the
 		// protected prod environment acts as prod.
-		key := "attribute." + wif.StageAttribute
+		key := "attribute." + provision.StageAttribute
 		s.Provider.AttributeMapping[key] = fmt.Sprintf("('environment' in assertion && assertion.environment == %q) ? 'prod' : (%s)", env, s.Provider.AttributeMapping[key])
 	}
 	return s, true
 }
 
 type wifResult struct {
-	Findings []wif.Finding  `json:"findings,omitempty"`
-	Sim      *wif.SimResult `json:"simulation,omitempty"`
-	Script   string         `json:"script,omitempty"`
-	Plan     string         `json:"plan,omitempty"`
+	Findings []provision.LintFinding `json:"findings,omitempty"`
+	Sim      *provision.SimResult    `json:"simulation,omitempty"`
+	Script   string                  `json:"script,omitempty"`
+	Plan     string                  `json:"plan,omitempty"`
 	text     string
 }
 
@@ -469,7 +470,7 @@ func (a *app) cmdWIF(ctx context.Context, args []string) (any, error) {
 	var out wifResult
 	switch sub {
 	case "lint":
-		out.Findings = wif.Lint(s)
+		out.Findings = provision.Lint(s)
 		var b strings.Builder
 		for _, f := range out.Findings {
 			fmt.Fprintln(&b, f.String())
@@ -492,7 +493,7 @@ func (a *app) cmdWIF(ctx context.Context, args []string) (any, error) {
 		if *environment != "" {
 			claims["environment"] = *environment
 		}
-		res, err := wif.Simulate(s, claims)
+		res, err := provision.Simulate(s, claims)
 		if err != nil {
 			return nil, err
 		}
@@ -506,9 +507,9 @@ func (a *app) cmdWIF(ctx context.Context, args []string) (any, error) {
 	case "render":
 		switch *format {
 		case "gcloud":
-			out.Script = wif.RenderGcloud(s)
+			out.Script = provision.RenderGcloud(s)
 		case "terraform":
-			out.Script = wif.RenderTerraform(s)
+			out.Script = provision.RenderTerraform(s)
 		default:
 			return nil, usagef("--format %q: use gcloud or terraform", *format)
 		}
@@ -535,11 +536,11 @@ func (a *app) cmdWIF(ctx context.Context, args []string) (any, error) {
 	return nil, usagef("unknown wif subcommand %q: use lint, simulate, render, plan or apply", sub)
 }
 
-// wifManager connects the wif.Manager to IAM, Resource Manager, Cloud Run
+// wifManager connects the provision.Manager to IAM, Resource Manager, Cloud Run
 // and Artifact Registry with the caller's credentials (an administrator's
 // Application Default Credentials: `wif apply` creates the identity the
 // workflows then use).
-func (a *app) wifManager(ctx context.Context) (*wif.Manager, error) {
+func (a *app) wifManager(ctx context.Context) (*provision.Manager, error) {
 	if a.env("TWOSTAGE_EMULATOR_HOST") != "" {
 		return nil, fmt.Errorf("wif plan/apply talk to IAM, which the local emulator does not serve; use `twostage wif lint`, `simulate` or `render` offline: %w", twostage.ErrInvalid)
 	}
@@ -559,11 +560,11 @@ func (a *app) wifManager(ctx context.Context) (*wif.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Artifact Registry: %w", err)
 	}
-	return wif.NewManager(
-		wif.WithIAMService(iamSvc),
-		wif.WithProjectsClient(projects),
-		wif.WithPolicyStore(wif.ResourceRunService, wif.ClientPolicyStore(services)),
-		wif.WithPolicyStore(wif.ResourceRepository, wif.ClientPolicyStore(repos)),
+	return provision.NewManager(
+		provision.WithIAMService(iamSvc),
+		provision.WithProjectsClient(projects),
+		provision.WithPolicyStore(provision.ResourceRunService, provision.ClientPolicyStore(services)),
+		provision.WithPolicyStore(provision.ResourceRepository, provision.ClientPolicyStore(repos)),
 	), nil
 }
 

@@ -13,7 +13,7 @@
 //     [Server.TokenURL]), which verifies the subject token's signature,
 //     expiry, issuer and audience, finds the provider by the STS audience
 //     (register providers with [Server.AddProvider]) and applies its
-//     attribute mapping and condition with wif.Evaluate;
+//     attribute mapping and condition with provision.Evaluate;
 //   - the IAM Credentials generateAccessToken method for service-account
 //     impersonation ([Server.AllowImpersonation]).
 //

@@ -22,6 +22,7 @@ import (
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/wif"
+	"github.com/twostage/twostage/wif/provision"
 )
 
 // Token types and grant of the STS exchange (RFC 8693; STS v1 token
@@ -179,7 +180,7 @@ type Server struct {
 	key          *rsa.PrivateKey
 	kid          string
 	inject       func(Endpoint, *http.Request) *Fault
-	eval         wif.Evaluator // caches the providers' compiled CEL
+	eval         provision.Evaluator // caches the providers' compiled CEL
 
 	mu             sync.Mutex // guards everything below
 	providers      map[string]wif.Provider
@@ -579,7 +580,7 @@ func (s *Server) handleSTS(w http.ResponseWriter, r *http.Request) {
 	}
 	if !m.Accepted {
 		switch {
-		case m.Reason == wif.ReasonConditionRejected:
+		case m.Reason == provision.ReasonConditionRejected:
 			stsError(w, http.StatusBadRequest, "unauthorized_client", "The given credential is rejected by the attribute condition.")
 		case strings.HasPrefix(m.Reason, "google.subject is ") && strings.Contains(m.Reason, "more than"):
 			stsError(w, http.StatusBadRequest, "invalid_grant", "The size of mapped attribute google.subject exceeds the 127 bytes limit. Either modify your attribute mapping or the incoming assertion to produce a mapped attribute that is less than 127 bytes.")

@@ -16,6 +16,7 @@ import (
 	"github.com/twostage/twostage/fake/iamfake"
 	"github.com/twostage/twostage/fake/resourcemanagerfake"
 	"github.com/twostage/twostage/wif"
+	"github.com/twostage/twostage/wif/provision"
 )
 
 const (
@@ -27,15 +28,15 @@ const (
 	othersMember = "user:admin@example.com"
 )
 
-// wifEnv is wif.Manager over the IAM and Resource Manager emulators, both
+// wifEnv is provision.Manager over the IAM and Resource Manager emulators, both
 // behind one injector.
 type wifEnv struct {
 	iam   *iamfake.Server
 	rm    *resourcemanagerfake.Server
 	in    *injector
 	chk   *Checker
-	mgr   *wif.Manager
-	setup wif.Setup
+	mgr   *provision.Manager
+	setup provision.Setup
 }
 
 var _ flowEnv = (*wifFlow)(nil)
@@ -70,22 +71,22 @@ func newWIFEnv(t testing.TB) *wifFlow {
 	t.Cleanup(func() { projects.Close() })
 	// wif's project policy store keeps the gapic client's own retries,
 	// which sleep on the wall clock (up to the 60s default deadline) on
-	// UNAVAILABLE, ignoring WithManagerClock, and turn the code into
+	// UNAVAILABLE, ignoring WithClock, and turn the code into
 	// DEADLINE_EXCEEDED: reported. Disable them here so the matrix neither
 	// sleeps nor waits a minute; Manager's own retries still apply.
 	projects.CallOptions.GetIamPolicy, projects.CallOptions.SetIamPolicy = nil, nil
-	e.mgr = wif.NewManager(wif.WithIAMService(svc), wif.WithProjectsClient(projects), wif.WithManagerClock(fake.NewClock(time.Time{})))
+	e.mgr = provision.NewManager(provision.WithIAMService(svc), provision.WithProjectsClient(projects), provision.WithClock(fake.NewClock(time.Time{})))
 	// The GitHub setup's grants on the service account, plus one on the
 	// project: the bindings these two emulators hold.
-	e.setup = wif.GitHubSetup(wif.GitHubConfig{
+	e.setup = provision.GitHubSetup(provision.GitHubConfig{
 		Project: wifProject, ProjectNumber: wifNumber,
 		Repo:   wif.GitHubRepo{Owner: "octo-org", Name: "app", OwnerID: "1000001", ID: "5000005"},
 		Region: "europe-west1", Repository: "images", DevService: "app-dev", ProdService: "app",
 		RuntimeServiceAccount: runtimeSA,
 	})
-	e.setup.Bindings = slices.DeleteFunc(e.setup.Bindings, func(b wif.Binding) bool { return b.Resource.Kind != wif.ResourceServiceAccount })
-	e.setup.Bindings = append(e.setup.Bindings, wif.Binding{
-		Resource: wif.ProjectResource(wifProject), Role: "roles/monitoring.viewer",
+	e.setup.Bindings = slices.DeleteFunc(e.setup.Bindings, func(b provision.Binding) bool { return b.Resource.Kind != provision.ResourceServiceAccount })
+	e.setup.Bindings = append(e.setup.Bindings, provision.Binding{
+		Resource: provision.ProjectResource(wifProject), Role: "roles/monitoring.viewer",
 		Member: "principalSet://iam.googleapis.com/" + e.setup.Pool.Name() + "/attribute.stage/prod",
 	})
 	e.in.setAfter(e.checkAll)

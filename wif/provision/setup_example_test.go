@@ -1,4 +1,4 @@
-package wif_test
+package provision_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/twostage/twostage/fake/iamfake"
 	"github.com/twostage/twostage/fake/resourcemanagerfake"
 	"github.com/twostage/twostage/wif"
+	"github.com/twostage/twostage/wif/provision"
 	iam "google.golang.org/api/iam/v1"
 )
 
@@ -17,7 +18,7 @@ import (
 // for the repository by name. Lint says what is wrong and how to fix it.
 func ExampleLint() {
 	pool := wif.Pool{Project: "my-proj", ProjectNumber: "123456789012", ID: "github"}
-	seed := wif.Setup{
+	seed := provision.Setup{
 		Project:       "my-proj",
 		ProjectNumber: "123456789012",
 		Pool:          pool,
@@ -29,13 +30,13 @@ func ExampleLint() {
 				"attribute.repository": "assertion.repository",
 			},
 		},
-		Bindings: []wif.Binding{{
-			Resource: wif.ProjectResource("my-proj"),
+		Bindings: []provision.Binding{{
+			Resource: provision.ProjectResource("my-proj"),
 			Role:     "roles/run.admin",
 			Member:   "principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/github/attribute.repository/octo-org/app",
 		}},
 	}
-	for _, f := range wif.Lint(seed) {
+	for _, f := range provision.Lint(seed) {
 		fmt.Printf("%s %s\n  fix: %s\n", f.ID, f.Severity, f.Fix)
 	}
 	// Output:
@@ -54,13 +55,13 @@ func ExampleLint() {
 // Simulate shows what a token gets before anything is created.
 func ExampleSimulate() {
 	repo := wif.GitHubRepo{Owner: "octo-org", Name: "app", OwnerID: "1000001", ID: "5000005"}
-	s := wif.GitHubSetup(wif.GitHubConfig{
+	s := provision.GitHubSetup(provision.GitHubConfig{
 		Project: "my-proj", ProjectNumber: "123456789012", Repo: repo, Region: "europe-west1",
 		Repository: "images", DevService: "app-dev", ProdService: "app",
 		RuntimeServiceAccount: "app-runtime@my-proj.iam.gserviceaccount.com",
 	})
 	for _, ref := range []string{"refs/tags/v1.2.3", "refs/heads/feature"} {
-		res, err := wif.Simulate(s, wif.GitHubClaims(repo, "push", ref))
+		res, err := provision.Simulate(s, wif.GitHubClaims(repo, "push", ref))
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -69,7 +70,7 @@ func ExampleSimulate() {
 			fmt.Println(" ", r)
 		}
 	}
-	fork, _ := wif.Simulate(s, wif.GitHubClaims(repo, "pull_request", "refs/pull/7/merge"))
+	fork, _ := provision.Simulate(s, wif.GitHubClaims(repo, "pull_request", "refs/pull/7/merge"))
 	fmt.Println("pull request accepted:", fork.Accepted, "-", fork.Reason)
 	// Output:
 	// refs/tags/v1.2.3 accepted: true stage: prod
@@ -105,15 +106,15 @@ func ExampleManager_Plan() {
 	pool := wif.Pool{Project: "my-proj", ProjectNumber: "123456789012", ID: "github", DisplayName: "GitHub Actions"}
 	repo := wif.GitHubRepo{Owner: "octo-org", Name: "app", OwnerID: "1000001", ID: "5000005"}
 	ci := wif.RepositoryPrincipal(pool, repo).String()
-	s := wif.Setup{
+	s := provision.Setup{
 		Project: "my-proj", ProjectNumber: "123456789012", Pool: pool,
 		Provider: wif.GitHubProvider(pool, "github-actions", repo),
-		Bindings: []wif.Binding{
-			{Resource: wif.ServiceAccountResource("my-proj", sa), Role: "roles/iam.serviceAccountUser", Member: ci},
-			{Resource: wif.ProjectResource("my-proj"), Role: "roles/monitoring.viewer", Member: ci},
+		Bindings: []provision.Binding{
+			{Resource: provision.ServiceAccountResource("my-proj", sa), Role: "roles/iam.serviceAccountUser", Member: ci},
+			{Resource: provision.ProjectResource("my-proj"), Role: "roles/monitoring.viewer", Member: ci},
 		},
 	}
-	m := wif.NewManager(wif.WithIAMService(svc), wif.WithProjectsClient(projects))
+	m := provision.NewManager(provision.WithIAMService(svc), provision.WithProjectsClient(projects))
 	plan, err := m.Plan(ctx, s)
 	if err != nil {
 		log.Fatal(err)

@@ -1,4 +1,4 @@
-package wif_test
+package provision_test
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/wif"
+	"github.com/twostage/twostage/wif/provision"
 )
 
 // testRepo is the repository of the examples: octo-org/app.
@@ -14,8 +15,8 @@ func testRepo() wif.GitHubRepo {
 	return wif.GitHubRepo{Owner: "octo-org", Name: "app", OwnerID: "1000001", ID: "5000005"}
 }
 
-func testConfig() wif.GitHubConfig {
-	return wif.GitHubConfig{
+func testConfig() provision.GitHubConfig {
+	return provision.GitHubConfig{
 		Project:               "my-proj",
 		ProjectNumber:         "123456789012",
 		Repo:                  testRepo(),
@@ -27,7 +28,7 @@ func testConfig() wif.GitHubConfig {
 	}
 }
 
-func testSetup() wif.Setup { return wif.GitHubSetup(testConfig()) }
+func testSetup() provision.Setup { return provision.GitHubSetup(testConfig()) }
 
 func TestGitHubSetupDefaults(t *testing.T) {
 	t.Parallel()
@@ -37,7 +38,7 @@ func TestGitHubSetupDefaults(t *testing.T) {
 	}
 	var got []string
 	for _, b := range s.Bindings {
-		if b.Resource.Kind == wif.ResourceProject {
+		if b.Resource.Kind == provision.ResourceProject {
 			t.Errorf("binding on the project: %s", b)
 		}
 		if b.Member == "allUsers" {
@@ -59,12 +60,12 @@ func TestGitHubSetupDefaults(t *testing.T) {
 
 	c := testConfig()
 	c.PublicInvoker = true
-	pub := wif.GitHubSetup(c)
+	pub := provision.GitHubSetup(c)
 	n := 0
 	for _, b := range pub.Bindings {
 		if b.Member == "allUsers" {
 			n++
-			if b.Role != "roles/run.invoker" || b.Resource.Kind != wif.ResourceRunService {
+			if b.Role != "roles/run.invoker" || b.Resource.Kind != provision.ResourceRunService {
 				t.Errorf("public binding %s, want run.invoker on a service", b)
 			}
 		}
@@ -78,30 +79,30 @@ func TestSetupValidate(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		edit func(s *wif.Setup)
+		edit func(s *provision.Setup)
 		want string // substring of the error; "" for valid
 	}{
-		{"defaults", func(*wif.Setup) {}, ""},
-		{"no project", func(s *wif.Setup) { s.Project = "" }, "Project is empty"},
-		{"project number not numeric", func(s *wif.Setup) { s.ProjectNumber = "my-proj" }, "ProjectNumber"},
-		{"bad pool id", func(s *wif.Setup) { s.Pool.ID = "gcp-x"; s.Provider.Pool.ID = "gcp-x" }, "gcp-"},
-		{"provider of another pool", func(s *wif.Setup) { s.Provider.Pool.ID = "other" }, "Provider belongs to pool"},
-		{"bad mapping", func(s *wif.Setup) { s.Provider.AttributeMapping["attribute.x"] = "assertion." }, "attribute.x"},
-		{"bad resource name", func(s *wif.Setup) { s.Bindings[0].Resource.Name = "projects/p/repositories/r" }, "want \"projects/PROJECT/locations/LOCATION/repositories/REPOSITORY\""},
-		{"bad role", func(s *wif.Setup) { s.Bindings[0].Role = "artifactregistry.writer" }, "role \"artifactregistry.writer\""},
-		{"member of another pool", func(s *wif.Setup) {
+		{"defaults", func(*provision.Setup) {}, ""},
+		{"no project", func(s *provision.Setup) { s.Project = "" }, "Project is empty"},
+		{"project number not numeric", func(s *provision.Setup) { s.ProjectNumber = "my-proj" }, "ProjectNumber"},
+		{"bad pool id", func(s *provision.Setup) { s.Pool.ID = "gcp-x"; s.Provider.Pool.ID = "gcp-x" }, "gcp-"},
+		{"provider of another pool", func(s *provision.Setup) { s.Provider.Pool.ID = "other" }, "Provider belongs to pool"},
+		{"bad mapping", func(s *provision.Setup) { s.Provider.AttributeMapping["attribute.x"] = "assertion." }, "attribute.x"},
+		{"bad resource name", func(s *provision.Setup) { s.Bindings[0].Resource.Name = "projects/p/repositories/r" }, "want \"projects/PROJECT/locations/LOCATION/repositories/REPOSITORY\""},
+		{"bad role", func(s *provision.Setup) { s.Bindings[0].Role = "artifactregistry.writer" }, "role \"artifactregistry.writer\""},
+		{"member of another pool", func(s *provision.Setup) {
 			s.Bindings[0].Member = "principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/other/attribute.stage/dev"
 		}, "not the setup's pool"},
-		{"member without type", func(s *wif.Setup) { s.Bindings[0].Member = "dev@example.com" }, "member \"dev@example.com\""},
-		{"allUsers on project", func(s *wif.Setup) {
-			s.Bindings = append(s.Bindings, wif.Binding{Resource: wif.ProjectResource("my-proj"), Role: "roles/viewer", Member: "allUsers"})
+		{"member without type", func(s *provision.Setup) { s.Bindings[0].Member = "dev@example.com" }, "member \"dev@example.com\""},
+		{"allUsers on project", func(s *provision.Setup) {
+			s.Bindings = append(s.Bindings, provision.Binding{Resource: provision.ProjectResource("my-proj"), Role: "roles/viewer", Member: "allUsers"})
 		}, "cannot be granted on a project"},
-		{"duplicate", func(s *wif.Setup) { s.Bindings = append(s.Bindings, s.Bindings[0]) }, "declared twice"},
-		{"empty condition", func(s *wif.Setup) { s.Bindings[0].Condition = &wif.Expr{Title: "t"} }, "condition has no expression"},
-		{"member on an unmapped attribute", func(s *wif.Setup) {
+		{"duplicate", func(s *provision.Setup) { s.Bindings = append(s.Bindings, s.Bindings[0]) }, "declared twice"},
+		{"empty condition", func(s *provision.Setup) { s.Bindings[0].Condition = &provision.Expr{Title: "t"} }, "condition has no expression"},
+		{"member on an unmapped attribute", func(s *provision.Setup) {
 			s.Bindings[0].Member = "principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/github/attribute.branch/main"
 		}, "does not map"},
-		{"bad stage", func(s *wif.Setup) { s.Bindings[0].Resource.Stage = "staging" }, "stage \"staging\""},
+		{"bad stage", func(s *provision.Setup) { s.Bindings[0].Resource.Stage = "staging" }, "stage \"staging\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

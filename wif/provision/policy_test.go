@@ -1,21 +1,19 @@
-package wif_test
+package provision_test
 
 import (
 	"context"
-
 	"errors"
 	"testing"
 
 	artifactregistry "cloud.google.com/go/artifactregistry/apiv1"
-	run "cloud.google.com/go/run/apiv2"
-
 	"cloud.google.com/go/iam/apiv1/iampb"
 	resourcemanager "cloud.google.com/go/resourcemanager/apiv3"
+	run "cloud.google.com/go/run/apiv2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/fake/iamfake"
 	"github.com/twostage/twostage/fake/resourcemanagerfake"
-	"github.com/twostage/twostage/wif"
+	"github.com/twostage/twostage/wif/provision"
 	iam "google.golang.org/api/iam/v1"
 	"google.golang.org/genproto/googleapis/type/expr"
 	"google.golang.org/grpc/codes"
@@ -26,15 +24,15 @@ import (
 // The gapic clients of Cloud Run services and Artifact Registry
 // repositories fit ClientPolicyStore.
 var (
-	_ wif.IAMPolicyClient = (*run.ServicesClient)(nil)
-	_ wif.IAMPolicyClient = (*artifactregistry.Client)(nil)
-	_ wif.IAMPolicyClient = (*resourcemanager.ProjectsClient)(nil)
+	_ provision.IAMPolicyClient = (*run.ServicesClient)(nil)
+	_ provision.IAMPolicyClient = (*artifactregistry.Client)(nil)
+	_ provision.IAMPolicyClient = (*resourcemanager.ProjectsClient)(nil)
 )
 
 // policyStoreContract checks what every PolicyStore promises: version 3
 // reads and writes keep conditions, writes are conditional on the etag,
 // and a stale etag is ErrConflict.
-func policyStoreContract(t *testing.T, st wif.PolicyStore, resource string) {
+func policyStoreContract(t *testing.T, st provision.PolicyStore, resource string) {
 	t.Helper()
 	ctx := context.Background()
 	p, err := st.GetPolicy(ctx, resource)
@@ -83,12 +81,12 @@ func TestProjectPolicyStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	policyStoreContract(t, wif.ProjectPolicyStore(c), "projects/my-proj")
+	policyStoreContract(t, provision.ProjectPolicyStore(c), "projects/my-proj")
 	// The generic store over the same client (the shape run.ServicesClient
 	// and artifactregistry.Client share) behaves the same.
-	policyStoreContract(t, wif.ClientPolicyStore(c), "projects/123456789012")
+	policyStoreContract(t, provision.ClientPolicyStore(c), "projects/123456789012")
 
-	_, err = wif.ProjectPolicyStore(c).GetPolicy(context.Background(), "projects/unknown")
+	_, err = provision.ProjectPolicyStore(c).GetPolicy(context.Background(), "projects/unknown")
 	if status.Code(err) != codes.PermissionDenied {
 		t.Errorf("GetPolicy(unknown project) = %v, want PERMISSION_DENIED kept in the chain", err)
 	}
@@ -103,7 +101,7 @@ func TestServiceAccountPolicyStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := wif.ServiceAccountPolicyStore(svc)
+	st := provision.ServiceAccountPolicyStore(svc)
 	policyStoreContract(t, st, "projects/my-proj/serviceAccounts/"+email)
 	_, err = st.GetPolicy(context.Background(), "projects/my-proj/serviceAccounts/nobody@my-proj.iam.gserviceaccount.com")
 	if !errors.Is(err, twostage.ErrNotFound) {

@@ -1,4 +1,4 @@
-package wif_test
+package provision_test
 
 import (
 	"bytes"
@@ -24,6 +24,7 @@ import (
 	"github.com/twostage/twostage/fake/resourcemanagerfake"
 	"github.com/twostage/twostage/internal/gcperr"
 	"github.com/twostage/twostage/wif"
+	"github.com/twostage/twostage/wif/provision"
 	iam "google.golang.org/api/iam/v1"
 	"google.golang.org/genproto/googleapis/type/expr"
 	"google.golang.org/grpc/codes"
@@ -32,7 +33,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 )
 
-// memStore is an in-memory wif.PolicyStore with etags, standing in for the
+// memStore is an in-memory provision.PolicyStore with etags, standing in for the
 // Cloud Run and Artifact Registry IAM methods.
 type memStore struct {
 	mu       sync.Mutex // guards policies, seq and writes
@@ -89,7 +90,7 @@ type env struct {
 	run   *memStore
 	ar    *memStore
 	clock *fake.Clock
-	mgr   *wif.Manager
+	mgr   *provision.Manager
 	svc   *iam.Service
 }
 
@@ -117,12 +118,12 @@ func newEnv(t testing.TB, iamOpts []iamfake.Option, rmOpts ...resourcemanagerfak
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { projects.Close() })
-	e.mgr = wif.NewManager(
-		wif.WithIAMService(e.svc),
-		wif.WithProjectsClient(projects),
-		wif.WithPolicyStore(wif.ResourceRunService, e.run),
-		wif.WithPolicyStore(wif.ResourceRepository, e.ar),
-		wif.WithManagerClock(e.clock),
+	e.mgr = provision.NewManager(
+		provision.WithIAMService(e.svc),
+		provision.WithProjectsClient(projects),
+		provision.WithPolicyStore(provision.ResourceRunService, e.run),
+		provision.WithPolicyStore(provision.ResourceRepository, e.ar),
+		provision.WithClock(e.clock),
 	)
 	return e
 }
@@ -148,10 +149,10 @@ func onSetIamPolicy(f func(n int)) resourcemanagerfake.Option {
 
 // fullSetup is GitHubSetup plus a project-level grant the rollout gates
 // need (monitoring has no narrower resource).
-func fullSetup() wif.Setup {
+func fullSetup() provision.Setup {
 	s := testSetup()
-	s.Bindings = append(s.Bindings, wif.Binding{
-		Resource: wif.ProjectResource("my-proj"),
+	s.Bindings = append(s.Bindings, provision.Binding{
+		Resource: provision.ProjectResource("my-proj"),
 		Role:     "roles/monitoring.viewer",
 		Member:   "principalSet://" + poolBase + "attribute.stage/prod",
 	})
@@ -411,15 +412,15 @@ func TestPlanErrors(t *testing.T) {
 	if _, err := e.mgr.Plan(ctx, bad); !errors.Is(err, twostage.ErrInvalid) {
 		t.Errorf("Plan(invalid setup) = %v, want ErrInvalid", err)
 	}
-	noStore := wif.NewManager(wif.WithIAMService(e.svc))
+	noStore := provision.NewManager(provision.WithIAMService(e.svc))
 	if _, err := noStore.Plan(ctx, fullSetup()); !errors.Is(err, twostage.ErrInvalid) || !strings.Contains(err.Error(), "WithPolicyStore") {
 		t.Errorf("Plan without a repository store = %v, want ErrInvalid naming WithPolicyStore", err)
 	}
-	if _, err := wif.NewManager().Plan(ctx, fullSetup()); !errors.Is(err, twostage.ErrInvalid) {
+	if _, err := provision.NewManager().Plan(ctx, fullSetup()); !errors.Is(err, twostage.ErrInvalid) {
 		t.Errorf("Plan without an IAM service = %v, want ErrInvalid", err)
 	}
 	missingSA := fullSetup()
-	missingSA.Bindings[4].Resource = wif.ServiceAccountResource("my-proj", "nobody@my-proj.iam.gserviceaccount.com")
+	missingSA.Bindings[4].Resource = provision.ServiceAccountResource("my-proj", "nobody@my-proj.iam.gserviceaccount.com")
 	if _, err := e.mgr.Plan(ctx, missingSA); !errors.Is(err, twostage.ErrNotFound) {
 		t.Errorf("Plan with a missing service account = %v, want ErrNotFound", err)
 	}
@@ -431,11 +432,11 @@ func TestPlanErrors(t *testing.T) {
 
 func TestPlanEmptyAndNil(t *testing.T) {
 	t.Parallel()
-	var p *wif.Plan
+	var p *provision.Diff
 	if !p.Empty() || p.String() != "no changes" {
 		t.Errorf("nil plan: Empty %v, String %q", p.Empty(), p.String())
 	}
-	if err := wif.NewManager().Apply(context.Background(), &wif.Plan{}); err != nil {
+	if err := provision.NewManager().Apply(context.Background(), &provision.Diff{}); err != nil {
 		t.Errorf("Apply(empty plan) = %v, want nil", err)
 	}
 }
@@ -496,7 +497,7 @@ func TestApplyResumesAfterFailure(t *testing.T) {
 	}
 	var want []string
 	for _, b := range s.Bindings {
-		if b.Resource.Kind == wif.ResourceServiceAccount || b.Resource.Kind == wif.ResourceProject {
+		if b.Resource.Kind == provision.ResourceServiceAccount || b.Resource.Kind == provision.ResourceProject {
 			want = append(want, "+ binding "+b.String())
 		}
 	}
@@ -522,7 +523,7 @@ func TestConcurrentApplies(t *testing.T) {
 	}
 	// A second setup granting another role on the same project policy.
 	other := fullSetup()
-	other.Bindings = []wif.Binding{{Resource: wif.ProjectResource("my-proj"), Role: "roles/logging.viewer", Member: "principalSet://" + poolBase + "attribute.stage/dev"}}
+	other.Bindings = []provision.Binding{{Resource: provision.ProjectResource("my-proj"), Role: "roles/logging.viewer", Member: "principalSet://" + poolBase + "attribute.stage/dev"}}
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
@@ -557,7 +558,7 @@ func TestConcurrentApplies(t *testing.T) {
 	if diff := cmp.Diff(sortBindings(want), sortBindings(got.Bindings), protocmp.Transform()); diff != "" {
 		t.Errorf("project bindings after concurrent applies mismatch (-want +got):\n%s", diff)
 	}
-	for _, sp := range []wif.Setup{s, other} {
+	for _, sp := range []provision.Setup{s, other} {
 		if final, err := e.mgr.Plan(ctx, sp); err != nil || !final.Empty() {
 			t.Errorf("Plan after concurrent applies = %v, %v; want no changes", final, err)
 		}
@@ -569,12 +570,12 @@ func TestApplyLogs(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, nil)
 	var buf bytes.Buffer
-	m := wif.NewManager(wif.WithIAMService(e.svc), wif.WithPolicyStore(wif.ResourceServiceAccount, wif.ServiceAccountPolicyStore(e.svc)),
-		wif.WithManagerLogger(slog.New(slog.NewTextHandler(&buf, nil))), wif.WithManagerClock(e.clock))
+	m := provision.NewManager(provision.WithIAMService(e.svc), provision.WithPolicyStore(provision.ResourceServiceAccount, provision.ServiceAccountPolicyStore(e.svc)),
+		provision.WithLogger(slog.New(slog.NewTextHandler(&buf, nil))), provision.WithClock(e.clock))
 	s := fullSetup()
-	var bs []wif.Binding
+	var bs []provision.Binding
 	for _, b := range s.Bindings {
-		if b.Resource.Kind == wif.ResourceServiceAccount {
+		if b.Resource.Kind == provision.ResourceServiceAccount {
 			bs = append(bs, b)
 		}
 	}

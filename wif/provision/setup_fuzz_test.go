@@ -1,4 +1,4 @@
-package wif_test
+package provision_test
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/wif"
+	"github.com/twostage/twostage/wif/provision"
 )
 
 // FuzzSetupValidate feeds arbitrary resources, roles and members to
@@ -22,9 +23,9 @@ func FuzzSetupValidate(f *testing.F) {
 	f.Add("project", "projects//x", "roles/", "principal://"+poolBase+"subject/a\"b$c", "")
 	f.Fuzz(func(t *testing.T, kind, name, role, member, cond string) {
 		s := testSetup()
-		b := wif.Binding{Resource: wif.Resource{Kind: wif.ResourceKind(kind), Name: name}, Role: role, Member: member}
+		b := provision.Binding{Resource: provision.Resource{Kind: provision.ResourceKind(kind), Name: name}, Role: role, Member: member}
 		if cond != "" {
-			b.Condition = &wif.Expr{Title: "t", Expression: cond}
+			b.Condition = &provision.Expr{Title: "t", Expression: cond}
 		}
 		s.Bindings = append(s.Bindings, b)
 		err := s.Validate()
@@ -34,14 +35,14 @@ func FuzzSetupValidate(f *testing.F) {
 			}
 			return
 		}
-		_ = wif.Lint(s)
-		if _, err := wif.Simulate(s, wif.GitHubClaims(testRepo(), "push", "refs/heads/main")); err != nil {
+		_ = provision.Lint(s)
+		if _, err := provision.Simulate(s, wif.GitHubClaims(testRepo(), "push", "refs/heads/main")); err != nil {
 			t.Fatalf("Simulate on a valid setup: %v", err)
 		}
-		if tf := wif.RenderTerraform(s); strings.Count(tf, "_iam_member\" ") != len(s.Bindings) {
+		if tf := provision.RenderTerraform(s); strings.Count(tf, "_iam_member\" ") != len(s.Bindings) {
 			t.Fatalf("terraform has the wrong number of members:\n%s", tf)
 		}
-		if sh := wif.RenderGcloud(s); strings.Count(sh, "add-iam-policy-binding") != len(s.Bindings) {
+		if sh := provision.RenderGcloud(s); strings.Count(sh, "add-iam-policy-binding") != len(s.Bindings) {
 			t.Fatalf("script has the wrong number of bindings:\n%s", sh)
 		}
 	})
@@ -60,7 +61,7 @@ func FuzzSimulate(f *testing.F) {
 		s := testSetup()
 		c := wif.GitHubClaims(testRepo(), event, ref)
 		c["repository_id"], c["repository_owner_id"], c["ref_type"] = repoID, ownerID, refType
-		r, err := wif.Simulate(s, c)
+		r, err := provision.Simulate(s, c)
 		if err != nil {
 			t.Fatalf("Simulate: %v", err)
 		}
@@ -72,10 +73,10 @@ func FuzzSimulate(f *testing.F) {
 		}
 		stage := r.Mapping.Attributes["attribute.stage"]
 		for _, b := range r.Bindings {
-			if b.Resource.Stage == wif.StageProd && (stage != "prod" || !strings.HasPrefix(c.String("ref"), "refs/tags/v") || refType != "tag") {
+			if b.Resource.Stage == provision.StageProd && (stage != "prod" || !strings.HasPrefix(c.String("ref"), "refs/tags/v") || refType != "tag") {
 				t.Fatalf("prod binding %s granted for ref %q type %q", b, c.String("ref"), refType)
 			}
-			if b.Resource.Stage == wif.StageDev && c.String("ref") != "refs/heads/main" {
+			if b.Resource.Stage == provision.StageDev && c.String("ref") != "refs/heads/main" {
 				t.Fatalf("dev binding %s granted for ref %q", b, c.String("ref"))
 			}
 		}

@@ -1,4 +1,4 @@
-package wif
+package provision
 
 import (
 	"fmt"
@@ -12,42 +12,13 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/twostage/twostage"
-)
-
-// Limits STS and IAM place on a provider's mapping and condition (IAM v1
-// WorkloadIdentityPoolProvider field documentation).
-const (
-	// MaxSubjectBytes is the longest google.subject STS accepts: "Cannot
-	// exceed 127 bytes."
-	MaxSubjectBytes = 127
-	// MaxCustomAttributes is how many attribute.NAME keys a mapping may
-	// hold: "You can define a maximum of 50 custom attributes."
-	MaxCustomAttributes = 50
-	// MaxAttributeNameLen bounds NAME in attribute.NAME: "The maximum length
-	// of a mapped attribute key is 100 characters, and the key may only
-	// contain the characters [a-z0-9_]."
-	MaxAttributeNameLen = 100
-	// MaxConditionLen bounds the attribute condition: "The maximum length of
-	// the attribute condition expression is 4096 characters."
-	MaxConditionLen = 4096
+	"github.com/twostage/twostage/wif"
+	"github.com/twostage/twostage/wif/internal/syntax"
 )
 
 // ReasonConditionRejected is the Mapping.Reason of a token whose
 // attribute condition evaluated to false.
 const ReasonConditionRejected = "attribute condition rejected the token"
-
-// validAttributeName reports whether name is 1 or more of [a-z0-9_].
-func validAttributeName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for _, c := range []byte(name) {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
 
 // Mapping is the outcome of [Evaluate]: the Google attributes a token maps
 // to, and whether STS would accept it.
@@ -59,7 +30,7 @@ type Mapping struct {
 	Groups []string
 	// Accepted reports whether the token passes: every mapping evaluated to
 	// a string (a list of strings for google.groups), google.subject is
-	// non-empty and fits in [MaxSubjectBytes], and the condition is true.
+	// non-empty and fits in [wif.MaxSubjectBytes], and the condition is true.
 	Accepted bool
 	// Reason says why the token was refused; empty when Accepted.
 	Reason string
@@ -99,7 +70,7 @@ func (m Mapping) Subject() string { return m.Attributes["google.subject"] }
 // token that fails is not an error: Mapping.Accepted is false.
 // Evaluate does not check the issuer, audience, signature or expiry; STS
 // (and fake/stsfake) does that before mapping.
-func Evaluate(p Provider, claims Claims) (Mapping, error) {
+func Evaluate(p wif.Provider, claims wif.Claims) (Mapping, error) {
 	return new(Evaluator).Evaluate(p, claims)
 }
 
@@ -160,7 +131,7 @@ func (e *Evaluator) program(kind progKind, expr string) (cel.Program, error) {
 }
 
 // Evaluate is [Evaluate] with e's cache.
-func (e *Evaluator) Evaluate(p Provider, claims Claims) (Mapping, error) {
+func (e *Evaluator) Evaluate(p wif.Provider, claims wif.Claims) (Mapping, error) {
 	keys, err := checkMappingKeys(p.AttributeMapping)
 	if err != nil {
 		return Mapping{}, err
@@ -180,8 +151,8 @@ func (e *Evaluator) Evaluate(p Provider, claims Claims) (Mapping, error) {
 	}
 	var cond cel.Program
 	if p.AttributeCondition != "" {
-		if n := len(p.AttributeCondition); n > MaxConditionLen {
-			return Mapping{}, fmt.Errorf("wif: provider %q: attribute condition is %d characters, more than %d: %w", p.ID, n, MaxConditionLen, twostage.ErrInvalid)
+		if n := len(p.AttributeCondition); n > wif.MaxConditionLen {
+			return Mapping{}, fmt.Errorf("wif: provider %q: attribute condition is %d characters, more than %d: %w", p.ID, n, wif.MaxConditionLen, twostage.ErrInvalid)
 		}
 		cond, err = e.program(kindCondition, p.AttributeCondition)
 		if err != nil {
@@ -218,8 +189,8 @@ func (e *Evaluator) Evaluate(p Provider, claims Claims) (Mapping, error) {
 	switch {
 	case sub == "":
 		return m.reject("google.subject is empty"), nil
-	case len(sub) > MaxSubjectBytes:
-		return m.reject(fmt.Sprintf("google.subject is %d bytes, more than %d", len(sub), MaxSubjectBytes)), nil
+	case len(sub) > wif.MaxSubjectBytes:
+		return m.reject(fmt.Sprintf("google.subject is %d bytes, more than %d", len(sub), wif.MaxSubjectBytes)), nil
 	}
 
 	if cond != nil {
@@ -266,8 +237,8 @@ func checkMappingKeys(mapping map[string]string) ([]string, error) {
 		case k == "google.subject", k == "google.groups":
 		case strings.HasPrefix(k, "attribute."):
 			name := strings.TrimPrefix(k, "attribute.")
-			if len(name) > MaxAttributeNameLen || !validAttributeName(name) {
-				return nil, fmt.Errorf("wif: attribute mapping key %q: NAME in attribute.NAME must be 1 to %d characters of [a-z0-9_]: %w", k, MaxAttributeNameLen, twostage.ErrInvalid)
+			if len(name) > wif.MaxAttributeNameLen || !syntax.AttributeName(name) {
+				return nil, fmt.Errorf("wif: attribute mapping key %q: NAME in attribute.NAME must be 1 to %d characters of [a-z0-9_]: %w", k, wif.MaxAttributeNameLen, twostage.ErrInvalid)
 			}
 			custom++
 		default:
@@ -277,8 +248,8 @@ func checkMappingKeys(mapping map[string]string) ([]string, error) {
 			return nil, fmt.Errorf("wif: attribute mapping key %q has an empty expression: %w", k, twostage.ErrInvalid)
 		}
 	}
-	if custom > MaxCustomAttributes {
-		return nil, fmt.Errorf("wif: attribute mapping has %d custom attributes, more than %d: %w", custom, MaxCustomAttributes, twostage.ErrInvalid)
+	if custom > wif.MaxCustomAttributes {
+		return nil, fmt.Errorf("wif: attribute mapping has %d custom attributes, more than %d: %w", custom, wif.MaxCustomAttributes, twostage.ErrInvalid)
 	}
 	if _, ok := mapping["google.subject"]; !ok {
 		return nil, fmt.Errorf(`wif: attribute mapping has no google.subject: add one, for example "google.subject": "assertion.sub": %w`, twostage.ErrInvalid)

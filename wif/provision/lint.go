@@ -1,29 +1,31 @@
-package wif
+package provision
 
 import (
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/twostage/twostage/wif"
 )
 
-// Severity ranks a [Finding].
-type Severity string
+// LintSeverity ranks a [LintFinding].
+type LintSeverity string
 
 // Severities of findings.
 const (
-	// SeverityError is a hole: someone other than the intended workflow can
+	// LintError is a hole: someone other than the intended workflow can
 	// get access, or can get more than it needs in a way that matters.
-	SeverityError Severity = "error"
-	// SeverityWarning is more access than needed.
-	SeverityWarning Severity = "warning"
+	LintError LintSeverity = "error"
+	// LintWarning is more access than needed.
+	LintWarning LintSeverity = "warning"
 )
 
-// Finding is one problem [Lint] found.
-type Finding struct {
+// LintFinding is one problem [Lint] found.
+type LintFinding struct {
 	// ID is the rule's stable identifier, "WIF001" … "WIF007".
 	ID       string
-	Severity Severity
+	Severity LintSeverity
 	// Message says what is wrong, naming the binding or field.
 	Message string
 	// Fix says what to do instead.
@@ -31,7 +33,7 @@ type Finding struct {
 }
 
 // String returns "ID severity: message (fix: …)".
-func (f Finding) String() string {
+func (f LintFinding) String() string {
 	return fmt.Sprintf("%s %s: %s (fix: %s)", f.ID, f.Severity, f.Message, f.Fix)
 }
 
@@ -93,16 +95,16 @@ func projectWideRoles(role string) (ResourceKind, bool) {
 // shared OIDC issuer (see the Rule constants) and returns the findings,
 // rule by rule in ID order. The secure defaults of [GitHubSetup] produce
 // none. Lint does not call any API.
-func Lint(s Setup) []Finding {
-	var out []Finding
-	add := func(id string, sev Severity, fix, format string, args ...any) {
-		out = append(out, Finding{ID: id, Severity: sev, Message: fmt.Sprintf(format, args...), Fix: fix})
+func Lint(s Setup) []LintFinding {
+	var out []LintFinding
+	add := func(id string, sev LintSeverity, fix, format string, args ...any) {
+		out = append(out, LintFinding{ID: id, Severity: sev, Message: fmt.Sprintf(format, args...), Fix: fix})
 	}
 	p := s.Provider
 
 	// WIF001
 	if strings.TrimSpace(p.AttributeCondition) == "" {
-		add(RuleNoCondition, SeverityError,
+		add(RuleNoCondition, LintError,
 			"set Provider.AttributeCondition, for example wif.GitHubCondition(repo), which pins the numeric repository and owner IDs",
 			"provider %q has no attribute condition: every token from %s is accepted, from any repository", p.ID, p.IssuerURI())
 	}
@@ -110,19 +112,19 @@ func Lint(s Setup) []Finding {
 	// WIF002
 	if refs := regexp.MustCompile(nameClaims).FindAllString(p.AttributeCondition, -1); len(refs) > 0 {
 		slices.Sort(refs)
-		add(RuleNameBased, SeverityError,
+		add(RuleNameBased, LintError,
 			"compare assertion.repository_id and assertion.repository_owner_id (numeric, never reused) instead",
 			"provider %q condition matches by name (%s): after a rename or deletion, another account can take the name", p.ID, strings.Join(slices.Compact(refs), ", "))
 	}
 	for _, b := range s.Bindings {
-		pr, err := ParsePrincipal(b.Member)
+		pr, err := wif.ParsePrincipal(b.Member)
 		if err != nil {
 			continue
 		}
-		nameBased := pr.Kind == KindAttribute && slices.Contains(nameAttributes(), pr.Attribute) ||
-			pr.Kind == KindSubject && strings.HasPrefix(pr.Subject, "repo:") && strings.Contains(pr.Subject, "/")
+		nameBased := pr.Kind == wif.KindAttribute && slices.Contains(nameAttributes(), pr.Attribute) ||
+			pr.Kind == wif.KindSubject && strings.HasPrefix(pr.Subject, "repo:") && strings.Contains(pr.Subject, "/")
 		if nameBased {
-			add(RuleNameBased, SeverityError,
+			add(RuleNameBased, LintError,
 				"bind principalSet://…/attribute.repository_id/ID (wif.RepositoryPrincipal) or a stage attribute instead",
 				"binding %s matches a repository by name", b)
 		}
@@ -130,18 +132,18 @@ func Lint(s Setup) []Finding {
 
 	// WIF003
 	for _, b := range s.Bindings {
-		if pr, err := ParsePrincipal(b.Member); err == nil && pr.Wildcard() {
-			add(RuleWildcard, SeverityError,
+		if pr, err := wif.ParsePrincipal(b.Member); err == nil && pr.Wildcard() {
+			add(RuleWildcard, LintError,
 				"bind an attribute principal set (principalSet://…/attribute.repository_id/ID or …/attribute.stage/prod)",
 				"binding %s grants every identity of the pool", b)
 		}
 	}
 
 	// WIF004
-	if n, ok := longestSubject(p); ok && n > MaxSubjectBytes {
-		add(RuleLongSubject, SeverityWarning,
+	if n, ok := longestSubject(p); ok && n > wif.MaxSubjectBytes {
+		add(RuleLongSubject, LintWarning,
 			"map google.subject from numeric claims, as wif.GitHubAttributeMapping does ('repo:' + assertion.repository_id + ':run:' + …)",
-			"provider %q google.subject = %q reaches %d bytes for a valid token with long names; STS refuses more than %d", p.ID, p.AttributeMapping["google.subject"], n, MaxSubjectBytes)
+			"provider %q google.subject = %q reaches %d bytes for a valid token with long names; STS refuses more than %d", p.ID, p.AttributeMapping["google.subject"], n, wif.MaxSubjectBytes)
 	}
 
 	// WIF005, WIF006
@@ -150,14 +152,14 @@ func Lint(s Setup) []Finding {
 			continue
 		}
 		if home, ok := projectWideRoles(b.Role); ok {
-			add(RuleProjectWide, SeverityWarning,
+			add(RuleProjectWide, LintWarning,
 				fmt.Sprintf("grant %s on the %s instead of the project", b.Role, home),
 				"binding %s is project-wide: it reaches every %s of the project", b, home)
 		}
 	}
 	for _, b := range s.Bindings {
 		if b.Role == "roles/run.admin" {
-			add(RuleRunAdmin, SeverityWarning,
+			add(RuleRunAdmin, LintWarning,
 				"grant roles/run.developer, which deploys and routes traffic without changing who may invoke or administer the service",
 				"binding %s grants run.admin: it can also rewrite the service's IAM policy", b)
 		}
@@ -169,14 +171,14 @@ func Lint(s Setup) []Finding {
 		if b.Resource.Stage != StageProd {
 			continue
 		}
-		pr, err := ParsePrincipal(b.Member)
+		pr, err := wif.ParsePrincipal(b.Member)
 		if err != nil {
 			continue
 		}
-		if pr.Kind == KindAll || pr.Kind == KindAttribute && slices.Contains([]string{"repository_id", "repository", "repository_owner_id", "repository_owner", "actor", "actor_id"}, pr.Attribute) {
+		if pr.Kind == wif.KindAll || pr.Kind == wif.KindAttribute && slices.Contains([]string{"repository_id", "repository", "repository_owner_id", "repository_owner", "actor", "actor_id"}, pr.Attribute) {
 			flagged[b.key()] = true
-			add(RuleProdFromBranch, SeverityError,
-				"bind prod resources to an identity that only release tags get (principalSet://…/attribute.stage/prod of wif.GitHubSetup)",
+			add(RuleProdFromBranch, LintError,
+				"bind prod resources to an identity that only release tags get (principalSet://…/attribute.stage/prod of provision.GitHubSetup)",
 				"binding %s on a prod resource matches tokens from every branch and pull request", b)
 		}
 	}
@@ -187,7 +189,7 @@ func Lint(s Setup) []Finding {
 			{"a pull request", "pull_request", "refs/pull/1/merge"},
 			{"a pull_request_target workflow", "pull_request_target", "refs/heads/main"},
 		} {
-			r, err := Simulate(s, GitHubClaims(s.Repo, c.event, c.ref))
+			r, err := Simulate(s, wif.GitHubClaims(s.Repo, c.event, c.ref))
 			if err != nil || !r.Accepted {
 				continue
 			}
@@ -196,8 +198,8 @@ func Lint(s Setup) []Finding {
 					continue
 				}
 				flagged[b.key()] = true
-				add(RuleProdFromBranch, SeverityError,
-					"bind prod resources to an identity that only release tags get (principalSet://…/attribute.stage/prod of wif.GitHubSetup)",
+				add(RuleProdFromBranch, LintError,
+					"bind prod resources to an identity that only release tags get (principalSet://…/attribute.stage/prod of provision.GitHubSetup)",
 					"binding %s on a prod resource applies to %s (%s)", b, c.what, c.ref)
 			}
 		}
@@ -209,14 +211,14 @@ func Lint(s Setup) []Finding {
 // with the longest names GitHub allows (owner 39 bytes, repository 100,
 // a 200-byte branch) and reports its length; ok is false when the mapping
 // cannot be evaluated.
-func longestSubject(p Provider) (n int, ok bool) {
-	repo := GitHubRepo{
+func longestSubject(p wif.Provider) (n int, ok bool) {
+	repo := wif.GitHubRepo{
 		Owner:   strings.Repeat("o", 39),
 		Name:    strings.Repeat("r", 100),
 		OwnerID: "123456789",
 		ID:      "987654321",
 	}
-	c := GitHubClaims(repo, "push", "refs/heads/"+strings.Repeat("b", 200))
+	c := wif.GitHubClaims(repo, "push", "refs/heads/"+strings.Repeat("b", 200))
 	c["environment"] = strings.Repeat("e", 255)
 	// Lengths matter, not the condition: evaluate the mapping alone.
 	p.AttributeCondition = ""

@@ -1,4 +1,4 @@
-package wif
+package provision
 
 import (
 	"cmp"
@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/wif"
+	"github.com/twostage/twostage/wif/internal/syntax"
 )
 
 // ResourceKind is the kind of Google Cloud resource a [Binding] grants a
@@ -165,15 +167,15 @@ type Setup struct {
 	// principal identifiers.
 	ProjectNumber string
 	// Pool is the workload identity pool.
-	Pool Pool
-	// Provider is the pool's provider, usually [GitHubProvider].
-	Provider Provider
+	Pool wif.Pool
+	// Provider is the pool's provider, usually [wif.GitHubProvider].
+	Provider wif.Provider
 	// Bindings are the role grants to create. Apply only adds them; it
 	// never removes a binding or a member it did not declare.
 	Bindings []Binding
 	// Repo is the GitHub repository the setup is for, when known. [Lint]
 	// uses it to simulate tokens from branches and pull requests.
-	Repo GitHubRepo
+	Repo wif.GitHubRepo
 }
 
 // Validate checks the setup: names and IDs, that the provider belongs to
@@ -189,25 +191,25 @@ func (s Setup) Validate() error {
 	if s.Project == "" {
 		add("Project is empty: set the project ID: %w", twostage.ErrInvalid)
 	}
-	if err := validateProjectNumber(s.ProjectNumber); err != nil {
+	if err := wif.ValidateProjectNumber(s.ProjectNumber); err != nil {
 		add("ProjectNumber: %w", err)
 	}
-	if s.Pool.number() != s.ProjectNumber {
-		add("Pool is in project %q, want ProjectNumber %q: %w", s.Pool.number(), s.ProjectNumber, twostage.ErrInvalid)
+	if s.Pool.Number() != s.ProjectNumber {
+		add("Pool is in project %q, want ProjectNumber %q: %w", s.Pool.Number(), s.ProjectNumber, twostage.ErrInvalid)
 	}
-	if err := ValidatePoolID(s.Pool.ID); err != nil {
+	if err := wif.ValidatePoolID(s.Pool.ID); err != nil {
 		add("%w", err)
 	}
-	if s.Provider.Pool.ID != s.Pool.ID || s.Provider.Pool.number() != s.Pool.number() {
+	if s.Provider.Pool.ID != s.Pool.ID || s.Provider.Pool.Number() != s.Pool.Number() {
 		add("Provider belongs to pool %q, want %q: %w", s.Provider.Pool.Name(), s.Pool.Name(), twostage.ErrInvalid)
 	}
-	if err := ValidateProviderID(s.Provider.ID); err != nil {
+	if err := wif.ValidateProviderID(s.Provider.ID); err != nil {
 		add("%w", err)
 	}
 	if !strings.HasPrefix(s.Provider.IssuerURI(), "https://") {
 		add("provider issuer %q is not an https URL: %w", s.Provider.IssuerURI(), twostage.ErrInvalid)
 	}
-	if _, err := Evaluate(s.Provider, Claims{}); err != nil {
+	if _, err := Evaluate(s.Provider, wif.Claims{}); err != nil {
 		add("%w", err)
 	}
 	seen := map[string]bool{}
@@ -223,7 +225,7 @@ func (s Setup) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (b Binding) validate(pool Pool, mapping map[string]string) error {
+func (b Binding) validate(pool wif.Pool, mapping map[string]string) error {
 	if err := b.Resource.Validate(); err != nil {
 		return err
 	}
@@ -236,14 +238,14 @@ func (b Binding) validate(pool Pool, mapping map[string]string) error {
 	m := b.Member
 	switch {
 	case strings.HasPrefix(m, "principal://"), strings.HasPrefix(m, "principalSet://"):
-		p, err := ParsePrincipal(m)
+		p, err := wif.ParsePrincipal(m)
 		if err != nil {
 			return err
 		}
-		if p.Pool.ID != pool.ID || p.Pool.number() != pool.number() {
+		if p.Pool.ID != pool.ID || p.Pool.Number() != pool.Number() {
 			return fmt.Errorf("member %q is in pool %q, not the setup's pool %q: %w", m, p.Pool.Name(), pool.Name(), twostage.ErrInvalid)
 		}
-		if _, ok := mapping["attribute."+p.Attribute]; p.Kind == KindAttribute && !ok {
+		if _, ok := mapping["attribute."+p.Attribute]; p.Kind == wif.KindAttribute && !ok {
 			return fmt.Errorf("member %q names attribute.%s, which the provider does not map: it would match no token; add it to Provider.AttributeMapping: %w", m, p.Attribute, twostage.ErrInvalid)
 		}
 	case m == "allUsers", m == "allAuthenticatedUsers":
@@ -267,7 +269,7 @@ type GitHubConfig struct {
 	// Project and ProjectNumber name the project (required).
 	Project, ProjectNumber string
 	// Repo is the repository, with its numeric IDs (required).
-	Repo GitHubRepo
+	Repo wif.GitHubRepo
 	// PoolID is the pool ID; default "github".
 	PoolID string
 	// ProviderID is the provider ID; default "github-actions".
@@ -306,7 +308,7 @@ const StageAttribute = "stage"
 // dev branch and a release tag prefix.
 func GitHubStageMapping(branch, tagPrefix string) string {
 	return fmt.Sprintf("assertion.ref == %s ? 'dev' : (assertion.ref_type == 'tag' && assertion.ref.startsWith(%s) ? 'prod' : 'none')",
-		celString("refs/heads/"+branch), celString("refs/tags/"+tagPrefix))
+		syntax.QuoteCEL("refs/heads/"+branch), syntax.QuoteCEL("refs/tags/"+tagPrefix))
 }
 
 // GitHubNoPullRequests is the clause [GitHubSetup] adds to the provider
@@ -319,7 +321,7 @@ const GitHubNoPullRequests = "!(assertion.event_name in ['pull_request', 'pull_r
 // GitHubSetup returns the secure default setup for deploying c.Repo to a
 // dev and a prod Cloud Run service:
 //
-//   - the provider of [GitHubProvider] (condition pinned to the numeric
+//   - the provider of [wif.GitHubProvider] (condition pinned to the numeric
 //     repository and owner IDs), with pull-request events refused and an
 //     attribute.stage mapping ([GitHubStageMapping]);
 //   - the dev identity, principalSet://…/attribute.stage/dev (pushes to the
@@ -342,13 +344,13 @@ func GitHubSetup(c GitHubConfig) Setup {
 	c.DevBranch = cmp.Or(c.DevBranch, "main")
 	c.ReleaseTagPrefix = cmp.Or(c.ReleaseTagPrefix, "v")
 
-	pool := Pool{Project: c.Project, ProjectNumber: c.ProjectNumber, ID: c.PoolID, DisplayName: "GitHub Actions"}
-	prov := GitHubProvider(pool, c.ProviderID, c.Repo)
+	pool := wif.Pool{Project: c.Project, ProjectNumber: c.ProjectNumber, ID: c.PoolID, DisplayName: "GitHub Actions"}
+	prov := wif.GitHubProvider(pool, c.ProviderID, c.Repo)
 	prov.AttributeMapping["attribute."+StageAttribute] = GitHubStageMapping(c.DevBranch, c.ReleaseTagPrefix)
 	prov.AttributeCondition += " && " + GitHubNoPullRequests
 
-	dev := AttributePrincipal(pool, StageAttribute, StageDev).String()
-	prod := AttributePrincipal(pool, StageAttribute, StageProd).String()
+	dev := wif.AttributePrincipal(pool, StageAttribute, StageDev).String()
+	prod := wif.AttributePrincipal(pool, StageAttribute, StageProd).String()
 	repo := RepositoryResource(c.Project, c.RepositoryLocation, c.Repository)
 	devSvc := RunServiceResource(c.Project, c.Region, c.DevService, StageDev)
 	prodSvc := RunServiceResource(c.Project, c.Region, c.ProdService, StageProd)

@@ -1,4 +1,4 @@
-package wif
+package provision
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/internal/backoff"
 	"github.com/twostage/twostage/internal/gcperr"
+	"github.com/twostage/twostage/wif"
 	"google.golang.org/api/googleapi"
 	iam "google.golang.org/api/iam/v1"
 )
@@ -27,7 +28,7 @@ import (
 // concurrent change (ABORTED / 409), the policy is read again and only our
 // bindings are re-applied to the new one, with backoff on the Manager's
 // clock; someone else's binding or member is never removed.
-func (m *Manager) Apply(ctx context.Context, p *Plan) error {
+func (m *Manager) Apply(ctx context.Context, p *Diff) error {
 	if p.Empty() {
 		return nil
 	}
@@ -41,9 +42,9 @@ func (m *Manager) Apply(ctx context.Context, p *Plan) error {
 		var err error
 		switch {
 		case c.Kind == "pool":
-			err = m.applyPool(ctx, s.Pool, c.Action == ActionCreate)
+			err = m.applyPool(ctx, s.Pool, c.Op == OpCreate)
 		case c.Kind == "provider":
-			err = m.applyProvider(ctx, s.Provider, c.Action == ActionCreate)
+			err = m.applyProvider(ctx, s.Provider, c.Op == OpCreate)
 		case c.Kind == "binding" && c.Binding != nil:
 			k := string(c.Binding.Resource.Kind) + " " + c.Binding.Resource.Name
 			if _, ok := pending[k]; !ok {
@@ -65,11 +66,11 @@ func (m *Manager) Apply(ctx context.Context, p *Plan) error {
 	return nil
 }
 
-func restPool(p Pool) *iam.WorkloadIdentityPool {
+func restPool(p wif.Pool) *iam.WorkloadIdentityPool {
 	return &iam.WorkloadIdentityPool{DisplayName: p.DisplayName, Description: p.Description, Disabled: p.Disabled}
 }
 
-func restProvider(p Provider) *iam.WorkloadIdentityPoolProvider {
+func restProvider(p wif.Provider) *iam.WorkloadIdentityPoolProvider {
 	return &iam.WorkloadIdentityPoolProvider{
 		AttributeMapping:   p.Clone().AttributeMapping,
 		AttributeCondition: p.AttributeCondition,
@@ -84,7 +85,7 @@ func isAlreadyExists(err error) bool {
 	return errors.As(err, &ge) && ge.Code == http.StatusConflict
 }
 
-func (m *Manager) applyPool(ctx context.Context, p Pool, create bool) error {
+func (m *Manager) applyPool(ctx context.Context, p wif.Pool, create bool) error {
 	pools := m.iam.Projects.Locations.WorkloadIdentityPools
 	if create {
 		parent := strings.TrimSuffix(p.Name(), "/workloadIdentityPools/"+p.ID)
@@ -126,7 +127,7 @@ func (m *Manager) applyPool(ctx context.Context, p Pool, create bool) error {
 	return m.wait(ctx, op)
 }
 
-func (m *Manager) applyProvider(ctx context.Context, p Provider, create bool) error {
+func (m *Manager) applyProvider(ctx context.Context, p wif.Provider, create bool) error {
 	provs := m.iam.Projects.Locations.WorkloadIdentityPools.Providers
 	if create {
 		op, err := retryCall(ctx, m, func(ctx context.Context) (*iam.Operation, error) {
@@ -179,7 +180,7 @@ func (m *Manager) wait(ctx context.Context, op *iam.Operation) error {
 	pools := m.iam.Projects.Locations.WorkloadIdentityPools
 	pol := backoff.Policy{Initial: 500 * time.Millisecond, Max: 10 * time.Second}
 	for i := 0; !op.Done; i++ {
-		if i >= m.attempts*10 {
+		if i >= m.retry.Attempts*10 {
 			return fmt.Errorf("wif: operation %q still running after %d polls: %w", op.Name, i, twostage.ErrNotReady)
 		}
 		if err := m.clock.Sleep(ctx, pol.Delay(i)); err != nil {
@@ -191,7 +192,7 @@ func (m *Manager) wait(ctx context.Context, op *iam.Operation) error {
 		} else {
 			op, err = pools.Operations.Get(op.Name).Context(ctx).Do()
 		}
-		if err != nil && !gcperr.Retryable(err) {
+		if err != nil && !transient(err) {
 			return gcperr.Wrap(err, "wif: polling operation")
 		}
 		if err != nil {
@@ -212,8 +213,8 @@ func (m *Manager) addBindings(ctx context.Context, r Resource, bs []Binding) err
 		return err
 	}
 	attempt := 0
-	retryable := func(err error) bool { return errors.Is(err, twostage.ErrConflict) || gcperr.Retryable(err) }
-	err = backoff.Retry(ctx, m.clock, backoff.Policy{}, m.attempts, retryable, func(ctx context.Context) error {
+	retryable := func(err error) bool { return errors.Is(err, twostage.ErrConflict) || transient(err) }
+	err = backoff.Retry(ctx, m.clock, m.policy(), m.retry.Attempts, retryable, func(ctx context.Context) error {
 		attempt++
 		cur, err := st.GetPolicy(ctx, r.Name)
 		if err != nil {

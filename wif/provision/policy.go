@@ -1,4 +1,4 @@
-package wif
+package provision
 
 import (
 	"context"

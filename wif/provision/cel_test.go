@@ -1,4 +1,4 @@
-package wif
+package provision
 
 import (
 	"errors"
@@ -8,15 +8,52 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/wif"
 )
 
-var testRepo = GitHubRepo{Owner: "octo-org", Name: "octo-repo", OwnerID: "65", ID: "74"}
+const testPoolBase = "projects/123456789012/locations/global/workloadIdentityPools/github"
+
+var (
+	testPool = wif.Pool{Project: "my-project", ProjectNumber: "123456789012", ID: "github"}
+	testRepo = wif.GitHubRepo{Owner: "octo-org", Name: "octo-repo", OwnerID: "65", ID: "74"}
+)
+
+// TestGitHubProviderCompiles checks that every default mapping key of
+// wif.GitHubProvider is valid and every expression compiles.
+func TestGitHubProviderCompiles(t *testing.T) {
+	t.Parallel()
+	p := wif.GitHubProvider(testPool, "github-actions", testRepo)
+	if _, err := Evaluate(p, githubClaims(nil)); err != nil {
+		t.Errorf("Evaluate of the default provider: %v", err)
+	}
+}
+
+// TestGitHubSubjectBound checks the bound the doc of GitHubAttributeMapping
+// promises: with the largest realistic IDs (20 digits; GitHub's are 64-bit
+// integers) and long names the subject stays under 70 bytes.
+func TestGitHubSubjectBound(t *testing.T) {
+	t.Parallel()
+	p := wif.GitHubProvider(testPool, "github-actions", testRepo)
+	p.AttributeCondition = "" // measure the mapping alone
+	c := githubClaims(map[string]any{
+		"repository_id": strings.Repeat("9", 20), "run_id": strings.Repeat("9", 20), "run_attempt": strings.Repeat("9", 5),
+		"sub":        "repo:" + strings.Repeat("o", 39) + "/" + strings.Repeat("r", 100) + ":environment:" + strings.Repeat("e", 255),
+		"repository": strings.Repeat("o", 39) + "/" + strings.Repeat("r", 100),
+	})
+	m, err := Evaluate(p, c)
+	if err != nil || !m.Accepted {
+		t.Fatalf("Evaluate = %+v, %v", m, err)
+	}
+	if n := len(m.Subject()); n >= 70 {
+		t.Errorf("google.subject %q is %d bytes, want < 70", m.Subject(), n)
+	}
+}
 
 // githubClaims returns the claims of a GitHub Actions token for a push to
 // main of testRepo, after the example in GitHub's "About security
 // hardening with OpenID Connect", changed by the edits.
-func githubClaims(edits map[string]any) Claims {
-	c := Claims{
+func githubClaims(edits map[string]any) wif.Claims {
+	c := wif.Claims{
 		"jti":                   "example-id",
 		"sub":                   "repo:octo-org/octo-repo:ref:refs/heads/main",
 		"aud":                   "https://iam.googleapis.com/" + testPoolBase + "/providers/github-actions",
@@ -40,7 +77,7 @@ func githubClaims(edits map[string]any) Claims {
 		"ref_type":              "branch",
 		"head_ref":              "",
 		"base_ref":              "",
-		"iss":                   GitHubIssuer,
+		"iss":                   wif.GitHubIssuer,
 		"iat":                   float64(1767225600),
 		"nbf":                   float64(1767225600),
 		"exp":                   float64(1767225900),
@@ -57,7 +94,7 @@ func githubClaims(edits map[string]any) Claims {
 
 func TestEvaluateGitHubProvider(t *testing.T) {
 	t.Parallel()
-	prov := GitHubProvider(testPool, "github-actions", testRepo)
+	prov := wif.GitHubProvider(testPool, "github-actions", testRepo)
 	mapped := func(edits map[string]string) map[string]string {
 		m := map[string]string{
 			"google.subject":                "repo:74:run:1234567890:2",
@@ -75,7 +112,7 @@ func TestEvaluateGitHubProvider(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		claims Claims
+		claims wif.Claims
 		want   Mapping
 	}{{
 		name:   "push to main",
@@ -178,8 +215,8 @@ func TestEvaluateGitHubProvider(t *testing.T) {
 
 func TestEvaluateMapping(t *testing.T) {
 	t.Parallel()
-	base := Provider{Pool: testPool, ID: "github-actions"}
-	with := func(mapping map[string]string, cond string) Provider {
+	base := wif.Provider{Pool: testPool, ID: "github-actions"}
+	with := func(mapping map[string]string, cond string) wif.Provider {
 		p := base
 		p.AttributeMapping = mapping
 		p.AttributeCondition = cond
@@ -187,69 +224,69 @@ func TestEvaluateMapping(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		p      Provider
-		claims Claims
+		p      wif.Provider
+		claims wif.Claims
 		want   Mapping
 	}{{
 		name:   "sub as subject, condition on attribute and google",
 		p:      with(map[string]string{"google.subject": "assertion.sub", "attribute.env": "assertion.environment"}, `attribute.env == "prod" && google.subject.startsWith("repo:octo-org/")`),
-		claims: Claims{"sub": "repo:octo-org/app:environment:prod", "environment": "prod"},
+		claims: wif.Claims{"sub": "repo:octo-org/app:environment:prod", "environment": "prod"},
 		want:   Mapping{Attributes: map[string]string{"google.subject": "repo:octo-org/app:environment:prod", "attribute.env": "prod"}, Accepted: true},
 	}, {
 		name:   "condition false",
 		p:      with(map[string]string{"google.subject": "assertion.sub", "attribute.env": "assertion.environment"}, `attribute.env == "prod"`),
-		claims: Claims{"sub": "s", "environment": "staging"},
+		claims: wif.Claims{"sub": "s", "environment": "staging"},
 		want:   Mapping{Attributes: map[string]string{"google.subject": "s", "attribute.env": "staging"}, Reason: ReasonConditionRejected},
 	}, {
 		name:   "sub longer than 127 bytes",
 		p:      with(map[string]string{"google.subject": "assertion.sub"}, ""),
-		claims: Claims{"sub": "repo:octo-org/" + strings.Repeat("r", 100) + ":environment:production"},
+		claims: wif.Claims{"sub": "repo:octo-org/" + strings.Repeat("r", 100) + ":environment:production"},
 		want: Mapping{Attributes: map[string]string{"google.subject": "repo:octo-org/" + strings.Repeat("r", 100) + ":environment:production"},
 			Reason: "google.subject is 137 bytes, more than 127"},
 	}, {
 		name:   "exactly 127 bytes",
 		p:      with(map[string]string{"google.subject": "assertion.sub"}, ""),
-		claims: Claims{"sub": strings.Repeat("s", 127)},
+		claims: wif.Claims{"sub": strings.Repeat("s", 127)},
 		want:   Mapping{Attributes: map[string]string{"google.subject": strings.Repeat("s", 127)}, Accepted: true},
 	}, {
 		name:   "empty subject",
 		p:      with(map[string]string{"google.subject": "assertion.sub"}, ""),
-		claims: Claims{"sub": ""},
+		claims: wif.Claims{"sub": ""},
 		want:   Mapping{Attributes: map[string]string{"google.subject": ""}, Reason: "google.subject is empty"},
 	}, {
 		name:   "groups from a list",
 		p:      with(map[string]string{"google.subject": "assertion.sub", "google.groups": "assertion.teams"}, `"deployers" in google.groups`),
-		claims: Claims{"sub": "s", "teams": []any{"devs", "deployers"}},
+		claims: wif.Claims{"sub": "s", "teams": []any{"devs", "deployers"}},
 		want:   Mapping{Attributes: map[string]string{"google.subject": "s"}, Groups: []string{"devs", "deployers"}, Accepted: true},
 	}, {
 		name:   "groups from a single string",
 		p:      with(map[string]string{"google.subject": "assertion.sub", "google.groups": "assertion.team"}, ""),
-		claims: Claims{"sub": "s", "team": "devs"},
+		claims: wif.Claims{"sub": "s", "team": "devs"},
 		want:   Mapping{Attributes: map[string]string{"google.subject": "s"}, Groups: []string{"devs"}, Accepted: true},
 	}, {
 		name:   "number attribute refused",
 		p:      with(map[string]string{"google.subject": "assertion.sub", "attribute.n": "assertion.n"}, ""),
-		claims: Claims{"sub": "s", "n": float64(3)},
+		claims: wif.Claims{"sub": "s", "n": float64(3)},
 		want:   Mapping{Attributes: map[string]string{}, Reason: `attribute mapping "attribute.n" = "assertion.n" gave double, not a string`},
 	}, {
 		name:   "condition on a missing claim",
 		p:      with(map[string]string{"google.subject": "assertion.sub"}, `assertion.environment == "prod"`),
-		claims: Claims{"sub": "s"},
+		claims: wif.Claims{"sub": "s"},
 		want:   Mapping{Attributes: map[string]string{"google.subject": "s"}, Reason: "attribute condition failed: no such key: environment"},
 	}, {
 		name:   "condition guarded with has",
 		p:      with(map[string]string{"google.subject": "assertion.sub"}, `has(assertion.environment) && assertion.environment == "prod"`),
-		claims: Claims{"sub": "s"},
+		claims: wif.Claims{"sub": "s"},
 		want:   Mapping{Attributes: map[string]string{"google.subject": "s"}, Reason: ReasonConditionRejected},
 	}, {
 		name:   "condition of dyn type that is not a bool",
 		p:      with(map[string]string{"google.subject": "assertion.sub"}, `assertion.sub`),
-		claims: Claims{"sub": "s"},
+		claims: wif.Claims{"sub": "s"},
 		want:   Mapping{Attributes: map[string]string{"google.subject": "s"}, Reason: "attribute condition gave string, not a bool"},
 	}, {
 		name:   "extract",
 		p:      with(map[string]string{"google.subject": "assertion.sub", "attribute.repo": "assertion.sub.extract('repo:{repo}:')", "attribute.env": "assertion.sub.extract(':environment:{env}')"}, `attribute.repo == "octo-org/app"`),
-		claims: Claims{"sub": "repo:octo-org/app:environment:prod"},
+		claims: wif.Claims{"sub": "repo:octo-org/app:environment:prod"},
 		want:   Mapping{Attributes: map[string]string{"google.subject": "repo:octo-org/app:environment:prod", "attribute.repo": "octo-org/app", "attribute.env": "prod"}, Accepted: true},
 	}, {
 		name:   "nil claims",
@@ -302,8 +339,8 @@ func TestEvaluateInvalidProvider(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p := Provider{Pool: testPool, ID: "github-actions", AttributeMapping: tt.mapping, AttributeCondition: tt.cond}
-			_, err := Evaluate(p, Claims{"sub": "s"})
+			p := wif.Provider{Pool: testPool, ID: "github-actions", AttributeMapping: tt.mapping, AttributeCondition: tt.cond}
+			_, err := Evaluate(p, wif.Claims{"sub": "s"})
 			if !errors.Is(err, twostage.ErrInvalid) {
 				t.Fatalf("Evaluate error = %v, want ErrInvalid", err)
 			}
@@ -317,8 +354,8 @@ func TestEvaluateInvalidProvider(t *testing.T) {
 func TestGitHubConditionQuotes(t *testing.T) {
 	t.Parallel()
 	// IDs are digits in practice; anything else must stay a literal.
-	repo := GitHubRepo{OwnerID: `1" || true || "`, ID: "2\\"}
-	p := GitHubProvider(testPool, "github-actions", repo)
+	repo := wif.GitHubRepo{OwnerID: `1" || true || "`, ID: "2\\"}
+	p := wif.GitHubProvider(testPool, "github-actions", repo)
 	m, err := Evaluate(p, githubClaims(nil))
 	if err != nil {
 		t.Fatalf("Evaluate: %v", err)
@@ -326,7 +363,7 @@ func TestGitHubConditionQuotes(t *testing.T) {
 	if m.Accepted {
 		t.Errorf("a condition built from hostile IDs accepted an unrelated token: %s", p.AttributeCondition)
 	}
-	empty := GitHubProvider(testPool, "github-actions", GitHubRepo{})
+	empty := wif.GitHubProvider(testPool, "github-actions", wif.GitHubRepo{})
 	if m, err := Evaluate(empty, githubClaims(nil)); err != nil || m.Accepted {
 		t.Errorf("Evaluate with empty IDs = %+v, %v; want a refusal", m, err)
 	}
@@ -351,7 +388,7 @@ func TestExtract(t *testing.T) {
 }
 
 func BenchmarkEvaluateGitHubProvider(b *testing.B) {
-	p := GitHubProvider(testPool, "github-actions", testRepo)
+	p := wif.GitHubProvider(testPool, "github-actions", testRepo)
 	c := githubClaims(nil)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -364,11 +401,11 @@ func BenchmarkEvaluateGitHubProvider(b *testing.B) {
 func TestEvaluatorCache(t *testing.T) {
 	t.Parallel()
 	var e Evaluator
-	p := GitHubProvider(testPool, "github-actions", testRepo)
-	other := GitHubProvider(testPool, "github-actions", GitHubRepo{OwnerID: "65", ID: "75"})
+	p := wif.GitHubProvider(testPool, "github-actions", testRepo)
+	other := wif.GitHubProvider(testPool, "github-actions", wif.GitHubRepo{OwnerID: "65", ID: "75"})
 	for i := range 3 {
 		for _, tt := range []struct {
-			p    Provider
+			p    wif.Provider
 			want bool
 		}{{p, true}, {other, false}} {
 			m, err := e.Evaluate(tt.p, githubClaims(nil))
@@ -392,7 +429,7 @@ func TestEvaluatorCache(t *testing.T) {
 
 func BenchmarkEvaluatorCached(b *testing.B) {
 	var e Evaluator
-	p := GitHubProvider(testPool, "github-actions", testRepo)
+	p := wif.GitHubProvider(testPool, "github-actions", testRepo)
 	c := githubClaims(nil)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,10 +1,11 @@
-package wif_test
+package provision_test
 
 import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/twostage/twostage/wif"
+	"github.com/twostage/twostage/wif/provision"
 )
 
 func TestSimulateGitHubSetup(t *testing.T) {
@@ -59,7 +60,7 @@ func TestSimulateGitHubSetup(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := wif.Simulate(s, tt.claims)
+			got, err := provision.Simulate(s, tt.claims)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +86,7 @@ func TestSimulateGitHubSetup(t *testing.T) {
 func TestSimulatePrincipals(t *testing.T) {
 	t.Parallel()
 	s := testSetup()
-	got, err := wif.Simulate(s, wif.GitHubClaims(testRepo(), "push", "refs/heads/main"))
+	got, err := provision.Simulate(s, wif.GitHubClaims(testRepo(), "push", "refs/heads/main"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestSimulateDisabledPool(t *testing.T) {
 	t.Parallel()
 	s := testSetup()
 	s.Pool.Disabled = true
-	got, err := wif.Simulate(s, wif.GitHubClaims(testRepo(), "push", "refs/heads/main"))
+	got, err := provision.Simulate(s, wif.GitHubClaims(testRepo(), "push", "refs/heads/main"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestSimulateMalformedProvider(t *testing.T) {
 	t.Parallel()
 	s := testSetup()
 	s.Provider.AttributeCondition = "assertion.repository_id =="
-	if _, err := wif.Simulate(s, wif.GitHubClaims(testRepo(), "push", "refs/heads/main")); err == nil {
+	if _, err := provision.Simulate(s, wif.GitHubClaims(testRepo(), "push", "refs/heads/main")); err == nil {
 		t.Error("Simulate with a condition that does not compile = nil error")
 	}
 }
@@ -135,7 +136,7 @@ func BenchmarkSimulate(b *testing.B) {
 	c := wif.GitHubClaims(testRepo(), "push", "refs/tags/v1.2.3")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := wif.Simulate(s, c); err != nil {
+		if _, err := provision.Simulate(s, c); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package wif_test
+package provision_test
 
 import (
 	"flag"
@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/twostage/twostage/wif"
+	"github.com/twostage/twostage/wif/provision"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/setup")
@@ -34,22 +34,22 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
-func renderSetups() map[string]wif.Setup {
+func renderSetups() map[string]provision.Setup {
 	public := testConfig()
 	public.PublicInvoker = true
 	cond := fullSetup()
-	cond.Bindings = append(cond.Bindings, wif.Binding{
-		Resource:  wif.ProjectResource("my-proj"),
+	cond.Bindings = append(cond.Bindings, provision.Binding{
+		Resource:  provision.ProjectResource("my-proj"),
 		Role:      "roles/logging.viewer",
 		Member:    "principalSet://" + poolBase + "attribute.stage/prod",
-		Condition: &wif.Expr{Title: "until 2030", Description: "temporary, for \"debugging\"", Expression: `request.time < timestamp("2030-01-01T00:00:00Z")`},
+		Condition: &provision.Expr{Title: "until 2030", Description: "temporary, for \"debugging\"", Expression: `request.time < timestamp("2030-01-01T00:00:00Z")`},
 	})
 	cond.Provider.AllowedAudiences = []string{"https://github.com/octo-org", "sts.googleapis.com"}
 	// A comma in a mapping makes gcloud need its ^DELIM^ escape.
 	cond.Provider.AttributeMapping["attribute.trigger"] = "assertion.event_name in ['push', 'workflow_dispatch'] ? 'ok' : 'no'"
-	return map[string]wif.Setup{
+	return map[string]provision.Setup{
 		"github":      testSetup(),
-		"public":      wif.GitHubSetup(public),
+		"public":      provision.GitHubSetup(public),
 		"conditional": cond,
 		"seed":        seedSetup(),
 	}
@@ -59,7 +59,7 @@ func TestRenderGcloud(t *testing.T) {
 	t.Parallel()
 	for name, s := range renderSetups() {
 		t.Run(name, func(t *testing.T) {
-			got := wif.RenderGcloud(s)
+			got := provision.RenderGcloud(s)
 			golden(t, name+".gcloud.sh", got)
 			for _, want := range []string{
 				"gcloud iam workload-identity-pools create " + s.Pool.ID,
@@ -81,7 +81,7 @@ func TestRenderTerraform(t *testing.T) {
 	t.Parallel()
 	for name, s := range renderSetups() {
 		t.Run(name, func(t *testing.T) {
-			got := wif.RenderTerraform(s)
+			got := provision.RenderTerraform(s)
 			golden(t, name+".tf", got)
 			if n := strings.Count(got, "_iam_member\" "); n != len(s.Bindings) {
 				t.Errorf("terraform has %d *_iam_member resources, want %d", n, len(s.Bindings))
@@ -112,7 +112,7 @@ func TestRenderGcloudQuoting(t *testing.T) {
 				t.Fatal(err)
 			}
 			script := filepath.Join(dir, "setup.sh")
-			if err := os.WriteFile(script, []byte(wif.RenderGcloud(s)), 0o644); err != nil {
+			if err := os.WriteFile(script, []byte(provision.RenderGcloud(s)), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			cmd := exec.Command(bash, script)
