@@ -240,6 +240,10 @@ type rolloutResult struct {
 	Split     string        `json:"split,omitempty"`
 	// Nothing is set when there was nothing to do.
 	Nothing bool `json:"nothing,omitempty"`
+	// Waiting is a released candidate no rollout has taken up yet.
+	Waiting string `json:"waiting,omitempty"`
+	// Manual is "next" or "full" for a promotion by hand.
+	Manual string `json:"manual,omitempty"`
 	// Regions are the extra prod regions' results.
 	Regions []rolloutResult `json:"regions,omitempty"`
 }
@@ -257,8 +261,14 @@ func (r rolloutResult) text() string {
 	if r.Region != "" {
 		where = " in " + r.Region
 	}
+	if r.Nothing && !r.Phase.Done() && r.Phase != "" {
+		return fmt.Sprintf("nothing to start%s: the rollout of %s is %s at step %d, %s\n", where, r.Candidate, r.Phase, r.Step, r.Reason)
+	}
 	if r.Nothing && r.Phase != "" {
 		return fmt.Sprintf("nothing to roll back%s: the rollout of %s already ended %s and %s serves 100%% (%s)\n", where, r.Candidate, r.Phase, r.Stable, r.Reason)
+	}
+	if r.Nothing && r.Waiting != "" {
+		return fmt.Sprintf("nothing to resume%s: %s waits for a person to start its rollout\n", where, r.Waiting)
 	}
 	if r.Nothing {
 		return fmt.Sprintf("nothing to promote%s: no release is waiting and no rollout is under way\n", where)
@@ -267,7 +277,15 @@ func (r rolloutResult) text() string {
 	if r.Step > 0 {
 		s += fmt.Sprintf(" at step %d (%d%%)", r.Step, r.Percent)
 	}
-	if r.Reason != "" {
+	switch {
+	case r.Manual == "full" && r.Phase == traffic.Succeeded:
+		s += ": promoted by hand to 100%, gates skipped"
+	case r.Manual == "next":
+		s += " (moved by hand, gates skipped)"
+		if r.Reason != "" {
+			s += ": " + r.Reason
+		}
+	case r.Reason != "":
 		s += ": " + r.Reason
 	}
 	return s + "\n  traffic " + r.Split + "\n"
@@ -294,52 +312,6 @@ func gather(rs []rolloutResult) rolloutResult {
 	return out
 }
 
-func (a *app) cmdPromote(ctx context.Context, args []string) (any, error) {
-	fs := a.flags("promote")
-	a.virtualFlag(fs)
-	revision := fs.String("revision", "", "the revision to roll out (default the rollout under way, else the candidate)")
-	manual := fs.String("manual", "", "next or full: move the rollout under way past its gates by hand")
-	ifPending := fs.Bool("if-pending", false, "exit 0 without doing anything when no release waits and no rollout is under way (for schedules)")
-	actor := fs.String("actor", "", "who promotes (default $GITHUB_ACTOR, else $USER)")
-	if err := a.parse(fs, args); err != nil {
-		return nil, err
-	}
-	switch pipeline.Manual(*manual) {
-	case "", pipeline.ManualNext, pipeline.ManualFull:
-	default:
-		return nil, usagef("--manual %q: use next or full", *manual)
-	}
-	if _, err := a.open(ctx); err != nil {
-		return nil, err
-	}
-	var results []rolloutResult
-	for i, r := range a.regions {
-		if *ifPending && *revision == "" || *manual != "" && len(a.regions) > 1 {
-			pending, err := a.pending(ctx, r)
-			if err != nil {
-				return gather(results), err
-			}
-			if !pending {
-				results = append(results, rolloutResult{Region: r.name, Nothing: true})
-				continue
-			}
-		}
-		end := a.group("promote in " + r.name)
-		res, err := r.pipe.Promote(ctx, pipeline.PromoteInput{Revision: *revision, Actor: a.actor(*actor), Manual: pipeline.Manual(*manual)})
-		end()
-		results = append(results, newRolloutResult(r.name, res))
-		if err != nil {
-			if i > 0 && errors.Is(err, traffic.ErrRolledBack) {
-				// A region rolled back: undo the regions already promoted,
-				// so every region serves the same release.
-				err = errors.Join(err, a.undo(ctx, a.regions[:i], fmt.Sprintf("rolled back because the rollout in %s rolled back", r.name), a.actor(*actor), results))
-			}
-			return a.promoted(results), err
-		}
-	}
-	return a.promoted(results), nil
-}
-
 // promoted gathers the regions' results and sets the step outputs.
 func (a *app) promoted(results []rolloutResult) rolloutResult {
 	out := gather(results)
@@ -361,26 +333,6 @@ func (a *app) undo(ctx context.Context, regions []region, reason, actor string, 
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// pending reports whether promote has something to do in region r.
-func (a *app) pending(ctx context.Context, r region) (bool, error) {
-	sp, err := r.prod.Split(ctx)
-	if errors.Is(err, twostage.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("reading prod traffic in %s: %w", r.name, err)
-	}
-	st, err := traffic.DecodeState(sp.State)
-	if err != nil {
-		return false, err
-	}
-	if st.Candidate != "" && !st.Phase.Done() {
-		return true, nil
-	}
-	cand, ok := traffic.TagOf(sp, traffic.TagCandidate)
-	return ok && cand != st.Candidate && traffic.Shares(sp)[cand] < 100, nil
 }
 
 func (a *app) cmdRollback(ctx context.Context, args []string) (any, error) {

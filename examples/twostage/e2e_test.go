@@ -16,6 +16,9 @@ import (
 	"github.com/twostage/twostage/fake/cloudrunfake"
 )
 
+// testActionRef is the commit the test binaries pin the twostage action to.
+const testActionRef = "0123456789abcdef0123456789abcdef01234567"
+
 // buildCLI builds the twostage binary into a temporary directory.
 func buildCLI(t *testing.T) string {
 	t.Helper()
@@ -23,7 +26,7 @@ func buildCLI(t *testing.T) string {
 	if runtime.GOOS == "windows" {
 		bin += ".exe"
 	}
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-ldflags", "-X main.actionRef="+testActionRef, "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -11,8 +11,11 @@ import (
 	"github.com/twostage/twostage/examples/twostage/internal/workflows"
 )
 
+// readmeActionRef is the commit the README's workflows pin.
+const readmeActionRef = "5f2c8e1a9b3d4c6e7f8091a2b3c4d5e6f7a8b9c0"
+
 // TestREADMEWorkflows keeps the workflows shown in README.md identical to
-// what `twostage init --project my-project --service api` writes (minus
+// what `twostage init --project my-project --service api --build docker --ref … --ref-version v0.4.0` writes (minus
 // the leading comments).
 func TestREADMEWorkflows(t *testing.T) {
 	t.Parallel()
@@ -20,7 +23,7 @@ func TestREADMEWorkflows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := workflows.Files(workflows.Params{Project: "my-project", Region: "us-central1", Repository: "apps", Image: "api", DevService: "api-dev", ProdService: "api", Branch: "main"})
+	files, err := workflows.Files(workflows.Params{Project: "my-project", Region: "us-central1", Repository: "apps", Image: "api", DevService: "api-dev", ProdService: "api", Branch: "main", Build: workflows.BuildDocker, CLI: workflows.Action{SHA: readmeActionRef, Version: "v0.4.0"}})
 	if err != nil {
 		t.Fatal(err)
 	}

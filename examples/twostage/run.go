@@ -15,6 +15,7 @@ import (
 	"time"
 
 	monitoring "cloud.google.com/go/monitoring/apiv3/v2"
+	"golang.org/x/oauth2"
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/examples/twostage/internal/auditlog"
@@ -79,6 +80,7 @@ commands:
   version    print the version
   emulator   local play: serve Cloud Run and Artifact Registry emulators, print the export line
   ci         in GitHub Actions: dev on a branch push, release on a tag push (from GITHUB_REF)
+  registry-login  log Docker in to the Artifact Registry repository (keyless in Actions)
 
 common flags: --config FILE (default twostage.yaml), --json
 exit codes: 0 ok, 1 failed, 2 usage, 3 refused by policy, 4 rolled back, 5 paused
@@ -115,6 +117,8 @@ func runClock(ctx context.Context, args []string, env func(string) string, stdou
 		"doctor":   a.cmdDoctor,
 		"version":  a.cmdVersion,
 		"emulator": a.cmdEmulator,
+
+		"registry-login": a.cmdRegistryLogin,
 	}
 	commands["ci"] = func(ctx context.Context, args []string) (any, error) {
 		// ci runs what the GitHub event asks for: a push to a branch is a
@@ -161,6 +165,9 @@ type app struct {
 	popts    []pipeline.Option
 
 	metricsClient *monitoring.MetricClient // the gates' Cloud Monitoring client, if any
+	tokenSource   oauth2.TokenSource       // the keyless token source in Actions, if any
+	onEvent       func(pipeline.Event)     // sees every pipeline event, if set
+	summaryNote   string                   // markdown added to the job summary
 }
 
 // flags returns the command's flag set with the common flags.
@@ -242,13 +249,14 @@ func (a *app) writeGitHub(err error) {
 		return
 	}
 	events := a.events.Events()
-	if len(events) == 0 && err == nil {
+	if len(events) == 0 && err == nil && a.summaryNote == "" {
 		return
 	}
 	md := ghactions.Summary("twostage "+a.command, events)
 	if err != nil {
 		md += fmt.Sprintf("**Failed** (exit %d): %s\n\n", exitCode(err), strings.ReplaceAll(err.Error(), "\n", " "))
 	}
+	md += a.summaryNote
 	if a.gh.RunURL != "" {
 		md += fmt.Sprintf("[workflow run](%s)\n\n", a.gh.RunURL)
 	}
@@ -332,6 +340,7 @@ func (a *app) open(ctx context.Context) (*pipeline.Pipeline, error) {
 			return nil, err
 		}
 		opts.TokenSource = ts
+		a.tokenSource = ts
 	}
 	b, err := backend.Open(ctx, a.cfg, opts)
 	if err != nil {
@@ -339,7 +348,7 @@ func (a *app) open(ctx context.Context) (*pipeline.Pipeline, error) {
 	}
 	a.backend = b
 
-	sinks := multiSink{&a.events, a.progress}
+	sinks := multiSink{&a.events, a.progress, sinkFunc(a.hook)}
 	if a.cfg.Audit.Log != "" {
 		name := a.cfg.Audit.Log
 		if !filepath.IsAbs(name) {
@@ -363,7 +372,7 @@ func (a *app) open(ctx context.Context) (*pipeline.Pipeline, error) {
 		pipeline.WithClock(clock),
 	}
 	if a.cfg.Release.SignedTags {
-		a.popts = append(a.popts, pipeline.WithSignedTags(a.verifier()))
+		a.popts = append(a.popts, pipeline.WithSignedTags(pipeline.TagVerifierFunc(a.verifyTag)))
 	}
 	if s := a.cfg.Release.Smoke; s != nil {
 		a.popts = append(a.popts, pipeline.WithVerifiers(pipeline.HTTPCheck{Path: s.Path, WantStatus: s.Status, BodyContains: s.Contains, Clock: clock}))
@@ -389,6 +398,21 @@ type region struct {
 	name string
 	prod *cloudrun.Service
 	pipe *pipeline.Pipeline
+}
+
+// sinkFunc is a Sink of a function.
+type sinkFunc func(pipeline.Event)
+
+func (f sinkFunc) Record(_ context.Context, e pipeline.Event) error {
+	f(e)
+	return nil
+}
+
+// hook passes a pipeline event to a.onEvent, if set.
+func (a *app) hook(e pipeline.Event) {
+	if a.onEvent != nil {
+		a.onEvent(e)
+	}
 }
 
 // multiSink fans events out.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -210,6 +211,9 @@ func stageOf(name, region string, s pipeline.StageStatus) stageStatus {
 type initResult struct {
 	Dir   string   `json:"dir"`
 	Files []string `json:"files"`
+	// Build is the dev workflow's build kind; Action the pinned action.
+	Build  string `json:"build"`
+	Action string `json:"action"`
 }
 
 func (r initResult) Text() string {
@@ -217,6 +221,7 @@ func (r initResult) Text() string {
 	for _, f := range r.Files {
 		fmt.Fprintf(&b, "wrote %s\n", filepath.Join(r.Dir, f))
 	}
+	fmt.Fprintf(&b, "dev.yml builds with %s; the workflows use %s\n", r.Build, r.Action)
 	b.WriteString("next: edit twostage.yaml, run `twostage doctor`, then `twostage wif plan` to set up keyless deploys\n")
 	return b.String()
 }
@@ -230,6 +235,10 @@ func (a *app) cmdInit(_ context.Context, args []string) (any, error) {
 	image := fs.String("image", "", "the image name (default the service name)")
 	service := fs.String("service", "api", "the prod service name; dev is SERVICE-dev")
 	branch := fs.String("branch", "main", "the branch that deploys to dev")
+	build := fs.String("build", "", "how dev.yml builds the image: docker (a Dockerfile, with buildx), go (a static binary packed without Docker) or static (the files of --image-dir); default docker when a Dockerfile exists, go when a go.mod does, else static")
+	imageDir := fs.String("image-dir", "dist", "go and static: the directory packed into the image under /app")
+	ref := fs.String("ref", "", "the commit of the twostage repository the workflows pin the twostage action to (full 40-hex SHA; default the commit this binary was built from)")
+	refVersion := fs.String("ref-version", "", "the version written beside --ref as its comment (default the module version, else the commit's first 7 characters)")
 	force := fs.Bool("force", false, "overwrite existing files")
 	if err := a.parse(fs, args); err != nil {
 		return nil, err
@@ -237,9 +246,26 @@ func (a *app) cmdInit(_ context.Context, args []string) (any, error) {
 	if *image == "" {
 		*image = *service
 	}
+	kind := workflows.Build(*build)
+	if kind == "" {
+		kind = workflows.BuildStatic
+		switch {
+		case exists(filepath.Join(*dir, "Dockerfile")):
+			kind = workflows.BuildDocker
+		case exists(filepath.Join(*dir, "go.mod")):
+			kind = workflows.BuildGo
+		}
+	} else if !slices.Contains(workflows.Builds(), kind) {
+		return nil, usagef("--build %q: use docker, go or static", *build)
+	}
+	pin, err := actionPin(*ref, *refVersion)
+	if err != nil {
+		return nil, err
+	}
 	files, err := workflows.Files(workflows.Params{
 		Project: *project, Region: *region, Repository: *repo, Image: *image,
-		DevService: *service + "-dev", ProdService: *service, Branch: *branch, CLIVersion: version(),
+		DevService: *service + "-dev", ProdService: *service, Branch: *branch,
+		Build: kind, ImageDir: *imageDir, CLI: pin,
 	})
 	if err != nil {
 		return nil, err
@@ -269,7 +295,55 @@ func (a *app) cmdInit(_ context.Context, args []string) (any, error) {
 			return nil, fmt.Errorf("init: %w", err)
 		}
 	}
-	return initResult{Dir: *dir, Files: names}, nil
+	return initResult{Dir: *dir, Files: names, Build: string(kind), Action: pin.Uses()}, nil
+}
+
+func exists(name string) bool {
+	_, err := os.Stat(name)
+	return err == nil
+}
+
+// actionRef is the commit the twostage action was pinned at, set by the
+// action's build (-ldflags "-X main.actionRef=…").
+var actionRef string
+
+// actionPin is the twostage action the generated workflows use: ref if
+// given, else the commit this binary was built from.
+func actionPin(ref, refVersion string) (workflows.Action, error) {
+	pin := workflows.Action{Repo: workflows.ActionRepo, SHA: strings.ToLower(ref), Version: refVersion}
+	if pin.SHA == "" {
+		pin.SHA = builtFrom()
+	}
+	if pin.SHA == "" {
+		return pin, usagef("init: pass --ref with the full commit SHA of github.com/twostage/twostage to pin the twostage action to (this binary does not know the commit it was built from)")
+	}
+	if !regexp.MustCompile(`^[0-9a-f]{40}$`).MatchString(pin.SHA) {
+		return pin, usagef("init: --ref %q is not a full 40-hex commit SHA; actions are pinned by commit, never by a tag or branch that can move", ref)
+	}
+	if pin.Version == "" {
+		if v := version(); strings.HasPrefix(v, "v") {
+			pin.Version = v
+		} else {
+			pin.Version = pin.SHA[:7]
+		}
+	}
+	return pin, nil
+}
+
+// builtFrom is the commit of the twostage repository this binary was built
+// from: the action's pinned ref, else Go's VCS stamp.
+func builtFrom() string {
+	if regexp.MustCompile(`^[0-9a-f]{40}$`).MatchString(actionRef) {
+		return actionRef
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return ""
 }
 
 // --- doctor

@@ -156,3 +156,11 @@ func escapeData(s string) string {
 func escapeProperty(s string) string {
 	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
 }
+
+// Mask tells the runner to hide secret in the log from now on
+// (::add-mask::).
+func Mask(w io.Writer, secret string) {
+	if secret != "" {
+		fmt.Fprintf(w, "::add-mask::%s\n", escapeData(secret))
+	}
+}

@@ -11,12 +11,29 @@ import (
 	"github.com/twostage/twostage/examples/twostage/internal/config"
 )
 
-var params = Params{Project: "my-project", Region: "us-central1", Repository: "apps", Image: "api", DevService: "api-dev", ProdService: "api", Branch: "main", CLIVersion: "v0.1.0"}
+var params = Params{Project: "my-project", Region: "us-central1", Repository: "apps", Image: "api", DevService: "api-dev", ProdService: "api", Branch: "main", CLI: Action{SHA: "0123456789abcdef0123456789abcdef01234567", Version: "v0.1.0"}}
+
+// allParams are params with each build kind.
+func allParams() []Params {
+	var out []Params
+	for _, b := range Builds() {
+		p := params
+		p.Build = b
+		out = append(out, p)
+	}
+	return out
+}
 
 // TestActionlint lints every generated workflow with actionlint.
 func TestActionlint(t *testing.T) {
 	t.Parallel()
-	files, err := Files(params)
+	for _, p := range allParams() {
+		t.Run(string(p.Build), func(t *testing.T) { lint(t, p) })
+	}
+}
+
+func lint(t *testing.T, p Params) {
+	files, err := Files(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,34 +64,55 @@ func TestActionlint(t *testing.T) {
 // TestWorkflowRules checks the security rules every workflow follows.
 func TestWorkflowRules(t *testing.T) {
 	t.Parallel()
-	files, err := Files(params)
+	for _, p := range allParams() {
+		t.Run(string(p.Build), func(t *testing.T) { rules(t, p) })
+	}
+}
+
+func rules(t *testing.T, p Params) {
+	files, err := Files(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	uses := regexp.MustCompile(`uses: ([^@\s]+)@(\S+)(.*)`)
 	for _, name := range []string{".github/workflows/dev.yml", ".github/workflows/release.yml", ".github/workflows/promote.yml"} {
 		w := string(files[name])
-		for _, want := range []string{"permissions:\n  id-token: write\n  contents: read\n", "concurrency:\n  group: twostage-", "cancel-in-progress: false"} {
+		for _, want := range []string{"permissions:\n  id-token: write\n  contents: read\n", "cancel-in-progress: false"} {
 			if !strings.Contains(w, want) {
 				t.Errorf("%s lacks %q", name, want)
 			}
 		}
+		if strings.Contains(w, "go install") || strings.Contains(w, "@latest") {
+			t.Errorf("%s installs the CLI unpinned:\n%s", name, w)
+		}
+		if !strings.Contains(w, "uses: "+ActionRepo+"@"+p.CLI.SHA+" # v0.1.0") {
+			t.Errorf("%s does not use the twostage action pinned by SHA with its version", name)
+		}
 		for _, m := range uses.FindAllStringSubmatch(w, -1) {
-			if !regexp.MustCompile(`^[0-9a-f]{40}$`).MatchString(m[2]) || !regexp.MustCompile(`^ # v\d`).MatchString(m[3]) {
-				t.Errorf("%s: %s is not pinned by a full SHA with a # vX comment", name, m[0])
+			if !regexp.MustCompile(`^[0-9a-f]{40}$`).MatchString(m[2]) || !regexp.MustCompile(`^ # \S`).MatchString(m[3]) {
+				t.Errorf("%s: %s is not pinned by a full SHA with a version comment", name, m[0])
 			}
 		}
 	}
-	// Release and promote share the prod group, so they never race.
-	group := regexp.MustCompile(`group: (\S+)`)
-	rel := group.FindStringSubmatch(string(files[".github/workflows/release.yml"]))[1]
-	pro := group.FindStringSubmatch(string(files[".github/workflows/promote.yml"]))[1]
-	dev := group.FindStringSubmatch(string(files[".github/workflows/dev.yml"]))[1]
-	if rel != pro || rel == dev {
-		t.Errorf("concurrency groups dev %q, release %q, promote %q: want release == promote != dev", dev, rel, pro)
+	dev := string(files[".github/workflows/dev.yml"])
+	switch p.Build {
+	case BuildDocker:
+		for _, want := range []string{"docker/build-push-action@", "command: registry-login", "tags: ${{ steps.login.outputs.image }}:${{ github.sha }}"} {
+			if !strings.Contains(dev, want) {
+				t.Errorf("docker dev.yml lacks %q", want)
+			}
+		}
+	case BuildGo:
+		if !strings.Contains(dev, "go build") || !strings.Contains(dev, "--entrypoint=/app/server") {
+			t.Errorf("go dev.yml does not build a Go binary:\n%s", dev)
+		}
+	case BuildStatic:
+		if strings.Contains(dev, "go build") || strings.Contains(dev, "docker/") {
+			t.Errorf("static dev.yml builds:\n%s", dev)
+		}
 	}
-	if !strings.Contains(string(files[".github/workflows/release.yml"]), "fetch-depth: 0") {
-		t.Error("release.yml must fetch tags (fetch-depth: 0) for git verify-tag")
+	if rel := string(files[".github/workflows/release.yml"]); !strings.Contains(rel, `git fetch --force origin "+refs/tags/$TAG:refs/tags/$TAG"`) {
+		t.Error("release.yml must re-fetch the tag object for git verify-tag")
 	}
 }
 
