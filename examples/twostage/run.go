@@ -194,7 +194,7 @@ func (a *app) parse(fs *flag.FlagSet, args []string) error {
 
 // virtualFlag adds --virtual-time (emulator only).
 func (a *app) virtualFlag(fs *flag.FlagSet) {
-	fs.BoolVar(&a.virtual, "virtual-time", false, "local play only: run bakes and gate waits on simulated time, so a 5-minute bake takes no wall time")
+	fs.BoolVar(&a.virtual, "virtual-time", a.env("TWOSTAGE_VIRTUAL_TIME") == "true", "local play only: run bakes and gate waits on simulated time, so a 5-minute bake takes no wall time (default $TWOSTAGE_VIRTUAL_TIME == true, for workflows run against the emulator)")
 }
 
 // finish prints the result or the error and returns the exit code.

@@ -503,7 +503,10 @@ func (a *app) wifSetup() (provision.Setup, bool) {
 		// The promote workflow runs from the dev branch; a job in the
 		// protected prod environment acts as prod.
 		key := "attribute." + provision.StageAttribute
-		s.Provider.AttributeMapping[key] = fmt.Sprintf("('environment' in assertion && assertion.environment == %q) ? 'prod' : (%s)", env, s.Provider.AttributeMapping[key])
+		// The job that resumes a rollout a person started runs in
+		// ENV-resume (no reviewers): prod too (README: concurrency and
+		// approvals).
+		s.Provider.AttributeMapping[key] = fmt.Sprintf("('environment' in assertion && assertion.environment in [%q, %q]) ? 'prod' : (%s)", env, env+"-resume", s.Provider.AttributeMapping[key])
 	}
 	return s, true
 }

@@ -144,3 +144,88 @@ func TestActionlintCatches(t *testing.T) {
 		t.Errorf("actionlint found %d errors (%v) in a broken workflow, want some", len(errs), err)
 	}
 }
+
+// TestConcurrencyAndApprovals checks as data what the harness cannot run.
+// GitHub keeps at most one running and one pending run per concurrency
+// group and cancels the pending one when another is queued
+// (docs.github.com, "Control the concurrency of workflows and jobs"), so
+// a run that must not be lost (a release, a person's decision) needs a
+// group of its own; runs that may be replaced (a dev deploy superseded by
+// a newer push, a resume superseded by an equivalent one) share one so
+// they never race. Only a person's decisions run in the protected
+// environment; the resume job runs only `promote --resume`.
+func TestConcurrencyAndApprovals(t *testing.T) {
+	t.Parallel()
+	type want struct {
+		group       string // the group, with its expression
+		mustNotLose bool
+		environment string
+	}
+	wants := map[string]want{
+		"dev.yml/deploy":      {"twostage-api-dev", false, ""},
+		"release.yml/release": {"twostage-api-release-${{ github.ref_name }}", true, ""},
+		"promote.yml/decide":  {"twostage-api-decide-${{ github.run_id }}", true, "production"},
+		"promote.yml/resume":  {"twostage-api-resume", false, "production-resume"},
+	}
+	for _, p := range allParams() {
+		files, err := Files(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := 0
+		groups := map[string]string{}
+		for _, name := range []string{"dev.yml", "release.yml", "promote.yml"} {
+			w, errs := actionlint.Parse(files[".github/workflows/"+name])
+			if len(errs) > 0 {
+				t.Fatalf("%s: %v", name, errs[0])
+			}
+			if w.Concurrency != nil {
+				t.Errorf("%s: workflow-level concurrency; use per-job groups", name)
+			}
+			for id, job := range w.Jobs {
+				key := name + "/" + id
+				wt, ok := wants[key]
+				if !ok {
+					t.Errorf("%s: unexpected job %s", p.Build, key)
+					continue
+				}
+				seen++
+				c := job.Concurrency
+				if c == nil || c.Group == nil || c.Group.Value != wt.group {
+					t.Errorf("%s %s: concurrency %+v, want group %q", p.Build, key, c, wt.group)
+					continue
+				}
+				if c.CancelInProgress == nil || c.CancelInProgress.Value {
+					t.Errorf("%s %s: cancel-in-progress must be false", p.Build, key)
+				}
+				unique := strings.Contains(wt.group, "github.run_id") || strings.Contains(wt.group, "github.ref_name")
+				if wt.mustNotLose && !unique {
+					t.Errorf("%s %s must not be lost but its group %q can hold a pending run another replaces", p.Build, key, wt.group)
+				}
+				if other, ok := groups[strings.ToLower(wt.group)]; ok {
+					t.Errorf("%s: %s and %s share group %q", p.Build, other, key, wt.group)
+				}
+				groups[strings.ToLower(wt.group)] = key
+				env := ""
+				if job.Environment != nil && job.Environment.Name != nil {
+					env = job.Environment.Name.Value
+				}
+				if env != wt.environment {
+					t.Errorf("%s %s: environment %q, want %q", p.Build, key, env, wt.environment)
+				}
+				if key == "promote.yml/resume" {
+					for _, s := range job.Steps {
+						if a, ok := s.Exec.(*actionlint.ExecAction); ok && strings.HasPrefix(a.Uses.Value, ActionRepo+"@") {
+							if a.Inputs["command"].Value.Value != "promote" || a.Inputs["args"].Value.Value != "--resume" {
+								t.Errorf("the resume job runs %v: it may only continue a rollout a person started", a.Inputs)
+							}
+						}
+					}
+				}
+			}
+		}
+		if seen != len(wants) {
+			t.Errorf("%s: saw %d jobs, want %d", p.Build, seen, len(wants))
+		}
+	}
+}
