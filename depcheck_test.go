@@ -9,14 +9,23 @@ import (
 )
 
 // TestNoCloudSDKInCorePackages keeps the concept packages and the pipeline
-// free of cloud SDKs (the idea of go-containerregistry's depcheck_test.go):
-// users who only need the model and the fakes must not pull in gRPC clients,
-// and the pipeline must never depend on a backend.
+// free of cloud SDKs and transports (the idea of go-containerregistry's
+// depcheck_test.go): users who only need the model and the fakes must not
+// pull in gRPC clients, and the pipeline must never depend on a backend.
+// Backends mark transient errors at their boundary (internal/gcperr.Error
+// has a Temporary method), so the core tells them with
+// twostage.IsTemporary and needs no gRPC codes.
 func TestNoCloudSDKInCorePackages(t *testing.T) {
 	t.Parallel()
-	core := []string{".", "./pipeline", "./stage", "./traffic", "./traffic/analysis", "./registry", "./fake"}
+	core := []string{".", "./pipeline", "./pipeline/fanout", "./pipeline/prober", "./stage", "./traffic", "./traffic/analysis", "./registry", "./fake"}
 	forbidden := []string{
 		"cloud.google.com/go/",
+		// Transports: the core speaks twostage's sentinels and
+		// twostage.IsTemporary, never gRPC codes or googleapi errors.
+		"google.golang.org/grpc",
+		"github.com/googleapis/gax-go/",
+		"google.golang.org/api/",
+		"github.com/twostage/twostage/internal/gcperr",
 		// Backends of this module: the core never imports them.
 		"github.com/twostage/twostage/stage/cloudrun",
 		"github.com/twostage/twostage/registry/oci",

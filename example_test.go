@@ -24,10 +24,20 @@ func Example() {
 	_, err = svc.Deploy(ctx, stage.Release{Revision: "v1.4.2", Traffic: stage.RouteAll})
 	fmt.Println("bad release:", errors.Is(err, twostage.ErrInvalid))
 
-	a, _ := reg.Push(ctx, "registry.example.com/api:0123abc", fake.NewImage("api"))
-	svc.Deploy(ctx, stage.Release{Artifact: a, Revision: "one", Traffic: stage.RouteAll})
-	sp, _ := svc.Split(ctx)
-	svc.SetSplit(ctx, sp) // someone else writes first
+	a, err := reg.Push(ctx, "registry.example.com/api:0123abc", fake.NewImage("api"))
+	if err != nil {
+		panic(err)
+	}
+	if _, err := svc.Deploy(ctx, stage.Release{Artifact: a, Revision: "one", Traffic: stage.RouteAll}); err != nil {
+		panic(err)
+	}
+	sp, err := svc.Split(ctx)
+	if err != nil {
+		panic(err)
+	}
+	if _, err := svc.SetSplit(ctx, sp); err != nil { // someone else writes first
+		panic(err)
+	}
 	_, err = svc.SetSplit(ctx, sp)
 	fmt.Println("stale version:", errors.Is(err, twostage.ErrConflict))
 

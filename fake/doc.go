@@ -45,9 +45,36 @@
 //
 // # Fidelity
 //
-// Behaviour emulated from Cloud Run cites its source in the code: the
-// run/apiv2/runpb field comments, or the "API facts" of the design document
-// (DESIGN.md). Behaviour that could not be checked against a source is
-// marked "unverified" where it is implemented. The emulators of the real
-// APIs, served over gRPC, live in sub-packages such as fake/cloudrunfake.
+// Behaviour emulated from Cloud Run cites its source in the code where one
+// exists: the run/apiv2/runpb field comments or gcloud output quoted in
+// public issues. The Cloud Run rules the fake and stage/cloudrun share
+// (names, labels, tags, label carry-over) live in packages stage and
+// traffic. These behaviours could not be checked against a source and are
+// unverified:
+//
+//   - adopting a revision (same name, same template) leaves
+//     latest_ready_revision where it was (cloudrunfake reads it the same
+//     way);
+//   - a reused revision name with a different template fails as
+//     ALREADY_EXISTS "Revision named '…' with different configuration
+//     already exists.", reported as [twostage.ErrConflict];
+//   - a revision that fails to start: the operation fails with
+//     FAILED_PRECONDITION "Revision '…' is not ready and cannot serve
+//     traffic…", latest_ready_revision unchanged, the revision kept;
+//   - a split naming a missing revision fails (its wording is ours), and
+//     one sending traffic to a revision that is not ready fails with
+//     Cloud Run's "is not ready and cannot serve traffic";
+//   - an empty etag on a traffic write writes unconditionally (AIP-154
+//     makes the etag optional; unverified for Cloud Run);
+//   - "update-traffic --to-latest" keeps tags of entries that had traffic
+//     as tag-only entries; "--no-traffic" pins each LATEST entry to the
+//     latest ready revision with the same percent;
+//   - tag URLs have the form "https://TAG---SERVICE-HASH-REGION.a.run.app";
+//   - at most [stage.MaxLabels] labels per revision;
+//   - the wording of the error a Registry with [WithImmutableTags] returns
+//     when a tag would move (Artifact Registry's
+//     docker_config.immutable_tags refuses it; its text is not known).
+//
+// The emulators of the real APIs, served over gRPC, live in sub-packages
+// such as fake/cloudrunfake.
 package fake

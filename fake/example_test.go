@@ -119,9 +119,12 @@ func ExampleServiceFuncs() {
 		}
 	}
 	for _, pct := range []int{5, 25, 25} {
-		sp, _ := svc.Split(ctx)
+		sp, err := svc.Split(ctx)
+		if err != nil {
+			panic(err)
+		}
 		sp.Targets = []traffic.Target{{Revision: "api-stable", Percent: 100 - pct}, {Revision: "api-canary", Percent: pct}}
-		_, err := svc.SetSplit(ctx, sp)
+		_, err = svc.SetSplit(ctx, sp)
 		fmt.Printf("%d%%: conflict=%v\n", pct, errors.Is(err, twostage.ErrConflict))
 	}
 	for _, c := range svc.Calls() {

@@ -448,7 +448,7 @@ func TestServiceDeployInvalid(t *testing.T) {
 		{"label key upper-case", with(func(r *stage.Release) { r.Labels = map[string]string{"Team": "x"} }), `release label key "Team"`},
 		{"label key starting with a digit", with(func(r *stage.Release) { r.Labels = map[string]string{"1team": "x"} }), `release label key "1team"`},
 		{"label key too long", with(func(r *stage.Release) { r.Labels = map[string]string{strings.Repeat("k", 64): "x"} }), "release label key"},
-		{"label value with a dot", with(func(r *stage.Release) { r.Labels = map[string]string{"ref": "v1.2"} }), `release label "ref": value "v1.2"`},
+		{"label value with a dot", with(func(r *stage.Release) { r.Labels = map[string]string{"ref": "v1.2"} }), `release label "ref" value "v1.2"`},
 		{"label value too long", with(func(r *stage.Release) { r.Labels = map[string]string{"ref": strings.Repeat("v", 64)} }), `release label "ref"`},
 		{"too many labels", with(func(r *stage.Release) {
 			r.Labels = map[string]string{}

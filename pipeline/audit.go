@@ -9,25 +9,25 @@ import (
 	"github.com/twostage/twostage/traffic"
 )
 
-// Action names what an audit event records.
-type Action string
+// AuditAction names what an audit event records.
+type AuditAction string
 
 // Actions recorded by the pipeline.
 const (
-	ActionDev      Action = "dev.deploy"
-	ActionRelease  Action = "release.deploy"
-	ActionStep     Action = "promote.step"
-	ActionGate     Action = "promote.gate"
-	ActionRollback Action = "rollback"
-	ActionPause    Action = "promote.pause"
-	ActionRefused  Action = "policy.refused"
+	ActionDev      AuditAction = "dev.deploy"
+	ActionRelease  AuditAction = "release.deploy"
+	ActionStep     AuditAction = "promote.step"
+	ActionGate     AuditAction = "promote.gate"
+	ActionRollback AuditAction = "rollback"
+	ActionPause    AuditAction = "promote.pause"
+	ActionRefused  AuditAction = "policy.refused"
 )
 
-// Event is one audit record: who did what to which artifact where, the
+// AuditEvent is one audit record: who did what to which artifact where, the
 // traffic before and after, and the decision with the numbers behind it.
-type Event struct {
+type AuditEvent struct {
 	Time   time.Time
-	Action Action
+	Action AuditAction
 	// Actor is who asked (for example GITHUB_ACTOR); empty if unknown.
 	Actor string
 	// Ref is the branch or tag; SHA the commit; Digest the image digest.
@@ -54,7 +54,7 @@ type Event struct {
 // use. An error from Record is reported to the caller of the action, joined
 // with the action's own result.
 type Sink interface {
-	Record(ctx context.Context, e Event) error
+	Record(ctx context.Context, e AuditEvent) error
 }
 
 // SlogSink writes each event as one structured log record at Info level.
@@ -64,7 +64,7 @@ type SlogSink struct {
 }
 
 // Record logs e.
-func (s SlogSink) Record(ctx context.Context, e Event) error {
+func (s SlogSink) Record(ctx context.Context, e AuditEvent) error {
 	if s.Logger == nil {
 		return nil
 	}
@@ -87,11 +87,11 @@ func (s SlogSink) Record(ctx context.Context, e Event) error {
 // printing a timeline. The zero value is ready to use.
 type EventLog struct {
 	mu     sync.Mutex // guards events
-	events []Event
+	events []AuditEvent
 }
 
 // Record appends e.
-func (l *EventLog) Record(_ context.Context, e Event) error {
+func (l *EventLog) Record(_ context.Context, e AuditEvent) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.events = append(l.events, e)
@@ -99,16 +99,16 @@ func (l *EventLog) Record(_ context.Context, e Event) error {
 }
 
 // Events returns a copy of the events recorded so far, oldest first.
-func (l *EventLog) Events() []Event {
+func (l *EventLog) Events() []AuditEvent {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]Event(nil), l.events...)
+	return append([]AuditEvent(nil), l.events...)
 }
 
 // multiSink fans out to several sinks.
 type multiSink []Sink
 
-func (m multiSink) Record(ctx context.Context, e Event) error {
+func (m multiSink) Record(ctx context.Context, e AuditEvent) error {
 	var errs []error
 	for _, s := range m {
 		if err := s.Record(ctx, e); err != nil {

@@ -48,7 +48,7 @@ type DevResult struct {
 // (rule 1), or an image whose digest differs from the one already pushed
 // for the commit (build once).
 func (p *Pipeline) Dev(ctx context.Context, in DevInput) (DevResult, error) {
-	e := Event{Action: ActionDev, Actor: in.Actor, Ref: in.Branch, SHA: in.SHA, Stage: "dev"}
+	e := AuditEvent{Action: ActionDev, Actor: in.Actor, Ref: in.Branch, SHA: in.SHA, Stage: "dev"}
 	if err := p.checkBranch(in.Branch); err != nil {
 		return DevResult{}, p.refuse(ctx, e, "%v", err)
 	}

@@ -5,7 +5,7 @@
 // behind gates, and Rollback re-routes to the previous stable revision.
 //
 // Every action checks the release rules first (branch, tag pattern, signed
-// tags, digest provenance, a safe plan) and records an audit [Event] to a
+// tags, digest provenance, a safe plan) and records an audit [AuditEvent] to a
 // [Sink]. The pipeline imports no cloud SDK: hand it fakes from package fake
 // in tests, and the GCP implementations (stage/cloudrun,
 // registry/artifactregistry) in production.

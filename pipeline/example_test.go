@@ -26,8 +26,8 @@ func Example() {
 	prod := fake.NewService("api-prod", fake.WithClock(clock))
 
 	// The prod service exists, serving a placeholder.
-	placeholder, _ := reg.Push(ctx, "europe-west1-docker.pkg.dev/acme/apps/api:placeholder", fake.NewImage("placeholder"))
-	prod.Deploy(ctx, stage.Release{Artifact: placeholder, Revision: "placeholder", Traffic: stage.RouteAll})
+	placeholder := must(reg.Push(ctx, "europe-west1-docker.pkg.dev/acme/apps/api:placeholder", fake.NewImage("placeholder")))
+	must(prod.Deploy(ctx, stage.Release{Artifact: placeholder, Revision: "placeholder", Traffic: stage.RouteAll}))
 
 	p, err := pipeline.New(reg, "europe-west1-docker.pkg.dev/acme/apps/api", dev, prod, pipeline.WithClock(clock))
 	if err != nil {
@@ -67,14 +67,14 @@ func ExamplePipeline_Release_provenance() {
 	ctx := context.Background()
 	reg := fake.NewRegistry()
 	dev, prod := fake.NewService("api-dev"), fake.NewService("api-prod")
-	p, _ := pipeline.New(reg, "registry.example.com/api", dev, prod)
+	p := must(pipeline.New(reg, "registry.example.com/api", dev, prod))
 
 	sha := "8f14e45fceea167a5a36dedd4bea2543c1f0a2b7"
-	p.Dev(ctx, pipeline.DevInput{SHA: sha, Branch: "main", Image: fake.NewImage("original")})
-	prod.Deploy(ctx, stage.Release{Artifact: mustResolve(reg, "registry.example.com/api:"+sha), Revision: "first", Traffic: stage.RouteAll})
+	must(p.Dev(ctx, pipeline.DevInput{SHA: sha, Branch: "main", Image: fake.NewImage("original")}))
+	must(prod.Deploy(ctx, stage.Release{Artifact: mustResolve(reg, "registry.example.com/api:"+sha), Revision: "first", Traffic: stage.RouteAll}))
 
 	// Someone pushes a rebuilt image under the commit's tag.
-	reg.Push(ctx, "registry.example.com/api:"+sha, fake.NewImage("rebuilt"))
+	must(reg.Push(ctx, "registry.example.com/api:"+sha, fake.NewImage("rebuilt")))
 
 	_, err := p.Release(ctx, pipeline.ReleaseInput{Tag: "v1.0.0", SHA: sha})
 	fmt.Println(errors.Is(err, twostage.ErrPolicy))
@@ -90,27 +90,35 @@ func ExamplePipeline_Promote_rollback() {
 	reg := fake.NewRegistry()
 	dev := fake.NewService("api-dev", fake.WithClock(clock))
 	prod := fake.NewService("api-prod", fake.WithClock(clock))
-	placeholder, _ := reg.Push(ctx, "registry.example.com/api:placeholder", fake.NewImage("placeholder"))
-	prod.Deploy(ctx, stage.Release{Artifact: placeholder, Revision: "stable", Traffic: stage.RouteAll})
+	placeholder := must(reg.Push(ctx, "registry.example.com/api:placeholder", fake.NewImage("placeholder")))
+	must(prod.Deploy(ctx, stage.Release{Artifact: placeholder, Revision: "stable", Traffic: stage.RouteAll}))
 
 	failing := traffic.GateFunc(func(context.Context, traffic.Check) (traffic.Verdict, error) {
 		return traffic.Verdict{Gate: "slo", Outcome: traffic.Fail, Reason: "error rate 4.0% > 1.0%"}, nil
 	})
-	p, _ := pipeline.New(reg, "registry.example.com/api", dev, prod, pipeline.WithClock(clock), pipeline.WithGates(failing))
+	p := must(pipeline.New(reg, "registry.example.com/api", dev, prod, pipeline.WithClock(clock), pipeline.WithGates(failing)))
 	sha := "45c48cce2e2d7fbdea1afc51c7c6ad26a1b6e3f9"
-	p.Dev(ctx, pipeline.DevInput{SHA: sha, Branch: "main", Image: fake.NewImage("bad")})
-	p.Release(ctx, pipeline.ReleaseInput{Tag: "v2.0.0", SHA: sha})
+	must(p.Dev(ctx, pipeline.DevInput{SHA: sha, Branch: "main", Image: fake.NewImage("bad")}))
+	must(p.Release(ctx, pipeline.ReleaseInput{Tag: "v2.0.0", SHA: sha}))
 
 	_, err := p.Promote(ctx, pipeline.PromoteInput{})
 	var rerr *traffic.RolloutError
 	if errors.As(err, &rerr) {
 		fmt.Println("rolled back at step", rerr.Step, "("+fmt.Sprint(rerr.Percent)+"%):", rerr.Reason)
 	}
-	sp, _ := prod.Split(ctx)
-	fmt.Println("traffic:", sp)
+	fmt.Println("traffic:", must(prod.Split(ctx)))
 	// Output:
 	// rolled back at step 1 (5%): gate slo failed: error rate 4.0% > 1.0%
 	// traffic: api-prod-stable=100%[stable],api-prod-v2-0-0-45c48cc=0%[candidate]
+}
+
+// must returns v, or panics with err: the examples stop at the first
+// error rather than carry on with a zero value.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 func mustResolve(reg *fake.Registry, ref string) registry.Artifact {

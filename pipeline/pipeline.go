@@ -59,8 +59,7 @@ type Pipeline struct {
 	prodOver   stage.Overrides
 	createProd bool
 	awaitProg  func(registry.AwaitProgress)
-	interval   time.Duration
-	watch      time.Duration
+	rolloutOpt []traffic.RolloutOption
 	audit      Sink // set by WithAudit
 	sink       multiSink
 	log        *slog.Logger
@@ -134,15 +133,18 @@ func WithVerifiers(v ...Verifier) Option {
 // gates. The default, [AutoApprove], never blocks.
 func WithApprover(a Approver) Option { return func(p *Pipeline) { p.approver = a } }
 
-// WithGateInterval sets how often the gates are asked during a rollout
-// step (see traffic.WithInterval). The default is 1 second.
-func WithGateInterval(d time.Duration) Option { return func(p *Pipeline) { p.interval = d } }
-
-// WithWatch sets how long the rollout keeps asking its gates after the
-// candidate reaches 100% (see traffic.WithWatch): a gate failing then
-// rolls back to the previous stable revision in one write. The default is
-// 0, no watch; examples/rolloutsim measures 30 minutes.
-func WithWatch(d time.Duration) Option { return func(p *Pipeline) { p.watch = d } }
+// WithRolloutOptions passes options to the rollout engine Promote and
+// Rollback run ([traffic.NewRollout]), such as [traffic.WithInterval] (how
+// often the gates are asked during a step; default 1 second) and
+// [traffic.WithWatch] (how long the gates are still asked at 100%; default
+// none). They apply after the pipeline's own: the plan ([WithPlan]), the
+// gates ([WithGates], with the approver of [WithApprover]), the clock and
+// the logger. A [traffic.WithObserver] is replaced by the pipeline's audit
+// observer; record events with [WithAudit] instead. New checks them once
+// (an invalid interval or watch is refused there). The default is none.
+func WithRolloutOptions(opts ...traffic.RolloutOption) Option {
+	return func(p *Pipeline) { p.rolloutOpt = append(p.rolloutOpt, opts...) }
+}
 
 // WithAudit adds a sink for audit events (rule 6), besides the logger. The
 // default records to the pipeline's logger only.
@@ -173,7 +175,6 @@ func New(reg registry.Registry, repository string, dev, prod Service, opts ...Op
 		branch:     "main",
 		tagPattern: regexp.MustCompile(SemverTag),
 		plan:       traffic.DefaultPlan(),
-		interval:   time.Second,
 		log:        slog.New(slog.DiscardHandler),
 		clock:      twostage.SystemClock(),
 		awaitFor:   30 * time.Minute,
@@ -206,12 +207,20 @@ func New(reg registry.Registry, repository string, dev, prod Service, opts ...Op
 	if err := p.prodOver.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("pipeline: WithProdOverrides: %w", err))
 	}
-	if p.interval <= 0 || p.awaitFor <= 0 {
-		errs = append(errs, invalid("gate interval and await timeout must be positive"))
+	if p.awaitFor <= 0 {
+		errs = append(errs, invalid("WithAwaitTimeout: the await timeout must be positive"))
 	}
 	if p.clock == nil || p.log == nil {
 		errs = append(errs, invalid("WithClock and WithLogger need non-nil values"))
 	}
+	if p.clock != nil && p.log != nil && len(errs) == 0 {
+		// The rollout engine checks its options (interval, watch) once here,
+		// not at the first Promote.
+		if _, err := p.rollout(); err != nil {
+			errs = append(errs, fmt.Errorf("pipeline: WithRolloutOptions: %w", err))
+		}
+	}
+	errs = append(errs, p.checkStages()...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -232,14 +241,12 @@ func (p *Pipeline) rollout(extra ...traffic.RolloutOption) (*traffic.Rollout, er
 		traffic.WithGates(gates...),
 		traffic.WithClock(p.clock),
 		traffic.WithLogger(p.log),
-		traffic.WithInterval(p.interval),
-		traffic.WithWatch(p.watch),
-	}, extra...)
-	return traffic.NewRollout(p.prod, opts...)
+	}, p.rolloutOpt...)
+	return traffic.NewRollout(p.prod, append(opts, extra...)...)
 }
 
 // record sends e to the sink, stamping the time.
-func (p *Pipeline) record(ctx context.Context, e Event) error {
+func (p *Pipeline) record(ctx context.Context, e AuditEvent) error {
 	if e.Time.IsZero() {
 		e.Time = p.clock.Now()
 	}

@@ -377,8 +377,8 @@ func TestPromoteGateFailsAtStep2(t *testing.T) {
 	if diff := cmp.Diff(map[string]int{stable: 100}, shares(t, w.prod)); diff != "" {
 		t.Errorf("prod shares after rollback (-want +got):\n%s", diff)
 	}
-	var rollback *pipeline.Event
-	var gateFail *pipeline.Event
+	var rollback *pipeline.AuditEvent
+	var gateFail *pipeline.AuditEvent
 	for _, e := range w.log.Events() {
 		switch {
 		case e.Action == pipeline.ActionRollback:
@@ -677,7 +677,7 @@ func TestPromoteWithWatch(t *testing.T) {
 	pass := traffic.GateFunc(func(context.Context, traffic.Check) (traffic.Verdict, error) {
 		return traffic.Verdict{Gate: "ok", Outcome: traffic.Pass}, nil
 	})
-	w := newWorld(t, pipeline.WithGates(pass), pipeline.WithWatch(10*time.Minute))
+	w := newWorld(t, pipeline.WithGates(pass), pipeline.WithRolloutOptions(traffic.WithWatch(10*time.Minute)))
 	w.dev1(t, sha1)
 	w.release(t, "v1.0.0", sha1)
 	res, err := w.p.Promote(context.Background(), pipeline.PromoteInput{})

@@ -12,7 +12,7 @@ import (
 
 // refuse records a policy refusal and returns the error wrapping
 // twostage.ErrPolicy.
-func (p *Pipeline) refuse(ctx context.Context, e Event, format string, args ...any) error {
+func (p *Pipeline) refuse(ctx context.Context, e AuditEvent, format string, args ...any) error {
 	err := fmt.Errorf("pipeline: "+format+": %w", append(args, twostage.ErrPolicy)...)
 	e.Action, e.Decision, e.Reason = ActionRefused, "refused", err.Error()
 	return joinErrs([]error{err, p.record(ctx, e)})

@@ -47,10 +47,10 @@ func (p *Pipeline) Promote(ctx context.Context, in PromoteInput) (traffic.Result
 	if err != nil {
 		return traffic.Result{}, err
 	}
-	// Gates that run something for the rollout's duration (a ProbingGate's
+	// Gates that run something for the rollout's duration (a prober.Gate's
 	// synthetic requests) stop when Promote returns.
 	for _, g := range p.gates {
-		if s, ok := g.(interface{ Stop() }); ok {
+		if s, ok := g.(traffic.Stopper); ok {
 			defer s.Stop()
 		}
 	}
@@ -108,7 +108,7 @@ func (p *Pipeline) observer(ctx context.Context, actor string) *rolloutObserver 
 }
 
 func (o *rolloutObserver) observe(ev traffic.Event) {
-	e := Event{
+	e := AuditEvent{
 		Time: ev.Time, Actor: o.actor, Stage: "prod", Revision: ev.Candidate,
 		Step: ev.Step, Percent: ev.Percent, Reason: ev.Reason, Verdicts: ev.Verdicts,
 	}
@@ -136,7 +136,7 @@ func (o *rolloutObserver) observe(ev traffic.Event) {
 	case traffic.EventPause:
 		e.Action, e.Decision = ActionPause, "paused"
 	default:
-		e.Action, e.Decision = Action("promote."+string(ev.Kind)), string(ev.Kind)
+		e.Action, e.Decision = AuditAction("promote."+string(ev.Kind)), string(ev.Kind)
 	}
 	if err := o.p.record(o.ctx, e); err != nil {
 		o.mu.Lock()

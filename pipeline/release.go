@@ -52,7 +52,7 @@ type ReleaseResult struct {
 // under way fails with twostage.ErrConflict. Release never changes who
 // serves prod traffic.
 func (p *Pipeline) Release(ctx context.Context, in ReleaseInput) (ReleaseResult, error) {
-	e := Event{Action: ActionRelease, Actor: in.Actor, Ref: in.Tag, SHA: in.SHA, Stage: "prod"}
+	e := AuditEvent{Action: ActionRelease, Actor: in.Actor, Ref: in.Tag, SHA: in.SHA, Stage: "prod"}
 	var res ReleaseResult
 	if err := p.checkTag(ctx, in.Tag); err != nil {
 		return res, p.refuse(ctx, e, "%v", err)
@@ -144,7 +144,7 @@ func (p *Pipeline) Release(ctx context.Context, in ReleaseInput) (ReleaseResult,
 
 // createProdRelease deploys the first release to a prod service that does
 // not exist yet, creating it with the release at 100% (WithCreateProd).
-func (p *Pipeline) createProdRelease(ctx context.Context, res *ReleaseResult, suffix, sha string, in ReleaseInput, e Event) error {
+func (p *Pipeline) createProdRelease(ctx context.Context, res *ReleaseResult, suffix, sha string, in ReleaseInput, e AuditEvent) error {
 	var tags []string
 	if traffic.TagFits(serviceName(p.prod), traffic.TagStable) {
 		tags = []string{traffic.TagStable}
@@ -202,7 +202,7 @@ func serviceName(s Service) string {
 // it records the release as aborted in the prod split (one write, traffic
 // unchanged), so Promote refuses the candidate, and returns an error
 // wrapping twostage.ErrNotReady; e carries the verdicts.
-func (p *Pipeline) verify(ctx context.Context, res *ReleaseResult, e *Event) error {
+func (p *Pipeline) verify(ctx context.Context, res *ReleaseResult, e *AuditEvent) error {
 	c := Candidate{Revision: res.Revision, URL: res.PreviewURL}
 	var failed *traffic.Verdict
 	for _, v := range p.verifiers {

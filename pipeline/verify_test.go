@@ -105,7 +105,7 @@ func TestReleaseSmokeCheckFailureRoutesNothing(t *testing.T) {
 	if hits.Load() != 3 {
 		t.Errorf("smoke check made %d requests, want 3 attempts", hits.Load())
 	}
-	var ev *pipeline.Event
+	var ev *pipeline.AuditEvent
 	for _, e := range w.log.Events() {
 		if e.Action == pipeline.ActionRelease {
 			ev = &e

@@ -10,7 +10,6 @@ import (
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/internal/backoff"
-	"github.com/twostage/twostage/internal/gcperr"
 )
 
 // AwaitProgress describes one unsuccessful check made by [Await].
@@ -86,8 +85,8 @@ func WithTimeout(d time.Duration) AwaitOption {
 // in r, and returns the artifact. It is how a release started from a git
 // tag waits for the image the build of that commit is still pushing.
 //
-// Only [twostage.ErrNotFound] and transient errors (unavailable, resource
-// exhausted, HTTP 429/502/503/504, errors whose Temporary method says so)
+// Only [twostage.ErrNotFound] and transient errors ([twostage.IsTemporary]:
+// backends mark unavailable, resource exhausted, HTTP 429/502/503/504 so)
 // are waited on, with exponential backoff
 // and jitter; any other error is returned at once. When ctx is done (or
 // the [WithTimeout] bound passes) the error names the reference, how long
@@ -124,7 +123,7 @@ func Await(ctx context.Context, r Registry, ref string, opts ...AwaitOption) (Ar
 		if ctx.Err() != nil && !errors.Is(err, twostage.ErrNotFound) {
 			return Artifact{}, awaitExpired(ref, cfg.clock.Now().Sub(start), attempt, err, ctx.Err())
 		}
-		if !errors.Is(err, twostage.ErrNotFound) && !transient(err) {
+		if !errors.Is(err, twostage.ErrNotFound) && !twostage.IsTemporary(err) {
 			return Artifact{}, fmt.Errorf("registry: awaiting %s (check %d): %w", ref, attempt, err)
 		}
 		now := cfg.clock.Now()
@@ -149,18 +148,6 @@ func Await(ctx context.Context, r Registry, ref string, opts ...AwaitOption) (Ar
 			return Artifact{}, awaitExpired(ref, cfg.clock.Now().Sub(start), attempt, err, serr)
 		}
 	}
-}
-
-// transient reports errors worth retrying: gRPC/HTTP codes per
-// gcperr.Retryable, and errors that say so themselves through a
-// Temporary() bool method (go-containerregistry's transport.Error for HTTP
-// 429 and 5xx).
-func transient(err error) bool {
-	if gcperr.Retryable(err) {
-		return true
-	}
-	var t interface{ Temporary() bool }
-	return errors.As(err, &t) && t.Temporary()
 }
 
 func awaitExpired(ref string, elapsed time.Duration, checks int, last, cause error) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/internal/gcperr"
 	"github.com/twostage/twostage/registry"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -195,7 +196,9 @@ func TestAwaitContextCancelled(t *testing.T) {
 func TestAwaitErrors(t *testing.T) {
 	t.Parallel()
 	permission := status.Error(codes.PermissionDenied, "caller lacks artifactregistry.repositories.downloadArtifacts")
-	unavailable := status.Error(codes.Unavailable, "try again")
+	// A backend marks a transient failure at its boundary (gcperr.Wrap
+	// gives the status a Temporary method); the core sees no gRPC.
+	unavailable := gcperr.Wrap(status.Error(codes.Unavailable, "try again"), "resolving")
 	tests := []struct {
 		name       string
 		ref        string

@@ -96,10 +96,22 @@ func ExampleBuild() {
 		fmt.Println(err)
 		return
 	}
-	d1, _ := img1.Digest()
-	d2, _ := img2.Digest()
+	d1, err := img1.Digest()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	d2, err := img2.Digest()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	fmt.Println(d1 == d2)
-	cf, _ := img1.ConfigFile()
+	cf, err := img1.ConfigFile()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	fmt.Println(cf.OS + "/" + cf.Architecture)
 	// Output:
 	// true

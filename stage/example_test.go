@@ -41,7 +41,11 @@ func ExampleReleaseSuffix() {
 
 	// 49 characters: the longest service name Cloud Run allows.
 	const service = "payments-reconciliation-service-europe-west4-prod"
-	suffix, _ := stage.ReleaseSuffix("v1.4.2", sha)
+	suffix, err := stage.ReleaseSuffix("v1.4.2", sha)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	name, err := stage.RevisionName(service, suffix)
 	if err != nil {
 		fmt.Println(err)
@@ -51,7 +55,10 @@ func ExampleReleaseSuffix() {
 
 	// A second attempt, when the first name is taken by another
 	// configuration, keeps the commit and the attempt number.
-	name, _ = stage.RevisionName(service, stage.AttemptSuffix(suffix, 2))
+	if name, err = stage.RevisionName(service, stage.AttemptSuffix(suffix, 2)); err != nil {
+		fmt.Println(err)
+		return
+	}
 	fmt.Println(name, len(name))
 
 	// Tags that leave no name are refused.

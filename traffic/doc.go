@@ -11,6 +11,15 @@
 // the same write as the traffic change, so a crashed runner can resume:
 // see [Rollout].
 //
+// # Optional interfaces
+//
+// A Router or a Gate may do more, detected with a type assertion:
+//
+//   - [Namer]: a router that knows its service name, so the rollout skips
+//     the tags that do not fit beside it;
+//   - [Stopper]: a gate that runs something for the rollout's duration,
+//     stopped by pipeline.Pipeline.Promote when it returns.
+//
 // The Cloud Run implementation of Router is in package stage/cloudrun; an
 // in-memory one is fake.Service.
 package traffic

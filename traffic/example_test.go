@@ -131,9 +131,21 @@ func ExampleSetTag() {
 // person running the release.
 func ExampleDiff() {
 	live := traffic.Split{Targets: []traffic.Target{{Latest: true, Percent: 100, Tag: "stable"}}, LatestRevision: "api-00001-abc"}
-	pinned, _ := traffic.Pin(live, live.LatestRevision)
-	staged, _ := traffic.SetTag(pinned, "candidate", "api-00002-def")
-	canary, _ := traffic.Shift(staged, "api-00001-abc", "api-00002-def", 5)
+	pinned, err := traffic.Pin(live, live.LatestRevision)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	staged, err := traffic.SetTag(pinned, "candidate", "api-00002-def")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	canary, err := traffic.Shift(staged, "api-00001-abc", "api-00002-def", 5)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 
 	fmt.Println(traffic.Diff(live, staged))
 	fmt.Println()

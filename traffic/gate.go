@@ -73,8 +73,22 @@ type Verdict struct {
 // Implementations must be safe for concurrent use and must not block beyond
 // ctx. An error means the gate could not judge (for example, metrics were
 // unreachable); the rollout treats it like Inconclusive and reports it.
+//
+// A gate that runs something for the rollout's duration (synthetic
+// requests, a watcher) may also implement [Stopper]; the pipeline stops it
+// when a promotion returns.
 type Gate interface {
 	Check(ctx context.Context, c Check) (Verdict, error)
+}
+
+// Stopper is an optional extension of [Gate] for gates that run something
+// for the duration of a rollout, such as pipeline/prober's Gate, which
+// sends synthetic requests: Stop ends it. pipeline.Pipeline.Promote calls
+// Stop on every gate that implements Stopper when it returns, so nothing
+// outlives the promotion. Stop must be safe to call more than once and
+// concurrently with Check; a later Check may start the work again.
+type Stopper interface {
+	Stop()
 }
 
 // GateFunc adapts a function to the [Gate] interface.

@@ -111,7 +111,7 @@ type Rollout struct {
 	interval time.Duration
 	watch    time.Duration
 	observe  func(Event)
-	service  string // the router's service name, if it tells (stage.Namer-like)
+	service  string // the router's service name, if it is a Namer
 }
 
 // RolloutOption configures a [Rollout].
@@ -181,7 +181,7 @@ func NewRollout(router Router, opts ...RolloutOption) (*Rollout, error) {
 	if router == nil {
 		return nil, invalidf("rollout needs a router")
 	}
-	if n, ok := router.(interface{ Name() string }); ok {
+	if n, ok := router.(Namer); ok {
 		r.service = n.Name()
 	}
 	if r.interval <= 0 {

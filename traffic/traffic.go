@@ -61,6 +61,17 @@ type Router interface {
 	SetSplit(ctx context.Context, s Split) (Split, error)
 }
 
+// Namer is an optional extension of [Router] for routers that know their
+// service's name, such as stage/cloudrun.Service and fake.Service (it has
+// the method set of stage.Namer, so every stage.Namer is one). The rollout
+// engine uses it to skip the tags it maintains when a tag does not fit
+// beside the service name ([TagFits]); a router that is no Namer gets every
+// tag.
+type Namer interface {
+	// Name returns the short service name, such as "api-prod".
+	Name() string
+}
+
 // Clone returns a deep copy of s.
 func (s Split) Clone() Split {
 	c := s

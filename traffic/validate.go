@@ -23,6 +23,22 @@ func TagFits(service, tag string) bool {
 	return service == "" || len(service)+len(tag) <= MaxTagServiceLen
 }
 
+// ValidateTag reports whether tag can be a traffic tag of the service named
+// service: a DNS label that, with the service name, is at most
+// [MaxTagServiceLen] characters (an empty service name is not checked). It
+// is the rule stage/cloudrun and package fake check a release's tags by.
+// The error's message starts with "tag", so callers can say whose tag it is
+// ("release tag …"); it wraps [twostage.ErrInvalid].
+func ValidateTag(service, tag string) error {
+	if !names.DNSLabel(tag) {
+		return fmt.Errorf("tag %q is not a DNS label (lower-case letters, digits and '-', starting with a letter, not ending with '-'): %w", tag, twostage.ErrInvalid)
+	}
+	if !TagFits(service, tag) {
+		return fmt.Errorf("tag %q and service name %q together are %d characters; Cloud Run allows %d, shorten the tag to at most %d: %w", tag, service, len(tag)+len(service), MaxTagServiceLen, max(0, MaxTagServiceLen-len(service)), twostage.ErrInvalid)
+	}
+	return nil
+}
+
 // Validate reports whether s is a split Cloud Run would accept for the
 // service named service: every target names a revision or is Latest (not
 // both), percents are in 0..100 and sum to 100 (an empty split means 100% to

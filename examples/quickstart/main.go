@@ -358,7 +358,7 @@ type timeline struct {
 	start time.Time
 }
 
-func (t *timeline) Record(_ context.Context, e pipeline.Event) error {
+func (t *timeline) Record(_ context.Context, e pipeline.AuditEvent) error {
 	at := fmt.Sprintf("[+%s]", fmtDuration(e.Time.Sub(t.start)))
 	switch e.Action {
 	case pipeline.ActionDev:

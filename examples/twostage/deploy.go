@@ -217,7 +217,7 @@ func (a *app) releaseIn(ctx context.Context, r region, in pipeline.ReleaseInput)
 
 // record sends an event the CLI itself produced to the same sinks as the
 // pipeline's.
-func (a *app) record(ctx context.Context, e pipeline.Event) error {
+func (a *app) record(ctx context.Context, e pipeline.AuditEvent) error {
 	if e.Time.IsZero() {
 		e.Time = a.clock.Now()
 	}

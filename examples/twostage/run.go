@@ -365,7 +365,7 @@ func (a *app) open(ctx context.Context) (*pipeline.Pipeline, error) {
 		pipeline.WithBranch(a.cfg.Branch),
 		pipeline.WithTagPattern(a.cfg.TagPattern()),
 		pipeline.WithPlan(a.cfg.Plan()),
-		pipeline.WithGateInterval(a.cfg.Rollout.GateInterval.D()),
+		pipeline.WithRolloutOptions(traffic.WithInterval(a.cfg.Rollout.GateInterval.D())),
 		pipeline.WithAwaitTimeout(a.cfg.Release.AwaitTimeout.D()),
 		pipeline.WithCreateProd(),
 		pipeline.WithAudit(sinks),
@@ -418,7 +418,7 @@ func (a *app) hook(e pipeline.Event) {
 // multiSink fans events out.
 type multiSink []pipeline.Sink
 
-func (m multiSink) Record(ctx context.Context, e pipeline.Event) error {
+func (m multiSink) Record(ctx context.Context, e pipeline.AuditEvent) error {
 	var errs []error
 	for _, s := range m {
 		errs = append(errs, s.Record(ctx, e))

@@ -61,6 +61,15 @@ func (p Policy) Delay(attempt int) time.Duration {
 	return time.Duration(d)
 }
 
+// FromRetry converts the module's public retry policy to a Policy and a
+// number of attempts, taking r's zero fields from def (see
+// [twostage.Retry.Or]). Attempts below 1 after the defaults are kept as
+// they are, for the caller to refuse.
+func FromRetry(r, def twostage.Retry) (Policy, int) {
+	r = r.Or(def)
+	return Policy{Initial: r.Initial, Max: r.Max, Multiplier: 2}, r.Attempts
+}
+
 // Retry calls fn until it succeeds, returns an error for which retryable is
 // false, or attempts calls have been made (attempts ≤ 0 means until ctx is
 // done). Between calls it sleeps on clock per p. It returns fn's last error,

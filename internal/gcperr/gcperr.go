@@ -6,17 +6,16 @@ package gcperr
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/googleapis/gax-go/v2"
-
-	"github.com/twostage/twostage"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/twostage/twostage"
 )
 
 // Error is a Google API error annotated with the sentinel it maps to.
@@ -49,6 +48,12 @@ func (e *Error) Unwrap() []error {
 	}
 	return append(errs, e.Cause)
 }
+
+// Temporary reports whether the cause is a transient failure worth
+// retrying with backoff (see [Retryable]), so that [twostage.IsTemporary]
+// recognises it without importing a transport: backends wrap every API
+// error with [Wrap] at their boundary.
+func (e *Error) Temporary() bool { return Retryable(e.Cause) }
 
 // GRPCStatus lets status.FromError and status.Code see the original status.
 func (e *Error) GRPCStatus() *status.Status {

@@ -56,6 +56,10 @@ func TestWrap(t *testing.T) {
 		if got := gcperr.Retryable(err); got != tc.retryable {
 			t.Errorf("Retryable(%v) = %v, want %v", tc.err, got, tc.retryable)
 		}
+		// The core sees the same answer without a transport.
+		if got := twostage.IsTemporary(err); got != tc.retryable {
+			t.Errorf("twostage.IsTemporary(Wrap(%v)) = %v, want %v", tc.err, got, tc.retryable)
+		}
 	}
 	if gcperr.Wrap(nil, "x") != nil {
 		t.Error("Wrap(nil) != nil")
@@ -68,7 +72,7 @@ func TestWrap(t *testing.T) {
 func TestWrapCanceled(t *testing.T) {
 	t.Parallel()
 	err := gcperr.Wrap(status.Error(codes.Canceled, "context canceled"), "getting service %q", "api")
-	if !errors.Is(err, context.Canceled) || status.Code(err) != codes.Canceled || gcperr.Retryable(err) {
+	if !errors.Is(err, context.Canceled) || status.Code(err) != codes.Canceled || gcperr.Retryable(err) || twostage.IsTemporary(err) {
 		t.Errorf("Wrap(CANCELLED) = %v: Is(context.Canceled) %v, code %v, retryable %v; want true, Canceled, false",
 			err, errors.Is(err, context.Canceled), status.Code(err), gcperr.Retryable(err))
 	}

@@ -22,10 +22,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/fake"
 	"github.com/twostage/twostage/fake/artifactregistryfake"
 	"github.com/twostage/twostage/fake/cloudrunfake"
-	"github.com/twostage/twostage/internal/backoff"
 	"github.com/twostage/twostage/pipeline"
 	"github.com/twostage/twostage/registry"
 	"github.com/twostage/twostage/registry/artifactregistry"
@@ -330,7 +330,7 @@ func newRunEnvWith(t testing.TB, srvOpts []cloudrunfake.Option, opts ...pipeline
 	// wall clock (registry/oci takes no clock): turned off here so no test
 	// sleeps; the pipeline's own waits run on the fake clock.
 	areg, err := artifactregistry.New(ctx, arRepo, artifactregistry.WithClientOptions(aropts...), artifactregistry.WithHost(host),
-		artifactregistry.WithRetry(e.clk, 4),
+		artifactregistry.WithClock(e.clk), artifactregistry.WithRetry(twostage.Retry{Attempts: 4}),
 		artifactregistry.WithRegistryOptions(oci.WithInsecure(), oci.WithRemoteOptions(
 			remote.WithRetryBackoff(remote.Backoff{Steps: 1}), remote.WithRetryPredicate(func(error) bool { return false }), remote.WithRetryStatusCodes())))
 	if err != nil {
@@ -351,7 +351,7 @@ func newRunEnvWith(t testing.TB, srvOpts []cloudrunfake.Option, opts ...pipeline
 	e.mk = func(t testing.TB, name string) *cloudrun.Service {
 		t.Helper()
 		s, err := cloudrun.New(ctx, name, cloudrun.WithServicesClient(sc), cloudrun.WithRevisionsClient(rc), cloudrun.WithClock(e.clk),
-			cloudrun.WithRetry(backoff.Policy{Rand: func() float64 { return 0 }}, 3))
+			cloudrun.WithRetry(twostage.Retry{Attempts: 3}))
 		if err != nil {
 			t.Fatal(err)
 		}

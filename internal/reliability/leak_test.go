@@ -13,6 +13,7 @@ import (
 
 	"github.com/twostage/twostage/fake/cloudrunfake"
 	"github.com/twostage/twostage/pipeline"
+	"github.com/twostage/twostage/pipeline/fanout"
 	"github.com/twostage/twostage/stage"
 	"github.com/twostage/twostage/traffic"
 )
@@ -60,16 +61,16 @@ func TestNoGoroutineLeaks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var targets []pipeline.Target
+			var targets []fanout.Destination
 			for i := range 4 {
 				name := fmt.Sprintf("projects/%s/locations/%s/services/svc%d", project, region, i)
-				targets = append(targets, pipeline.Target{Name: name, Region: region, Stage: e.mk(t, name)})
+				targets = append(targets, fanout.Destination{Name: name, Region: region, Stage: e.mk(t, name)})
 			}
 			// One write an hour on the wall clock: after the first deploy
 			// the other workers wait for a token until cancelled.
-			res, err := pipeline.FanOut(ctx, targets, stage.Release{Artifact: a, Revision: "x1", Traffic: stage.RouteAll},
-				pipeline.WithConcurrency(4), pipeline.WithWriteRate(rate.Every(time.Hour), 1),
-				pipeline.WithFanOutProgress(func(pipeline.FanOutResult) { cancel() }))
+			res, err := fanout.Deploy(ctx, targets, stage.Release{Artifact: a, Revision: "x1", Traffic: stage.RouteAll},
+				fanout.WithConcurrency(4), fanout.WithWriteRate(rate.Every(time.Hour), 1),
+				fanout.WithProgress(func(fanout.Result) { cancel() }))
 			if !errors.Is(err, context.Canceled) || res[0].Err != nil {
 				t.Errorf("FanOut = %v (first target: %v); want the first deployed and the rest cancelled", err, res[0].Err)
 			}

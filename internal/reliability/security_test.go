@@ -23,8 +23,8 @@ import (
 	"github.com/twostage/twostage/fake"
 	"github.com/twostage/twostage/fake/cloudrunfake"
 	"github.com/twostage/twostage/fake/stsfake"
-	"github.com/twostage/twostage/internal/backoff"
 	"github.com/twostage/twostage/pipeline"
+	"github.com/twostage/twostage/pipeline/fanout"
 	"github.com/twostage/twostage/stage"
 	"github.com/twostage/twostage/stage/cloudrun"
 	"github.com/twostage/twostage/traffic"
@@ -52,7 +52,7 @@ func (s *syncBuffer) String() string {
 // auditSink renders every audit event with all its fields.
 type auditSink struct{ w *syncBuffer }
 
-func (s auditSink) Record(_ context.Context, e pipeline.Event) error {
+func (s auditSink) Record(_ context.Context, e pipeline.AuditEvent) error {
 	fmt.Fprintf(s.w, "%+v\n", e)
 	return nil
 }
@@ -147,7 +147,7 @@ func TestNoSecretsInOutput(t *testing.T) {
 	t.Cleanup(func() { rc.Close() })
 	mk := func(name string) *cloudrun.Service {
 		s, err := cloudrun.New(ctx, name, cloudrun.WithServicesClient(sc), cloudrun.WithRevisionsClient(rc), cloudrun.WithClock(clk),
-			cloudrun.WithLogger(logger), cloudrun.WithRetry(backoff.Policy{Rand: func() float64 { return 0 }}, 2))
+			cloudrun.WithLogger(logger), cloudrun.WithRetry(twostage.Retry{Attempts: 2}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,8 +204,8 @@ func TestNoSecretsInOutput(t *testing.T) {
 	_, err = p.Rollback(ctx, pipeline.RollbackInput{Reason: "test"})
 	note("rollback denied", err)
 	srv.InjectError("/google.cloud.run.v2.Services/UpdateService", nil, 0)
-	_, err = pipeline.FanOut(ctx, []pipeline.Target{{Name: "api", Region: region, Stage: prod}}, stage.Release{Artifact: placeholder, Revision: "x1", Traffic: stage.RouteNone},
-		pipeline.WithFanOutClock(clk), pipeline.WithFanOutLogger(logger))
+	_, err = fanout.Deploy(ctx, []fanout.Destination{{Name: "api", Region: region, Stage: prod}}, stage.Release{Artifact: placeholder, Revision: "x1", Traffic: stage.RouteNone},
+		fanout.WithClock(clk), fanout.WithLogger(logger))
 	note("fan-out", err)
 	// A token exchange the provider rejects, and a bad request token.
 	sts.SetActionsClaims(wif.Claims{"repository_id": "75", "repository_owner_id": "65", "sub": "x", "repository": "octo-org/other"})
@@ -322,7 +322,7 @@ func TestInputsValidatedBeforeAnyCall(t *testing.T) {
 			return err
 		}, twostage.ErrInvalid},
 		{"fan-out: bad region", func() error {
-			_, err := pipeline.FanOut(ctx, []pipeline.Target{{Name: "api", Region: "eu west", Stage: e.prod}}, stage.Release{Artifact: art, Revision: "x", Traffic: stage.RouteAll})
+			_, err := fanout.Deploy(ctx, []fanout.Destination{{Name: "api", Region: "eu west", Stage: e.prod}}, stage.Release{Artifact: art, Revision: "x", Traffic: stage.RouteAll})
 			return err
 		}, twostage.ErrInvalid},
 		{"wif: no OIDC token in the environment", func() error {

@@ -13,7 +13,11 @@ import (
 
 // A tag that is not signed is refused with the reason.
 func ExampleVerifier_VerifyTag() {
-	dir, _ := os.MkdirTemp("", "gittag")
+	dir, err := os.MkdirTemp("", "gittag")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	defer os.RemoveAll(dir)
 	env := []string{"GIT_CONFIG_GLOBAL=" + filepath.Join(dir, "none"), "GIT_CONFIG_NOSYSTEM=1"}
 	for _, args := range [][]string{
@@ -29,7 +33,7 @@ func ExampleVerifier_VerifyTag() {
 		}
 	}
 	v := gittag.Verifier{Dir: dir, Env: env}
-	err := v.VerifyTag(context.Background(), "v1.0.0")
+	err = v.VerifyTag(context.Background(), "v1.0.0")
 	fmt.Println(errors.Is(err, gittag.ErrUnsigned))
 	// Output: true
 }

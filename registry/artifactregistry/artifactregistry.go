@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/twostage/twostage/internal/backoff"
 
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/internal/backoff"
 	"github.com/twostage/twostage/internal/gcperr"
 	"github.com/twostage/twostage/registry"
 	"github.com/twostage/twostage/registry/oci"
@@ -33,7 +35,7 @@ type config struct {
 	ociSet     bool
 	host       string
 	clock      twostage.Clock
-	attempts   int
+	retry      twostage.Retry
 }
 
 // WithClientOptions sets options for the Artifact Registry API client that
@@ -64,13 +66,25 @@ func WithHost(host string) Option {
 	return func(c *config) { c.host = host }
 }
 
-// WithRetry sets how many times an API read (GetTag, GetVersion) is tried
-// when it fails transiently (UNAVAILABLE, DEADLINE_EXCEEDED,
-// RESOURCE_EXHAUSTED), with exponential backoff and jitter on clock.
-// attempts 1 disables retries. The default is 4 attempts on
-// twostage.SystemClock(); tests pass a fake clock so nothing sleeps.
-func WithRetry(clock twostage.Clock, attempts int) Option {
-	return func(c *config) { c.clock, c.attempts = clock, attempts }
+// WithRetry sets how an API read (GetTag, GetVersion) is retried when it
+// fails transiently (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED),
+// with exponential backoff and jitter on the clock of [WithClock];
+// Attempts 1 disables retries. The default is 4 attempts from 250ms
+// doubling up to 5s.
+func WithRetry(r twostage.Retry) Option {
+	return func(c *config) { c.retry = r }
+}
+
+// WithClock sets the clock retries wait on. The default is
+// [twostage.SystemClock]; tests pass a fake clock so nothing sleeps.
+func WithClock(clk twostage.Clock) Option {
+	return func(c *config) { c.clock = clk }
+}
+
+// defaultRetry is the retry policy of API reads unless [WithRetry] says
+// otherwise.
+func defaultRetry() twostage.Retry {
+	return twostage.Retry{Attempts: 4, Initial: 250 * time.Millisecond, Max: 5 * time.Second}
 }
 
 // Registry is one Artifact Registry Docker repository. It is safe for
@@ -82,6 +96,7 @@ type Registry struct {
 	ownClient bool
 	oci       *oci.Registry
 	clock     twostage.Clock
+	policy    backoff.Policy
 	attempts  int
 }
 
@@ -110,13 +125,11 @@ func New(ctx context.Context, repository string, opts ...Option) (*Registry, err
 	if c.clock == nil {
 		c.clock = twostage.SystemClock()
 	}
-	if c.attempts == 0 {
-		c.attempts = 4
+	policy, attempts := backoff.FromRetry(c.retry, defaultRetry())
+	if attempts < 1 {
+		return nil, fmt.Errorf("artifactregistry: WithRetry attempts %d: want at least 1 (1 disables retries): %w", attempts, twostage.ErrInvalid)
 	}
-	if c.attempts < 1 {
-		return nil, fmt.Errorf("artifactregistry: WithRetry attempts %d: want at least 1 (1 disables retries): %w", c.attempts, twostage.ErrInvalid)
-	}
-	r := &Registry{repo: repository, prefix: c.host + "/" + project + "/" + repoID + "/", clock: c.clock, attempts: c.attempts}
+	r := &Registry{repo: repository, prefix: c.host + "/" + project + "/" + repoID + "/", clock: c.clock, policy: policy, attempts: attempts}
 	if _, err := registry.ParseRepository(strings.TrimSuffix(r.prefix, "/")); err != nil {
 		return nil, fmt.Errorf("artifactregistry: repository %s with host %q: %w", repository, c.host, err)
 	}
@@ -243,7 +256,7 @@ func (r *Registry) Resolve(ctx context.Context, ref string) (registry.Artifact, 
 
 // retry runs an idempotent read, retrying transient failures.
 func (r *Registry) retry(ctx context.Context, read func(ctx context.Context) error) error {
-	return backoff.Retry(ctx, r.clock, backoff.Policy{}, r.attempts, gcperr.Retryable, read)
+	return backoff.Retry(ctx, r.clock, r.policy, r.attempts, gcperr.Retryable, read)
 }
 
 // Tag points tag at a.Digest with CreateTag, or UpdateTag when the tag

@@ -298,7 +298,7 @@ func TestResolveRetriesTransientFailures(t *testing.T) {
 		artifactregistry.WithClientOptions(srv.ClientOptions()...),
 		artifactregistry.WithHost(srv.RegistryHost()),
 		artifactregistry.WithRegistryOptions(oci.WithInsecure()),
-		artifactregistry.WithRetry(clock, 3))
+		artifactregistry.WithClock(clock), artifactregistry.WithRetry(twostage.Retry{Attempts: 3}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestResolveRetriesTransientFailures(t *testing.T) {
 	if _, err := reg.Resolve(t.Context(), reg.Image("api")+":abc1234"); status.Code(err) != codes.Unavailable {
 		t.Errorf("Resolve after 3 failures of 3 attempts: err = %v, want UNAVAILABLE kept", err)
 	}
-	if _, err := artifactregistry.New(t.Context(), repoName, artifactregistry.WithRetry(clock, -1), artifactregistry.WithRegistryOptions(oci.WithInsecure())); !errors.Is(err, twostage.ErrInvalid) {
+	if _, err := artifactregistry.New(t.Context(), repoName, artifactregistry.WithClock(clock), artifactregistry.WithRetry(twostage.Retry{Attempts: -1}), artifactregistry.WithRegistryOptions(oci.WithInsecure())); !errors.Is(err, twostage.ErrInvalid) {
 		t.Errorf("WithRetry(-1): err = %v, want ErrInvalid", err)
 	}
 }

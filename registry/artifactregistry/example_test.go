@@ -40,7 +40,10 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	built, _ := img.Digest()
+	built, err := img.Digest()
+	if err != nil {
+		log.Fatal(err)
+	}
 	pushed, err := reg.Push(ctx, reg.Image("api")+":4f2c1e0", img)
 	if err != nil {
 		log.Fatal(err)

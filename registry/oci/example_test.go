@@ -30,7 +30,10 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	built, _ := img.Digest()
+	built, err := img.Digest()
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	reg, err := oci.New(oci.WithInsecure()) // real registries: oci.WithTokenSource(ts)
 	if err != nil {

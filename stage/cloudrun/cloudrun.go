@@ -35,10 +35,10 @@ const StateAnnotation = "twostage.dev/rollout"
 // every revision this package deploys.
 const ManagedByValue = "twostage"
 
-// Default retry settings, used unless [WithRetry] says otherwise.
-const (
-	defaultAttempts = 5
-)
+// defaultRetry is the retry policy unless [WithRetry] says otherwise.
+func defaultRetry() twostage.Retry {
+	return twostage.Retry{Attempts: 5, Initial: 250 * time.Millisecond, Max: 5 * time.Second}
+}
 
 // Service is one Cloud Run service. It is safe for concurrent use.
 type Service struct {
@@ -78,9 +78,9 @@ type config struct {
 	revs       *run.RevisionsClient
 	log        *slog.Logger
 	clock      twostage.Clock
-	policy     backoff.Policy
+	retry      twostage.Retry
 	poll       backoff.Policy
-	attempts   int
+	jitter     func() float64 // tests only: see export_test.go
 	template   *runpb.RevisionTemplate
 	container  string
 }
@@ -117,19 +117,27 @@ func WithClock(clk twostage.Clock) Option {
 }
 
 // WithRetry sets the backoff between attempts of a call that failed
-// transiently and the number of attempts (≥ 1; 1 disables retries); the
-// same bound applies to Deploy redoing a read-modify-write that lost an etag
-// race. The default is the zero [backoff.Policy] (250ms doubling to 5s, 20%
-// jitter) and 5 attempts.
-func WithRetry(p backoff.Policy, attempts int) Option {
-	return func(c *config) { c.policy, c.attempts = p, attempts }
+// transiently (with 20% jitter) and the number of attempts (≥ 1; 1
+// disables retries); the same bound applies to Deploy redoing a
+// read-modify-write that lost an etag race. The default is 5 attempts,
+// 250ms doubling up to 5s; zero fields of r keep their default.
+func WithRetry(r twostage.Retry) Option {
+	return func(c *config) { c.retry = r }
 }
 
-// WithPollInterval sets the backoff between polls of an operation that is
-// not done yet. The default starts at 1s and grows to 10s, like the gapic
-// client's Wait.
-func WithPollInterval(p backoff.Policy) Option {
-	return func(c *config) { c.poll = p }
+// WithPollInterval sets the delay between polls of an operation that is
+// not done yet: initial, doubling up to max, with 20% jitter. The default
+// starts at 1s and grows to 10s, like the gapic client's Wait; values ≤ 0
+// keep the default.
+func WithPollInterval(initial, max time.Duration) Option {
+	return func(c *config) {
+		if initial > 0 {
+			c.poll.Initial = initial
+		}
+		if max > 0 {
+			c.poll.Max = max
+		}
+	}
 }
 
 // WithTemplate sets the revision template used when a deploy creates the
@@ -156,16 +164,20 @@ func New(ctx context.Context, service string, opts ...Option) (*Service, error) 
 		return nil, err
 	}
 	c := config{
-		clock:    twostage.SystemClock(),
-		attempts: defaultAttempts,
-		poll:     backoff.Policy{Initial: time.Second, Max: 10 * time.Second, Multiplier: 2},
+		clock: twostage.SystemClock(),
+		poll:  backoff.Policy{Initial: time.Second, Max: 10 * time.Second, Multiplier: 2},
 	}
 	for _, o := range opts {
 		o(&c)
 	}
+	policy, attempts := backoff.FromRetry(c.retry, defaultRetry())
+	policy.Rand, c.poll.Rand = c.jitter, c.jitter
+	if c.poll.Max < c.poll.Initial {
+		c.poll.Max = c.poll.Initial
+	}
 	switch {
-	case c.attempts < 1:
-		return nil, fmt.Errorf("cloudrun: WithRetry attempts %d: want at least 1 (1 disables retries): %w", c.attempts, twostage.ErrInvalid)
+	case attempts < 1:
+		return nil, fmt.Errorf("cloudrun: WithRetry attempts %d: want at least 1 (1 disables retries): %w", attempts, twostage.ErrInvalid)
 	case c.clock == nil:
 		return nil, fmt.Errorf("cloudrun: WithClock(nil): pass twostage.SystemClock() or a fake clock: %w", twostage.ErrInvalid)
 	case c.template != nil && len(c.template.GetContainers()) == 0:
@@ -178,9 +190,9 @@ func New(ctx context.Context, service string, opts ...Option) (*Service, error) 
 		revs:      c.revs,
 		log:       c.log,
 		clock:     c.clock,
-		policy:    c.policy,
+		policy:    policy,
 		poll:      c.poll,
-		attempts:  c.attempts,
+		attempts:  attempts,
 		container: c.container,
 	}
 	if s.log == nil {
@@ -230,9 +242,7 @@ func (s *Service) Name() string { return s.short }
 func (s *Service) ResourceName() string { return s.name }
 
 // parseServiceName validates "projects/P/locations/R/services/S" and returns
-// S. Service names follow Cloud Run's rule: lower-case letters, digits and
-// '-', starting with a letter, not ending with '-', at most 49 characters
-// (the console's documented limit; unverified against the API).
+// S. Service names follow Cloud Run's rule, [stage.ValidateServiceName].
 func parseServiceName(name string) (string, error) {
 	bad := func(why string) error {
 		return fmt.Errorf("cloudrun: service %q: %s; want \"projects/PROJECT/locations/REGION/services/SERVICE\": %w", name, why, twostage.ErrInvalid)
@@ -247,8 +257,8 @@ func parseServiceName(name string) (string, error) {
 		}
 	}
 	short := parts[5]
-	if !names.DNSLabel(short) || len(short) > 49 {
-		return "", bad(fmt.Sprintf("service name %q must be lower-case letters, digits and '-', start with a letter, not end with '-', at most 49 characters", short))
+	if err := stage.ValidateServiceName(short); err != nil {
+		return "", fmt.Errorf("cloudrun: service %q: want \"projects/PROJECT/locations/REGION/services/SERVICE\": %w", name, err)
 	}
 	return short, nil
 }

@@ -323,7 +323,7 @@ func (s *Service) adopt(ctx context.Context, cur *runpb.Service, rev *runpb.Revi
 	}
 	if len(diffs) > 0 {
 		// Detected before writing; the cause is what the API would answer
-		// (DESIGN.md API facts), so status.Code is ALREADY_EXISTS on both
+		// (Cloud Run, unverified), so status.Code is ALREADY_EXISTS on both
 		// paths.
 		cause := status.Errorf(codes.AlreadyExists, "Revision named '%s' with different configuration already exists.", name)
 		return stage.Revision{}, fmt.Errorf("cloudrun: deploying %s: revision %q already exists with a different configuration: %s; deploy with a new revision suffix: %w",
@@ -365,11 +365,9 @@ func (s *Service) adopt(ctx context.Context, cur *runpb.Service, rev *runpb.Revi
 // prepare sets the image, revision name, overrides and labels of tmpl for
 // release r. The overrides are applied onto the template's settings
 // ([applyOverrides]) after checking the result ([stage.ValidateEffective]).
-// The labels are the template's without [stage.LabelCommit],
-// [stage.LabelRef] and [stage.LabelConfig], then r.Overrides.Labels, then
-// r.Labels, then [stage.LabelManagedBy] and, for non-zero overrides,
-// [stage.LabelConfig] with their fingerprint. Every other template field is
-// left as it is.
+// The labels are [stage.RevisionLabels] (the template's carried over)
+// plus [stage.LabelManagedBy]. Every other template field is left as it
+// is.
 func (s *Service) prepare(tmpl *runpb.RevisionTemplate, name, image string, r stage.Release) error {
 	c := containerOf(tmpl.GetContainers(), s.container)
 	if c == nil {
@@ -388,21 +386,11 @@ func (s *Service) prepare(tmpl *runpb.RevisionTemplate, name, image string, r st
 	}
 	c.Image = image
 	tmpl.Revision = name
+	tmpl.Labels = stage.RevisionLabels(tmpl.GetLabels(), r)
 	if tmpl.Labels == nil {
-		tmpl.Labels = make(map[string]string, len(r.Labels)+2)
+		tmpl.Labels = make(map[string]string, 1)
 	}
-	// The previous release's commit, ref and configuration must not stick
-	// to this one when its release does not set them; other labels (set by
-	// people or other tools) are kept.
-	delete(tmpl.Labels, stage.LabelCommit)
-	delete(tmpl.Labels, stage.LabelRef)
-	delete(tmpl.Labels, stage.LabelConfig)
-	maps.Copy(tmpl.Labels, r.Overrides.Labels)
-	maps.Copy(tmpl.Labels, r.Labels)
 	tmpl.Labels[stage.LabelManagedBy] = ManagedByValue
-	if fp := r.Overrides.Fingerprint(); fp != "" {
-		tmpl.Labels[stage.LabelConfig] = fp
-	}
 	return nil
 }
 
@@ -497,7 +485,7 @@ func (s *Service) revisionFromService(svc *runpb.Service, name string) stage.Rev
 // deployError maps the failure of a deploy's UpdateService, against the
 // service svc as last known. An operation that fails with
 // FAILED_PRECONDITION because the revision is not ready ("Revision '…' is
-// not ready and cannot serve traffic", DESIGN.md API facts) is ErrNotReady,
+// not ready and cannot serve traffic"; Cloud Run, unverified) is ErrNotReady,
 // not a conflict; the revision's own condition confirms it, and the failed
 // revision is returned with the error. ALREADY_EXISTS ("Revision named '…'
 // with different configuration already exists.") is a conflict on the name.

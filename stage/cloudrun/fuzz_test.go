@@ -49,9 +49,9 @@ func FuzzValidateLabel(f *testing.F) {
 	f.Add("t", strings.Repeat("v", 64))
 	f.Add("k", "ü")
 	f.Fuzz(func(t *testing.T, k, v string) {
-		err := ValidateLabel(k, v)
+		err := stage.ValidateLabel(k, v)
 		if want := labelRE.MatchString(k) && labelValueRE.MatchString(v); (err == nil) != want {
-			t.Errorf("ValidateLabel(%q, %q) = %v, want valid: %v", k, v, err, want)
+			t.Errorf("stage.ValidateLabel(%q, %q) = %v, want valid: %v", k, v, err, want)
 		}
 	})
 }

@@ -4,9 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/fake"
 	"github.com/twostage/twostage/fake/cloudrunfake"
-	"github.com/twostage/twostage/internal/backoff"
 	"github.com/twostage/twostage/stage/cloudrun"
 )
 
@@ -45,8 +45,9 @@ func newEnv(t testing.TB, srvOpts []cloudrunfake.Option, opts ...cloudrun.Option
 	opts = append([]cloudrun.Option{
 		cloudrun.WithClientOptions(srv.ClientOptions()...),
 		cloudrun.WithClock(clk),
-		cloudrun.WithRetry(backoff.Policy{Rand: func() float64 { return 0 }}, 5),
-		cloudrun.WithPollInterval(backoff.Policy{Initial: time.Second, Max: 10 * time.Second, Rand: func() float64 { return 0 }}),
+		cloudrun.WithRetry(twostage.Retry{Attempts: 5}),
+		cloudrun.WithPollInterval(time.Second, 10*time.Second),
+		cloudrun.WithJitter(func() float64 { return 0 }),
 	}, opts...)
 	svc, err := cloudrun.New(t.Context(), svcName, opts...)
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/fake"
 	"github.com/twostage/twostage/fake/cloudrunfake"
-	"github.com/twostage/twostage/internal/backoff"
 	"github.com/twostage/twostage/registry"
 	"github.com/twostage/twostage/stage"
 	"github.com/twostage/twostage/stage/cloudrun"
@@ -37,7 +36,7 @@ func TestLongServiceReleaseNames(t *testing.T) {
 	t.Cleanup(func() { srv.Close() })
 	svc, err := cloudrun.New(ctx, "projects/p/locations/europe-west1/services/"+short,
 		cloudrun.WithClientOptions(srv.ClientOptions()...), cloudrun.WithClock(fake.NewClock(time.Time{})),
-		cloudrun.WithRetry(backoff.Policy{Rand: func() float64 { return 0 }}, 3))
+		cloudrun.WithRetry(twostage.Retry{Attempts: 3}), cloudrun.WithJitter(func() float64 { return 0 }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -145,7 +145,7 @@ func (s *Service) splitError(err error, sp traffic.Split) error {
 		if !errors.As(err, &ce) {
 			// The write was accepted but its operation failed: a target
 			// sends traffic to a revision that is not ready ("Revision '…'
-			// is not ready and cannot serve traffic", DESIGN.md API facts);
+			// is not ready and cannot serve traffic"; Cloud Run, unverified);
 			// Cloud Run keeps the traffic as it was. Bad input, not a race.
 			return fmt.Errorf("cloudrun: setting the split of service %q to %s: %w: %w", s.short, sp,
 				twostage.ErrInvalid, &gcperr.Error{Sentinel: twostage.ErrNotReady, Cause: err})

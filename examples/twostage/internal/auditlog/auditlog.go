@@ -34,7 +34,7 @@ type Record struct {
 }
 
 // FromEvent converts a pipeline event.
-func FromEvent(e pipeline.Event) Record {
+func FromEvent(e pipeline.AuditEvent) Record {
 	return Record{
 		Time: e.Time.UTC(), Action: string(e.Action), Actor: e.Actor, Ref: e.Ref, SHA: e.SHA,
 		Digest: e.Digest, Stage: e.Stage, Revision: e.Revision, Before: e.Before, After: e.After,
@@ -62,7 +62,7 @@ func Open(name, run string) (*Sink, error) {
 }
 
 // Record writes e as one line, in one write call.
-func (s *Sink) Record(_ context.Context, e pipeline.Event) error {
+func (s *Sink) Record(_ context.Context, e pipeline.AuditEvent) error {
 	r := FromEvent(e)
 	r.Run = s.run
 	b, err := json.Marshal(r)

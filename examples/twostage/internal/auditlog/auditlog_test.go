@@ -27,7 +27,7 @@ func TestAppendOnly(t *testing.T) {
 		}
 		wg.Go(func() {
 			for i := range 50 {
-				if err := s.Record(context.Background(), pipeline.Event{Time: time.Unix(int64(i), 0), Action: pipeline.ActionStep, Step: i}); err != nil {
+				if err := s.Record(context.Background(), pipeline.AuditEvent{Time: time.Unix(int64(i), 0), Action: pipeline.ActionStep, Step: i}); err != nil {
 					t.Error(err)
 				}
 			}

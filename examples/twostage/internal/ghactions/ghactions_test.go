@@ -131,7 +131,7 @@ func FuzzParseShares(f *testing.F) {
 func TestSummaryAndChart(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
-	events := []pipeline.Event{
+	events := []pipeline.AuditEvent{
 		{Time: at, Action: pipeline.ActionStep, Stage: "prod", Revision: "b", Step: 1, Percent: 5, Before: "a=100%[stable],b=0%[candidate]", After: "a=95%[stable],b=5%[candidate]", Decision: "advanced"},
 		{Time: at, Action: pipeline.ActionGate, Stage: "prod", Revision: "b", Step: 1, Percent: 5, Decision: "fail", Reason: "threshold fail: 20% | errors"},
 		{Time: at, Action: pipeline.ActionRollback, Stage: "prod", Revision: "b", Step: 1, Percent: 5, Before: "a=95%,b=5%", After: "a=100%[stable],b=0%[candidate]", Decision: "rolled back"},

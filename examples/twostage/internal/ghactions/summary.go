@@ -58,7 +58,7 @@ func ParseShares(s string) (map[string]int, bool) {
 // Summary renders audit events as the job summary: a table of what
 // happened and, when traffic moved, a Mermaid chart of each revision's
 // share over the rollout.
-func Summary(title string, events []pipeline.Event) string {
+func Summary(title string, events []pipeline.AuditEvent) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## %s\n\n", title)
 	if len(events) == 0 {
@@ -78,7 +78,7 @@ func Summary(title string, events []pipeline.Event) string {
 	return b.String()
 }
 
-func details(e pipeline.Event) string {
+func details(e pipeline.AuditEvent) string {
 	s := e.Reason
 	if e.Step > 0 {
 		s = fmt.Sprintf("step %d (%d%%): %s", e.Step, e.Percent, s)
@@ -103,7 +103,7 @@ func cell(s string) string {
 // Chart renders the traffic of every revision after each event that wrote
 // traffic, as a Mermaid xychart: one line per revision, in the legend's
 // order. It returns "" when no event wrote traffic.
-func Chart(events []pipeline.Event) string {
+func Chart(events []pipeline.AuditEvent) string {
 	type point struct {
 		label  string
 		shares map[string]int

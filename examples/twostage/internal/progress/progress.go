@@ -40,7 +40,7 @@ func (r *Reporter) Expect(what string, deadline time.Time) {
 
 // Record prints the event as a line and derives what comes next from it.
 // It implements pipeline.Sink.
-func (r *Reporter) Record(_ context.Context, e pipeline.Event) error {
+func (r *Reporter) Record(_ context.Context, e pipeline.AuditEvent) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.clearLocked()

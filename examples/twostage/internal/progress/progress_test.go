@@ -16,7 +16,7 @@ func TestCILines(t *testing.T) {
 	clock := fake.NewClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
 	var b bytes.Buffer
 	r := New(&b, false, clock)
-	r.Record(context.Background(), pipeline.Event{Action: pipeline.ActionStep, Decision: "advanced", Revision: "api-v2", Step: 1, Percent: 5, After: "api-v1=95%,api-v2=5%"})
+	r.Record(context.Background(), pipeline.AuditEvent{Action: pipeline.ActionStep, Decision: "advanced", Revision: "api-v2", Step: 1, Percent: 5, After: "api-v1=95%,api-v2=5%"})
 	if err := r.Clock(clock).Sleep(context.Background(), 150*time.Second); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package pipeline
+package fanout
 
 import (
 	"context"
@@ -13,14 +13,14 @@ import (
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/internal/backoff"
-	"github.com/twostage/twostage/internal/gcperr"
 	"github.com/twostage/twostage/registry"
 	"github.com/twostage/twostage/stage"
 )
 
-// Target is one place [FanOut] deploys to: a stage (such as a Cloud Run
-// service) in a region.
-type Target struct {
+// Destination is one place [Deploy] deploys to: a stage (such as a Cloud
+// Run service) in a region. (It was pipeline.Target, a name that collided
+// with traffic.Target.)
+type Destination struct {
 	// Name identifies the target in results, errors, logs and progress,
 	// such as "api/europe-west1". Names must be unique and non-empty.
 	Name string
@@ -31,10 +31,10 @@ type Target struct {
 	Stage stage.Stage
 }
 
-// FanOutResult is the outcome of one target of a [FanOut].
-type FanOutResult struct {
-	// Target is the target, as given.
-	Target Target
+// Result is the outcome of one destination of a [Deploy].
+type Result struct {
+	// Destination is the destination, as given.
+	Destination Destination
 	// Revision is the deployed revision; zero if Err is set.
 	Revision stage.Revision
 	// Attempts is how many deploys were tried: 1, plus one per retry after
@@ -45,29 +45,28 @@ type FanOutResult struct {
 	Err error
 }
 
-// DefaultWriteRate is the default write rate per region of [FanOut]: 60
+// DefaultWriteRate is the default write rate per region of [Deploy]: 60
 // writes per minute, the Cloud Run Admin API write quota commonly observed
-// per region (DESIGN.md: "Write quota is per minute per region (commonly
-// 60)").
+// per region ("Write quota is per minute per region (commonly 60)";
+// unverified as a figure: quotas vary per project).
 const DefaultWriteRate = rate.Limit(1) // per second: 60 per minute
 
-// FanOutOption configures [FanOut].
-type FanOutOption func(*fanOut)
+// Option configures [Deploy].
+type Option func(*fanOut)
 
 type fanOut struct {
 	concurrency int
 	limit       rate.Limit
 	burst       int
-	attempts    int
-	policy      backoff.Policy
+	retry       twostage.Retry
 	clock       twostage.Clock
 	log         *slog.Logger
-	progress    func(FanOutResult)
+	progress    func(Result)
 }
 
 // WithConcurrency bounds how many deploys run at once across all targets.
 // The default is 8.
-func WithConcurrency(n int) FanOutOption { return func(f *fanOut) { f.concurrency = n } }
+func WithConcurrency(n int) Option { return func(f *fanOut) { f.concurrency = n } }
 
 // WithWriteRate limits the deploys started per region to perRegion per
 // second with bursts of burst, as a token bucket (golang.org/x/time/rate);
@@ -77,66 +76,66 @@ func WithConcurrency(n int) FanOutOption { return func(f *fanOut) { f.concurrenc
 // lets more than perRegion×W+burst writes through in any window W, so with
 // burst 1 it stays within a quota of 60 writes in any sliding minute, which
 // a larger burst would exceed right after its first minute.
-func WithWriteRate(perRegion rate.Limit, burst int) FanOutOption {
+func WithWriteRate(perRegion rate.Limit, burst int) Option {
 	return func(f *fanOut) { f.limit, f.burst = perRegion, burst }
 }
 
-// WithFanOutRetry sets how many times one target's deploy is tried when it
-// fails transiently (RESOURCE_EXHAUSTED, UNAVAILABLE, DEADLINE_EXCEEDED
-// from the server), backing off between tries from initial, doubling up to
-// max, with 20% jitter. The default is 5 attempts from 1s up to 1 minute,
-// the length of a quota window.
-func WithFanOutRetry(attempts int, initial, max time.Duration) FanOutOption {
-	return func(f *fanOut) {
-		f.attempts = attempts
-		f.policy = backoff.Policy{Initial: initial, Max: max, Multiplier: 2}
-	}
-}
+// WithRetry sets how one destination's deploy is retried when it fails
+// transiently ([twostage.IsTemporary]: RESOURCE_EXHAUSTED, UNAVAILABLE,
+// DEADLINE_EXCEEDED from the server, as the backends mark them), backing
+// off between tries from r.Initial, doubling up to r.Max, with 20% jitter.
+// The default is 5 attempts from 1s up to 1 minute, the length of a quota
+// window; zero fields of r keep their default.
+func WithRetry(r twostage.Retry) Option { return func(f *fanOut) { f.retry = r } }
 
-// WithFanOutClock sets the clock the rate limiter and the backoff wait on,
-// so tests need not sleep. The default is twostage.SystemClock().
-func WithFanOutClock(c twostage.Clock) FanOutOption { return func(f *fanOut) { f.clock = c } }
+// WithClock sets the clock the rate limiter and the backoff wait on, so
+// tests need not sleep. The default is twostage.SystemClock().
+func WithClock(c twostage.Clock) Option { return func(f *fanOut) { f.clock = c } }
 
-// WithFanOutLogger logs every target's outcome at Info level (failures at
+// WithLogger logs every destination's outcome at Info level (failures at
 // Warn) to l. The default discards.
-func WithFanOutLogger(l *slog.Logger) FanOutOption { return func(f *fanOut) { f.log = l } }
+func WithLogger(l *slog.Logger) Option { return func(f *fanOut) { f.log = l } }
 
-// WithFanOutProgress calls fn with each target's result as the target
+// WithProgress calls fn with each destination's result as the destination
 // finishes, for progress reports and audit trails. Calls are serialised,
 // so fn need not be safe for concurrent use; it should return quickly. The
 // default is none.
-func WithFanOutProgress(fn func(FanOutResult)) FanOutOption {
+func WithProgress(fn func(Result)) Option {
 	return func(f *fanOut) { f.progress = fn }
 }
 
-// FanOut deploys one release to many targets (services × regions) with at
+// defaultRetry is the retry policy unless [WithRetry] says otherwise.
+func defaultRetry() twostage.Retry {
+	return twostage.Retry{Attempts: 5, Initial: time.Second, Max: time.Minute}
+}
+
+// Deploy deploys one release to many destinations (services × regions) with at
 // most [WithConcurrency] deploys at once and the deploys of each region
 // limited by [WithWriteRate]. Targets of different regions are interleaved,
 // so one region's quota does not hold up the others. A deploy that fails
 // transiently (such as RESOURCE_EXHAUSTED when the quota is spent anyway) is
-// retried with backoff ([WithFanOutRetry]); stage.Stage.Deploy is
+// retried with backoff ([WithRetry]); stage.Stage.Deploy is
 // idempotent, so a retry creates no second revision.
 //
 // The targets, the release and the options are checked before any deploy,
-// with errors wrapping twostage.ErrInvalid. FanOut returns one result per
+// with errors wrapping twostage.ErrInvalid. Deploy returns one result per
 // target, in the order given, and an error joining every target's error
 // (errors.Join; each names its target), or nil when all succeeded. When ctx
 // ends, targets not yet started fail with ctx's error and the deploys under
 // way see the cancelled ctx.
-func FanOut(ctx context.Context, targets []Target, rel stage.Release, opts ...FanOutOption) ([]FanOutResult, error) {
+func Deploy(ctx context.Context, targets []Destination, rel stage.Release, opts ...Option) ([]Result, error) {
 	f := &fanOut{
 		concurrency: 8,
 		limit:       DefaultWriteRate,
 		burst:       1,
-		attempts:    5,
-		policy:      backoff.Policy{Initial: time.Second, Max: time.Minute, Multiplier: 2},
 		clock:       twostage.SystemClock(),
 		log:         slog.New(slog.DiscardHandler),
 	}
 	for _, o := range opts {
 		o(f)
 	}
-	if err := f.validate(targets, rel); err != nil {
+	policy, attempts := backoff.FromRetry(f.retry, defaultRetry())
+	if err := f.validate(targets, rel, attempts); err != nil {
 		return nil, err
 	}
 	limiters := map[string]*rate.Limiter{}
@@ -146,9 +145,9 @@ func FanOut(ctx context.Context, targets []Target, rel stage.Release, opts ...Fa
 		}
 	}
 
-	results := make([]FanOutResult, len(targets))
+	results := make([]Result, len(targets))
 	for i, t := range targets {
-		results[i].Target = t
+		results[i].Destination = t
 	}
 	jobs := make(chan int)
 	var (
@@ -159,7 +158,7 @@ func FanOut(ctx context.Context, targets []Target, rel stage.Release, opts ...Fa
 		wg.Go(func() {
 			for i := range jobs {
 				r := &results[i]
-				r.Revision, r.Attempts, r.Err = f.deploy(ctx, limiters[r.Target.Region], r.Target, rel)
+				r.Revision, r.Attempts, r.Err = f.deploy(ctx, limiters[r.Destination.Region], r.Destination, rel, policy, attempts)
 				f.report(ctx, &mu, *r)
 			}
 		})
@@ -185,24 +184,24 @@ feed:
 			f.report(ctx, &mu, *r)
 		}
 		if r.Err != nil {
-			r.Err = fmt.Errorf("pipeline: fan-out to %s (%s): %w", r.Target.Name, r.Target.Region, r.Err)
+			r.Err = fmt.Errorf("fanout: fan-out to %s (%s): %w", r.Destination.Name, r.Destination.Region, r.Err)
 			errs = append(errs, r.Err)
 		}
 	}
 	return results, errors.Join(errs...)
 }
 
-func (f *fanOut) validate(targets []Target, rel stage.Release) error {
+func (f *fanOut) validate(targets []Destination, rel stage.Release, attempts int) error {
 	var errs []error
 	switch {
 	case f.concurrency < 1:
 		errs = append(errs, invalid(fmt.Sprintf("WithConcurrency(%d): want at least 1", f.concurrency)))
 	case f.limit <= 0 || f.burst < 1:
 		errs = append(errs, invalid(fmt.Sprintf("WithWriteRate(%v, %d): want a positive rate and a burst of at least 1", f.limit, f.burst)))
-	case f.attempts < 1:
-		errs = append(errs, invalid(fmt.Sprintf("WithFanOutRetry: %d attempts: want at least 1 (1 disables retries)", f.attempts)))
+	case attempts < 1:
+		errs = append(errs, invalid(fmt.Sprintf("WithRetry: %d attempts: want at least 1 (1 disables retries)", attempts)))
 	case f.clock == nil || f.log == nil:
-		errs = append(errs, invalid("WithFanOutClock and WithFanOutLogger need non-nil values"))
+		errs = append(errs, invalid("WithClock and WithLogger need non-nil values"))
 	}
 	if len(targets) == 0 {
 		errs = append(errs, invalid("fan-out: no targets"))
@@ -229,27 +228,27 @@ func (f *fanOut) validate(targets []Target, rel stage.Release) error {
 		errs = append(errs, invalid(fmt.Sprintf("fan-out: release traffic %q is not %q or %q", rel.Traffic, stage.RouteAll, stage.RouteNone)))
 	}
 	if err := registry.ValidateDigest(rel.Artifact.Digest); err != nil {
-		errs = append(errs, fmt.Errorf("pipeline: fan-out: the release's artifact: %w", err))
+		errs = append(errs, fmt.Errorf("fanout: the release's artifact: %w", err))
 	}
 	return errors.Join(errs...)
 }
 
 // deploy deploys rel to t, taking a token of the region's limiter before
 // each attempt and backing off after a transient failure.
-func (f *fanOut) deploy(ctx context.Context, lim *rate.Limiter, t Target, rel stage.Release) (stage.Revision, int, error) {
+func (f *fanOut) deploy(ctx context.Context, lim *rate.Limiter, t Destination, rel stage.Release, policy backoff.Policy, max int) (stage.Revision, int, error) {
 	var (
 		rev      stage.Revision
 		attempts int
 	)
-	err := backoff.Retry(ctx, f.clock, f.policy, f.attempts, gcperr.Retryable, func(ctx context.Context) error {
+	err := backoff.Retry(ctx, f.clock, policy, max, twostage.IsTemporary, func(ctx context.Context) error {
 		if err := f.wait(ctx, lim); err != nil {
 			return err
 		}
 		attempts++
 		var err error
 		rev, err = t.Stage.Deploy(ctx, rel)
-		if err != nil && gcperr.Retryable(err) {
-			f.log.InfoContext(ctx, "pipeline: fan-out deploy failed transiently; backing off", "target", t.Name, "region", t.Region, "attempt", attempts, "err", err)
+		if err != nil && twostage.IsTemporary(err) {
+			f.log.InfoContext(ctx, "fanout: deploy failed transiently; backing off", "target", t.Name, "region", t.Region, "attempt", attempts, "err", err)
 		}
 		return err
 	})
@@ -262,7 +261,7 @@ func (f *fanOut) wait(ctx context.Context, lim *rate.Limiter) error {
 	now := f.clock.Now()
 	r := lim.ReserveN(now, 1)
 	if !r.OK() {
-		return fmt.Errorf("pipeline: fan-out: the write limiter cannot grant a token (burst %d): %w", lim.Burst(), twostage.ErrInvalid)
+		return fmt.Errorf("fanout: the write limiter cannot grant a token (burst %d): %w", lim.Burst(), twostage.ErrInvalid)
 	}
 	if d := r.DelayFrom(now); d > 0 {
 		if err := f.clock.Sleep(ctx, d); err != nil {
@@ -273,11 +272,11 @@ func (f *fanOut) wait(ctx context.Context, lim *rate.Limiter) error {
 	return ctx.Err()
 }
 
-func (f *fanOut) report(ctx context.Context, mu *sync.Mutex, r FanOutResult) {
+func (f *fanOut) report(ctx context.Context, mu *sync.Mutex, r Result) {
 	if r.Err != nil {
-		f.log.WarnContext(ctx, "pipeline: fan-out target failed", "target", r.Target.Name, "region", r.Target.Region, "attempts", r.Attempts, "err", r.Err)
+		f.log.WarnContext(ctx, "fanout: destination failed", "target", r.Destination.Name, "region", r.Destination.Region, "attempts", r.Attempts, "err", r.Err)
 	} else {
-		f.log.InfoContext(ctx, "pipeline: fan-out target deployed", "target", r.Target.Name, "region", r.Target.Region, "revision", r.Revision.Name, "attempts", r.Attempts)
+		f.log.InfoContext(ctx, "fanout: destination deployed", "target", r.Destination.Name, "region", r.Destination.Region, "revision", r.Revision.Name, "attempts", r.Attempts)
 	}
 	if f.progress != nil {
 		mu.Lock()
@@ -288,7 +287,7 @@ func (f *fanOut) report(ctx context.Context, mu *sync.Mutex, r FanOutResult) {
 
 // interleave returns the indexes of targets ordered round-robin by region
 // (in the order regions first appear), keeping each region's order.
-func interleave(targets []Target) []int {
+func interleave(targets []Destination) []int {
 	var regions []string
 	byRegion := map[string][]int{}
 	for i, t := range targets {
@@ -308,3 +307,5 @@ func interleave(targets []Target) []int {
 	}
 	return out
 }
+
+func invalid(msg string) error { return fmt.Errorf("fanout: %s: %w", msg, twostage.ErrInvalid) }

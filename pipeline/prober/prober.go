@@ -1,4 +1,4 @@
-package pipeline
+package prober
 
 import (
 	"context"
@@ -47,13 +47,13 @@ func keys(m map[string]string) []string {
 	return out
 }
 
-// ProberOption configures [NewProber].
-type ProberOption func(*Prober)
+// Option configures [New].
+type Option func(*Prober)
 
-// WithProberClock sets the clock the probe paces its requests with and
+// WithClock sets the clock the probe paces its requests with and
 // measures idleness on. The default is twostage.SystemClock(). A nil c
 // keeps the default.
-func WithProberClock(c twostage.Clock) ProberOption {
+func WithClock(c twostage.Clock) Option {
 	return func(p *Prober) {
 		if c != nil {
 			p.clock = c
@@ -61,15 +61,15 @@ func WithProberClock(c twostage.Clock) ProberOption {
 	}
 }
 
-// WithProberIdle sets how long the probe keeps running with no gate check
+// WithIdle sets how long the probe keeps running with no gate check
 // before it stops by itself: the end of a rollout that succeeded (the
 // rollout asks no gate at 100%) or was abandoned. Keep it above the gate
 // interval. The default is 1 minute.
-func WithProberIdle(d time.Duration) ProberOption { return func(p *Prober) { p.idle = d } }
+func WithIdle(d time.Duration) Option { return func(p *Prober) { p.idle = d } }
 
-// WithProberLogger sets the logger for starting and stopping probes and
+// WithLogger sets the logger for starting and stopping probes and
 // for tag URLs that cannot be resolved. The default discards.
-func WithProberLogger(l *slog.Logger) ProberOption {
+func WithLogger(l *slog.Logger) Option {
 	return func(p *Prober) {
 		if l != nil {
 			p.log = l
@@ -81,11 +81,11 @@ func WithProberLogger(l *slog.Logger) ProberOption {
 // starts (rate, candidate share, path, HTTP client). The default is none:
 // analysis.NewProbe's defaults, 2 requests per second, 9 of 10 to the
 // candidate. The prober sets the probe's clock itself (see
-// [WithProberClock]). For a service that requires authentication, pass
+// [WithClock]). For a service that requires authentication, pass
 // analysis.WithProbeTokenSource with an ID token source whose audience is
 // the service's URL (idtoken.NewTokenSource, or impersonate.IDTokenSource
 // with keyless credentials).
-func WithProbeOptions(opts ...analysis.Option) ProberOption {
+func WithProbeOptions(opts ...analysis.Option) Option {
 	return func(p *Prober) { p.probeOpts = append([]analysis.Option(nil), opts...) }
 }
 
@@ -103,20 +103,21 @@ func WithProbeOptions(opts ...analysis.Option) ProberOption {
 // The probe stops when a check names another rollout (another pair, or the
 // same pair with another Check.Started) and starts anew for it, when the
 // wrapped gate answers Fail (the rollout rolls back at once), when a check
-// is at 100%, after [WithProberIdle] with no check (a rollout that
+// is at 100%, after [WithIdle] with no check (a rollout that
 // succeeded is not asked again), or on [Prober.Stop]. Its counts stay
 // readable after it stops, until another rollout's probe starts.
 //
-//	prober := pipeline.NewProber(pipeline.GetterTagURLs(prod))
-//	defer prober.Stop()
-//	seq, _ := analysis.NewSequential(primary, analysis.WithProbe(prober))
-//	p, _ := pipeline.New(reg, repo, dev, prod, pipeline.WithGates(prober.Gate(seq)))
+//	pr := prober.New(prober.GetterTagURLs(prod))
+//	defer pr.Stop()
+//	seq, err := analysis.NewSequential(primary, analysis.WithProbe(pr))
+//	if err != nil { … }
+//	p, err := pipeline.New(reg, repo, dev, prod, pipeline.WithGates(pr.Gate(seq)))
 //
 // A tag URL that cannot be resolved (for example a service whose name
 // leaves no room for tags) leaves the rollout without a probe: the wrapped
 // gate is still asked and the next check tries again.
 //
-// Prober is safe for concurrent use. Create one with [NewProber].
+// Prober is safe for concurrent use. Create one with [New].
 type Prober struct {
 	resolve   TagURLFunc
 	clock     twostage.Clock
@@ -140,11 +141,11 @@ type rolloutKey struct {
 
 var _ analysis.Metrics = (*Prober)(nil)
 
-// NewProber returns a prober that finds tag URLs with resolve. It panics on
-// a nil resolve (a programming error).
-func NewProber(resolve TagURLFunc, opts ...ProberOption) *Prober {
+// New returns a prober that finds tag URLs with resolve. It panics on a
+// nil resolve (a programming error).
+func New(resolve TagURLFunc, opts ...Option) *Prober {
 	if resolve == nil {
-		panic("pipeline: NewProber with a nil TagURLFunc")
+		panic("prober: New with a nil TagURLFunc")
 	}
 	p := &Prober{resolve: resolve, clock: twostage.SystemClock(), idle: time.Minute, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
@@ -156,23 +157,26 @@ func NewProber(resolve TagURLFunc, opts ...ProberOption) *Prober {
 }
 
 // Gate returns g with the probe's lifecycle around it; see [Prober] and
-// [ProbingGate].
-func (p *Prober) Gate(g traffic.Gate) *ProbingGate { return &ProbingGate{p: p, g: g} }
+// the type [Gate].
+func (p *Prober) Gate(g traffic.Gate) *Gate { return &Gate{p: p, g: g} }
 
-// ProbingGate is a gate that runs its [Prober]'s probe for the rollout it
+// Gate is a gate that runs its [Prober]'s probe for the rollout it
 // is asked about, then asks the gate it wraps, whose verdict it returns
 // unchanged. Create one with [Prober.Gate].
-type ProbingGate struct {
+type Gate struct {
 	p *Prober
 	g traffic.Gate
 }
 
-var _ traffic.Gate = (*ProbingGate)(nil)
+var (
+	_ traffic.Gate    = (*Gate)(nil)
+	_ traffic.Stopper = (*Gate)(nil)
+)
 
 // Check starts the probe of c's rollout if it does not run (stopping
 // another rollout's), or stops it at 100%, then asks the wrapped gate; a
 // Fail stops the probe, since the rollout rolls back.
-func (pg *ProbingGate) Check(ctx context.Context, c traffic.Check) (traffic.Verdict, error) {
+func (pg *Gate) Check(ctx context.Context, c traffic.Check) (traffic.Verdict, error) {
 	if c.Percent < 100 {
 		pg.p.ensure(ctx, c)
 	} else {
@@ -187,8 +191,9 @@ func (pg *ProbingGate) Check(ctx context.Context, c traffic.Check) (traffic.Verd
 
 // Stop stops the probe (see [Prober.Stop]); a caller that knows the
 // rollout is over, such as one whose Run returned, calls it rather than
-// wait for the idle time.
-func (pg *ProbingGate) Stop() { pg.p.Stop() }
+// wait for the idle time. It makes Gate a [traffic.Stopper], which
+// pipeline.Pipeline.Promote stops when it returns.
+func (pg *Gate) Stop() { pg.p.Stop() }
 
 // ensure runs a probe for c's rollout, starting one if none runs for it.
 func (p *Prober) ensure(ctx context.Context, c traffic.Check) {

@@ -1,4 +1,4 @@
-package pipeline_test
+package fanout_test
 
 import (
 	"fmt"
@@ -9,9 +9,9 @@ import (
 	"cloud.google.com/go/run/apiv2/runpb"
 	"golang.org/x/time/rate"
 
+	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/fake/cloudrunfake"
-	"github.com/twostage/twostage/internal/backoff"
-	"github.com/twostage/twostage/pipeline"
+	"github.com/twostage/twostage/pipeline/fanout"
 	"github.com/twostage/twostage/stage/cloudrun"
 )
 
@@ -81,27 +81,27 @@ func BenchmarkFanOut100(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { rc.Close() })
-	var ts []pipeline.Target
+	var ts []fanout.Destination
 	for _, reg := range regions {
 		for i := range perRegion {
 			name := fmt.Sprintf("projects/p/locations/%s/services/svc%02d", reg, i)
 			svc, err := cloudrun.New(ctx, name, cloudrun.WithServicesClient(sc), cloudrun.WithRevisionsClient(rc),
-				cloudrun.WithRetry(backoff.Policy{}, 1)) // FanOut backs off, not the stage
+				cloudrun.WithRetry(twostage.Retry{Attempts: 1})) // FanOut backs off, not the stage
 			if err != nil {
 				b.Fatal(err)
 			}
-			ts = append(ts, pipeline.Target{Name: name, Region: reg, Stage: svc})
+			ts = append(ts, fanout.Destination{Name: name, Region: reg, Stage: svc})
 		}
 	}
-	fan := []pipeline.FanOutOption{
-		pipeline.WithConcurrency(100),
-		pipeline.WithWriteRate(rate.Limit(float64(q)/w.Seconds()*0.95), 1),
-		pipeline.WithFanOutRetry(5, w/q, w),
+	fan := []fanout.Option{
+		fanout.WithConcurrency(100),
+		fanout.WithWriteRate(rate.Limit(float64(q)/w.Seconds()*0.95), 1),
+		fanout.WithRetry(twostage.Retry{Attempts: 5, Initial: w / q, Max: w}),
 	}
 	rel := fanRelease()
 	rel.Revision = "r0"
 	// The services exist before the measured runs, as in production.
-	if _, err := pipeline.FanOut(ctx, ts, rel, fan...); err != nil {
+	if _, err := fanout.Deploy(ctx, ts, rel, fan...); err != nil {
 		b.Fatalf("creating the services: %v", err)
 	}
 	b.ReportAllocs()
@@ -115,7 +115,7 @@ func BenchmarkFanOut100(b *testing.B) {
 		rel.Revision = fmt.Sprintf("r%d", i+1)
 		b.StartTimer()
 		start := time.Now()
-		if _, err := pipeline.FanOut(ctx, ts, rel, fan...); err != nil {
+		if _, err := fanout.Deploy(ctx, ts, rel, fan...); err != nil {
 			b.Fatal(err)
 		}
 		total += time.Since(start)

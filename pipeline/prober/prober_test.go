@@ -1,4 +1,4 @@
-package pipeline
+package prober
 
 import (
 	"context"
@@ -91,7 +91,7 @@ func TestProberLifecycle(t *testing.T) {
 		calls   []string
 		outcome = traffic.Inconclusive
 	)
-	pr := NewProber(ts.resolver(&calls, &mu), WithProberClock(clk), WithProberIdle(1000*time.Hour),
+	pr := New(ts.resolver(&calls, &mu), WithClock(clk), WithIdle(1000*time.Hour),
 		WithProbeOptions(analysis.WithProbeClient(ts.cand.Client())))
 	t.Cleanup(pr.Stop)
 	g := pr.Gate(outcomeGate(&outcome, &mu))
@@ -121,7 +121,7 @@ func TestProberLifecycle(t *testing.T) {
 	check(2, 25, "cand-1", t0) // a new step of the same rollout keeps the probe
 	expect("later checks of the same rollout", true, 1)
 	g.Stop()
-	expect("ProbingGate.Stop", false, 1)
+	expect("Gate.Stop", false, 1)
 
 	got, err := pr.Counts(ctx, analysis.Query{Revisions: []string{"cand-1", "stable-1"}, Start: t0, End: t0.Add(1000 * time.Hour)})
 	if err != nil {
@@ -185,7 +185,7 @@ func TestProberIdle(t *testing.T) {
 		calls   []string
 		outcome = traffic.Pass
 	)
-	pr := NewProber(ts.resolver(&calls, &mu), WithProberClock(clk), WithProberIdle(10*time.Second))
+	pr := New(ts.resolver(&calls, &mu), WithClock(clk), WithIdle(10*time.Second))
 	t.Cleanup(pr.Stop)
 	t0 := clk.Now()
 	if _, err := pr.Gate(outcomeGate(&outcome, &mu)).Check(context.Background(), traffic.Check{Stable: "stable-1", Candidate: "cand-1", Step: 1, Percent: 5, Since: t0, Now: t0, Started: t0}); err != nil {
@@ -224,10 +224,10 @@ func TestProberUnresolved(t *testing.T) {
 	t.Parallel()
 	clk := fake.NewClock(time.Time{})
 	lookups := 0
-	pr := NewProber(func(_ context.Context, revision, tag string) (string, error) {
+	pr := New(func(_ context.Context, revision, tag string) (string, error) {
 		lookups++
 		return "", errors.New("no tag URL")
-	}, WithProberClock(clk))
+	}, WithClock(clk))
 	t.Cleanup(pr.Stop)
 	var mu sync.Mutex
 	outcome := traffic.Pass
@@ -319,7 +319,7 @@ func TestProberRollout(t *testing.T) {
 		}
 		return ts.stable.URL, nil
 	}
-	pr := NewProber(resolve, WithProberClock(pclk), WithProberIdle(1000*time.Hour))
+	pr := New(resolve, WithClock(pclk), WithIdle(1000*time.Hour))
 	t.Cleanup(pr.Stop)
 	seq, err := analysis.NewSequential(analysis.NewScript(rclk, 0), analysis.WithProbe(pr), analysis.WithClock(rclk))
 	if err != nil {
@@ -378,20 +378,26 @@ func ExampleProber() {
 		}
 	}
 	// The tag URLs would be GetterTagURLs(svc); here, local stand-ins.
-	prober := NewProber(func(_ context.Context, revision, _ string) (string, error) {
+	prober := New(func(_ context.Context, revision, _ string) (string, error) {
 		if revision == "api-v2" {
 			return cand.URL, nil
 		}
 		return stable.URL, nil
-	}, WithProberClock(fake.NewClock(time.Time{})))
+	}, WithClock(fake.NewClock(time.Time{})))
 	defer prober.Stop()
-	seq, _ := analysis.NewSequential(analysis.NewScript(clk, 3*time.Minute), analysis.WithProbe(prober), analysis.WithClock(clk))
+	seq, err := analysis.NewSequential(analysis.NewScript(clk, 3*time.Minute), analysis.WithProbe(prober), analysis.WithClock(clk))
+	if err != nil {
+		panic(err)
+	}
 
 	// Each second of the rollout waits for two probe requests (2 per
 	// second is the probe's default rate), so the clocks move together.
 	clk.OnSleep(func(time.Time) { <-hits; <-hits })
-	ro, _ := traffic.NewRollout(svc, traffic.WithGates(prober.Gate(seq)), traffic.WithClock(clk), traffic.WithInterval(time.Second))
-	_, err := ro.Run(ctx, "api-v2")
+	ro, err := traffic.NewRollout(svc, traffic.WithGates(prober.Gate(seq)), traffic.WithClock(clk), traffic.WithInterval(time.Second))
+	if err != nil {
+		panic(err)
+	}
+	_, err = ro.Run(ctx, "api-v2")
 	var re *traffic.RolloutError
 	if errors.As(err, &re) {
 		fmt.Printf("%v at step %d (%d%%)\n", re.Err, re.Step, re.Percent)

@@ -1,4 +1,4 @@
-package pipeline_test
+package fanout_test
 
 import (
 	"context"
@@ -15,8 +15,7 @@ import (
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/fake"
 	"github.com/twostage/twostage/fake/cloudrunfake"
-	"github.com/twostage/twostage/internal/backoff"
-	"github.com/twostage/twostage/pipeline"
+	"github.com/twostage/twostage/pipeline/fanout"
 	"github.com/twostage/twostage/registry"
 	"github.com/twostage/twostage/stage"
 	"github.com/twostage/twostage/stage/cloudrun"
@@ -33,15 +32,15 @@ func fanRelease() stage.Release {
 }
 
 // fakeTargets returns n services in each region, as fakes on clk.
-func fakeTargets(clk *fake.Clock, n int, regions ...string) ([]pipeline.Target, map[string]*fake.Service) {
-	var ts []pipeline.Target
+func fakeTargets(clk *fake.Clock, n int, regions ...string) ([]fanout.Destination, map[string]*fake.Service) {
+	var ts []fanout.Destination
 	svcs := map[string]*fake.Service{}
 	for _, reg := range regions {
 		for i := range n {
 			name := fmt.Sprintf("svc%d-%s", i, reg)
 			s := fake.NewService(fmt.Sprintf("svc%d", i), fake.WithClock(clk))
 			svcs[name] = s
-			ts = append(ts, pipeline.Target{Name: name, Region: reg, Stage: s})
+			ts = append(ts, fanout.Destination{Name: name, Region: reg, Stage: s})
 		}
 	}
 	return ts, svcs
@@ -57,11 +56,11 @@ func TestFanOutDeploysEveryTarget(t *testing.T) {
 	clk := fake.NewClock(time.Time{})
 	ts, svcs := fakeTargets(clk, 3, "europe-west1", "us-central1")
 	var progress []string
-	res, err := pipeline.FanOut(t.Context(), ts, fanRelease(),
-		pipeline.WithConcurrency(1),
-		pipeline.WithWriteRate(1, 1),
-		pipeline.WithFanOutClock(clk),
-		pipeline.WithFanOutProgress(func(r pipeline.FanOutResult) { progress = append(progress, r.Target.Name) }),
+	res, err := fanout.Deploy(t.Context(), ts, fanRelease(),
+		fanout.WithConcurrency(1),
+		fanout.WithWriteRate(1, 1),
+		fanout.WithClock(clk),
+		fanout.WithProgress(func(r fanout.Result) { progress = append(progress, r.Destination.Name) }),
 	)
 	if err != nil {
 		t.Fatalf("FanOut: %v", err)
@@ -69,16 +68,16 @@ func TestFanOutDeploysEveryTarget(t *testing.T) {
 	var gotNames, wantNames []string
 	for i, r := range res {
 		wantNames = append(wantNames, ts[i].Name)
-		gotNames = append(gotNames, r.Target.Name)
+		gotNames = append(gotNames, r.Destination.Name)
 		if r.Err != nil || r.Attempts != 1 || !r.Revision.Ready {
-			t.Errorf("result %s: err %v, attempts %d, ready %v; want nil, 1, true", r.Target.Name, r.Err, r.Attempts, r.Revision.Ready)
+			t.Errorf("result %s: err %v, attempts %d, ready %v; want nil, 1, true", r.Destination.Name, r.Err, r.Attempts, r.Revision.Ready)
 		}
-		sp, err := svcs[r.Target.Name].Split(t.Context())
+		sp, err := svcs[r.Destination.Name].Split(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if diff := cmp.Diff(map[string]int{r.Revision.Name: 100}, traffic.Shares(mustPin(t, sp))); diff != "" {
-			t.Errorf("%s: traffic mismatch (-want +got):\n%s", r.Target.Name, diff)
+			t.Errorf("%s: traffic mismatch (-want +got):\n%s", r.Destination.Name, diff)
 		}
 	}
 	if diff := cmp.Diff(wantNames, gotNames); diff != "" {
@@ -108,7 +107,7 @@ func TestFanOutDefaultRate(t *testing.T) {
 	t.Parallel()
 	clk := fake.NewClock(time.Time{})
 	ts, _ := fakeTargets(clk, 4, "europe-west1")
-	if _, err := pipeline.FanOut(t.Context(), ts, fanRelease(), pipeline.WithConcurrency(1), pipeline.WithFanOutClock(clk)); err != nil {
+	if _, err := fanout.Deploy(t.Context(), ts, fanRelease(), fanout.WithConcurrency(1), fanout.WithClock(clk)); err != nil {
 		t.Fatalf("FanOut: %v", err)
 	}
 	if got, want := clk.Slept(), 3*time.Second; got != want {
@@ -130,25 +129,25 @@ func TestFanOutBacksOffOnQuota(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	var ts []pipeline.Target
+	var ts []fanout.Destination
 	for i := range 4 {
 		name := fmt.Sprintf("projects/p/locations/europe-west1/services/svc%d", i)
 		svc, err := cloudrun.New(t.Context(), name,
 			cloudrun.WithClientOptions(srv.ClientOptions()...),
 			cloudrun.WithClock(clk),
-			cloudrun.WithRetry(backoff.Policy{}, 1), // FanOut retries, not the stage
+			cloudrun.WithRetry(twostage.Retry{Attempts: 1}), // FanOut retries, not the stage
 		)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { svc.Close() })
-		ts = append(ts, pipeline.Target{Name: name, Region: "europe-west1", Stage: svc})
+		ts = append(ts, fanout.Destination{Name: name, Region: "europe-west1", Stage: svc})
 	}
-	res, err := pipeline.FanOut(t.Context(), ts, fanRelease(),
-		pipeline.WithConcurrency(2),
-		pipeline.WithWriteRate(rate.Inf, 1),
-		pipeline.WithFanOutRetry(12, time.Second, time.Minute),
-		pipeline.WithFanOutClock(clk),
+	res, err := fanout.Deploy(t.Context(), ts, fanRelease(),
+		fanout.WithConcurrency(2),
+		fanout.WithWriteRate(rate.Inf, 1),
+		fanout.WithRetry(twostage.Retry{Attempts: 12, Initial: time.Second, Max: time.Minute}),
+		fanout.WithClock(clk),
 	)
 	if err != nil {
 		t.Fatalf("FanOut: %v", err)
@@ -156,9 +155,9 @@ func TestFanOutBacksOffOnQuota(t *testing.T) {
 	extra := 0
 	for _, r := range res {
 		extra += r.Attempts - 1
-		revs := srv.Revisions(r.Target.Name)
+		revs := srv.Revisions(r.Destination.Name)
 		if len(revs) != 1 {
-			t.Errorf("%s has %d revisions, want 1", r.Target.Name, len(revs))
+			t.Errorf("%s has %d revisions, want 1", r.Destination.Name, len(revs))
 		}
 	}
 	refused := 0
@@ -205,33 +204,33 @@ func (s *countingStage) count() int {
 func TestFanOutValidates(t *testing.T) {
 	t.Parallel()
 	st := &countingStage{}
-	good := []pipeline.Target{{Name: "a", Region: "europe-west1", Stage: st}}
+	good := []fanout.Destination{{Name: "a", Region: "europe-west1", Stage: st}}
 	bad := fanRelease()
 	bad.Artifact.Digest = "sha256:short"
 	tests := []struct {
 		name    string
-		targets []pipeline.Target
+		targets []fanout.Destination
 		rel     stage.Release
-		opts    []pipeline.FanOutOption
+		opts    []fanout.Option
 		want    string
 	}{
 		{"no targets", nil, fanRelease(), nil, "no targets"},
-		{"no name", []pipeline.Target{{Region: "europe-west1", Stage: st}}, fanRelease(), nil, "has no name"},
+		{"no name", []fanout.Destination{{Region: "europe-west1", Stage: st}}, fanRelease(), nil, "has no name"},
 		{"duplicate", append(good, good[0]), fanRelease(), nil, `"a" is used twice`},
-		{"bad region", []pipeline.Target{{Name: "a", Region: "Europe West", Stage: st}}, fanRelease(), nil, `region "Europe West"`},
-		{"env injection region", []pipeline.Target{{Name: "a", Region: "x;rm -rf", Stage: st}}, fanRelease(), nil, "is not a region"},
-		{"nil stage", []pipeline.Target{{Name: "a", Region: "europe-west1"}}, fanRelease(), nil, "has no stage"},
+		{"bad region", []fanout.Destination{{Name: "a", Region: "Europe West", Stage: st}}, fanRelease(), nil, `region "Europe West"`},
+		{"env injection region", []fanout.Destination{{Name: "a", Region: "x;rm -rf", Stage: st}}, fanRelease(), nil, "is not a region"},
+		{"nil stage", []fanout.Destination{{Name: "a", Region: "europe-west1"}}, fanRelease(), nil, "has no stage"},
 		{"no traffic", good, stage.Release{Artifact: fanArtifact}, nil, "release traffic"},
 		{"bad digest", good, bad, nil, "artifact"},
-		{"concurrency", good, fanRelease(), []pipeline.FanOutOption{pipeline.WithConcurrency(0)}, "WithConcurrency(0)"},
-		{"burst", good, fanRelease(), []pipeline.FanOutOption{pipeline.WithWriteRate(1, 0)}, "WithWriteRate"},
-		{"rate", good, fanRelease(), []pipeline.FanOutOption{pipeline.WithWriteRate(0, 1)}, "WithWriteRate"},
-		{"attempts", good, fanRelease(), []pipeline.FanOutOption{pipeline.WithFanOutRetry(0, time.Second, time.Second)}, "attempts"},
-		{"clock", good, fanRelease(), []pipeline.FanOutOption{pipeline.WithFanOutClock(nil)}, "WithFanOutClock"},
+		{"concurrency", good, fanRelease(), []fanout.Option{fanout.WithConcurrency(0)}, "WithConcurrency(0)"},
+		{"burst", good, fanRelease(), []fanout.Option{fanout.WithWriteRate(1, 0)}, "WithWriteRate"},
+		{"rate", good, fanRelease(), []fanout.Option{fanout.WithWriteRate(0, 1)}, "WithWriteRate"},
+		{"attempts", good, fanRelease(), []fanout.Option{fanout.WithRetry(twostage.Retry{Attempts: -1})}, "attempts"},
+		{"clock", good, fanRelease(), []fanout.Option{fanout.WithClock(nil)}, "WithClock"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := pipeline.FanOut(t.Context(), tc.targets, tc.rel, tc.opts...)
+			res, err := fanout.Deploy(t.Context(), tc.targets, tc.rel, tc.opts...)
 			if !errors.Is(err, twostage.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("FanOut error = %v; want ErrInvalid mentioning %q", err, tc.want)
 			}
@@ -252,12 +251,12 @@ func TestFanOutCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	st := &countingStage{fn: func(context.Context) error { cancel(); return nil }}
-	var ts []pipeline.Target
+	var ts []fanout.Destination
 	for i := range 5 {
-		ts = append(ts, pipeline.Target{Name: fmt.Sprint("t", i), Region: "europe-west1", Stage: st})
+		ts = append(ts, fanout.Destination{Name: fmt.Sprint("t", i), Region: "europe-west1", Stage: st})
 	}
 	clk := fake.NewClock(time.Time{})
-	res, err := pipeline.FanOut(ctx, ts, fanRelease(), pipeline.WithConcurrency(1), pipeline.WithWriteRate(rate.Inf, 1), pipeline.WithFanOutClock(clk))
+	res, err := fanout.Deploy(ctx, ts, fanRelease(), fanout.WithConcurrency(1), fanout.WithWriteRate(rate.Inf, 1), fanout.WithClock(clk))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("FanOut error = %v, want context.Canceled", err)
 	}
@@ -268,8 +267,8 @@ func TestFanOutCancel(t *testing.T) {
 		t.Errorf("first target: err %v attempts %d; want deployed once", res[0].Err, res[0].Attempts)
 	}
 	for _, r := range res[1:] {
-		if !errors.Is(r.Err, context.Canceled) || !strings.Contains(r.Err.Error(), r.Target.Name) {
-			t.Errorf("target %s: err %v, want context.Canceled naming the target", r.Target.Name, r.Err)
+		if !errors.Is(r.Err, context.Canceled) || !strings.Contains(r.Err.Error(), r.Destination.Name) {
+			t.Errorf("target %s: err %v, want context.Canceled naming the target", r.Destination.Name, r.Err)
 		}
 	}
 	if n := st.count(); n > 2 {
@@ -283,13 +282,13 @@ func TestFanOutPartialFailure(t *testing.T) {
 	t.Parallel()
 	boom := fmt.Errorf("deploying: %w", twostage.ErrNotReady)
 	ok, failing := &countingStage{}, &countingStage{fn: func(context.Context) error { return boom }}
-	ts := []pipeline.Target{
+	ts := []fanout.Destination{
 		{Name: "ok1", Region: "europe-west1", Stage: ok},
 		{Name: "bad", Region: "us-central1", Stage: failing},
 		{Name: "ok2", Region: "europe-west1", Stage: ok},
 	}
 	clk := fake.NewClock(time.Time{})
-	res, err := pipeline.FanOut(t.Context(), ts, fanRelease(), pipeline.WithFanOutClock(clk))
+	res, err := fanout.Deploy(t.Context(), ts, fanRelease(), fanout.WithClock(clk))
 	if !errors.Is(err, twostage.ErrNotReady) || !strings.Contains(err.Error(), `fan-out to bad (us-central1)`) {
 		t.Fatalf("FanOut error = %v; want ErrNotReady naming target bad", err)
 	}
@@ -303,24 +302,24 @@ func TestFanOutPartialFailure(t *testing.T) {
 
 // FanOut deploys one release to a service in each of three regions, at
 // most two at a time, each region's writes paced by its own limiter.
-func ExampleFanOut() {
+func ExampleDeploy() {
 	ctx := context.Background()
 	clk := fake.NewClock(time.Time{})
-	var targets []pipeline.Target
+	var targets []fanout.Destination
 	for _, region := range []string{"europe-west1", "us-central1", "asia-east1"} {
-		targets = append(targets, pipeline.Target{Name: "api/" + region, Region: region, Stage: fake.NewService("api", fake.WithClock(clk))})
+		targets = append(targets, fanout.Destination{Name: "api/" + region, Region: region, Stage: fake.NewService("api", fake.WithClock(clk))})
 	}
 	rel := stage.Release{
 		Artifact: registry.Artifact{Repository: "europe-west1-docker.pkg.dev/acme/apps/api", Digest: "sha256:" + strings.Repeat("ab", 32)},
 		Revision: "v1-4-2-c9f0f89",
 		Traffic:  stage.RouteAll,
 	}
-	res, err := pipeline.FanOut(ctx, targets, rel, pipeline.WithConcurrency(2), pipeline.WithFanOutClock(clk))
+	res, err := fanout.Deploy(ctx, targets, rel, fanout.WithConcurrency(2), fanout.WithClock(clk))
 	if err != nil {
 		fmt.Println(err)
 	}
 	for _, r := range res {
-		fmt.Println(r.Target.Name, r.Revision.Name, r.Attempts)
+		fmt.Println(r.Destination.Name, r.Revision.Name, r.Attempts)
 	}
 	// Output:
 	// api/europe-west1 api-v1-4-2-c9f0f89 1
