@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twostage/twostage/internal/names"
-
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/registry"
 	"github.com/twostage/twostage/stage"

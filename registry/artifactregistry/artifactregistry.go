@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twostage/twostage/internal/backoff"
-
 	artifactregistry "cloud.google.com/go/artifactregistry/apiv1"
 	"cloud.google.com/go/artifactregistry/apiv1/artifactregistrypb"
 	v1 "github.com/google/go-containerregistry/pkg/v1"

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twostage/twostage/internal/names"
-
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/run/apiv2/runpb"
 	"google.golang.org/api/option"

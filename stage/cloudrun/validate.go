@@ -5,8 +5,6 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/twostage/twostage/internal/names"
-
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/stage"
 	"github.com/twostage/twostage/traffic"
