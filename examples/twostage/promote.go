@@ -136,7 +136,7 @@ func (a *app) startRollout(ctx context.Context, r region, revision, who string) 
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	a.onEvent = func(e pipeline.Event) {
+	a.onEvent = func(e pipeline.AuditEvent) {
 		if e.Action == pipeline.ActionStep {
 			cancel(errStarted)
 		}

@@ -166,7 +166,7 @@ type app struct {
 
 	metricsClient *monitoring.MetricClient // the gates' Cloud Monitoring client, if any
 	tokenSource   oauth2.TokenSource       // the keyless token source in Actions, if any
-	onEvent       func(pipeline.Event)     // sees every pipeline event, if set
+	onEvent       func(pipeline.AuditEvent)     // sees every pipeline event, if set
 	summaryNote   string                   // markdown added to the job summary
 }
 
@@ -401,15 +401,15 @@ type region struct {
 }
 
 // sinkFunc is a Sink of a function.
-type sinkFunc func(pipeline.Event)
+type sinkFunc func(pipeline.AuditEvent)
 
-func (f sinkFunc) Record(_ context.Context, e pipeline.Event) error {
+func (f sinkFunc) Record(_ context.Context, e pipeline.AuditEvent) error {
 	f(e)
 	return nil
 }
 
 // hook passes a pipeline event to a.onEvent, if set.
-func (a *app) hook(e pipeline.Event) {
+func (a *app) hook(e pipeline.AuditEvent) {
 	if a.onEvent != nil {
 		a.onEvent(e)
 	}
