@@ -56,6 +56,44 @@
 //     (WithErrorInjection, InjectError, WithLatency); a request log
 //     (Requests, Count).
 //
+// # Data plane
+//
+// The server's address also serves HTTP ([Server.DataPlane]; gRPC is told
+// apart by HTTP/2 with Content-Type application/grpc): a request whose Host
+// is a service URL's is routed to a revision drawn with the percents of
+// traffic_statuses (the serving state: runpb Service.reconciling says a
+// failed reconciliation leaves traffic_statuses on the last serving state),
+// a tag URL's Host reaches the tagged revision, any other Host is 404.
+// [NewHTTPClient] sends *.run.app requests there. The revision is chosen
+// when the request arrives, so a request in flight during a traffic write
+// ends on the revision it started on. A revision is served by, in order, a
+// handler registered for its image ([WithHandler], [Server.HandleImage]);
+// the image from [WithImageSource]: its entrypoint run as a local process
+// with the container contract's PORT, K_SERVICE, K_REVISION and
+// K_CONFIGURATION (https://cloud.google.com/run/docs/container-contract),
+// started on the first request and stopped after [WithIdleTimeout] and on
+// Close, output in [Server.Output]; or its files, from its working
+// directory. An entrypoint that is not an executable for this machine fails
+// the revision like WithFailingImage. With [WithMonitoring] every routed
+// request is recorded as run.googleapis.com/request_count and
+// request_latencies (package fake/monitoringfake). [ProfileHeader] scripts
+// errors and latency per revision for load tests.
+//
+// Data plane fidelity. Emulated with a source: routing by traffic percents
+// and tags, tag URLs (runpb TrafficTargetStatus.uri), the container
+// contract's variables, request_count's and request_latencies' labels
+// (https://cloud.google.com/monitoring/api/metrics_gcp_p_z#gcp-run). Not
+// emulated or unverified: the real router's randomness (Cloud Run does not
+// document how it splits; the emulator draws each request independently),
+// session affinity, concurrency limits, autoscaling and cold-start
+// latency, request timeouts, the 32 MiB request limit, IAM on invocations
+// (every request is allowed), HTTPS (plain HTTP only), HTTP/2 end to end,
+// websockets through processes, the idle time of instances (15 minutes
+// here), images that cannot be pulled (ready here, answering 503), an
+// entrypoint missing from its image (its files are served), the latency
+// measured (from routing to the handler's return, on the wall clock) and
+// the time a response counts at (the end, on the emulator's clock).
+//
 // The service URI is "https://SERVICE-HASH-REGIONCODE.a.run.app": HASH is
 // ten characters derived from the project and service names (stable across
 // runs; the real one is assigned by Google), REGIONCODE the short region code

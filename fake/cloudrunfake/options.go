@@ -21,6 +21,7 @@ type config struct {
 	quotaN       int
 	quotaPer     time.Duration
 	maxOps       int
+	dp           dataPlaneConfig // dataplane.go
 }
 
 func defaultConfig() config {

@@ -78,6 +78,9 @@ func (s *server) failure(rev *runpb.Revision) (string, bool) {
 			return msg, true
 		}
 	}
+	if cs := rev.GetContainers(); len(cs) > 0 {
+		return s.dp.check(cs[0].GetImage()) // an entrypoint that cannot run here
+	}
 	return "", false
 }
 

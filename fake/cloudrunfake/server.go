@@ -26,7 +26,7 @@ type Server struct {
 	// WithoutListener.
 	Addr string
 
-	lis *emulator.Server // nil with WithoutListener
+	lis *listener // nil with WithoutListener; serves gRPC and the data plane
 	s   *server
 }
 
@@ -58,6 +58,9 @@ type server struct {
 	// failNames holds short revision names that fail when they are created
 	// (FailRevision before creation), with their message.
 	failNames map[string]string
+
+	// dp serves the services' URLs (dataplane.go); it has its own locks.
+	dp *dataPlane
 }
 
 // NewServer starts an emulator on loopback (see WithAddress) and returns it.
@@ -88,15 +91,16 @@ func NewServer(opts ...Option) (*Server, error) {
 		failNames:  map[string]string{},
 		pendingOps: map[string]int{},
 	}
+	s.dp = newDataPlane(s, cfg.dp)
 	srv := &Server{s: s}
 	if cfg.NoListener {
 		return srv, nil
 	}
-	lis, err := emulator.Listen(cfg.Addr, srv.Register, grpc.UnknownServiceHandler(s.unknown))
+	lis, err := listen(cfg.Addr, srv.Register, s.dp, grpc.UnknownServiceHandler(s.unknown))
 	if err != nil {
 		return nil, fmt.Errorf("cloudrunfake: %w", err)
 	}
-	srv.Addr, srv.lis = lis.Addr, lis
+	srv.Addr, srv.lis = lis.addr, lis
 	return srv, nil
 }
 
@@ -119,9 +123,12 @@ func (s *Server) ClientOptions() []option.ClientOption {
 	return s.lis.ClientOptions()
 }
 
-// Close stops the server at once, ending open calls, and waits for it.
+// Close stops the server at once, ending open calls and requests, waits
+// for it, and stops the revisions' processes.
 func (s *Server) Close() error {
-	return s.lis.Close()
+	err := s.lis.Close()
+	s.s.dp.close()
+	return err
 }
 
 // unknown answers methods of services the emulator does not register (Jobs,
