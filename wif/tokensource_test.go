@@ -81,7 +81,7 @@ func newTSEnv(t *testing.T) *tsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() { _ = srv.Close() })
 	prov := wif.GitHubProvider(tsPool, "github-actions", tsRepo)
 	if err := srv.AddProvider(prov); err != nil {
 		t.Fatal(err)
@@ -150,7 +150,7 @@ func TestTokenSourceEndToEnd(t *testing.T) {
 	if _, err := ts.Token(); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.srv.STSRequests(); got != 1 {
+	if got := e.srv.Count(stsfake.MethodToken); got != 1 {
 		t.Errorf("STS requests = %d, want 1", got)
 	}
 }
@@ -387,7 +387,7 @@ func TestGitHubOIDCCaching(t *testing.T) {
 		if err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
-		if n := e.srv.ActionsRequests(); n != s.requests {
+		if n := e.srv.Count(stsfake.MethodActions); n != s.requests {
 			t.Errorf("step %d: Actions requests = %d, want %d", i, n, s.requests)
 		}
 		if (got == cur) != s.same {
@@ -397,17 +397,17 @@ func TestGitHubOIDCCaching(t *testing.T) {
 	}
 	// A second token source sharing the supplier exchanges again at STS
 	// but asks GitHub for nothing new.
-	before := e.srv.ActionsRequests()
+	before := e.srv.Count(stsfake.MethodActions)
 	if _, err := e.tokenSource(t, e.gh).Token(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.tokenSource(t, e.gh).Token(); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.srv.ActionsRequests(); got != before {
+	if got := e.srv.Count(stsfake.MethodActions); got != before {
 		t.Errorf("Actions requests = %d after two token sources, want %d", got, before)
 	}
-	if got := e.srv.STSRequests(); got != 2 {
+	if got := e.srv.Count(stsfake.MethodToken); got != 2 {
 		t.Errorf("STS requests = %d, want 2", got)
 	}
 }
@@ -429,7 +429,7 @@ func TestGitHubOIDCConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if n := e.srv.ActionsRequests(); n != 1 {
+	if n := e.srv.Count(stsfake.MethodActions); n != 1 {
 		t.Errorf("Actions requests = %d for 8 concurrent callers, want 1", n)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twostage/twostage/fake/stsfake"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/twostage/twostage/examples/twostage/internal/config"
@@ -128,7 +130,7 @@ func TestKeylessAuthWithEmulators(t *testing.T) {
 	// One OIDC token and one exchange served the whole command (the
 	// access token is cached across every call), for the dev identity of
 	// the provider twostage.yaml names.
-	if got, want := []int{sts.ActionsRequests(), sts.STSRequests()}, []int{1, 1}; !cmp.Equal(want, got) {
+	if got, want := []int{sts.Count(stsfake.MethodActions), sts.Count(stsfake.MethodToken)}, []int{1, 1}; !cmp.Equal(want, got) {
 		t.Errorf("Actions token requests and STS exchanges = %v, want %v", got, want)
 	}
 	ids := sts.Tokens()
@@ -234,7 +236,7 @@ func TestKeylessAuthWithEmulators(t *testing.T) {
 	t.Run("request URL not on the emulator", func(t *testing.T) {
 		env := jobEnv("octo/app", strings.Repeat("ef56", 10))
 		env["ACTIONS_ID_TOKEN_REQUEST_URL"] = "https://pipelines.actions.githubusercontent.invalid/abc/idtoken?api-version=2.0"
-		actions, exchanges := sts.ActionsRequests(), sts.STSRequests()
+		actions, exchanges := sts.Count(stsfake.MethodActions), sts.Count(stsfake.MethodToken)
 		code, stdout, stderr := call(env, "dev", "--image-dir", img)
 		if code != exitOK {
 			t.Fatalf("dev = exit %d, want 0\nstdout: %s\nstderr: %s", code, stdout, stderr)
@@ -242,7 +244,7 @@ func TestKeylessAuthWithEmulators(t *testing.T) {
 		if !strings.Contains(stderr, "not the emulator") || !strings.Contains(stderr, "keyless auth is skipped") {
 			t.Errorf("stderr does not say keyless auth is skipped:\n%s", stderr)
 		}
-		if got := []int{sts.ActionsRequests(), sts.STSRequests()}; !cmp.Equal([]int{actions, exchanges}, got) {
+		if got := []int{sts.Count(stsfake.MethodActions), sts.Count(stsfake.MethodToken)}; !cmp.Equal([]int{actions, exchanges}, got) {
 			t.Errorf("Actions requests and exchanges = %v, want unchanged %v", got, []int{actions, exchanges})
 		}
 	})

@@ -18,6 +18,13 @@
 // page with page_size (default 100, at most 1000) and page_token. Every
 // other RPC answers codes.Unimplemented naming the method.
 //
+// Fault injection and the request log are those of every emulator in
+// fake/... (package fake/emulation): [WithErrorInjection], [WithLatency],
+// [Server.InjectError], [Server.Requests] and [Server.Count], by full gRPC
+// method name.
+//
+// # Fidelity
+//
 // Behaviour and sources:
 //   - Resource names, the escaping of slashes in package names
 //     ("team%2Fapi") and version names "…/versions/sha256:…" follow the
@@ -34,5 +41,14 @@
 //     DockerImage.name comment; the escaping of '/' in IMAGE as "%2F" is
 //     unverified. Version.metadata carries imageSizeBytes, mediaType and
 //     buildTime, as the DockerImage field comments say.
-//   - NOT_FOUND and ALREADY_EXISTS messages are the emulator's own.
+//
+// Unverified (no source at hand; the real API may differ):
+//   - the codes of UpdateTag/DeleteTag of an immutable tag
+//     (FAILED_PRECONDITION) and of an OCI push moving one (HTTP 409
+//     TAG_INVALID);
+//   - the HTTP status of a push to a repository that does not exist
+//     (404 NAME_UNKNOWN);
+//   - the escaping of '/' in DockerImage names as "%2F";
+//   - the default page size of 100 (AIP-158 leaves it to the service);
+//   - every NOT_FOUND and ALREADY_EXISTS message (the emulator's own).
 package artifactregistryfake

@@ -20,7 +20,15 @@
 // # What it emulates
 //
 // Every rule cites its source in the code: a field comment of the runpb
-// .pb.go files (authoritative) or the project's DESIGN.md "API facts".
+// .pb.go files (authoritative), a documented error text or a public report;
+// the rules without one are gathered in the Fidelity section below.
+//
+// The emulator keeps its own, deliberately independent copy of Cloud Run's
+// rules (reserved label namespaces, label and name validation, the limits
+// on names and tags): it is the oracle that the conformance suites
+// (stage/stagetest, traffic/traffictest) hold package fake and
+// stage/cloudrun against, so it never imports the code it tests and must
+// not be "simplified" into sharing their rules.
 //
 //   - Create/Get/List/Update/DeleteService with long-running operations whose
 //     metadata and response are the Service (DeleteService: the deleted
@@ -99,10 +107,33 @@
 // runs; the real one is assigned by Google), REGIONCODE the short region code
 // ("uc" for us-central1).
 //
-// # Unverified behaviour
+// With WithManualOperations, a write is applied at once (spec, generation,
+// etag, a pending revision) and its reconciliation runs when its operation
+// completes; complete operations in creation order for realistic states. A
+// DeleteService or DeleteRevision removes the resource at once and only its
+// operation waits.
 //
-// These are choices where no authoritative source was at hand; code that
-// depends on them may see the real API differ:
+// The program in fake/cmd/emulator serves this emulator standalone.
+//
+// The emulator keeps all state in memory behind one mutex and is safe for
+// concurrent use; messages are copied on the way in and out.
+// # Fidelity
+//
+// Sources of the quoted error texts: "Revision 'NAME' is not ready and
+// cannot serve traffic. …" with code 9 (FAILED_PRECONDITION) in
+// transparency-dev/tesseract issue #413; "Revision 'NAME' does not exist or
+// is deleted. Update all traffic to route to currently available
+// revisions." (code 13) in terraform-google-modules/terraform-docs-samples
+// PR #269; a reused revision name with another configuration answering
+// 409 ALREADY_EXISTS "Revision named '…' …" in
+// hashicorp/terraform-provider-google issue #14569 and
+// googleapis/google-cloud-python issue #11870; the 46-character tag rule in
+// PolicyEngine/policyengine-api issue #3729. An operation returned done
+// completes the gapic client's Wait without polling (the longrunning
+// client's documented behaviour).
+//
+// Unverified: these are choices where no authoritative source was at hand;
+// code that depends on them may see the real API differ:
 //   - error texts other than those quoted from the API: "Revision named …
 //     with different configuration already exists.", "Revision '…' is not
 //     ready and cannot serve traffic. …", "Revision '…' does not exist or is
@@ -115,11 +146,14 @@
 //     annotations, template), so a rollout State annotation never outlives
 //     its traffic, as this project's model asks; latest_created_revision
 //     keeps the failed revision, and the next successful write adopts the
-//     template's revision as latest created again. Evidence points the other way: a user report
+//     template's revision as latest created again. Evidence points the
+//     other way: a user report
 //     (Lore-Hex/quill-router PR #781) saw the real API keep the failed
 //     write's spec.traffic while status traffic stayed on the old revision;
 //   - an operation fails when a target with percent > 0 names a failed
 //     revision (the same report saw such a stale split fail later deploys);
+//   - a template.revision must start with "SERVICE-" and be a DNS label of
+//     at most 63 characters;
 //   - traffic targets must have an explicit type; REVISION targets use short
 //     names; empty traffic is stored as [{LATEST, 100}];
 //   - template comparison ignores template.revision when the request leaves
@@ -138,16 +172,9 @@
 //     TestIamPermissions grants everything;
 //   - the condition types RoutesReady and ConfigurationsReady, the log_uri
 //     form, the default page size of 100, region codes beyond the common
-//     ones, generated service ids, the quota error text.
-//
-// With WithManualOperations, a write is applied at once (spec, generation,
-// etag, a pending revision) and its reconciliation runs when its operation
-// completes; complete operations in creation order for realistic states. A
-// DeleteService or DeleteRevision removes the resource at once and only its
-// operation waits.
-//
-// The program in fake/cmd/emulator serves this emulator standalone.
-//
-// The emulator keeps all state in memory behind one mutex and is safe for
-// concurrent use; messages are copied on the way in and out.
+//     ones, generated service ids;
+//   - the texts of ALREADY_EXISTS for a reused name with force_new_revision
+//     and for an existing service id, of an IAM binding without a role or
+//     member, of the traffic validation errors other than the 46-character
+//     rule, and of the write quota (Google's usual quota form).
 package cloudrunfake

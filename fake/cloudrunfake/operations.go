@@ -80,7 +80,7 @@ func (s *server) doneOperation(project, location string, meta, result proto.Mess
 
 // startOperation records the operation of a write. By default it completes
 // at once, so the Operation the client receives is already done and Wait
-// returns without polling (DESIGN.md "API facts"); with
+// returns without polling (the gapic Operation.Wait); with
 // WithManualOperations it stays pending until completed by the test.
 func (s *server) startOperation(project, location string, meta proto.Message, p *pending, result proto.Message) *longrunningpb.Operation {
 	var r proto.Message

@@ -154,8 +154,9 @@ func (s *server) apply(st *serviceState, in *runpb.Service, w writeOpts) (*pendi
 	}
 	spec := specOf(in)
 
-	// A spec change to the template creates a revision (DESIGN.md "API
-	// facts"); force_new_revision: "a new revision will be created from the
+	// A change to the template creates a revision (Service.template: "The
+	// template used to create revisions for this Service");
+	// force_new_revision: "a new revision will be created from the
 	// template even if the system doesn't detect any changes".
 	tmpl := spec.Template
 	oldTmpl := old.GetTemplate()
@@ -169,13 +170,14 @@ func (s *server) apply(st *serviceState, in *runpb.Service, w writeOpts) (*pendi
 			}
 			if existing, ok := st.revisions[tmpl.Revision]; ok {
 				if !proto.Equal(existing.tmpl, stripRevision(tmpl)) {
-					// DESIGN.md "API facts": the documented error text.
+					// The text reported in googleapis/google-cloud-python
+					// issue #11870 (HTTP 409, ALREADY_EXISTS).
 					return nil, status.Errorf(codes.AlreadyExists, "Revision named '%s' with different configuration already exists.", tmpl.Revision)
 				}
 				if w.force {
-					return nil, status.Errorf(codes.AlreadyExists, "Revision named '%s' already exists; force_new_revision needs a new service.template.revision or an empty one (unverified text)", tmpl.Revision)
+					return nil, status.Errorf(codes.AlreadyExists, "Revision named '%s' already exists; force_new_revision needs a new service.template.revision or an empty one", tmpl.Revision)
 				}
-				// Same configuration: no new revision (DESIGN.md "API facts").
+				// Same configuration: no new revision (see Fidelity).
 				adopted = tmpl.Revision
 			} else {
 				created = tmpl.Revision
@@ -313,7 +315,7 @@ func validateService(in, old *runpb.Service, create bool) error {
 // spec; on failure they keep "the state of the last serving revision" and
 // terminal_condition is FAILED. On failure none of the write's spec
 // changes stays, unless a later write has replaced the spec since: the
-// traffic is restored (DESIGN.md "API facts": the traffic is not applied),
+// traffic is restored (the failed write's traffic is not applied),
 // and so are the annotations and the template and every other spec field,
 // so that a failed write never leaves a State annotation without the
 // traffic it was written with (traffic.Split: "Targets and State are
@@ -338,7 +340,7 @@ func (s *server) reconcile(st *serviceState, p *pending) error {
 		st.revisions[p.newRevision] = r
 	}
 	// The revision the write asked for must be ready ("Revision '…' is not
-	// ready and cannot serve traffic", DESIGN.md "API facts"), also an
+	// ready and cannot serve traffic", transparency-dev/tesseract #413), also an
 	// adopted one that failed before. A write that leaves the template as it
 	// is (a traffic change after a failed deploy) does not re-check the
 	// latest created revision, so a rollback can route around it
@@ -409,7 +411,7 @@ func (s *server) reconcile(st *serviceState, p *pending) error {
 
 // notReady is the operation error of a revision that cannot serve:
 // FAILED_PRECONDITION "Revision '…' is not ready and cannot serve traffic…"
-// (DESIGN.md "API facts").
+// (code 9 and text in transparency-dev/tesseract issue #413).
 func notReady(short string, rev *runpb.Revision) (error, string) {
 	msg := fmt.Sprintf("Revision '%s' is not ready and cannot serve traffic.", short)
 	if m := readyCondition(rev).GetMessage(); m != "" {
@@ -487,7 +489,7 @@ func (s *server) CreateService(_ context.Context, req *runpb.CreateServiceReques
 		return nil, err
 	}
 	if _, ok := s.services[name]; ok {
-		return nil, status.Errorf(codes.AlreadyExists, "Resource '%s' already exists. (unverified text)", id)
+		return nil, status.Errorf(codes.AlreadyExists, "Resource '%s' already exists.", id)
 	}
 	st := &serviceState{svc: &runpb.Service{Name: name}, revisions: map[string]revState{}, seq: s.next()}
 	p, err := s.apply(st, req.GetService(), writeOpts{create: true})
@@ -657,7 +659,7 @@ func (s *server) SetIamPolicy(_ context.Context, req *iampb.SetIamPolicyRequest)
 	}
 	for i, b := range req.GetPolicy().GetBindings() {
 		if b.GetRole() == "" || len(b.GetMembers()) == 0 {
-			return nil, status.Errorf(codes.InvalidArgument, "policy.bindings[%d]: a binding needs a role and at least one member (unverified text)", i)
+			return nil, status.Errorf(codes.InvalidArgument, "policy.bindings[%d]: a binding needs a role and at least one member", i)
 		}
 	}
 	s.mu.Lock()

@@ -18,11 +18,11 @@ const (
 )
 
 // dnsLabel is the form of service ids, revision names and traffic tags
-// (DESIGN.md "Revision names"; tags are DNS labels, DESIGN.md "API facts").
+// (RFC 1123 labels, the form Cloud Run reports in its name errors; see
+// Fidelity).
 var dnsLabel = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
 
-// maxTagAndService is the limit on len(tag)+len(service) (DESIGN.md "API
-// facts"). The error text is the one the API returns through gcloud:
+// maxTagAndService is the limit on len(tag)+len(service). The error text is the one the API returns through gcloud:
 // "spec.traffic.tag: traffic tag 'T' and service name 'S' together are too
 // long. Combined traffic tag and service name cannot exceed 46 characters."
 // (quoted in PolicyEngine/policyengine-api issue #3729 and
@@ -120,7 +120,8 @@ func serviceURI(project, location, service string) string {
 	return "https://" + service + "-" + urlHash(project, service) + "-" + regionCode(location) + ".a.run.app"
 }
 
-// tagURI is "https://TAG---SERVICE-HASH-REGIONCODE.a.run.app" (DESIGN.md).
+// tagURI is "https://TAG---SERVICE-HASH-REGIONCODE.a.run.app", the form of
+// Cloud Run's tag URLs (cloud.google.com/run/docs/rollouts-rollbacks-traffic-migration).
 func tagURI(tag, project, location, service string) string {
 	return "https://" + tag + "---" + service + "-" + urlHash(project, service) + "-" + regionCode(location) + ".a.run.app"
 }
@@ -222,8 +223,10 @@ func validateServiceID(id string) error {
 	return nil
 }
 
-// validateRevisionName follows DESIGN.md "Revision names": "<service>-<suffix>",
-// ^[a-z]([-a-z0-9]*[a-z0-9])?$, at most 63 characters.
+// validateRevisionName checks "<service>-<suffix>",
+// ^[a-z]([-a-z0-9]*[a-z0-9])?$, at most 63 characters: the DNS-label form;
+// the service-name prefix is unverified (RevisionTemplate.revision says
+// only that a generated name is "based on the Service name"; see Fidelity).
 func validateRevisionName(service, rev string) error {
 	if !strings.HasPrefix(rev, service+"-") || len(rev) == len(service)+1 {
 		return status.Errorf(codes.InvalidArgument, "service.template.revision %q must be the service name %q, a hyphen and a suffix", rev, service)

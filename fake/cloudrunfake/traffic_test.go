@@ -81,7 +81,7 @@ func TestTrafficStatusesAndTagURIs(t *testing.T) {
 	stable := short(first.GetLatestReadyRevision())
 	next := withRevision(withImage(first, "img:2"), "web-cand")
 	// gcloud --no-traffic: LATEST replaced by the current revision, the new
-	// one at 0% with a tag (DESIGN.md "API facts").
+	// one at 0% with a tag.
 	next.Traffic = []*runpb.TrafficTarget{
 		{Type: revisionT, Revision: stable, Percent: 100, Tag: "stable"},
 		{Type: revisionT, Revision: "web-cand", Tag: "candidate"},

@@ -78,8 +78,9 @@
 // project and IAM no service account until seeded through
 // [WithResourceManagerOptions] and [WithIAMOptions].
 //
-// One emulator cannot be mounted yet and keeps a listener of its own on
-// loopback, which the set forwards to, so clients still use only ADDR:
-// stsfake exposes no http.Handler (its routes go through a reverse proxy,
-// which also rewrites the discovery document's jwks_uri to ADDR).
+// Every emulator is mounted on the one server, with no listener of its
+// own, no forwarder and no proxy: the gRPC emulators by their Register
+// method on one grpc.Server, the HTTP ones (iamfake, stsfake, the OCI
+// registry of artifactregistryfake) by their handlers. The OIDC discovery
+// document names its JWKS on the host it was asked on, so on ADDR.
 package emulators

@@ -1,19 +1,13 @@
 package emulators
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -164,7 +158,6 @@ type Set struct {
 	rm       *resourcemanagerfake.Server
 	iam      *iamfake.Server
 	sts      *stsfake.Server
-	stsProxy http.Handler
 	mon      *monitoringfake.Server
 	grpc     *grpc.Server
 	services []string // gRPC services served
@@ -253,13 +246,13 @@ func (s *Set) start() error {
 	if s.rm, err = resourcemanagerfake.NewServer(append(cfg.rm, resourcemanagerfake.WithoutListener())...); err != nil {
 		return fmt.Errorf("emulators: starting Resource Manager: %w", err)
 	}
-	s.iam = iamfake.NewServer(append(cfg.iam, iamfake.WithoutListener())...)
-	stsOpts := append([]stsfake.Option{stsfake.WithClock(cfg.clock), stsfake.WithLogger(cfg.logger)}, cfg.sts...)
-	if s.sts, err = stsfake.NewServer(stsOpts...); err != nil {
-		return fmt.Errorf("emulators: starting STS: %w", err)
+	iamOpts := append([]iamfake.Option{iamfake.WithClock(cfg.clock), iamfake.WithLogger(cfg.logger)}, cfg.iam...)
+	if s.iam, err = iamfake.NewServer(append(iamOpts, iamfake.WithoutListener())...); err != nil {
+		return fmt.Errorf("emulators: starting IAM: %w", err)
 	}
-	if s.stsProxy, err = s.proxySTS(); err != nil {
-		return err
+	stsOpts := append([]stsfake.Option{stsfake.WithClock(cfg.clock), stsfake.WithLogger(cfg.logger)}, cfg.sts...)
+	if s.sts, err = stsfake.NewServer(append(stsOpts, stsfake.WithoutListener())...); err != nil {
+		return fmt.Errorf("emulators: starting STS: %w", err)
 	}
 
 	monOpts := append([]monitoringfake.Option{monitoringfake.WithClock(cfg.clock), monitoringfake.WithLogger(cfg.logger)}, cfg.mon...)
@@ -280,38 +273,6 @@ func (s *Set) start() error {
 	s.client = &http.Client{Transport: &http.Transport{}}
 	s.table = s.routes()
 	return nil
-}
-
-// proxySTS forwards to the STS emulator's own server: stsfake exposes no
-// http.Handler (only its URL), so the set reaches it through a reverse
-// proxy on loopback. The discovery document's jwks_uri is rewritten to the
-// shared address, so a client needs no other address.
-func (s *Set) proxySTS() (http.Handler, error) {
-	target, err := url.Parse(s.sts.URL)
-	if err != nil {
-		return nil, fmt.Errorf("emulators: STS URL %q: %w", s.sts.URL, err)
-	}
-	shared := "http://" + s.Addr
-	return &httputil.ReverseProxy{
-		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(target) },
-		Transport: s.sts.Client().Transport, // closed with the STS emulator
-		ErrorLog:  log.New(io.Discard, "", 0),
-		ModifyResponse: func(resp *http.Response) error {
-			if resp.Request.URL.Path != "/.well-known/openid-configuration" {
-				return nil
-			}
-			body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-			resp.Body.Close()
-			if err != nil {
-				return fmt.Errorf("reading the OIDC discovery document: %w", err)
-			}
-			body = bytes.ReplaceAll(body, []byte(`"`+s.sts.URL+`/`), []byte(`"`+shared+`/`))
-			resp.Body = io.NopCloser(bytes.NewReader(body))
-			resp.ContentLength = int64(len(body))
-			resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
-			return nil
-		},
-	}, nil
 }
 
 // unknown answers gRPC services no emulator serves.
@@ -361,10 +322,10 @@ func (s *Set) closeEmulators() {
 		_ = s.mon.Close()
 	}
 	if s.sts != nil {
-		s.sts.Close()
+		_ = s.sts.Close() // no listener of its own: nothing to report
 	}
 	if s.iam != nil {
-		s.iam.Close()
+		_ = s.iam.Close() // no listener of its own: nothing to report
 	}
 	if s.rm != nil {
 		_ = s.rm.Close() // no listener of its own: nothing to report
@@ -389,13 +350,12 @@ func (s *Set) ArtifactRegistry() *artifactregistryfake.Server { return s.ar }
 // ModifyPolicy, InjectError, Count, ...).
 func (s *Set) ResourceManager() *resourcemanagerfake.Server { return s.rm }
 
-// IAM returns the IAM emulator (Pool, Provider, FailNext, ...).
+// IAM returns the IAM emulator (Pool, Provider, InjectError, Count, ...).
 func (s *Set) IAM() *iamfake.Server { return s.iam }
 
 // STS returns the STS/OIDC emulator (AddProvider, SetActionsClaims,
-// IssueToken, Identity, ...). Its own URL methods name its own port; use
-// the Set's (TokenURL, ActionsRequestURL, ...) to go through the shared
-// address.
+// IssueToken, Identity, ...). It has no listener of its own: use the
+// Set's URLs (TokenURL, ActionsRequestURL, ...).
 func (s *Set) STS() *stsfake.Server { return s.sts }
 
 // Monitoring returns the Cloud Monitoring emulator (Add samples, Requests,

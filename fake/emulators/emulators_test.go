@@ -36,6 +36,7 @@ import (
 	"github.com/twostage/twostage/fake/iamfake"
 	"github.com/twostage/twostage/fake/monitoringfake"
 	"github.com/twostage/twostage/fake/resourcemanagerfake"
+	"github.com/twostage/twostage/fake/stsfake"
 	"github.com/twostage/twostage/wif"
 )
 
@@ -249,16 +250,16 @@ func TestSTSAndOIDCThroughOneAddress(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, `"value"`) {
 		t.Errorf("Actions token = %d %q, want {\"value\": JWT}", code, body)
 	}
-	if n := set.STS().ActionsRequests(); n != 1 {
-		t.Errorf("STS().ActionsRequests() = %d, want 1", n)
+	if n := set.STS().Count(stsfake.MethodActions); n != 1 {
+		t.Errorf("STS().Count(MethodActions) = %d, want 1", n)
 	}
 	// An empty exchange reaches STS, which answers in its error shape.
 	code, body = get(t, set, http.MethodPost, set.TokenURL(), "")
 	if code != http.StatusBadRequest || !strings.Contains(body, `"error"`) {
 		t.Errorf("POST %s = %d %q, want STS's 400 error", set.TokenURL(), code, body)
 	}
-	if n := set.STS().STSRequests(); n != 1 {
-		t.Errorf("STS().STSRequests() = %d, want 1", n)
+	if n := set.STS().Count(stsfake.MethodToken); n != 1 {
+		t.Errorf("STS().Count(MethodToken) = %d, want 1", n)
 	}
 }
 

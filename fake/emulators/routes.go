@@ -49,7 +49,7 @@ func isCredentials(path string) bool {
 // matches two routes (TestRoutesDisjoint, FuzzRoutes), so their order does
 // not matter.
 func (s *Set) routes() []Route {
-	sts := s.stsProxy
+	sts := s.sts.Handler()
 	return []Route{
 		{
 			Pattern: "Content-Type: application/grpc* (HTTP/2), any path", Emulator: "cloudrunfake, artifactregistryfake, resourcemanagerfake, monitoringfake",

@@ -13,7 +13,10 @@ import (
 // project number, as the API reports them.
 func Example() {
 	ctx := context.Background()
-	srv := iamfake.NewServer(iamfake.WithProject("my-proj", "123456789012"), iamfake.WithPendingOperations(2))
+	srv, err := iamfake.NewServer(iamfake.WithProject("my-proj", "123456789012"), iamfake.WithPendingOperations(2))
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer srv.Close()
 	svc, err := iam.NewService(ctx, srv.ClientOptions()...)
 	if err != nil {

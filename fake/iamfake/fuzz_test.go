@@ -19,14 +19,17 @@ func FuzzRequests(f *testing.F) {
 	f.Add("POST", "v1/projects/-/serviceAccounts/a@b:setIamPolicy", `{"policy":{"version":2}}`)
 	f.Add("GET", "v1/projects/my-proj/locations/global/workloadIdentityPools/github/operations/op-1", "")
 	f.Add("DELETE", "v2/x", "{")
-	srv := iamfake.NewServer(iamfake.WithProject("my-proj", "123"), iamfake.WithServiceAccount("my-proj", "a@b"))
-	f.Cleanup(srv.Close)
+	srv, err := iamfake.NewServer(iamfake.WithProject("my-proj", "123"), iamfake.WithServiceAccount("my-proj", "a@b"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = srv.Close() })
 	hc := &http.Client{}
 	f.Fuzz(func(t *testing.T, method, path, body string) {
 		if strings.ContainsAny(method, " \t\r\n()<>@,;:\\\"/[]?={}") || method == "" {
 			return
 		}
-		req, err := http.NewRequest(method, srv.URL+strings.TrimPrefix(path, "/"), strings.NewReader(body))
+		req, err := http.NewRequest(method, srv.URL()+strings.TrimPrefix(path, "/"), strings.NewReader(body))
 		if err != nil {
 			return
 		}

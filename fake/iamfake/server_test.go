@@ -14,14 +14,19 @@ import (
 	"github.com/twostage/twostage/internal/gcperr"
 	"google.golang.org/api/googleapi"
 	iam "google.golang.org/api/iam/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 const parent = "projects/my-proj/locations/global"
 
 func newService(t *testing.T, opts ...iamfake.Option) (*iamfake.Server, *iam.Service) {
 	t.Helper()
-	srv := iamfake.NewServer(append([]iamfake.Option{iamfake.WithProject("my-proj", "123")}, opts...)...)
-	t.Cleanup(srv.Close)
+	srv, err := iamfake.NewServer(append([]iamfake.Option{iamfake.WithProject("my-proj", "123")}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
 	svc, err := iam.NewService(context.Background(), srv.ClientOptions()...)
 	if err != nil {
 		t.Fatal(err)
@@ -283,19 +288,19 @@ func TestServiceAccountPolicy(t *testing.T) {
 	}
 }
 
-func TestUnimplementedAndFailNext(t *testing.T) {
+func TestUnimplementedAndInjectError(t *testing.T) {
 	t.Parallel()
 	srv, svc := newService(t)
 	_, err := svc.Projects.ServiceAccounts.List("projects/my-proj").Do()
 	if code(err) != http.StatusNotImplemented {
 		t.Errorf("ServiceAccounts.List = %v, want 501", err)
 	}
-	srv.FailNext("workloadIdentityPools.get", http.StatusServiceUnavailable, "try later")
+	srv.InjectError("workloadIdentityPools.get", status.Error(codes.Unavailable, "try later"), 1)
 	_, err = svc.Projects.Locations.WorkloadIdentityPools.Get(parent + "/workloadIdentityPools/x").Do()
 	if code(err) != http.StatusServiceUnavailable || !gcperr.Retryable(err) {
-		t.Errorf("Get after FailNext = %v, want a retryable 503", err)
+		t.Errorf("Get after InjectError = %v, want a retryable 503", err)
 	}
-	if got := srv.Calls("workloadIdentityPools.get"); got != 1 {
+	if got := srv.Count("workloadIdentityPools.get"); got != 1 {
 		t.Errorf("Calls = %d, want 1", got)
 	}
 }

@@ -13,8 +13,29 @@
 // It models what a read-modify-write of a policy depends on: an etag that
 // changes on every write (a stale etag answers ABORTED), policy versions (a
 // conditional binding needs version 3; a policy without conditions is
-// reported as version 1), and a hook ([Server.OnSetIamPolicy],
-// [Server.ModifyPolicy]) that lets a test make a concurrent edit happen
+// reported as version 1), and [Server.ModifyPolicy], which a test calls
+// from [WithErrorInjection]'s function to make a concurrent edit happen
 // between a client's read and its write. Every other RPC answers
-// UNIMPLEMENTED with the method name.
+// UNIMPLEMENTED with the method name. Fault injection, latency and the
+// request log are those of every emulator in fake/... (package
+// fake/emulation), by full gRPC method name.
+//
+// # Fidelity
+//
+// Sources: PERMISSION_DENIED for a project that does not exist ("Permission
+// is denied if the policy or the resource do not exist",
+// ProjectsServer.GetIamPolicy); policy versions 0, 1 and 3, version 3 for
+// conditional bindings and a policy without conditions reported as version
+// 1 (iampb.GetPolicyOptions, iampb.Policy); no allUsers or
+// allAuthenticatedUsers on a project (ProjectsServer.SetIamPolicy); audit
+// configs written only when update_mask names them
+// (iampb.SetIamPolicyRequest.update_mask); the text of
+// [ConcurrentChangeMessage] (DataBiosphere/leonardo PR #737).
+//
+// Unverified (no source at hand; the real API may differ):
+//   - a stale etag answered ABORTED on the gRPC surface;
+//   - the role renaming of a conditional policy read at a version below 3
+//     ("ROLE_withcond_XXXX");
+//   - every error text other than [ConcurrentChangeMessage];
+//   - the project number derived for a project seeded without one.
 package resourcemanagerfake

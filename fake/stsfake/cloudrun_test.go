@@ -133,7 +133,7 @@ func TestCloudRunCallWithFederatedToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(sts.Close)
+	t.Cleanup(func() { _ = sts.Close() })
 	provider := wif.GitHubProvider(pool, "github-actions", repo)
 	if err := sts.AddProvider(provider); err != nil {
 		t.Fatal(err)

@@ -20,12 +20,32 @@
 // Other emulators check a caller's access token with [Server.Identity],
 // [Server.IdentityFromHeader] or [Server.Principal], and
 // [Identity.Matches] tells whether an IAM member (principal://,
-// principalSet:// or serviceAccount:) includes the caller. Failures are
-// injected per endpoint with [WithErrorInjection].
+// principalSet:// or serviceAccount:) includes the caller. Fault
+// injection, latency and the request log are those of every emulator in
+// fake/... (package fake/emulation), by the method names [MethodToken],
+// [MethodGenerateAccessToken], [MethodActions], [MethodDiscovery] and
+// [MethodJWKS].
 //
 // Error answers follow Google's shapes: STS answers
 // {"error": CODE, "error_description": TEXT} with HTTP 400 (or 401), the
-// IAM Credentials API {"error": {"code", "message", "status"}}. Texts
-// quoted from google-github-actions/auth issues are marked as such in the
-// code; the others are unverified approximations of the real service.
+// IAM Credentials API {"error": {"code", "message", "status"}}.
+//
+// # Fidelity
+//
+// Sources: the exchange's parameters and answer (the STS v1 token
+// reference and RFC 8693); the invalid_request text for a malformed
+// audience (google-github-actions/auth issue #60), the invalid_target text
+// for an unknown or disabled provider (issues #161 and #334), the
+// google.subject 127-byte text, and the IAM Credentials PERMISSION_DENIED
+// text (as quoted in google-github-actions/auth issues); the Actions
+// endpoint's {"count", "value"} answer (GitHub's documentation).
+//
+// Unverified (no source at hand; the real services may differ):
+//   - the texts of the invalid_grant and unauthorized_client answers other
+//     than those above (signature, expiry, nbf, issuer, audience, mapping);
+//   - the Actions endpoint's 401 body, its default audience (the owner's
+//     URL) and the token lifetime ([ActionsTokenLifetime]);
+//   - the OAuth error code an injected gRPC status becomes on
+//     [MethodToken];
+//   - generateAccessToken's lifetime bounds (at most 12 h) and texts.
 package stsfake

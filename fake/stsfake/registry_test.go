@@ -33,7 +33,7 @@ func TestRegistryPushWithFederatedToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(sts.Close)
+	t.Cleanup(func() { _ = sts.Close() })
 	provider := wif.GitHubProvider(pool, "github-actions", repo)
 	if err := sts.AddProvider(provider); err != nil {
 		t.Fatal(err)

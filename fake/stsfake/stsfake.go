@@ -14,15 +14,18 @@ import (
 	"maps"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/fake/emulation"
+	"github.com/twostage/twostage/internal/emulator"
 	"github.com/twostage/twostage/wif"
 	"github.com/twostage/twostage/wif/provision"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Token types and grant of the STS exchange (RFC 8693; STS v1 token
@@ -47,56 +50,76 @@ const (
 type Option func(*options)
 
 type options struct {
-	clock        twostage.Clock
-	logger       *slog.Logger
+	emulator.Options
 	issuer       string
 	requestToken string
 	key          *rsa.PrivateKey
-	inject       func(Endpoint, *http.Request) *Fault
 }
 
-// Endpoint names an emulated endpoint, for [WithErrorInjection].
-type Endpoint string
-
-// The emulated endpoints.
+// The methods the emulator serves, as WithErrorInjection, InjectError,
+// WithLatency and Count name them.
 const (
-	EndpointDiscovery           Endpoint = "discovery"
-	EndpointJWKS                Endpoint = "jwks"
-	EndpointActions             Endpoint = "actions"
-	EndpointSTS                 Endpoint = "sts"
-	EndpointGenerateAccessToken Endpoint = "generateAccessToken"
+	// MethodDiscovery is GET /.well-known/openid-configuration.
+	MethodDiscovery = "discovery"
+	// MethodJWKS is GET /.well-known/jwks.
+	MethodJWKS = "jwks"
+	// MethodActions is the GitHub Actions ID token request, GET /actions/token.
+	MethodActions = "actions"
+	// MethodToken is the STS token exchange, POST /v1/token (the STS
+	// v1 REST method "token").
+	MethodToken = "token"
+	// MethodGenerateAccessToken is IAM Credentials
+	// projects.serviceAccounts.generateAccessToken.
+	MethodGenerateAccessToken = "serviceAccounts.generateAccessToken"
 )
 
-// Fault is an injected answer: HTTP Status with Body encoded as JSON.
-type Fault struct {
-	Status int
-	Body   any
-}
+// WithAddress sets the TCP address the HTTP server listens on. The
+// default is "127.0.0.1:0" (loopback, a free port).
+func WithAddress(addr string) Option { return func(o *options) { o.Addr = addr } }
 
-// WithErrorInjection calls f before every request with the endpoint and
-// the request (do not read its body); a non-nil Fault is answered instead
-// of running the endpoint. For example, to fail the first exchange:
+// WithoutListener makes NewServer start no HTTP server of its own: Addr
+// and URL are empty and the emulator serves only where [Server.Handler] is
+// mounted. The default listens on WithAddress.
+func WithoutListener() Option { return func(o *options) { o.NoListener = true } }
+
+// WithErrorInjection calls f before every request of a served method with
+// the method's name (MethodToken, ...) and the *http.Request (f must not
+// read its body); a non-nil error is answered instead of running the
+// method: an *emulation.HTTPError as it is, any other error with the HTTP
+// status of its gRPC code (status.Code), in STS's OAuth error shape for
+// MethodToken and in Google's JSON error shape otherwise. For example, to
+// fail the first exchange:
 //
 //	var n atomic.Int32
-//	stsfake.WithErrorInjection(func(e stsfake.Endpoint, _ *http.Request) *stsfake.Fault {
-//		if e == stsfake.EndpointSTS && n.Add(1) == 1 {
-//			return &stsfake.Fault{Status: 503, Body: map[string]string{"error": "temporarily_unavailable"}}
+//	stsfake.WithErrorInjection(func(method string, _ any) error {
+//		if method == stsfake.MethodToken && n.Add(1) == 1 {
+//			return &emulation.HTTPError{Status: 503, Body: map[string]string{"error": "temporarily_unavailable"}}
 //		}
 //		return nil
 //	})
 //
 // The default injects nothing. f must be safe for concurrent use.
-func WithErrorInjection(f func(e Endpoint, r *http.Request) *Fault) Option {
-	return func(o *options) { o.inject = f }
+func WithErrorInjection(f func(method string, req any) error) Option {
+	return func(o *options) { o.Inject = f }
 }
 
-// WithClock sets the clock for token lifetimes and expiry checks. The
-// default is twostage.SystemClock().
-func WithClock(c twostage.Clock) Option { return func(o *options) { o.clock = c } }
+// WithLatency delays every request of the method by d before it runs,
+// waiting on the clock of WithClock. The default adds no latency.
+func WithLatency(method string, d time.Duration) Option {
+	return func(o *options) { o.SetLatency(method, d) }
+}
+
+// WithMaxRequests keeps only the newest n entries of the request log (see
+// [Server.Requests]); n ≤ 0 keeps every entry, the default.
+func WithMaxRequests(n int) Option { return func(o *options) { o.MaxRequests = n } }
+
+// WithClock sets the clock for token lifetimes and expiry checks, on which
+// injected latency waits. The default is [twostage.SystemClock].
+func WithClock(c twostage.Clock) Option { return func(o *options) { o.Clock = c } }
 
 // WithLogger sets the logger of requests (never tokens). The default
 // discards.
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.Logger = l } }
 
 // WithIssuer sets the iss of the tokens the server signs, and the issuer
 // STS trusts the server's key for. The default is wif.GitHubIssuer, so
@@ -169,17 +192,19 @@ func (id Identity) clone() Identity {
 // Server is the emulator. Create it with [NewServer]; it is safe for
 // concurrent use.
 type Server struct {
-	// URL is the base URL, http://127.0.0.1:PORT.
-	URL string
+	// Addr is the "host:port" the server listens on; empty with
+	// WithoutListener.
+	Addr string
 
-	srv          *httptest.Server
+	lis          *emulator.HTTPServer // nil with WithoutListener
+	handler      http.Handler
+	kit          *emulator.Kit // the request log and the fault injection
 	clock        twostage.Clock
 	logger       *slog.Logger
 	issuer       string
 	requestToken string
 	key          *rsa.PrivateKey
 	kid          string
-	inject       func(Endpoint, *http.Request) *Fault
 	eval         provision.Evaluator // caches the providers' compiled CEL
 
 	mu             sync.Mutex // guards everything below
@@ -187,20 +212,19 @@ type Server struct {
 	tokens         map[string]Identity
 	order          []string // access tokens in issue order
 	actionsClaims  wif.Claims
-	actionsCalls   int
-	stsCalls       int
 	impersonations map[string][]string // email → members allowed
 }
 
-// NewServer starts an emulator on 127.0.0.1:0. Close it when done.
+// NewServer starts an emulator on loopback (see WithAddress). Close it when
+// done.
 func NewServer(opts ...Option) (*Server, error) {
-	o := options{clock: twostage.SystemClock(), issuer: wif.GitHubIssuer}
+	o := options{issuer: wif.GitHubIssuer}
 	for _, opt := range opts {
-		opt(&o)
+		if opt != nil {
+			opt(&o)
+		}
 	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
-	}
+	o.Defaults()
 	if o.key == nil {
 		k, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
@@ -212,71 +236,134 @@ func NewServer(opts ...Option) (*Server, error) {
 		o.requestToken = "ghs-request-" + randomHex(16)
 	}
 	s := &Server{
-		clock:          o.clock,
-		logger:         o.logger,
+		kit:            emulator.NewKit("stsfake", o.Options),
+		clock:          o.Clock,
+		logger:         o.Logger,
 		issuer:         o.issuer,
 		requestToken:   o.requestToken,
 		key:            o.key,
 		kid:            keyID(&o.key.PublicKey),
-		inject:         o.inject,
 		providers:      make(map[string]wif.Provider),
 		tokens:         make(map[string]Identity),
 		impersonations: make(map[string][]string),
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/openid-configuration", s.faulty(EndpointDiscovery, s.handleDiscovery))
-	mux.HandleFunc("GET /.well-known/jwks", s.faulty(EndpointJWKS, s.handleJWKS))
-	mux.HandleFunc("GET /actions/token", s.faulty(EndpointActions, s.handleActions))
-	mux.HandleFunc("POST /v1/token", s.faulty(EndpointSTS, s.handleSTS))
-	mux.HandleFunc("POST /v1/projects/-/serviceAccounts/{name}", s.faulty(EndpointGenerateAccessToken, s.handleGenerateAccessToken))
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleDiscovery)
+	mux.HandleFunc("GET /.well-known/jwks", s.handleJWKS)
+	mux.HandleFunc("GET /actions/token", s.handleActions)
+	mux.HandleFunc("POST /v1/token", s.handleSTS)
+	mux.HandleFunc("POST /v1/projects/-/serviceAccounts/{name}", s.handleGenerateAccessToken)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]any{
 			"code": 404, "status": "NOT_FOUND",
-			"message": fmt.Sprintf("stsfake: %s %s is not emulated", r.Method, r.URL.Path),
+			"message": fmt.Sprintf("stsfake: %s %s is not emulated; served: GET /.well-known/openid-configuration, GET /.well-known/jwks, GET /actions/token, POST /v1/token, POST /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken", r.Method, r.URL.Path),
 		}})
 	})
-	s.srv = httptest.NewServer(mux)
-	s.URL = s.srv.URL
+	s.handler = s.kit.HTTP(methodOf, writeError, mux)
+	if o.NoListener {
+		return s, nil
+	}
+	lis, err := emulator.ListenHTTP(o.Addr, s.handler)
+	if err != nil {
+		return nil, fmt.Errorf("stsfake: %w", err)
+	}
+	s.Addr, s.lis = lis.Addr, lis
 	return s, nil
 }
 
-// faulty runs the error injection before h.
-func (s *Server) faulty(e Endpoint, h http.HandlerFunc) http.HandlerFunc {
-	if s.inject == nil {
-		return h
+// methodOf names the served method of r, or "".
+func methodOf(r *http.Request) string {
+	switch p := r.URL.Path; {
+	case r.Method == http.MethodGet && p == "/.well-known/openid-configuration":
+		return MethodDiscovery
+	case r.Method == http.MethodGet && p == "/.well-known/jwks":
+		return MethodJWKS
+	case r.Method == http.MethodGet && p == "/actions/token":
+		return MethodActions
+	case r.Method == http.MethodPost && p == "/v1/token":
+		return MethodToken
+	case r.Method == http.MethodPost && strings.HasPrefix(p, "/v1/projects/-/serviceAccounts/") && strings.HasSuffix(p, ":generateAccessToken"):
+		return MethodGenerateAccessToken
 	}
-	return func(w http.ResponseWriter, r *http.Request) {
-		if f := s.inject(e, r); f != nil {
-			writeJSON(w, f.Status, f.Body)
-			return
-		}
-		h(w, r)
-	}
+	return ""
 }
 
-// Close shuts the server down.
-func (s *Server) Close() { s.srv.Close() }
+// writeError answers an injected error: in STS's OAuth error shape for the
+// token exchange, in Google's JSON error shape otherwise, with the HTTP
+// status of err's gRPC code. The OAuth error codes chosen for gRPC codes
+// are the emulator's own (RFC 6749 section 5.2 and RFC 8693 section 2.2.2
+// name them, not the mapping).
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if methodOf(r) != MethodToken {
+		emulator.WriteGoogleError(w, r, err)
+		return
+	}
+	st := status.Convert(err)
+	code := "invalid_request"
+	switch st.Code() {
+	case codes.Unauthenticated, codes.PermissionDenied:
+		code = "unauthorized_client"
+	case codes.Unavailable, codes.ResourceExhausted, codes.DeadlineExceeded:
+		code = "temporarily_unavailable"
+	case codes.Internal, codes.Unknown, codes.DataLoss:
+		code = "server_error"
+	}
+	stsError(w, emulator.HTTPStatus(st.Code()), code, st.Message())
+}
 
-// Client returns an HTTP client for the server (httptest's).
-func (s *Server) Client() *http.Client { return s.srv.Client() }
+// Handler returns the emulator's HTTP handler, with its request log and
+// fault injection, to serve on another server (package fake/emulators
+// serves it beside the other emulators on one address). The discovery
+// document names the JWKS on the host the request was sent to.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// URL returns the base URL, "http://ADDR"; empty with WithoutListener.
+func (s *Server) URL() string { return s.lis.URL() }
+
+// Close stops the server at once, ending open requests, and waits for it.
+func (s *Server) Close() error { return s.lis.Close() }
+
+// Client returns a plain HTTP client for the server; nil with
+// WithoutListener.
+func (s *Server) Client() *http.Client { return s.lis.Client() }
+
+// InjectError makes the next times requests of the method (MethodToken,
+// ...) fail with err without running; see WithErrorInjection for how err
+// is answered. times < 0 fails every call; a nil err or times == 0 removes
+// the injection.
+func (s *Server) InjectError(method string, err error, times int) {
+	s.kit.Faults.Inject(method, err, times)
+}
+
+// Requests returns a copy of the request log in arrival order (see
+// WithMaxRequests). Requests of no served method have an empty Method.
+func (s *Server) Requests() []emulation.Request { return s.kit.Log.Requests() }
+
+// Count returns how many requests of the method (MethodToken, ...) the
+// server has received, answered or refused, since it started or since
+// ResetRequests.
+func (s *Server) Count(method string) int { return s.kit.Log.Count(method) }
+
+// ResetRequests empties the request log and its counts.
+func (s *Server) ResetRequests() { s.kit.Log.Reset() }
 
 // TokenURL returns the STS token endpoint, for wif.WithTokenURL.
-func (s *Server) TokenURL() string { return s.URL + "/v1/token" }
+func (s *Server) TokenURL() string { return s.URL() + "/v1/token" }
 
 // IAMCredentialsURL returns the base URL of the IAM Credentials API, for
 // wif.WithIAMCredentialsURL.
-func (s *Server) IAMCredentialsURL() string { return s.URL }
+func (s *Server) IAMCredentialsURL() string { return s.URL() }
 
 // IssuerURL returns the issuer (iss) of the tokens the server signs; STS
 // verifies tokens of this issuer with the server's key.
 func (s *Server) IssuerURL() string { return s.issuer }
 
 // DiscoveryURL returns the URL of the OpenID configuration document.
-func (s *Server) DiscoveryURL() string { return s.URL + "/.well-known/openid-configuration" }
+func (s *Server) DiscoveryURL() string { return s.URL() + "/.well-known/openid-configuration" }
 
 // ActionsRequestURL returns the value $ACTIONS_ID_TOKEN_REQUEST_URL would
 // have, for wif.GitHubOIDC.RequestURL.
-func (s *Server) ActionsRequestURL() string { return s.URL + "/actions/token?api-version=2.0" }
+func (s *Server) ActionsRequestURL() string { return s.URL() + "/actions/token?api-version=2.0" }
 
 // RequestToken returns the bearer token the Actions request endpoint
 // accepts ($ACTIONS_ID_TOKEN_REQUEST_TOKEN).
@@ -289,21 +376,6 @@ func (s *Server) SetActionsClaims(c wif.Claims) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.actionsClaims = maps.Clone(c)
-}
-
-// ActionsRequests returns how many tokens the Actions request endpoint has
-// issued.
-func (s *Server) ActionsRequests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.actionsCalls
-}
-
-// STSRequests returns how many token exchanges STS has received.
-func (s *Server) STSRequests() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stsCalls
 }
 
 // AddProvider registers (or replaces) a provider; STS finds it by the
@@ -451,7 +523,7 @@ func (s *Server) verify(jwt string) (wif.Claims, error) {
 func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                s.issuer,
-		"jwks_uri":                              s.URL + "/.well-known/jwks",
+		"jwks_uri":                              "http://" + r.Host + "/.well-known/jwks",
 		"subject_types_supported":               []string{"public", "pairwise"},
 		"response_types_supported":              []string{"id_token"},
 		"claims_supported":                      []string{"sub", "aud", "exp", "iat", "iss", "jti", "nbf", "ref", "repository", "repository_id", "repository_owner", "repository_owner_id", "run_id", "run_number", "run_attempt", "actor", "actor_id", "workflow", "workflow_ref", "event_name", "ref_type", "environment", "job_workflow_ref"},
@@ -490,9 +562,6 @@ func (s *Server) handleActions(w http.ResponseWriter, r *http.Request) {
 	}
 	claims["aud"] = aud
 	jwt := s.IssueToken(claims, ActionsTokenLifetime)
-	s.mu.Lock()
-	s.actionsCalls++
-	s.mu.Unlock()
 	s.logger.Debug("stsfake: issued an Actions OIDC token", "audience", aud, "repository", claims.String("repository"))
 	writeJSON(w, http.StatusOK, map[string]any{"count": len(jwt), "value": jwt})
 }
@@ -506,9 +575,6 @@ func stsError(w http.ResponseWriter, status int, code, desc string) {
 // token-exchange grant (STS v1 token reference: grantType, audience, scope,
 // requestedTokenType, subjectToken, subjectTokenType).
 func (s *Server) handleSTS(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.stsCalls++
-	s.mu.Unlock()
 	if err := r.ParseForm(); err != nil {
 		stsError(w, http.StatusBadRequest, "invalid_request", "The request body could not be parsed as a form.")
 		return

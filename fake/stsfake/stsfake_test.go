@@ -18,8 +18,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/twostage/twostage/fake"
+	"github.com/twostage/twostage/fake/emulation"
 	"github.com/twostage/twostage/fake/stsfake"
 	"github.com/twostage/twostage/wif"
+	"google.golang.org/grpc/codes"
 )
 
 var (
@@ -43,7 +45,7 @@ func newServer(t *testing.T) (*stsfake.Server, *fake.Clock, wif.Provider) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() { _ = srv.Close() })
 	p := wif.GitHubProvider(pool, "github-actions", repo)
 	if err := srv.AddProvider(p); err != nil {
 		t.Fatal(err)
@@ -147,8 +149,14 @@ func TestActionsEndpoint(t *testing.T) {
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("token claims mismatch (-want +got):\n%s", diff)
 	}
-	if srv.ActionsRequests() != 1 {
-		t.Errorf("ActionsRequests = %d, want 1", srv.ActionsRequests())
+	issued := 0 // tokens issued: answered requests of the Actions endpoint
+	for _, r := range srv.Requests() {
+		if r.Method == stsfake.MethodActions && r.Code == codes.OK {
+			issued++
+		}
+	}
+	if issued != 1 {
+		t.Errorf("Actions tokens issued = %d, want 1", issued)
 	}
 }
 
@@ -171,7 +179,7 @@ func TestSTSErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(other.Close)
+	t.Cleanup(func() { _ = other.Close() })
 
 	tests := []struct {
 		name     string
@@ -299,7 +307,7 @@ func TestIdentityExpiresAndImpersonation(t *testing.T) {
 func TestUnknownPath(t *testing.T) {
 	t.Parallel()
 	srv, _, _ := newServer(t)
-	code, v := getJSON(t, srv.Client(), srv.URL+"/v1/introspect", nil)
+	code, v := getJSON(t, srv.Client(), srv.URL()+"/v1/introspect", nil)
 	if code != http.StatusNotFound || !strings.Contains(v["error"].(map[string]any)["message"].(string), "not emulated") {
 		t.Errorf("HTTP %d %v, want 404 not emulated", code, v)
 	}
@@ -317,20 +325,20 @@ func TestAddProviderNeedsNumber(t *testing.T) {
 func TestErrorInjection(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
-	seen := map[stsfake.Endpoint]int{}
-	srv, err := stsfake.NewServer(stsfake.WithErrorInjection(func(e stsfake.Endpoint, _ *http.Request) *stsfake.Fault {
+	seen := map[string]int{}
+	srv, err := stsfake.NewServer(stsfake.WithErrorInjection(func(e string, _ any) error {
 		mu.Lock()
 		defer mu.Unlock()
 		seen[e]++
-		if e == stsfake.EndpointSTS && seen[e] == 1 {
-			return &stsfake.Fault{Status: http.StatusServiceUnavailable, Body: map[string]string{"error": "temporarily_unavailable"}}
+		if e == stsfake.MethodToken && seen[e] == 1 {
+			return &emulation.HTTPError{Status: http.StatusServiceUnavailable, Body: map[string]string{"error": "temporarily_unavailable"}}
 		}
 		return nil
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() { _ = srv.Close() })
 	p := wif.GitHubProvider(pool, "github-actions", repo)
 	if err := srv.AddProvider(p); err != nil {
 		t.Fatal(err)
@@ -351,7 +359,7 @@ func TestErrorInjection(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if diff := cmp.Diff(map[stsfake.Endpoint]int{stsfake.EndpointActions: 1, stsfake.EndpointSTS: 2}, seen); diff != "" {
+	if diff := cmp.Diff(map[string]int{stsfake.MethodActions: 1, stsfake.MethodToken: 2}, seen); diff != "" {
 		t.Errorf("endpoints seen mismatch (-want +got):\n%s", diff)
 	}
 }

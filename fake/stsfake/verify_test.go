@@ -16,7 +16,7 @@ func FuzzVerify(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Cleanup(srv.Close)
+	f.Cleanup(func() { _ = srv.Close() })
 	good := srv.IssueToken(wif.Claims{"sub": "s"}, time.Minute)
 	f.Add(good)
 	f.Add(good[:len(good)-2])

@@ -91,7 +91,7 @@ func TestNoSecretsInOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(sts.Close)
+	t.Cleanup(func() { _ = sts.Close() })
 	pool := wif.Pool{Project: "my-project", ProjectNumber: "123456789012", ID: "github"}
 	repoID := wif.GitHubRepo{Owner: "octo-org", Name: "octo-repo", OwnerID: "65", ID: "74"}
 	prov := wif.GitHubProvider(pool, "github-actions", repoID)

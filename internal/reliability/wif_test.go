@@ -47,8 +47,12 @@ func newWIFEnv(t testing.TB) *wifFlow {
 	t.Helper()
 	ctx := context.Background()
 	e := &wifEnv{in: &injector{}, chk: &Checker{}}
-	e.iam = iamfake.NewServer(iamfake.WithoutListener(), iamfake.WithProject(wifProject, wifNumber), iamfake.WithServiceAccount(wifProject, runtimeSA))
-	t.Cleanup(e.iam.Close)
+	var err error
+	e.iam, err = iamfake.NewServer(iamfake.WithoutListener(), iamfake.WithProject(wifProject, wifNumber), iamfake.WithServiceAccount(wifProject, runtimeSA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.iam.Close() })
 	if err := e.iam.ModifyServiceAccountPolicy(runtimeSA, func(p *iam.Policy) {
 		p.Bindings = append(p.Bindings, &iam.Binding{Role: "roles/iam.serviceAccountTokenCreator", Members: []string{othersMember}})
 	}); err != nil {

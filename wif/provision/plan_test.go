@@ -98,11 +98,15 @@ func newEnv(t testing.TB, iamOpts []iamfake.Option, rmOpts ...resourcemanagerfak
 	t.Helper()
 	ctx := context.Background()
 	e := &env{run: newMemStore(), ar: newMemStore(), clock: fake.NewClock(time.Time{})}
-	e.iam = iamfake.NewServer(append([]iamfake.Option{
+	var err error
+	e.iam, err = iamfake.NewServer(append([]iamfake.Option{
 		iamfake.WithProject("my-proj", "123456789012"),
 		iamfake.WithServiceAccount("my-proj", runtimeSA),
 	}, iamOpts...)...)
-	t.Cleanup(e.iam.Close)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.iam.Close() })
 	rm, err := resourcemanagerfake.NewServer(append([]resourcemanagerfake.Option{resourcemanagerfake.WithProject("my-proj", "123456789012")}, rmOpts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -370,7 +374,7 @@ func TestApplyWaitsForOperations(t *testing.T) {
 	if err := e.mgr.Apply(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.iam.Calls("workloadIdentityPools.operations.get") + e.iam.Calls("providers.operations.get"); got != 6 {
+	if got := e.iam.Count("workloadIdentityPools.operations.get") + e.iam.Count("providers.operations.get"); got != 6 {
 		t.Errorf("operation polls = %d, want 6 (3 for the pool, 3 for the provider)", got)
 	}
 	if len(e.clock.Sleeps()) < 6 {
@@ -424,7 +428,7 @@ func TestPlanErrors(t *testing.T) {
 	if _, err := e.mgr.Plan(ctx, missingSA); !errors.Is(err, twostage.ErrNotFound) {
 		t.Errorf("Plan with a missing service account = %v, want ErrNotFound", err)
 	}
-	e.iam.FailNext("workloadIdentityPools.get", 403, "Permission 'iam.workloadIdentityPools.get' denied")
+	e.iam.InjectError("workloadIdentityPools.get", status.Error(codes.PermissionDenied, "Permission 'iam.workloadIdentityPools.get' denied"), 1)
 	if _, err := e.mgr.Plan(ctx, fullSetup()); err == nil || !strings.Contains(err.Error(), "denied") {
 		t.Errorf("Plan with a denied read = %v, want the permission error", err)
 	}
@@ -465,7 +469,7 @@ func TestApplyRetriesTransientErrors(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t, nil)
-	e.iam.FailNext("serviceAccounts.setIamPolicy", 503, "The service is currently unavailable.")
+	e.iam.InjectError("serviceAccounts.setIamPolicy", status.Error(codes.Unavailable, "The service is currently unavailable."), 1)
 	p, err := e.mgr.Plan(ctx, fullSetup())
 	if err != nil {
 		t.Fatal(err)
@@ -473,7 +477,7 @@ func TestApplyRetriesTransientErrors(t *testing.T) {
 	if err := e.mgr.Apply(ctx, p); err != nil {
 		t.Fatalf("Apply with one 503: %v", err)
 	}
-	if got := e.iam.Calls("serviceAccounts.setIamPolicy"); got != 2 {
+	if got := e.iam.Count("serviceAccounts.setIamPolicy"); got != 2 {
 		t.Errorf("setIamPolicy calls = %d, want 2", got)
 	}
 }
@@ -483,7 +487,7 @@ func TestApplyResumesAfterFailure(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, nil)
 	s := fullSetup()
-	e.iam.FailNext("serviceAccounts.setIamPolicy", 403, "Permission 'iam.serviceAccounts.setIamPolicy' denied")
+	e.iam.InjectError("serviceAccounts.setIamPolicy", status.Error(codes.PermissionDenied, "Permission 'iam.serviceAccounts.setIamPolicy' denied"), 1)
 	p, err := e.mgr.Plan(ctx, s)
 	if err != nil {
 		t.Fatal(err)

@@ -95,8 +95,11 @@ func TestProjectPolicyStore(t *testing.T) {
 func TestServiceAccountPolicyStore(t *testing.T) {
 	t.Parallel()
 	const email = "deployer@my-proj.iam.gserviceaccount.com"
-	srv := iamfake.NewServer(iamfake.WithServiceAccount("my-proj", email))
-	t.Cleanup(srv.Close)
+	srv, err := iamfake.NewServer(iamfake.WithServiceAccount("my-proj", email))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
 	svc, err := iam.NewService(context.Background(), srv.ClientOptions()...)
 	if err != nil {
 		t.Fatal(err)

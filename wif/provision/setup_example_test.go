@@ -86,7 +86,10 @@ func ExampleSimulate() {
 func ExampleManager_Plan() {
 	ctx := context.Background()
 	const sa = "app-runtime@my-proj.iam.gserviceaccount.com"
-	iamSrv := iamfake.NewServer(iamfake.WithProject("my-proj", "123456789012"), iamfake.WithServiceAccount("my-proj", sa))
+	iamSrv, err := iamfake.NewServer(iamfake.WithProject("my-proj", "123456789012"), iamfake.WithServiceAccount("my-proj", sa))
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer iamSrv.Close()
 	rmSrv, err := resourcemanagerfake.NewServer(resourcemanagerfake.WithProject("my-proj", "123456789012"))
 	if err != nil {

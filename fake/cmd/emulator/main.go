@@ -39,7 +39,12 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/twostage/twostage/fake/artifactregistryfake"
 	"github.com/twostage/twostage/fake/cloudrunfake"
+	"github.com/twostage/twostage/fake/iamfake"
+	"github.com/twostage/twostage/fake/monitoringfake"
+	"github.com/twostage/twostage/fake/resourcemanagerfake"
+	"github.com/twostage/twostage/fake/stsfake"
 	"github.com/twostage/twostage/fake/emulators"
 )
 
@@ -52,8 +57,8 @@ func main() {
 	}
 }
 
-// maxRequests bounds the Cloud Run emulator's request log: the program
-// may run for days.
+// maxRequests bounds every emulator's request log: the program may run
+// for days.
 const maxRequests = 10000
 
 // run starts the emulators on one address, prints the export lines and a
@@ -81,6 +86,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		emulators.WithAddress(net.JoinHostPort(*host, strconv.Itoa(*port))),
 		emulators.WithProject(*project), emulators.WithRegion(*region), emulators.WithRepository(*repo),
 		emulators.WithCloudRunOptions(cloudrunfake.WithMaxRequests(maxRequests)),
+		emulators.WithArtifactRegistryOptions(artifactregistryfake.WithMaxRequests(maxRequests)),
+		emulators.WithResourceManagerOptions(resourcemanagerfake.WithMaxRequests(maxRequests)),
+		emulators.WithMonitoringOptions(monitoringfake.WithMaxRequests(maxRequests)),
+		emulators.WithIAMOptions(iamfake.WithMaxRequests(maxRequests)),
+		emulators.WithSTSOptions(stsfake.WithMaxRequests(maxRequests)),
 	)
 	if err != nil {
 		return err
