@@ -164,10 +164,10 @@ type app struct {
 	outputs  map[string]string
 	popts    []pipeline.Option
 
-	metricsClient *monitoring.MetricClient // the gates' Cloud Monitoring client, if any
-	tokenSource   oauth2.TokenSource       // the keyless token source in Actions, if any
-	onEvent       func(pipeline.AuditEvent)     // sees every pipeline event, if set
-	summaryNote   string                   // markdown added to the job summary
+	metricsClient *monitoring.MetricClient  // the gates' Cloud Monitoring client, if any
+	tokenSource   oauth2.TokenSource        // the keyless token source in Actions, if any
+	onEvent       func(pipeline.AuditEvent) // sees every pipeline event, if set
+	summaryNote   string                    // markdown added to the job summary
 }
 
 // flags returns the command's flag set with the common flags.

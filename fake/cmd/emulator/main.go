@@ -41,11 +41,11 @@ import (
 
 	"github.com/twostage/twostage/fake/artifactregistryfake"
 	"github.com/twostage/twostage/fake/cloudrunfake"
+	"github.com/twostage/twostage/fake/emulators"
 	"github.com/twostage/twostage/fake/iamfake"
 	"github.com/twostage/twostage/fake/monitoringfake"
 	"github.com/twostage/twostage/fake/resourcemanagerfake"
 	"github.com/twostage/twostage/fake/stsfake"
-	"github.com/twostage/twostage/fake/emulators"
 )
 
 func main() {
