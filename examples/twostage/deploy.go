@@ -90,7 +90,9 @@ func (a *app) cmdDev(ctx context.Context, args []string) (any, error) {
 	endBuild := a.group("build image")
 	switch {
 	case *dir != "":
-		spec := registry.BuildSpec{Dir: *dir, Labels: map[string]string{"org.opencontainers.image.revision": strings.ToLower(*sha)}}
+		// The files land in /app, also the working directory: the emulator's
+		// data plane serves an image without entrypoint from there.
+		spec := registry.BuildSpec{Dir: *dir, WorkingDir: "/app", Labels: map[string]string{"org.opencontainers.image.revision": strings.ToLower(*sha)}}
 		if *entry != "" {
 			spec.Entrypoint = strings.Split(*entry, ",")
 		}

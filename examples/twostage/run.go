@@ -78,7 +78,8 @@ commands:
   wif        keyless GitHub Actions identity: wif lint|simulate|render|plan|apply
   doctor     check the configuration, repository and services, each finding with its fix
   version    print the version
-  emulator   local play: serve Cloud Run and Artifact Registry emulators, print the export line
+  emulator   local play: serve the emulators (Cloud Run with its data plane, Artifact Registry, Monitoring, ...), print the export line
+  load       local play: send a steady request rate to a service or tag URL of the emulator (--rate, --duration, --profile)
   ci         in GitHub Actions: dev on a branch push, release on a tag push (from GITHUB_REF)
   registry-login  log Docker in to the Artifact Registry repository (keyless in Actions)
 
@@ -117,6 +118,7 @@ func runClock(ctx context.Context, args []string, env func(string) string, stdou
 		"doctor":   a.cmdDoctor,
 		"version":  a.cmdVersion,
 		"emulator": a.cmdEmulator,
+		"load":     a.cmdLoad,
 
 		"registry-login": a.cmdRegistryLogin,
 	}

@@ -199,15 +199,15 @@ func TestDataPlaneSplit(t *testing.T) {
 	}
 
 	// Metrics count in the minute the responses ended; read them once the
-	// minute is over (the monitoring emulator's default delay is 0).
-	clk.Advance(2 * time.Minute)
+	// minute is over and the 3-minute ingestion delay has passed.
+	clk.Advance(5 * time.Minute)
 	want := map[string]int64{
 		"web-stable 2xx":    stable.n.Load() - stable.failed.Load(),
 		"web-stable 5xx":    stable.failed.Load(),
 		"web-candidate 2xx": candidate.n.Load() - candidate.failed.Load(),
 		"web-candidate 5xx": candidate.failed.Load(),
 	}
-	got := requestCounts(t, mc, start.Add(-time.Minute), start.Add(2*time.Minute))
+	got := requestCounts(t, mc, start.Add(-time.Minute), start.Add(5*time.Minute))
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("request_count by revision and class mismatch (-want +got):\n%s", diff)
 	}

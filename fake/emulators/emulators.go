@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/artifactregistry/apiv1/artifactregistrypb"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -226,8 +227,17 @@ func Start(ctx context.Context, opts ...Option) (*Set, error) {
 func (s *Set) start() error {
 	cfg := s.cfg
 	var err error
+	monOpts := append([]monitoringfake.Option{monitoringfake.WithClock(cfg.clock), monitoringfake.WithLogger(cfg.logger)}, cfg.mon...)
+	if s.mon, err = monitoringfake.NewServer(append(monOpts, monitoringfake.WithoutListener())...); err != nil {
+		return fmt.Errorf("emulators: starting Cloud Monitoring: %w", err)
+	}
+	// The data plane records every request in Cloud Monitoring and runs
+	// images pulled from the emulated registry.
 	crunOpts := append([]cloudrunfake.Option{
-		cloudrunfake.WithClock(cfg.clock), cloudrunfake.WithLogger(cfg.logger),
+		cloudrunfake.WithClock(cfg.clock), cloudrunfake.WithLogger(cfg.logger), cloudrunfake.WithMonitoring(s.mon),
+		cloudrunfake.WithImageSource(func(ctx context.Context, image string) (v1.Image, error) {
+			return cloudrunfake.RegistryImages(s.Addr, s.ar.OCIHandler())(ctx, image)
+		}),
 	}, cfg.crun...)
 	if s.crun, err = cloudrunfake.NewServer(append(crunOpts, cloudrunfake.WithoutListener())...); err != nil {
 		return fmt.Errorf("emulators: starting Cloud Run: %w", err)
@@ -253,11 +263,6 @@ func (s *Set) start() error {
 	stsOpts := append([]stsfake.Option{stsfake.WithClock(cfg.clock), stsfake.WithLogger(cfg.logger)}, cfg.sts...)
 	if s.sts, err = stsfake.NewServer(append(stsOpts, stsfake.WithoutListener())...); err != nil {
 		return fmt.Errorf("emulators: starting STS: %w", err)
-	}
-
-	monOpts := append([]monitoringfake.Option{monitoringfake.WithClock(cfg.clock), monitoringfake.WithLogger(cfg.logger)}, cfg.mon...)
-	if s.mon, err = monitoringfake.NewServer(append(monOpts, monitoringfake.WithoutListener())...); err != nil {
-		return fmt.Errorf("emulators: starting Cloud Monitoring: %w", err)
 	}
 
 	var mux emulator.Mux
@@ -428,7 +433,7 @@ func (s *Set) Summary() string {
 	if s.cfg.repo != "" {
 		repo = fmt.Sprintf("DOCKER repository %s in %s", s.ImageRepository(), s.cfg.region)
 	}
-	return fmt.Sprintf("serving Cloud Run v2, Artifact Registry v1 + OCI registry (%s), Resource Manager v3, Cloud Monitoring v3, IAM v1, STS + OIDC issuer + IAM Credentials on %s", repo, s.Addr)
+	return fmt.Sprintf("serving Cloud Run v2 (and its data plane: Host *.run.app), Artifact Registry v1 + OCI registry (%s), Resource Manager v3, Cloud Monitoring v3, IAM v1, STS + OIDC issuer + IAM Credentials on %s", repo, s.Addr)
 }
 
 func (s *Set) serveEndpoints(w http.ResponseWriter, r *http.Request) {

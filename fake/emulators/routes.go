@@ -3,6 +3,7 @@ package emulators
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 )
@@ -27,6 +28,21 @@ type Route struct {
 func isGRPC(r *http.Request) bool {
 	return r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
 }
+
+// isRunHost reports whether host (a Host header) is a Cloud Run URL's,
+// "….run.app": such requests go to the services themselves, through the
+// Cloud Run emulator's data plane, whatever their path.
+func isRunHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(host)
+	return host == "run.app" || strings.HasSuffix(host, ".run.app")
+}
+
+// isAPI reports whether r is a plain HTTP request to an emulated API (not
+// gRPC, not to a service URL).
+func isAPI(r *http.Request) bool { return !isGRPC(r) && !isRunHost(r.Host) }
 
 // isCredentials reports whether path is an IAM Credentials method,
 // "/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken" and its
@@ -57,43 +73,48 @@ func (s *Set) routes() []Route {
 			match: isGRPC, handler: s.grpc,
 		},
 		{
+			Pattern: "Host: ….run.app, any path", Emulator: "cloudrunfake",
+			API:   "the Cloud Run data plane: requests to service and tag URLs, routed by the traffic split",
+			match: func(r *http.Request) bool { return !isGRPC(r) && isRunHost(r.Host) }, handler: s.crun.DataPlane(),
+		},
+		{
 			Pattern: "/v2/…", Emulator: "artifactregistryfake", API: "OCI distribution registry (docker push/pull, ggcr remote)",
 			match: func(r *http.Request) bool {
-				return !isGRPC(r) && (r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/"))
+				return isAPI(r) && (r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/"))
 			},
 			handler: s.ar.OCIHandler(),
 		},
 		{
 			Pattern: "/v1/token", Emulator: "stsfake", API: "Security Token Service token exchange",
-			match:   func(r *http.Request) bool { return !isGRPC(r) && r.URL.Path == "/v1/token" },
+			match:   func(r *http.Request) bool { return isAPI(r) && r.URL.Path == "/v1/token" },
 			handler: sts,
 		},
 		{
 			Pattern: "/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken (and :generateIdToken, :signBlob, :signJwt)", Emulator: "stsfake", API: "IAM Credentials",
-			match:   func(r *http.Request) bool { return !isGRPC(r) && isCredentials(r.URL.Path) },
+			match:   func(r *http.Request) bool { return isAPI(r) && isCredentials(r.URL.Path) },
 			handler: sts,
 		},
 		{
 			Pattern: "/.well-known/…", Emulator: "stsfake", API: "OIDC issuer discovery and JWKS",
-			match:   func(r *http.Request) bool { return !isGRPC(r) && strings.HasPrefix(r.URL.Path, "/.well-known/") },
+			match:   func(r *http.Request) bool { return isAPI(r) && strings.HasPrefix(r.URL.Path, "/.well-known/") },
 			handler: sts,
 		},
 		{
 			Pattern: "/actions/token", Emulator: "stsfake", API: "GitHub Actions ID token request",
-			match:   func(r *http.Request) bool { return !isGRPC(r) && r.URL.Path == "/actions/token" },
+			match:   func(r *http.Request) bool { return isAPI(r) && r.URL.Path == "/actions/token" },
 			handler: sts,
 		},
 		{
 			Pattern: "/v1/projects/… (other than IAM Credentials)", Emulator: "iamfake",
 			API: "IAM v1 REST: workload identity pools, providers, their operations; service-account getIamPolicy/setIamPolicy",
 			match: func(r *http.Request) bool {
-				return !isGRPC(r) && strings.HasPrefix(r.URL.Path, "/v1/projects/") && !isCredentials(r.URL.Path)
+				return isAPI(r) && strings.HasPrefix(r.URL.Path, "/v1/projects/") && !isCredentials(r.URL.Path)
 			},
 			handler: s.iam.Handler(),
 		},
 		{
 			Pattern: "GET " + DiscoveryPath, Emulator: "emulators", API: "the addresses of every API, as JSON (Endpoints)",
-			match:   func(r *http.Request) bool { return !isGRPC(r) && r.URL.Path == DiscoveryPath },
+			match:   func(r *http.Request) bool { return isAPI(r) && r.URL.Path == DiscoveryPath },
 			handler: http.HandlerFunc(s.serveEndpoints),
 		},
 	}

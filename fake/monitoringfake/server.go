@@ -97,7 +97,9 @@ func WithLatency(method string, d time.Duration) Option {
 func WithMaxRequests(n int) Option { return func(c *config) { c.MaxRequests = n } }
 
 // WithIngestionDelay sets how long after its end a sample becomes visible.
-// The default is 0; Cloud Run documents up to 180 s for request_count.
+// The default is 3 minutes: Cloud Run documents for request_count and
+// request_latencies "After sampling, data is not visible for up to 180
+// seconds" (https://cloud.google.com/monitoring/api/metrics_gcp_p_z#gcp-run).
 func WithIngestionDelay(d time.Duration) Option { return func(c *config) { c.delay = max(d, 0) } }
 
 // WithSamplePeriod sets the length of a sample's interval (its start is End
@@ -145,7 +147,7 @@ type entry struct {
 
 // NewServer starts an emulator. Close it when done.
 func NewServer(opts ...Option) (*Server, error) {
-	cfg := config{period: time.Minute, buckets: DefaultLatencyBuckets()}
+	cfg := config{period: time.Minute, delay: 3 * time.Minute, buckets: DefaultLatencyBuckets()}
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)

@@ -16,7 +16,7 @@
 //
 //	export TWOSTAGE_EMULATOR_HOST=127.0.0.1:41234
 //	export CLOUDRUN_EMULATOR_HOST=127.0.0.1:41234
-//	# serving Cloud Run v2, Artifact Registry v1 + OCI registry (…), … on 127.0.0.1:41234
+//	# serving Cloud Run v2 (and its data plane: Host *.run.app), Artifact Registry v1 + OCI registry (…), … on 127.0.0.1:41234
 //
 // (the lines a shell can export; CLOUDRUN_EMULATOR_HOST is kept for
 // clients of earlier versions) and serves until SIGINT or SIGTERM, so run it
