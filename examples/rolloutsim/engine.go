@@ -38,8 +38,12 @@ func (*ours) Name() string { return "ours: traffic.Rollout, default plan, sequen
 
 func (*ours) Probe(p Params) float64 { return p.ProbeRate }
 
+// UsesLatency: our gate reads latencies when the model has buckets.
+func (*ours) UsesLatency() bool { return true }
+
 // Trial runs one release through the real rollout engine.
-func (s *ours) Trial(cell Cell, p Params, seed uint64, pc float64) Outcome {
+func (s *ours) Trial(cell Cell, p Params, seed uint64, rel Release) Outcome {
+	pc := rel.ErrRate
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	clk := fake.NewClock(epoch)
@@ -58,8 +62,9 @@ func (s *ours) Trial(cell Cell, p Params, seed uint64, pc float64) Outcome {
 	}
 	stableRev, candRev := names[0], names[1]
 
-	metrics := analysis.NewScript(clk, cell.Delay)
-	probes := analysis.NewScript(clk, 0)
+	metrics := analysis.NewLatencyScript(clk, cell.Delay)
+	probes := analysis.NewLatencyScript(clk, 0)
+	lats := len(p.Latency.Bounds) > 0
 	opts := append(append([]analysis.Option{}, p.Ours...), analysis.WithClock(clk))
 	if p.ProbeRate > 0 {
 		opts = append(opts, analysis.WithProbe(probes))
@@ -93,8 +98,11 @@ func (s *ours) Trial(cell Cell, p Params, seed uint64, pc float64) Outcome {
 	}
 
 	w := newWorld(seed, cell.Rate, pc, p.Baseline, p.ProbeShare)
+	if lats {
+		w.withLatencies(p.Latency, rel)
+	}
 	horizon := int(p.Horizon / time.Second)
-	dp := pc - p.Baseline
+	dp := pc - p.Baseline + p.Latency.slowExcess(rel)
 	out := Outcome{FullAt: -1}
 	done := 0 // seconds of traffic served so far
 	serve := func(upto int, share, probe float64) {
@@ -104,10 +112,21 @@ func (s *ours) Trial(cell Cell, p Params, seed uint64, pc float64) Outcome {
 			at := epoch.Add(time.Duration(done) * time.Second)
 			metrics.Record(candRev, at, c)
 			metrics.Record(stableRev, at, st)
+			var hpc, hps []int64
+			if lats {
+				var hc, hs []int64
+				hc, hs, hpc, hps = w.latencies(c, st, pcand, pstab)
+				metrics.RecordLatencies(candRev, at, analysis.Histogram{Bounds: p.Latency.Bounds, Counts: hc})
+				metrics.RecordLatencies(stableRev, at, analysis.Histogram{Bounds: p.Latency.Bounds, Counts: hs})
+			}
 			if n := pcand.Requests + pstab.Requests; n > 0 {
 				out.ProbeRequests += n
 				probes.Record(candRev, at, pcand)
 				probes.Record(stableRev, at, pstab)
+				if lats {
+					probes.RecordLatencies(candRev, at, analysis.Histogram{Bounds: p.Latency.Bounds, Counts: hpc})
+					probes.RecordLatencies(stableRev, at, analysis.Histogram{Bounds: p.Latency.Bounds, Counts: hps})
+				}
 			}
 		}
 	}

@@ -51,6 +51,7 @@ func run(args []string, w io.Writer) error {
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "parallel workers")
 	alpha := fs.Float64("ours-alpha", 0, "tuning: α of our sequential gate (0: the default)")
 	crashShare := fs.Float64("ours-crash-share", -1, "tuning: share of α spent on the crash test (negative: the default)")
+	latShare := fs.Float64("ours-latency-share", -1, "tuning: share of α spent on the latency test, 0 turns it off (negative: the default)")
 	hold := fs.Float64("ours-hold", 0, "tuning: hold level of our sequential gate (0: the default)")
 	holdFor := fs.Duration("ours-hold-for", -1, "tuning: longest hold of our sequential gate (negative: the default)")
 	ratios := fs.String("ours-ratios", "", "tuning: lo,hi,n regression ratios of our sequential gate (empty: the default)")
@@ -61,6 +62,8 @@ func run(args []string, w io.Writer) error {
 	watch := fs.Duration("ours-watch", 30*time.Minute, "how long our rollout keeps asking its gate at 100% (traffic.WithWatch; the library's default is 0, no watch)")
 	only := fs.String("only", "", "simulate only the strategies whose name contains this")
 	releases := fs.String("releases", "", "candidate error rates to simulate, healthy first (empty: 0.001,0.002,0.005,0.02,0.2,1)")
+	grid := fs.String("grid", "both", "which releases: errors, latency (×1.1, ×1.25, ×1.5, 1% +500 ms) or both")
+	window := fs.String("window", "now", "how the other tools read their windows: now (the window ending now) or arrived (the newest window of data that has arrived)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,6 +87,19 @@ func run(args []string, w io.Writer) error {
 	}
 	p := DefaultParams()
 	p.Seed = *seed
+	var grids []string
+	switch *grid {
+	case "both":
+		grids = []string{"errors", "latency"}
+	case "errors", "latency":
+		grids = []string{*grid}
+	default:
+		return fmt.Errorf("-grid %q: want errors, latency or both", *grid)
+	}
+	if *window != "now" && *window != "arrived" {
+		return fmt.Errorf("-window %q: want now or arrived", *window)
+	}
+	p.Window = *window
 	p.Only = *only
 	if *interval <= 0 {
 		return fmt.Errorf("-ours-interval must be positive")
@@ -98,6 +114,9 @@ func run(args []string, w io.Writer) error {
 	}
 	if *crashShare >= 0 {
 		p.Ours = append(p.Ours, analysis.WithCrashTest(*crashShare, 0.01, 5))
+	}
+	if *latShare >= 0 {
+		p.Ours = append(p.Ours, analysis.WithLatencyTest(*latShare))
 	}
 	if *hold > 0 || *holdFor >= 0 {
 		h, d := 1.0, 10*time.Minute
@@ -145,8 +164,12 @@ func run(args []string, w io.Writer) error {
 		for _, d := range ds {
 			for _, l := range ls {
 				cell := Cell{Rate: r, Delay: time.Duration(d * float64(time.Second)), Rollback: time.Duration(l * float64(time.Second))}
-				res := Simulate(cell, p, *trials, *workers)
-				res.Markdown(w)
+				for _, grid := range grids {
+					res := Simulate(cell, p, grid, *trials, *workers)
+					if len(res.Names) > 0 {
+						res.Markdown(w)
+					}
+				}
 			}
 		}
 	}

@@ -17,25 +17,38 @@ func Releases() []float64 { return []float64{0.001, 0.002, 0.005, 0.02, 0.2, 1} 
 type Result struct {
 	Cell      Cell
 	Trials    int
+	Grid      string // "errors" or "latency"
+	Baseline  float64
 	Names     []string
-	Releases  []float64
+	Releases  []Release
 	Outcomes  [][][]Outcome
 	ProbeLoad float64 // mean probe requests per healthy release (ours)
 }
 
-// Simulate runs every strategy on every release of the cell.
-func Simulate(cell Cell, p Params, trials, workers int) Result {
+// Simulate runs every strategy of the grid ("errors" or "latency") on
+// every release of the grid in the cell.
+func Simulate(cell Cell, p Params, grid string, trials, workers int) Result {
 	var strategies []func() Strategy
-	for _, f := range Strategies() {
+	for _, f := range Strategies(grid) {
 		if strings.Contains(f().Name(), p.Only) {
 			strategies = append(strategies, f)
 		}
 	}
-	rel := p.Releases
-	if len(rel) == 0 {
-		rel = Releases()
+	var rel []Release
+	offset := uint64(0)
+	if grid == "latency" {
+		rel = LatencyReleases(p.Baseline)
+		offset = 1000 // other random numbers than the error grid's
+	} else {
+		rates := p.Releases
+		if len(rates) == 0 {
+			rates = Releases()
+		}
+		for _, r := range rates {
+			rel = append(rel, ErrRelease(r))
+		}
 	}
-	res := Result{Cell: cell, Trials: trials, Releases: rel}
+	res := Result{Cell: cell, Trials: trials, Grid: grid, Baseline: p.Baseline, Releases: rel}
 	res.Outcomes = make([][][]Outcome, len(strategies))
 	for i, f := range strategies {
 		res.Names = append(res.Names, f().Name())
@@ -52,7 +65,7 @@ func Simulate(cell Cell, p Params, trials, workers int) Result {
 		go func() {
 			defer wg.Done()
 			for jb := range jobs {
-				seed := mix(p.Seed, math.Float64bits(cell.Rate), uint64(jb.rel), uint64(jb.trial))
+				seed := mix(p.Seed, math.Float64bits(cell.Rate), offset+uint64(jb.rel), uint64(jb.trial))
 				for i, f := range strategies {
 					res.Outcomes[i][jb.rel][jb.trial] = Run(f(), cell, p, seed, rel[jb.rel], rel[1:])
 				}
@@ -158,10 +171,14 @@ func secs(d time.Duration) string {
 
 // Markdown writes the cell's table.
 func (r Result) Markdown(w io.Writer) {
-	fmt.Fprintf(w, "## R = %g/s, metric delay %v, rollback latency %v\n\n", r.Cell.Rate, r.Cell.Delay, r.Cell.Rollback)
+	what := "errors"
+	if r.Grid == "latency" {
+		what = "latency (excess: requests slower than the stable's p99, beyond its 1%)"
+	}
+	fmt.Fprintf(w, "## R = %g/s, metric delay %v, rollback latency %v — %s\n\n", r.Cell.Rate, r.Cell.Delay, r.Cell.Rollback, what)
 	fmt.Fprintf(w, "| strategy | healthy: false rollbacks [95%% CI] | healthy: time to 100%% median (p90) |")
 	for _, p := range r.Releases[1:] {
-		fmt.Fprintf(w, " %g%% (%s) |", p*100, ratio(p/r.Releases[0]))
+		fmt.Fprintf(w, " %s |", p.Label(r.Baseline))
 	}
 	fmt.Fprintf(w, "\n|---|---|---|")
 	for range r.Releases[1:] {
@@ -182,7 +199,7 @@ func (r Result) Markdown(w io.Writer) {
 		var parts []string
 		for j, rel := range r.Releases {
 			if n := Summarize(r.Outcomes[i][j]).Paused; n > 0 {
-				parts = append(parts, fmt.Sprintf("%g%%: %d of %d", rel*100, n, r.Trials))
+				parts = append(parts, fmt.Sprintf("%s: %d of %d", rel.Label(r.Baseline), n, r.Trials))
 			}
 		}
 		if len(parts) > 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -37,6 +38,15 @@ type Params struct {
 	// Releases are the candidate error rates, healthy first; none means
 	// [Releases].
 	Releases []float64
+	// Grid is "errors" (the error releases), "latency" (the latency
+	// releases, [LatencyReleases]) or "both".
+	Grid string
+	// Latency is the healthy latency distribution and its bucketing.
+	Latency LatencyModel
+	// Window is how the other tools read their windows: "now" (the window
+	// ending now, partly empty with delayed metrics) or "arrived" (the
+	// newest window of data that has arrived).
+	Window string
 	// Only, if set, keeps the strategies whose name contains it.
 	Only string
 	// OursInterval is how often our rollout asks its gate
@@ -50,7 +60,123 @@ type Params struct {
 // DefaultParams are the model: baseline 0.1%, 60-minute horizon,
 // a 2 req/s probe.
 func DefaultParams() Params {
-	return Params{Baseline: 0.001, Horizon: time.Hour, ProbeRate: 2, ProbeShare: 0.9, Seed: 1, OursInterval: time.Second}
+	return Params{Baseline: 0.001, Horizon: time.Hour, ProbeRate: 2, ProbeShare: 0.9, Seed: 1, OursInterval: time.Second,
+		Grid: "both", Latency: DefaultLatencyModel(), Window: "now"}
+}
+
+// Release is one candidate: its error rate and its latency distribution,
+// the healthy one (log-normal, [LatencyModel]) slowed by the factor Slow
+// (1 or 0: not slowed), with a share Tail of its requests taking TailAdd
+// longer.
+type Release struct {
+	ErrRate float64
+	Slow    float64
+	Tail    float64
+	TailAdd time.Duration
+}
+
+// ErrRelease is a release with error rate pc and healthy latencies.
+func ErrRelease(pc float64) Release { return Release{ErrRate: pc} }
+
+func (r Release) slow() float64 {
+	if r.Slow <= 0 {
+		return 1
+	}
+	return r.Slow
+}
+
+// latencyBad reports whether r's latencies differ from the healthy ones.
+func (r Release) latencyBad() bool { return r.slow() != 1 || r.Tail > 0 }
+
+// Label names the release in a table column.
+func (r Release) Label(baseline float64) string {
+	switch {
+	case r.Tail > 0:
+		return fmt.Sprintf("tail: %g%% +%v", 100*r.Tail, r.TailAdd)
+	case r.slow() != 1:
+		return fmt.Sprintf("latency ×%g", r.slow())
+	}
+	return fmt.Sprintf("%g%% (%s)", r.ErrRate*100, ratio(r.ErrRate/baseline))
+}
+
+// LatencyReleases are the latency grid: healthy first, then the whole
+// distribution ×1.1, ×1.25 and ×1.5, and 1% of requests +500 ms; all fail
+// at the baseline error rate.
+func LatencyReleases(baseline float64) []Release {
+	return []Release{
+		{ErrRate: baseline},
+		{ErrRate: baseline, Slow: 1.1},
+		{ErrRate: baseline, Slow: 1.25},
+		{ErrRate: baseline, Slow: 1.5},
+		{ErrRate: baseline, Tail: 0.01, TailAdd: 500 * time.Millisecond},
+	}
+}
+
+// LatencyModel is the healthy latency distribution (log-normal of median
+// Median and log-spread Sigma) and the buckets latencies reach the gates
+// in (Cloud Monitoring's, analysis.DefaultLatencyBounds).
+type LatencyModel struct {
+	Median time.Duration
+	Sigma  float64
+	Bounds []time.Duration
+}
+
+// DefaultLatencyModel is the issue's: median 100 ms, σ 0.6.
+func DefaultLatencyModel() LatencyModel {
+	return LatencyModel{Median: 100 * time.Millisecond, Sigma: 0.6, Bounds: analysis.DefaultLatencyBounds()}
+}
+
+// cdf is P(latency < x) of release r.
+func (m LatencyModel) cdf(r Release, x time.Duration) float64 {
+	base := func(x time.Duration) float64 {
+		if x <= 0 {
+			return 0
+		}
+		z := (math.Log(float64(x)) - math.Log(float64(m.Median)*r.slow())) / m.Sigma
+		return 0.5 * math.Erfc(-z/math.Sqrt2)
+	}
+	if r.Tail > 0 {
+		return (1-r.Tail)*base(x) + r.Tail*base(x-r.TailAdd)
+	}
+	return base(x)
+}
+
+// stableP99 is the healthy distribution's 99th percentile.
+func (m LatencyModel) stableP99() time.Duration {
+	return time.Duration(float64(m.Median) * math.Exp(m.Sigma*2.3263478740408408))
+}
+
+// slowExcess is the share of r's requests slower than the stable's p99,
+// beyond the stable's own 1%.
+func (m LatencyModel) slowExcess(r Release) float64 {
+	if !r.latencyBad() {
+		return 0
+	}
+	return (1 - m.cdf(r, m.stableP99())) - 0.01
+}
+
+// probs returns r's bucket probabilities, from bucket lo on (the buckets
+// below and after hold less than 1e-12).
+func (m LatencyModel) probs(r Release) (lo int, p []float64) {
+	n := len(m.Bounds) + 1
+	all := make([]float64, n)
+	prev := 0.0
+	for k := range n {
+		c := 1.0
+		if k < len(m.Bounds) {
+			c = m.cdf(r, m.Bounds[k])
+		}
+		all[k] = c - prev
+		prev = c
+	}
+	lo, hi := 0, n-1
+	for lo < hi && all[lo] < 1e-12 {
+		lo++
+	}
+	for hi > lo && all[hi] < 1e-12 {
+		hi--
+	}
+	return lo, all[lo : hi+1]
 }
 
 // Outcome is what happened to one release under one strategy.
@@ -63,9 +189,11 @@ type Outcome struct {
 	FullAt time.Duration
 	// Excess is the expected number of bad requests served to users beyond
 	// what the stable would have failed: (p_c − p_s) × the candidate's real
-	// requests, including everything served at 100% until the horizon. The
-	// probe's synthetic requests are not users'; they are counted in
-	// ProbeRequests (load).
+	// requests, including everything served at 100% until the horizon; for
+	// a latency release, the expected number of requests slower than the
+	// stable's p99 beyond its 1%. The probe's synthetic requests are not
+	// users'; they are counted in ProbeRequests (load), not here (in the
+	// model they fail, and are slow, at the users' rates).
 	Excess float64
 	// ProbeRequests counts the synthetic requests sent.
 	ProbeRequests int64
@@ -83,6 +211,11 @@ type world struct {
 	seed   uint64
 	rate   float64
 	pc, ps float64
+	// Latency bucket probabilities of the candidate and the stable, from
+	// buckets cLo and sLo on; nil when latencies are not drawn.
+	cProbs, sProbs []float64
+	cLo, sLo       int
+	width          int // histogram length
 	// probeShare is the candidate's share of the probe's requests.
 	probeShare float64
 	src        *rand.PCG
@@ -92,6 +225,40 @@ type world struct {
 func newWorld(seed uint64, rate, pc, ps, probeShare float64) *world {
 	src := rand.NewPCG(seed, 0)
 	return &world{seed: seed, rate: rate, pc: pc, ps: ps, probeShare: probeShare, src: src, rng: rand.New(src)}
+}
+
+// withLatencies makes w draw latencies (see latencies) for a candidate
+// of release r.
+func (w *world) withLatencies(m LatencyModel, r Release) *world {
+	w.cLo, w.cProbs = m.probs(r)
+	w.sLo, w.sProbs = m.probs(Release{})
+	w.width = max(w.cLo+len(w.cProbs), w.sLo+len(w.sProbs))
+	return w
+}
+
+// latencies draws the latency histograms of second t's requests, right
+// after w.second(t, ...) drew their counts (it continues its random
+// stream, so the counts are the same whether latencies are drawn or not).
+func (w *world) latencies(cand, stable, pCand, pStable analysis.Count) (hc, hs, hpc, hps []int64) {
+	draw := func(n int64, lo int, p []float64) []int64 {
+		h := make([]int64, w.width)
+		rest := 1.0
+		for k, pk := range p {
+			if n <= 0 {
+				break
+			}
+			x := n
+			if k < len(p)-1 {
+				x = binomial(w.rng, n, math.Min(pk/rest, 1))
+			}
+			h[lo+k] = x
+			n -= x
+			rest -= pk
+		}
+		return h
+	}
+	return draw(cand.Requests, w.cLo, w.cProbs), draw(stable.Requests, w.sLo, w.sProbs),
+		draw(pCand.Requests, w.cLo, w.cProbs), draw(pStable.Requests, w.sLo, w.sProbs)
 }
 
 // second draws second t's real traffic at candidate share (0..1), and the
@@ -137,6 +304,70 @@ type series struct {
 	cand  []analysis.Count // cumulative: cand[t] = sum over seconds < t
 	stab  []analysis.Count
 	names [2]string
+	// Cumulative latency histograms, like cand and stab; nil when none
+	// are recorded.
+	bounds       []time.Duration
+	lcand, lstab [][]int64
+}
+
+// addLatencies records second t's histograms (after add).
+func (s *series) addLatencies(c, st []int64) {
+	if s.lcand == nil {
+		s.lcand, s.lstab = [][]int64{make([]int64, len(c))}, [][]int64{make([]int64, len(st))}
+	}
+	sum := func(a, b []int64) []int64 {
+		out := make([]int64, max(len(a), len(b)))
+		copy(out, a)
+		for i, v := range b {
+			out[i] += v
+		}
+		return out
+	}
+	s.lcand = append(s.lcand, sum(s.lcand[len(s.lcand)-1], c))
+	s.lstab = append(s.lstab, sum(s.lstab[len(s.lstab)-1], st))
+}
+
+// Latencies serves the histograms as Counts serves the counts.
+func (s *series) Latencies(_ context.Context, q analysis.Query) (analysis.Latencies, error) {
+	start, through := s.window(q)
+	out := analysis.Latencies{Revisions: make(map[string]analysis.Histogram, 2), Through: epoch.Add(time.Duration(through) * time.Second)}
+	diff := func(cum [][]int64) analysis.Histogram {
+		if through >= len(cum) || start >= len(cum) {
+			return analysis.Histogram{}
+		}
+		a, b := cum[through], cum[start]
+		h := make([]int64, len(a))
+		for i := range a {
+			h[i] = a[i]
+			if i < len(b) {
+				h[i] -= b[i]
+			}
+		}
+		return analysis.Histogram{Bounds: s.bounds, Counts: h}
+	}
+	for _, r := range q.Revisions {
+		switch r {
+		case s.names[0]:
+			out.Revisions[r] = diff(s.lcand)
+		case s.names[1]:
+			out.Revisions[r] = diff(s.lstab)
+		}
+	}
+	return out, nil
+}
+
+// window returns the seconds [start, through) a query covers.
+func (s *series) window(q analysis.Query) (start, through int) {
+	start = int(math.Ceil(q.Start.Sub(epoch).Seconds()))
+	end := int(math.Floor(q.End.Sub(epoch).Seconds()))
+	through = min(end, *s.now-s.delay, len(s.cand)-1)
+	start = max(start, 0)
+	through = max(through, start)
+	if start > len(s.cand)-1 {
+		start = len(s.cand) - 1
+		through = start
+	}
+	return start, through
 }
 
 func newSeries(now *int, delay time.Duration) *series {
@@ -149,16 +380,8 @@ func (s *series) add(c, st analysis.Count) {
 }
 
 func (s *series) Counts(_ context.Context, q analysis.Query) (analysis.Counts, error) {
-	start := int(math.Ceil(q.Start.Sub(epoch).Seconds()))
-	end := int(math.Floor(q.End.Sub(epoch).Seconds()))
-	through := min(end, *s.now-s.delay, len(s.cand)-1)
-	start = max(start, 0)
-	through = max(through, start)
+	start, through := s.window(q)
 	out := analysis.Counts{Revisions: make(map[string]analysis.Count, 2), Through: epoch.Add(time.Duration(through) * time.Second)}
-	if start > len(s.cand)-1 {
-		start = len(s.cand) - 1
-		through = start
-	}
 	for _, r := range q.Revisions {
 		switch r {
 		case s.names[0]:
@@ -184,9 +407,18 @@ type Strategy interface {
 // traffic.Rollout on a fake clock).
 type Engine interface {
 	Strategy
-	// Trial simulates one release (candidate error rate pc) with the
-	// per-second random numbers of seed.
-	Trial(cell Cell, p Params, seed uint64, pc float64) Outcome
+	// Trial simulates one release with the per-second random numbers of
+	// seed.
+	Trial(cell Cell, p Params, seed uint64, rel Release) Outcome
+}
+
+// latencyUser is a strategy that reads latencies: the simulation draws
+// them for it (and only for it; the counts are the same either way).
+type latencyUser interface{ UsesLatency() bool }
+
+func usesLatency(st Strategy) bool {
+	u, ok := st.(latencyUser)
+	return ok && u.UsesLatency()
 }
 
 // Stepper is a strategy modelled second by second.
@@ -210,30 +442,43 @@ type Env struct {
 	// TrueRate is the candidate's true error rate; only the oracle SPRT may
 	// read it.
 	TrueRate float64
+	// Release is the candidate; only the oracle may read it.
+	Release Release
 	// BadRates are the bad rates of the grid; the oracle's alternative for
 	// a healthy release is the smallest.
 	BadRates []float64
 }
 
-// Run simulates one release (candidate error rate pc) under strategy s.
-func Run(st Strategy, cell Cell, p Params, seed uint64, pc float64, badRates []float64) Outcome {
+// Run simulates one release under strategy s; bad are the grid's bad
+// releases (the oracle's alternative for a healthy one is the first).
+func Run(st Strategy, cell Cell, p Params, seed uint64, rel Release, bad []Release) Outcome {
 	if e, ok := st.(Engine); ok {
-		return e.Trial(cell, p, seed, pc)
+		return e.Trial(cell, p, seed, rel)
 	}
 	s := st.(Stepper)
 	now := 0
-	env := &Env{Metrics: newSeries(&now, cell.Delay), Cell: cell, Params: p, TrueRate: pc, BadRates: badRates}
+	pc := rel.ErrRate
+	var badRates []float64
+	for _, b := range bad {
+		badRates = append(badRates, b.ErrRate)
+	}
+	env := &Env{Metrics: newSeries(&now, cell.Delay), Cell: cell, Params: p, TrueRate: pc, Release: rel, BadRates: badRates}
+	env.Metrics.bounds = p.Latency.Bounds
 	probe := s.Probe(p)
 	if probe > 0 {
 		env.Probes = newSeries(&now, 0)
 	}
 	s.Start(env)
 	w := newWorld(seed, cell.Rate, pc, p.Baseline, p.ProbeShare)
+	lats := usesLatency(st)
+	if lats {
+		w.withLatencies(p.Latency, rel)
+	}
 	horizon := int(p.Horizon / time.Second)
 	lat := int(cell.Rollback / time.Second)
 	out := Outcome{FullAt: -1}
 	share, rbAt := 0.0, -1
-	dp := pc - p.Baseline
+	dp := pc - p.Baseline + p.Latency.slowExcess(rel)
 	for t := 0; t < horizon; t++ {
 		now = t
 		if rbAt < 0 {
@@ -264,6 +509,10 @@ func Run(st Strategy, cell Cell, p Params, seed uint64, pc float64, badRates []f
 		out.Excess += dp * float64(c.Requests)
 		out.ProbeRequests += pcand.Requests + pstab.Requests
 		env.Metrics.add(c, st)
+		if lats {
+			hc, hs, _, _ := w.latencies(c, st, pcand, pstab)
+			env.Metrics.addLatencies(hc, hs)
+		}
 		if env.Probes != nil {
 			env.Probes.add(pcand, pstab)
 		}

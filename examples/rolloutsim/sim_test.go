@@ -23,8 +23,8 @@ func tinyParams() Params {
 func TestTinyCell(t *testing.T) {
 	t.Parallel()
 	cell := Cell{Rate: 200}
-	res := Simulate(cell, tinyParams(), 4, 2)
-	again := Simulate(cell, tinyParams(), 4, 1)
+	res := Simulate(cell, tinyParams(), "errors", 4, 2)
+	again := Simulate(cell, tinyParams(), "errors", 4, 1)
 	if diff := cmp.Diff(res.Outcomes, again.Outcomes); diff != "" {
 		t.Fatalf("the simulation is not deterministic across worker counts (-first +second):\n%s", diff)
 	}
@@ -32,7 +32,7 @@ func TestTinyCell(t *testing.T) {
 	for i, name := range res.Names {
 		for j, rel := range res.Releases {
 			s := Summarize(res.Outcomes[i][j])
-			got = append(got, strings.Join([]string{name, fmtRate(rel), itoa(s.Rollbacks), secs(s.MedianRollback), secs(s.MedianFull), excess(s.MeanExcess)}, " | "))
+			got = append(got, strings.Join([]string{name, fmtRate(rel.ErrRate), itoa(s.Rollbacks), secs(s.MedianRollback), secs(s.MedianFull), excess(s.MeanExcess)}, " | "))
 		}
 	}
 	want := []string{
@@ -76,9 +76,9 @@ func TestScheduleInvariants(t *testing.T) {
 	p := DefaultParams()
 	cell := Cell{Rate: 200}
 	for seed := range uint64(3) {
-		for _, f := range Strategies() {
+		for _, f := range Strategies("errors") {
 			s := f()
-			o := Run(s, cell, p, seed, 0.001, Releases()[1:])
+			o := Run(s, cell, p, seed, ErrRelease(0.001), errReleases())
 			wantFull := map[string]time.Duration{
 				"Argo Rollouts docs example":                    2400 * time.Second,
 				"CodeDeploy Canary10Percent5Minutes + 1% alarm": 300 * time.Second,
@@ -86,7 +86,7 @@ func TestScheduleInvariants(t *testing.T) {
 			if wantFull > 0 && (o.RolledBack || o.FullAt != wantFull) {
 				t.Errorf("%s, healthy, seed %d: %+v, want 100%% at %v", s.Name(), seed, o, wantFull)
 			}
-			bad := Run(f(), cell, p, seed, 1, Releases()[1:])
+			bad := Run(f(), cell, p, seed, ErrRelease(1), errReleases())
 			if strings.HasPrefix(s.Name(), "ours") && (!bad.RolledBack || bad.RollbackAt > 5*time.Second) {
 				t.Errorf("%s, total failure, seed %d: %+v, want a rollback within 5s", s.Name(), seed, bad)
 			}
@@ -186,8 +186,8 @@ func TestOursRunsTheEngine(t *testing.T) {
 	p := DefaultParams()
 	const seed = 3
 
-	fast := Run(s, Cell{Rate: 200}, p, seed, 1, nil)
-	slow := Run(s, Cell{Rate: 200, Rollback: 30 * time.Second}, p, seed, 1, nil)
+	fast := Run(s, Cell{Rate: 200}, p, seed, ErrRelease(1), nil)
+	slow := Run(s, Cell{Rate: 200, Rollback: 30 * time.Second}, p, seed, ErrRelease(1), nil)
 	if !fast.RolledBack || fast.RollbackAt != time.Second {
 		t.Errorf("total failure, no latency: %+v, want a rollback taking effect at 1s", fast)
 	}
@@ -205,7 +205,7 @@ func TestOursRunsTheEngine(t *testing.T) {
 
 	never := p
 	never.Ours = []analysis.Option{analysis.WithMinRequests(1 << 40)} // never enough: Inconclusive throughout
-	paused := Run(s, Cell{Rate: 200}, never, seed, 0.001, nil)
+	paused := Run(s, Cell{Rate: 200}, never, seed, ErrRelease(0.001), nil)
 	want := Outcome{Paused: true, FullAt: -1, ProbeRequests: 2 * 2100} // bake 5 min + MaxWait 30 min
 	if diff := cmp.Diff(want, paused); diff != "" {
 		t.Errorf("undecided rollout mismatch (-want +got):\n%s", diff)
@@ -213,7 +213,7 @@ func TestOursRunsTheEngine(t *testing.T) {
 
 	short := p
 	short.Horizon = 2 * time.Minute
-	open := Run(s, Cell{Rate: 200}, short, seed, 0.001, nil)
+	open := Run(s, Cell{Rate: 200}, short, seed, ErrRelease(0.001), nil)
 	if diff := cmp.Diff(Outcome{FullAt: -1, ProbeRequests: 2 * 120}, open); diff != "" {
 		t.Errorf("rollout past the horizon mismatch (-want +got):\n%s", diff)
 	}
@@ -223,7 +223,7 @@ func TestOursRunsTheEngine(t *testing.T) {
 // 100%) under our strategy, the real engine, and under a modelled one.
 func BenchmarkTrial(b *testing.B) {
 	p := DefaultParams()
-	for _, f := range Strategies() {
+	for _, f := range Strategies("errors") {
 		s := f()
 		if !strings.HasPrefix(s.Name(), "ours") && !strings.HasPrefix(s.Name(), "fixed") {
 			continue
@@ -231,7 +231,7 @@ func BenchmarkTrial(b *testing.B) {
 		b.Run(strings.Fields(s.Name())[0], func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
-				Run(f(), Cell{Rate: 200}, p, uint64(i), 0.001, Releases()[1:])
+				Run(f(), Cell{Rate: 200}, p, uint64(i), ErrRelease(0.001), errReleases())
 			}
 		})
 	}
@@ -249,14 +249,14 @@ func TestOursWatch(t *testing.T) {
 	watched.OursWatch = 30 * time.Minute
 	cell := Cell{Rate: 200}
 
-	h0, h1 := Run(s, cell, plain, 1, 0.001, nil), Run(s, cell, watched, 1, 0.001, nil)
+	h0, h1 := Run(s, cell, plain, 1, ErrRelease(0.001), nil), Run(s, cell, watched, 1, ErrRelease(0.001), nil)
 	if h1.RolledBack || h1.FullAt != h0.FullAt || h1.FullAt != 600*time.Second || h1.ProbeRequests != h0.ProbeRequests || h1.Excess != 0 {
 		t.Errorf("healthy with a watch: %+v, without: %+v; want 100%% at 600s either way and the same probe load", h1, h0)
 	}
 
 	escapes := 0
 	for seed := range uint64(20) {
-		o0, o1 := Run(s, cell, plain, seed, 0.002, nil), Run(s, cell, watched, seed, 0.002, nil)
+		o0, o1 := Run(s, cell, plain, seed, ErrRelease(0.002), nil), Run(s, cell, watched, seed, ErrRelease(0.002), nil)
 		if o0.RolledBack {
 			if diff := cmp.Diff(o0, o1); diff != "" {
 				t.Errorf("seed %d: rolled back before 100%%, yet the watch changed the trial (-without +with):\n%s", seed, diff)
@@ -293,4 +293,12 @@ func TestProbeInterleave(t *testing.T) {
 			t.Errorf("share %v: requests to the stable (-want +got):\n%s", tc.share, diff)
 		}
 	}
+}
+
+func errReleases() []Release {
+	var out []Release
+	for _, r := range Releases()[1:] {
+		out = append(out, ErrRelease(r))
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -16,7 +17,16 @@ import (
 // wholly empty, and each tool treats the missing data its own way
 // (Flagger: a failed check; Argo: judged on what arrived; CloudWatch:
 // missing data keeps the alarm OK). Ours waits for complete data instead.
-func Strategies() []func() Strategy {
+func Strategies(grid string) []func() Strategy {
+	if grid == "latency" {
+		return []func() Strategy{
+			func() Strategy { return &ours{interval: 5 * time.Second} },
+			func() Strategy { return &flagger{threshold: 10, latency: true} },
+			func() Strategy { return &flagger{threshold: 1, latency: true} },
+			func() Strategy { return &argo{latency: 300 * time.Millisecond} },
+			func() Strategy { return &kayenta{alpha: 0.05} },
+		}
+	}
 	return []func() Strategy{
 		func() Strategy { return &ours{interval: 5 * time.Second} },
 		func() Strategy { return &flagger{threshold: 10} },
@@ -34,6 +44,7 @@ func Strategies() []func() Strategy {
 // roll back.
 type flagger struct {
 	threshold int
+	latency   bool // request-duration too (analysis.FlaggerRequestDuration)
 	env       *Env
 	gate      *analysis.Threshold
 	weight    int
@@ -42,17 +53,30 @@ type flagger struct {
 }
 
 func (s *flagger) Name() string {
-	if s.threshold == 10 {
-		return "Flagger docs example (threshold 10)"
+	d := ""
+	if s.latency {
+		d = ", request-duration p99 ≤ 500 ms"
 	}
-	return "Flagger, threshold 1"
+	if s.threshold == 10 {
+		return "Flagger docs example (threshold 10" + d + ")"
+	}
+	return "Flagger, threshold 1" + d
 }
 
 func (*flagger) Probe(Params) float64 { return 0 }
 
+func (s *flagger) UsesLatency() bool { return s.latency }
+
+// trailing says whether the tools read the window ending now (Params.Window).
+func trailing(env *Env) bool { return env.Params.Window != "arrived" }
+
 func (s *flagger) Start(env *Env) {
 	s.env = env
-	g, err := analysis.NewThreshold(env.Metrics, append(analysis.FlaggerDefaults(), analysis.WithFailureLimit(s.threshold), analysis.WithTrailingWindow(true))...)
+	preset := analysis.FlaggerDefaults()
+	if s.latency {
+		preset = analysis.FlaggerRequestDuration()
+	}
+	g, err := analysis.NewThreshold(env.Metrics, append(preset, analysis.WithFailureLimit(s.threshold), analysis.WithTrailingWindow(trailing(env)))...)
 	if err != nil {
 		panic(err)
 	}
@@ -83,14 +107,25 @@ func (s *flagger) Decide(t int) (float64, bool) {
 // more than failureLimit 3 failed measurements. Steps advance by time, not
 // by the analysis.
 type argo struct {
-	gate *analysis.Threshold
+	gate    *analysis.Threshold
+	latency time.Duration // p95 maximum (analysis.ArgoLatency); 0: none
 }
 
-func (*argo) Name() string         { return "Argo Rollouts docs example" }
+func (s *argo) Name() string {
+	if s.latency > 0 {
+		return fmt.Sprintf("Argo-style p95 ≤ %v every 5 min", s.latency)
+	}
+	return "Argo Rollouts docs example"
+}
 func (*argo) Probe(Params) float64 { return 0 }
+func (s *argo) UsesLatency() bool  { return s.latency > 0 }
 
 func (s *argo) Start(env *Env) {
-	g, err := analysis.NewThreshold(env.Metrics, append(analysis.ArgoDefaults(), analysis.WithTrailingWindow(true))...)
+	preset := analysis.ArgoDefaults()
+	if s.latency > 0 {
+		preset = analysis.ArgoLatency(s.latency)
+	}
+	g, err := analysis.NewThreshold(env.Metrics, append(preset, analysis.WithTrailingWindow(trailing(env)))...)
 	if err != nil {
 		panic(err)
 	}
@@ -121,7 +156,7 @@ func (*codeDeploy) Name() string         { return "CodeDeploy Canary10Percent5Mi
 func (*codeDeploy) Probe(Params) float64 { return 0 }
 
 func (s *codeDeploy) Start(env *Env) {
-	g, err := analysis.NewThreshold(env.Metrics, append(analysis.CodeDeployDefaults(), analysis.WithTrailingWindow(true))...)
+	g, err := analysis.NewThreshold(env.Metrics, append(analysis.CodeDeployDefaults(), analysis.WithTrailingWindow(trailing(env)))...)
 	if err != nil {
 		panic(err)
 	}
@@ -244,4 +279,89 @@ func (s *sprt) Decide(t int) (float64, bool) {
 		}
 	}
 	return shares[s.step], false
+}
+
+// kayenta is a Kayenta-style canary judgement: 5% for 10 minutes, then 25%
+// for 10 minutes, then 100%; at the end of each step (once the metrics
+// cover it) the step's latencies of the candidate and the stable are
+// compared with a one-sided Mann-Whitney test (ties within a bucket), and
+// the release is rolled back when the candidate is slower at level alpha.
+type kayenta struct {
+	alpha float64
+	env   *Env
+	step  int
+	since int
+}
+
+func (s *kayenta) Name() string {
+	return fmt.Sprintf("Kayenta-style Mann-Whitney at step ends (α %g), 5%% → 25%%", s.alpha)
+}
+func (*kayenta) Probe(Params) float64 { return 0 }
+func (*kayenta) UsesLatency() bool    { return true }
+
+func (s *kayenta) Start(env *Env) { s.env, s.step, s.since = env, 0, 0 }
+
+func (s *kayenta) Decide(t int) (float64, bool) {
+	shares := []float64{0.05, 0.25}
+	delay := int(s.env.Cell.Delay / time.Second)
+	if t >= s.since+600+delay {
+		m := s.env.Metrics
+		c := subHist(m.lcand[s.since+600], m.lcand[s.since])
+		st := subHist(m.lstab[s.since+600], m.lstab[s.since])
+		if mannWhitneyP(c, st) <= s.alpha {
+			return 0, true
+		}
+		s.step++
+		s.since = t
+		if s.step == 2 {
+			return 1, false
+		}
+	}
+	return shares[s.step], false
+}
+
+func subHist(a, b []int64) []int64 {
+	out := make([]int64, len(a))
+	for i := range a {
+		out[i] = a[i]
+		if i < len(b) {
+			out[i] -= b[i]
+		}
+	}
+	return out
+}
+
+// mannWhitneyP is the one-sided p-value of the Mann-Whitney U test that the
+// candidate (counts c per bucket) is slower than the stable (s), with
+// mid-ranks for ties within a bucket and the normal approximation with
+// the tie correction.
+func mannWhitneyP(c, s []int64) float64 {
+	var nc, ns, below, ties float64
+	var u float64
+	for k := 0; k < max(len(c), len(s)); k++ {
+		ck, sk := float64(at(c, k)), float64(at(s, k))
+		u += ck * (below + sk/2)
+		below += sk
+		nc += ck
+		ns += sk
+		t := ck + sk
+		ties += t*t*t - t
+	}
+	n := nc + ns
+	if nc == 0 || ns == 0 || n < 2 {
+		return 1
+	}
+	v := nc * ns / 12 * ((n + 1) - ties/(n*(n-1)))
+	if v <= 0 {
+		return 1
+	}
+	z := (u - nc*ns/2) / math.Sqrt(v)
+	return 0.5 * math.Erfc(z/math.Sqrt2)
+}
+
+func at(c []int64, k int) int64 {
+	if k < len(c) {
+		return c[k]
+	}
+	return 0
 }

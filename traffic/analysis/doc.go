@@ -4,7 +4,10 @@
 // A [Metrics] source reports cumulative request and error counts per
 // revision over a time window, and how far its data is known to be complete
 // ([Counts.Through]): real metrics arrive late, and a gate must never pass a
-// step on data that does not yet cover it.
+// step on data that does not yet cover it. A source may also be a
+// [LatencyMetrics] (an optional extension detected with a type
+// assertion): per revision, cumulative latency [Histogram]s in Cloud
+// Monitoring's distribution form, complete up to the same time.
 //
 // Two gates are provided:
 //
@@ -26,11 +29,23 @@
 //     all traffic, the promotion hold ([WithPromotionHold]) keeps the last
 //     step baking while the data favour a small regression, so a release
 //     that is a little worse is held (and rolled back) at its share rather
-//     than promoted to everyone.
+//     than promoted to everyone. When its sources have latencies, a
+//     fourth test, the latency test ([WithLatencyTest]), compares the
+//     candidate's latency histogram with the stable's, conditioned on the
+//     traffic share like the relative test: a mixture likelihood ratio
+//     over the bucket counts, in the spirit of Lindon and Malek
+//     ("Anytime-valid inference for multinomial count data", NeurIPS
+//     2022), against a slowdown of the whole distribution or a heavier
+//     tail. The tests share one false-rollback budget: each e-value over
+//     its threshold is the part of α it claims, and a step fails when the
+//     parts add up to 1 (a convex combination of e-values is an e-value),
+//     so adding the latency test does not double the false rollbacks.
 //   - [Threshold], a hard SLO: a check fails when the error rate of the
 //     last interval is above a maximum with at least a minimum number of
 //     requests; the gate fails after a number of failed checks. Presets
-//     ([FlaggerDefaults], [ArgoDefaults], [CodeDeployDefaults]) configure it
+//     ([FlaggerDefaults], [ArgoDefaults], [CodeDeployDefaults], and with a
+//     latency check ([WithMaxLatency]) [FlaggerRequestDuration] and
+//     [ArgoLatency]) configure it
 //     like the published defaults of other tools, so their users can migrate
 //     and so the strategies can be compared (see examples/rolloutsim).
 //

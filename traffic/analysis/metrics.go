@@ -81,21 +81,55 @@ func (f MetricsFunc) Counts(ctx context.Context, q Query) (Counts, error) { retu
 // probe's requests (Cloud Monitoring counts every request a revision
 // serves, synthetic or not). Give the result to [NewSequential] and the
 // probe to [WithProbe], so no request is counted twice. Counts never go
-// below zero.
+// below zero. When m is a [LatencyMetrics], so is the result, and if the
+// probe is one too its latencies are subtracted likewise, bucket by
+// bucket (a probe measures latency at the client, a little above what the
+// server reports, so a few of its requests may be taken from the next
+// bucket up).
 func Subtract(m, probe Metrics) Metrics {
-	return MetricsFunc(func(ctx context.Context, q Query) (Counts, error) {
-		got, err := m.Counts(ctx, q)
-		if err != nil {
-			return Counts{}, err
-		}
-		p, err := probe.Counts(ctx, Query{Revisions: q.Revisions, Start: q.Start, End: got.Through})
-		if err != nil {
-			return Counts{}, err
-		}
-		out := Counts{Revisions: make(map[string]Count, len(got.Revisions)), Through: got.Through}
-		for r, c := range got.Revisions {
-			out.Revisions[r] = c.Sub(p.Revisions[r])
-		}
-		return out, nil
-	})
+	s := subtracted{m: m, probe: probe}
+	if lm, ok := m.(LatencyMetrics); ok {
+		lp, _ := probe.(LatencyMetrics)
+		return subtractedLatencies{s, lm, lp}
+	}
+	return s
+}
+
+type subtracted struct{ m, probe Metrics }
+
+func (s subtracted) Counts(ctx context.Context, q Query) (Counts, error) {
+	got, err := s.m.Counts(ctx, q)
+	if err != nil {
+		return Counts{}, err
+	}
+	p, err := s.probe.Counts(ctx, Query{Revisions: q.Revisions, Start: q.Start, End: got.Through})
+	if err != nil {
+		return Counts{}, err
+	}
+	out := Counts{Revisions: make(map[string]Count, len(got.Revisions)), Through: got.Through}
+	for r, c := range got.Revisions {
+		out.Revisions[r] = c.Sub(p.Revisions[r])
+	}
+	return out, nil
+}
+
+type subtractedLatencies struct {
+	subtracted
+	m, probe LatencyMetrics // probe may be nil
+}
+
+func (s subtractedLatencies) Latencies(ctx context.Context, q Query) (Latencies, error) {
+	got, err := s.m.Latencies(ctx, q)
+	if err != nil || s.probe == nil {
+		return got, err
+	}
+	p, err := s.probe.Latencies(ctx, Query{Revisions: q.Revisions, Start: q.Start, End: got.Through})
+	if err != nil {
+		return Latencies{}, err
+	}
+	out := Latencies{Revisions: make(map[string]Histogram, len(got.Revisions)), Through: got.Through}
+	for r, h := range got.Revisions {
+		out.Revisions[r] = h.sub(p.Revisions[r])
+	}
+	return out, nil
 }

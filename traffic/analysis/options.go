@@ -62,6 +62,7 @@ type config struct {
 	// Sequential.
 	alpha       float64
 	crashShare  float64
+	latShare    float64
 	crashFloor  float64
 	crashFactor float64
 	histAlpha   float64
@@ -86,6 +87,8 @@ type config struct {
 	failureLimit int
 	noDataFails  bool
 	trailing     bool
+	latQuantile  float64
+	maxLatency   time.Duration // 0: no latency check
 
 	// Probe.
 	client      *http.Client
@@ -111,7 +114,8 @@ func defaultConfig() config {
 		clock:        twostage.SystemClock(),
 		logger:       slog.New(slog.DiscardHandler),
 		alpha:        0.06,
-		crashShare:   0.5,
+		crashShare:   -1, // 0.25 with a latency test, else 0.5
+		latShare:     1.0 / 6,
 		crashFloor:   0.01,
 		crashFactor:  5,
 		histAlpha:    0.01,
@@ -143,8 +147,10 @@ func (c *config) validate() error {
 	switch {
 	case !(c.alpha > 0 && c.alpha < 1):
 		return fmt.Errorf("analysis: alpha %v is not in (0, 1); use for example 0.01: %w", c.alpha, twostage.ErrInvalid)
-	case !(c.crashShare >= 0 && c.crashShare < 1):
+	case !(c.crashShare == -1 || c.crashShare >= 0 && c.crashShare < 1):
 		return fmt.Errorf("analysis: crash share of alpha %v is not in [0, 1): %w", c.crashShare, twostage.ErrInvalid)
+	case !(c.latShare >= 0 && c.latShare < 1 && max(c.crashShare, 0.25)+c.latShare < 1):
+		return fmt.Errorf("analysis: latency share of alpha %v is not in [0, 1), or with the crash share %v leaves nothing for the relative test: %w", c.latShare, c.crashShare, twostage.ErrInvalid)
 	case !(c.crashFloor > 0 && c.crashFloor < 1):
 		return fmt.Errorf("analysis: crash floor %v is not in (0, 1); use for example 0.01: %w", c.crashFloor, twostage.ErrInvalid)
 	case c.crashFactor < 1:
@@ -169,6 +175,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("analysis: interval %v is not positive: %w", c.interval, twostage.ErrInvalid)
 	case !(c.maxErrorRate >= 0 && c.maxErrorRate < 1):
 		return fmt.Errorf("analysis: maximum error rate %v is not in [0, 1): %w", c.maxErrorRate, twostage.ErrInvalid)
+	case c.maxLatency < 0 || c.maxLatency > 0 && !(c.latQuantile > 0 && c.latQuantile < 1):
+		return fmt.Errorf("analysis: latency quantile %v and maximum %v: want a quantile in (0, 1) and a positive maximum: %w", c.latQuantile, c.maxLatency, twostage.ErrInvalid)
 	case c.failureLimit < 1:
 		return fmt.Errorf("analysis: failure limit %d is below 1: %w", c.failureLimit, twostage.ErrInvalid)
 	case !(c.probeRate > 0 && c.probeRate <= 100):
@@ -244,17 +252,37 @@ func WithAlpha(alpha float64) Option {
 // WithCrashTest configures the crash test of a [Sequential] gate: share is
 // the part of alpha spent on it (0 turns it off), and the null hypothesis
 // is that the candidate's error rate is at most max(floor, factor × the
-// stable's error rate observed so far). The defaults are share 0.5, floor
-// 0.01 and factor 5: a candidate that fails many more requests than 1% and
-// than five times the stable's rate is rolled back after a handful of
-// requests — with a [Probe], before the (delayed) metrics show anything.
-// While the stable's rate is unknown (no data yet) the ceiling is the
-// floor alone: raise it above the service's usual error rate when that
-// rate is high, or a healthy candidate may be taken for a crashing one.
+// stable's error rate observed so far). The defaults are share 1/2 minus
+// the latency test's share ([WithLatencyTest]; 1/3 by default) when the
+// gate runs one and 1/2 when it does not, floor 0.01 and factor 5: a candidate that fails many more requests than
+// 1% and than five times the stable's rate is rolled back after a handful
+// of requests — with a [Probe], before the (delayed) metrics show
+// anything. While the stable's rate is unknown (no data yet) the ceiling
+// is the floor alone: raise it above the service's usual error rate when
+// that rate is high, or a healthy candidate may be taken for a crashing
+// one.
 func WithCrashTest(share, floor, factor float64) Option {
 	return func(c *config) {
 		if c.use("WithCrashTest", forSequential) {
 			c.crashShare, c.crashFloor, c.crashFactor = share, floor, factor
+		}
+	}
+}
+
+// WithLatencyTest sets the part of a [Sequential] gate's alpha spent on
+// its latency test, which fails a step once the candidate's latencies are
+// shown to be worse than the stable's, a slowdown of the whole
+// distribution or a heavier tail (see the package documentation). It runs
+// when the primary metrics or a probe ([WithProbe]) are a
+// [LatencyMetrics]; the three tests (relative, crash, latency) share
+// alpha, so a candidate no worse than the stable is rolled back with
+// probability at most alpha in all. The default is 1/6 (α 0.01 of the
+// default 0.06; the crash test's default share is then 1/3 rather than
+// 1/2, so the relative test keeps half of alpha); 0 turns the test off.
+func WithLatencyTest(share float64) Option {
+	return func(c *config) {
+		if c.use("WithLatencyTest", forSequential) {
+			c.latShare = share
 		}
 	}
 }
@@ -433,6 +461,19 @@ func WithMaxErrorRate(r float64) Option {
 	return func(c *config) {
 		if c.use("WithMaxErrorRate", forThreshold) {
 			c.maxErrorRate = r
+		}
+	}
+}
+
+// WithMaxLatency adds a latency check to a [Threshold] gate: a check also
+// fails when the candidate's q-quantile latency over the interval (from
+// its latency histogram, interpolated within a bucket) is above max. The
+// metrics must then be a [LatencyMetrics]. The default is no latency
+// check.
+func WithMaxLatency(q float64, max time.Duration) Option {
+	return func(c *config) {
+		if c.use("WithMaxLatency", forThreshold) {
+			c.latQuantile, c.maxLatency = q, max
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -57,9 +58,13 @@ type probeResult struct {
 	at        time.Time
 	candidate bool
 	failed    bool
+	latency   time.Duration // from sending to the end of the answer's body
 }
 
-var _ Metrics = (*Probe)(nil)
+var (
+	_ Metrics        = (*Probe)(nil)
+	_ LatencyMetrics = (*Probe)(nil)
+)
 
 // NewProbe returns a probe of stable and candidate. Options:
 // [WithProbeClient], [WithProbeRate], [WithProbeCandidateShare],
@@ -168,10 +173,11 @@ func (p *Probe) send(ctx context.Context, toCandidate bool, start time.Time) {
 		failed = true
 		p.logger.Debug("probe request failed", "revision", t.Revision, "err", err)
 	}
+	latency := p.clock.Now().Sub(start)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.inflight = time.Time{}
-	p.results = append(p.results, probeResult{at: start, candidate: toCandidate, failed: failed})
+	p.results = append(p.results, probeResult{at: start, candidate: toCandidate, failed: failed, latency: latency})
 	if cut := start.Add(-probeRetention); p.results[0].at.Before(cut) {
 		i := sort.Search(len(p.results), func(i int) bool { return !p.results[i].at.Before(cut) })
 		p.results = append(p.results[:0], p.results[i:]...)
@@ -189,6 +195,34 @@ func (p *Probe) Counts(ctx context.Context, q Query) (Counts, error) {
 	if len(q.Revisions) == 0 {
 		return Counts{}, fmt.Errorf("counting probe requests: %w", ErrNoRevisions)
 	}
+	var cand, stable Count
+	through := p.scan(q, func(r probeResult) {
+		c := &stable
+		if r.candidate {
+			c = &cand
+		}
+		c.Requests++
+		if r.failed {
+			c.Errors++
+		}
+	})
+	out := Counts{Revisions: make(map[string]Count, len(q.Revisions)), Through: through}
+	for _, r := range q.Revisions {
+		switch r {
+		case p.candidate.Revision:
+			out.Revisions[r] = cand
+		case p.stable.Revision:
+			out.Revisions[r] = stable
+		default:
+			out.Revisions[r] = Count{}
+		}
+	}
+	return out, nil
+}
+
+// scan calls f, under the lock, with every result sent in [q.Start,
+// Through) and returns Through (see [Probe.Counts]).
+func (p *Probe) scan(q Query, f func(probeResult)) time.Time {
 	through := q.End
 	if now := p.clock.Now(); now.Before(through) {
 		through = now
@@ -201,20 +235,41 @@ func (p *Probe) Counts(ctx context.Context, q Query) (Counts, error) {
 	if through.Before(q.Start) {
 		through = q.Start
 	}
-	var cand, stable Count
 	i := sort.Search(len(p.results), func(i int) bool { return !p.results[i].at.Before(q.Start) })
 	for ; i < len(p.results) && p.results[i].at.Before(through); i++ {
-		r := p.results[i]
-		c := &stable
-		if r.candidate {
-			c = &cand
-		}
-		c.Requests++
-		if r.failed {
-			c.Errors++
-		}
+		f(p.results[i])
 	}
-	out := Counts{Revisions: make(map[string]Count, len(q.Revisions)), Through: through}
+	return through
+}
+
+// Latencies returns the latencies of the probe's answered requests, as
+// [Probe.Counts] counts them, in [DefaultLatencyBounds] buckets: the time
+// from sending a request to the end of its answer's body, as the client
+// sees it (network included, unlike Cloud Run's request_latencies, which
+// the server measures). A request that failed without an answer counts
+// with the time it took to fail.
+func (p *Probe) Latencies(ctx context.Context, q Query) (Latencies, error) {
+	if err := ctx.Err(); err != nil {
+		return Latencies{}, err
+	}
+	if len(q.Revisions) == 0 {
+		return Latencies{}, fmt.Errorf("reading probe latencies: %w", ErrNoRevisions)
+	}
+	bounds := DefaultLatencyBounds()
+	cand := Histogram{Bounds: bounds, Counts: make([]int64, len(bounds)+1)}
+	stable := Histogram{Bounds: bounds, Counts: make([]int64, len(bounds)+1)}
+	through := p.scan(q, func(r probeResult) {
+		h := stable
+		if r.candidate {
+			h = cand
+		}
+		i, found := slices.BinarySearch(bounds, r.latency)
+		if found {
+			i++
+		}
+		h.Counts[i]++
+	})
+	out := Latencies{Revisions: make(map[string]Histogram, len(q.Revisions)), Through: through}
 	for _, r := range q.Revisions {
 		switch r {
 		case p.candidate.Revision:
@@ -222,7 +277,7 @@ func (p *Probe) Counts(ctx context.Context, q Query) (Counts, error) {
 		case p.stable.Revision:
 			out.Revisions[r] = stable
 		default:
-			out.Revisions[r] = Count{}
+			out.Revisions[r] = Histogram{}
 		}
 	}
 	return out, nil

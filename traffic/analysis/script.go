@@ -3,6 +3,7 @@ package analysis
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -18,8 +19,19 @@ type Script struct {
 	clock twostage.Clock
 	delay time.Duration
 
-	mu   sync.Mutex // guards revs
+	mu   sync.Mutex // guards revs and lats
 	revs map[string]*series
+	lats map[string]*latSeries
+}
+
+// latSeries is one revision's latency data, like series: points sorted by
+// time once prepared, with running totals.
+type latSeries struct {
+	bounds []time.Duration
+	at     []time.Time
+	h      [][]int64 // per point
+	cum    [][]int64 // cum[i] = sum of h[:i] (trailing zeros trimmed); valid when sorted
+	sorted bool
 }
 
 // series is one revision's data: points sorted by time once prepared, with
@@ -31,7 +43,21 @@ type series struct {
 	sorted bool
 }
 
-var _ Metrics = (*Script)(nil)
+var (
+	_ Metrics        = (*Script)(nil)
+	_ Metrics        = (*LatencyScript)(nil)
+	_ LatencyMetrics = (*LatencyScript)(nil)
+)
+
+// LatencyScript is a [Script] that also records and serves latency
+// histograms: a [LatencyMetrics], so a [Sequential] gate reading it runs
+// its latency test. Create one with [NewLatencyScript].
+type LatencyScript struct{ *Script }
+
+// NewLatencyScript returns an empty latency script, as [NewScript].
+func NewLatencyScript(clock twostage.Clock, delay time.Duration) *LatencyScript {
+	return &LatencyScript{NewScript(clock, delay)}
+}
 
 // NewScript returns an empty script read through clock, whose data becomes
 // visible delay after the time it is recorded at. A nil clock is the
@@ -40,7 +66,7 @@ func NewScript(clock twostage.Clock, delay time.Duration) *Script {
 	if clock == nil {
 		clock = twostage.SystemClock()
 	}
-	return &Script{clock: clock, delay: max(delay, 0), revs: make(map[string]*series)}
+	return &Script{clock: clock, delay: max(delay, 0), revs: make(map[string]*series), lats: make(map[string]*latSeries)}
 }
 
 // Record adds c requests of revision rev received at time at. Recording
@@ -117,6 +143,119 @@ func (s *Script) Counts(ctx context.Context, q Query) (Counts, error) {
 		i := sort.Search(len(r.at), func(i int) bool { return !r.at[i].Before(q.Start) })
 		j := sort.Search(len(r.at), func(i int) bool { return !r.at[i].Before(through) })
 		out.Revisions[name] = r.cum[max(j, i)].Sub(r.cum[i])
+	}
+	return out, nil
+}
+
+// RecordLatencies adds the latencies h of requests of revision rev
+// received at time at (they are not counted as requests: record those
+// with [Script.Record]). Every histogram of a revision must have the same
+// bounds; a malformed histogram or other bounds panic, since it is a bug
+// in the test.
+func (s *LatencyScript) RecordLatencies(rev string, at time.Time, h Histogram) {
+	if err := h.validate(); err != nil {
+		panic(fmt.Sprintf("analysis: Script.RecordLatencies(%q, %v): %v", rev, at, err))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.lats[rev]
+	if r == nil {
+		r = &latSeries{bounds: slices.Clone(h.Bounds), sorted: true, cum: [][]int64{nil}}
+		s.lats[rev] = r
+	}
+	if !slices.Equal(r.bounds, h.Bounds) {
+		panic(fmt.Sprintf("analysis: Script.RecordLatencies(%q, %v): bounds differ from the revision's first histogram", rev, at))
+	}
+	counts := trimZeros(slices.Clone(h.Counts))
+	if n := len(r.at); n > 0 && at.Before(r.at[n-1]) {
+		r.sorted = false
+	}
+	r.at = append(r.at, at)
+	r.h = append(r.h, counts)
+	if r.sorted {
+		r.cum = append(r.cum, addCounts(r.cum[len(r.cum)-1], counts))
+	}
+}
+
+func trimZeros(c []int64) []int64 {
+	n := len(c)
+	for n > 0 && c[n-1] == 0 {
+		n--
+	}
+	return c[:n]
+}
+
+// addCounts returns a + b in a new slice.
+func addCounts(a, b []int64) []int64 {
+	out := make([]int64, max(len(a), len(b)))
+	copy(out, a)
+	for i, v := range b {
+		out[i] += v
+	}
+	return out
+}
+
+// subCounts returns a − b in a new slice, floored at zero, trailing zeros
+// trimmed.
+func subCounts(a, b []int64) []int64 {
+	out := slices.Clone(a)
+	for i := range out {
+		if i < len(b) {
+			out[i] = max(out[i]-b[i], 0)
+		}
+	}
+	return trimZeros(out)
+}
+
+func (r *latSeries) prepare() {
+	if r.sorted {
+		return
+	}
+	idx := make([]int, len(r.at))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return r.at[idx[a]].Before(r.at[idx[b]]) })
+	at := make([]time.Time, len(idx))
+	h := make([][]int64, len(idx))
+	r.cum = make([][]int64, len(idx)+1)
+	for i, j := range idx {
+		at[i], h[i] = r.at[j], r.h[j]
+		r.cum[i+1] = addCounts(r.cum[i], h[i])
+	}
+	r.at, r.h, r.sorted = at, h, true
+}
+
+// Latencies sums the histograms recorded for q.Revisions in [q.Start,
+// Through), Through being as in [Script.Counts]. The histograms' Bounds
+// are shared: do not modify them.
+func (s *LatencyScript) Latencies(ctx context.Context, q Query) (Latencies, error) {
+	if err := ctx.Err(); err != nil {
+		return Latencies{}, err
+	}
+	if len(q.Revisions) == 0 {
+		return Latencies{}, fmt.Errorf("reading scripted latencies: %w", ErrNoRevisions)
+	}
+	through := q.End
+	if visible := s.clock.Now().Add(-s.delay); visible.Before(through) {
+		through = visible
+	}
+	if through.Before(q.Start) {
+		through = q.Start
+	}
+	out := Latencies{Revisions: make(map[string]Histogram, len(q.Revisions)), Through: through}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range q.Revisions {
+		r := s.lats[name]
+		if r == nil {
+			out.Revisions[name] = Histogram{}
+			continue
+		}
+		r.prepare()
+		i := sort.Search(len(r.at), func(i int) bool { return !r.at[i].Before(q.Start) })
+		j := sort.Search(len(r.at), func(i int) bool { return !r.at[i].Before(through) })
+		out.Revisions[name] = Histogram{Bounds: r.bounds, Counts: subCounts(r.cum[max(j, i)], r.cum[i])}
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,8 +29,10 @@ import (
 // start (Check.Started), for the historical test needs the stable's data.
 //
 // Verdicts:
-//   - Fail when the relative e-value reaches 1/(α·(1−s)) or the crash
-//     e-value reaches 1/(α·s), s being the crash test's share of α;
+//   - Fail when E_rel/T_rel + E_crash/T_crash + E_lat/T_lat reaches 1, the
+//     e-values of the relative, crash and latency tests over their
+//     thresholds T = 1/(α·share) (so each test alone fails at its
+//     threshold; the latency test only while the stable serves traffic);
 //   - Inconclusive while the primary metrics do not yet cover the step's
 //     first [WithMinDuration], while the candidate has served fewer than
 //     [WithMinRequests] requests, or while the relative e-value is above
@@ -50,12 +53,21 @@ import (
 // covered_seconds (how much of the step the primary metrics cover),
 // lag_seconds (how far they lag Now), and promotion_likelihood_ratio and
 // promotion_expected_nats (the promotion hold's statistic, and how far
-// below 1 in nats a healthy candidate's would be expected to be by now).
+// below 1 in nats a healthy candidate's would be expected to be by now),
+// evidence (the sum above; Fail at 1), and with latencies latency_e_value,
+// latency_threshold, candidate_p50_ms, candidate_p95_ms,
+// candidate_p99_ms, the stable's likewise, and p50_ratio, p95_ratio and
+// p99_ratio (candidate over stable; −1 without data), from the primary
+// metrics' histograms since the rollout's start.
 //
 // Sequential is safe for concurrent use. Create one with [NewSequential].
 type Sequential struct {
 	m   Metrics
 	cfg config
+	// lat holds, per source (primary first, then probes), the source as
+	// a LatencyMetrics, or nil; latOn says whether any is.
+	lat   []LatencyMetrics
+	latOn bool
 
 	mu     sync.Mutex // guards states and tick
 	states map[pair]*seqState
@@ -71,6 +83,7 @@ type seqState struct {
 	stepSeen time.Time // Since of the latest step seen
 	used     uint64
 	ev       *evidence
+	lat      *latencyTest  // nil when no source has latencies
 	last     []sourceState // per source: primary first, then probes
 }
 
@@ -85,6 +98,11 @@ type sourceState struct {
 	cand, stable       Count
 	relCand, relStable Count
 	through            time.Time
+
+	// The latency test's: everything seen, and what it has taken in.
+	latCand, latStable       []int64
+	latRelCand, latRelStable []int64
+	latThrough               time.Time
 }
 
 var _ traffic.Gate = (*Sequential)(nil)
@@ -102,7 +120,27 @@ func NewSequential(m Metrics, opts ...Option) (*Sequential, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sequential{m: m, cfg: cfg, states: make(map[pair]*seqState)}, nil
+	g := &Sequential{m: m, cfg: cfg, states: make(map[pair]*seqState)}
+	for _, src := range append([]Metrics{m}, cfg.probes...) {
+		lm, _ := src.(LatencyMetrics)
+		if cfg.latShare == 0 {
+			lm = nil
+		}
+		g.lat = append(g.lat, lm)
+		g.latOn = g.latOn || lm != nil
+	}
+	if !g.latOn {
+		g.cfg.latShare = 0
+	}
+	if g.cfg.crashShare == -1 {
+		// The default: the crash test and the latency test share half
+		// of alpha, the relative test keeps the other half.
+		g.cfg.crashShare = 0.5 - g.cfg.latShare
+		if g.cfg.crashShare <= 0 {
+			g.cfg.crashShare = 0.25
+		}
+	}
+	return g, nil
 }
 
 // HistoricalThreshold returns the e-value at which the historical test
@@ -118,12 +156,22 @@ func (g *Sequential) HistoricalThreshold() float64 {
 // fail a step (+Inf for a test that is off).
 func (g *Sequential) Thresholds() (relative, crash float64) {
 	s := g.cfg.crashShare
-	relative = 1 / (g.cfg.alpha * (1 - s))
+	relative = 1 / (g.cfg.alpha * (1 - s - g.cfg.latShare))
 	crash = math.Inf(1)
 	if s > 0 {
 		crash = 1 / (g.cfg.alpha * s)
 	}
 	return relative, crash
+}
+
+// LatencyThreshold returns the e-value at which the latency test fails a
+// step (+Inf when it is off: no source has latencies, or
+// [WithLatencyTest](0)).
+func (g *Sequential) LatencyThreshold() float64 {
+	if g.cfg.latShare == 0 {
+		return math.Inf(1)
+	}
+	return 1 / (g.cfg.alpha * g.cfg.latShare)
 }
 
 // Check judges the step described by c. See [Sequential] for the verdicts.
@@ -142,9 +190,16 @@ func (g *Sequential) Check(ctx context.Context, c traffic.Check) (traffic.Verdic
 	st.mu.Unlock()
 	sources := append([]Metrics{g.m}, g.cfg.probes...)
 	got := make([]Counts, len(sources))
+	var lats []Latencies
+	if g.latOn {
+		lats = make([]Latencies, len(sources))
+	}
 	q := Query{Revisions: []string{c.Candidate, c.Stable}, Start: origin, End: c.Now}
 	for i, m := range sources {
 		r, err := m.Counts(ctx, q)
+		if err == nil && g.lat[i] != nil {
+			lats[i], err = g.lat[i].Latencies(ctx, q)
+		}
 		if err != nil {
 			which := "primary metrics"
 			if i > 0 {
@@ -177,7 +232,53 @@ func (g *Sequential) Check(ctx context.Context, c traffic.Check) (traffic.Verdic
 		last.cand, last.stable = cand, stable
 		last.through = r.Through
 	}
+	for i, l := range lats {
+		if g.lat[i] != nil {
+			st.observeLatencies(i, l, c)
+		}
+	}
 	return g.verdict(c, st), nil
+}
+
+// observeLatencies adds source i's new latencies to the latency test.
+func (st *seqState) observeLatencies(i int, l Latencies, c traffic.Check) {
+	last := &st.last[i]
+	if !l.Through.After(last.latThrough) {
+		return
+	}
+	lt := st.lat
+	cand, stable := l.Revisions[c.Candidate], l.Revisions[c.Stable]
+	if lt.bounds == nil && len(cand.Bounds) > 0 {
+		lt.bounds = cand.Bounds
+	}
+	cc, sc := lt.counts(cand), lt.counts(stable)
+	cc, sc = maxCounts(last.latCand, cc), maxCounts(last.latStable, sc)
+	dc, ds := subCounts(cc, last.latRelCand), subCounts(sc, last.latRelStable)
+	if total(dc) > 0 && total(ds) > 0 {
+		lt.observe(dc, ds, i == 0)
+		last.latRelCand, last.latRelStable = cc, sc
+	}
+	last.latCand, last.latStable = cc, sc
+	last.latThrough = l.Through
+}
+
+func maxCounts(a, b []int64) []int64 {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	out := slices.Clone(b)
+	for i, v := range a {
+		out[i] = max(out[i], v)
+	}
+	return out
+}
+
+func total(c []int64) int64 {
+	var n int64
+	for _, v := range c {
+		n += v
+	}
+	return n
 }
 
 func maxCount(a, b Count) Count {
@@ -219,8 +320,12 @@ func (g *Sequential) state(c traffic.Check) *seqState {
 		ev:   newEvidence(&g.cfg),
 		last: make([]sourceState, 1+len(g.cfg.probes)),
 	}
+	if g.latOn {
+		st.lat = newLatencyTest()
+	}
 	for i := range st.last {
 		st.last[i].through = origin
+		st.last[i].latThrough = origin
 	}
 	g.states[k] = st
 	if len(g.states) > g.cfg.maxTracked {
@@ -242,6 +347,10 @@ func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 	histT := g.HistoricalThreshold()
 	hist := st.ev.historical()
 	promo, promoExp := st.ev.promotion(), st.ev.promotionExpected()
+	latT, lat := g.LatencyThreshold(), 0.0
+	if st.lat != nil {
+		lat = st.lat.eValue()
+	}
 	primary := st.last[0]
 	covered := primary.through.Sub(c.Since)
 	v := traffic.Verdict{
@@ -265,15 +374,33 @@ func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 			"lag_seconds":                c.Now.Sub(primary.through).Seconds(),
 		},
 	}
+	if st.lat != nil {
+		g.latencyNumbers(v.Numbers, st, lat, latT)
+	}
+	// The tests share alpha: each e-value over its threshold is the part
+	// of the budget it claims, and their sum, a convex combination of
+	// e-values (weights α_i/α), fails the step at 1. A test alone fails it
+	// at its threshold, as if the budget were split, and together they
+	// fail it sooner.
+	relTerm, crashTerm, latTerm := rel/relT, crash/crashT, 0.0
+	if st.lat != nil && c.Percent < 100 {
+		latTerm = lat / latT
+	}
+	score := relTerm + crashTerm + latTerm
+	v.Numbers["evidence"] = score
 	switch {
-	case rel >= relT:
+	case score >= 1:
 		v.Outcome = traffic.Fail
-		v.Reason = fmt.Sprintf("candidate fails more often than the stable: e-value %.3g ≥ %.3g (candidate %d/%d errors, stable %d/%d)",
-			rel, relT, st.ev.cand.Errors, st.ev.cand.Requests, st.ev.stable.Errors, st.ev.stable.Requests)
-	case crash >= crashT:
-		v.Outcome = traffic.Fail
-		v.Reason = fmt.Sprintf("candidate crashes: error rate above %.3g with e-value %.3g ≥ %.3g (candidate %d/%d errors)",
-			st.ev.ceiling(), crash, crashT, st.ev.cand.Errors, st.ev.cand.Requests)
+		switch {
+		case latTerm >= relTerm && latTerm >= crashTerm:
+			v.Reason = fmt.Sprintf("candidate is slower than the stable: latency e-value %.3g (threshold %.3g; evidence %.3g of 1 with the error tests) (%s)", lat, latT, score, latencySummary(v.Numbers))
+		case crashTerm > relTerm:
+			v.Reason = fmt.Sprintf("candidate crashes: error rate above %.3g with e-value %.3g (threshold %.3g; evidence %.3g of 1) (candidate %d/%d errors)",
+				st.ev.ceiling(), crash, crashT, score, st.ev.cand.Errors, st.ev.cand.Requests)
+		default:
+			v.Reason = fmt.Sprintf("candidate fails more often than the stable: e-value %.3g (threshold %.3g; evidence %.3g of 1) (candidate %d/%d errors, stable %d/%d)",
+				rel, relT, score, st.ev.cand.Errors, st.ev.cand.Requests, st.ev.stable.Errors, st.ev.stable.Requests)
+		}
 	case c.Percent >= 100 && hist >= histT:
 		v.Outcome = traffic.Fail
 		v.Reason = fmt.Sprintf("candidate fails more often than the stable did before 100%%: historical e-value %.3g ≥ %.3g (candidate %d/%d errors, stable %d/%d)",
@@ -299,4 +426,40 @@ func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 	}
 	g.cfg.logger.Debug("sequential verdict", "candidate", c.Candidate, "stable", c.Stable, "step", c.Step, "outcome", v.Outcome, "reason", v.Reason)
 	return v
+}
+
+// latencyNumbers adds the latency test's numbers to n: its e-value and
+// threshold, the quantiles of both revisions in the primary metrics (in
+// milliseconds; −1 without data) and the ratios of the candidate's to the
+// stable's.
+func (g *Sequential) latencyNumbers(n map[string]float64, st *seqState, e, threshold float64) {
+	n["latency_e_value"] = e
+	n["latency_threshold"] = threshold
+	p := st.last[0]
+	cand := Histogram{Bounds: st.lat.bounds, Counts: p.latCand}
+	stable := Histogram{Bounds: st.lat.bounds, Counts: p.latStable}
+	for _, q := range []struct {
+		name string
+		q    float64
+	}{{"p50", 0.5}, {"p95", 0.95}, {"p99", 0.99}} {
+		c, s := ms(cand.Quantile(q.q)), ms(stable.Quantile(q.q))
+		n["candidate_"+q.name+"_ms"] = c
+		n["stable_"+q.name+"_ms"] = s
+		r := -1.0
+		if c > 0 && s > 0 {
+			r = c / s
+		}
+		n[q.name+"_ratio"] = r
+	}
+}
+
+func ms(d time.Duration) float64 {
+	if d < 0 {
+		return -1
+	}
+	return float64(d) / float64(time.Millisecond)
+}
+
+func latencySummary(n map[string]float64) string {
+	return fmt.Sprintf("p50 %.4g ms vs %.4g ms, p99 %.4g ms vs %.4g ms", n["candidate_p50_ms"], n["stable_p50_ms"], n["candidate_p99_ms"], n["stable_p99_ms"])
 }

@@ -31,6 +31,7 @@ import (
 // Threshold is safe for concurrent use. Create one with [NewThreshold].
 type Threshold struct {
 	m   Metrics
+	lat LatencyMetrics // nil unless WithMaxLatency
 	cfg config
 
 	mu     sync.Mutex // guards states
@@ -43,9 +44,10 @@ type thrState struct {
 	checks   int
 	failures int
 	failed   bool
-	window   [2]time.Time // the last evaluated window [start, end)
-	lastOK   bool         // whether that window's check passed
-	last     Count        // the candidate's count in that window
+	window   [2]time.Time  // the last evaluated window [start, end)
+	lastOK   bool          // whether that window's check passed
+	last     Count         // the candidate's count in that window
+	lastLat  time.Duration // the candidate's latency quantile in that window; −1 without data
 }
 
 var _ traffic.Gate = (*Threshold)(nil)
@@ -67,7 +69,15 @@ func NewThreshold(m Metrics, opts ...Option) (*Threshold, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Threshold{m: m, cfg: cfg, states: make(map[pair]*thrState)}, nil
+	g := &Threshold{m: m, cfg: cfg, states: make(map[pair]*thrState)}
+	if cfg.maxLatency > 0 {
+		lm, ok := m.(LatencyMetrics)
+		if !ok {
+			return nil, fmt.Errorf("analysis: NewThreshold: WithMaxLatency needs metrics with latencies (a LatencyMetrics): %w", twostage.ErrInvalid)
+		}
+		g.lat = lm
+	}
+	return g, nil
 }
 
 // Check judges the step described by c. See [Threshold].
@@ -101,8 +111,14 @@ func (g *Threshold) Check(ctx context.Context, c traffic.Check) (traffic.Verdict
 	g.mu.Unlock()
 
 	var got Count
+	gotLat := time.Duration(-1)
 	if fresh {
-		r, err := g.m.Counts(ctx, Query{Revisions: revs, Start: start, End: end})
+		q := Query{Revisions: revs, Start: start, End: end}
+		r, err := g.m.Counts(ctx, q)
+		var l Latencies
+		if err == nil && g.lat != nil {
+			l, err = g.lat.Latencies(ctx, q)
+		}
 		if err != nil {
 			return traffic.Verdict{Gate: g.cfg.name, Outcome: traffic.Inconclusive, Reason: "metrics unavailable"},
 				fmt.Errorf("reading metrics for candidate %q over [%v, %v): %w", c.Candidate, start, end, err)
@@ -111,6 +127,9 @@ func (g *Threshold) Check(ctx context.Context, c traffic.Check) (traffic.Verdict
 			fresh = false // the source regressed; wait for the next window
 		}
 		got = r.Revisions[c.Candidate]
+		if g.lat != nil {
+			gotLat = l.Revisions[c.Candidate].Quantile(g.cfg.latQuantile)
+		}
 	}
 
 	g.mu.Lock()
@@ -118,9 +137,9 @@ func (g *Threshold) Check(ctx context.Context, c traffic.Check) (traffic.Verdict
 	if fresh && !st.failed && (st.checks == 0 || !start.Before(st.window[1])) {
 		st.checks++
 		st.window = [2]time.Time{start, end}
-		st.last = got
+		st.last, st.lastLat = got, gotLat
 		noData := got.Requests < max(g.cfg.minRequests, 1)
-		st.lastOK = !noData && got.Rate() <= g.cfg.maxErrorRate
+		st.lastOK = !noData && got.Rate() <= g.cfg.maxErrorRate && gotLat <= g.cfg.maxLatency
 		if (noData && g.cfg.noDataFails) || (!noData && !st.lastOK) {
 			st.failures++
 		}
@@ -174,11 +193,16 @@ func (g *Threshold) verdictLocked(c traffic.Check, st *thrState) traffic.Verdict
 	if st.checks > 0 {
 		v.Numbers["lag_seconds"] = c.Now.Sub(st.window[1]).Seconds()
 	}
+	if g.lat != nil {
+		v.Numbers["latency_quantile"] = g.cfg.latQuantile
+		v.Numbers["latency_ms"] = ms(st.lastLat)
+		v.Numbers["max_latency_ms"] = ms(g.cfg.maxLatency)
+	}
 	noData := st.last.Requests < max(g.cfg.minRequests, 1)
 	switch {
 	case st.failed:
 		v.Outcome = traffic.Fail
-		v.Reason = fmt.Sprintf("%d of %d allowed failed checks; last window: %s", st.failures, g.cfg.failureLimit, g.describe(st.last))
+		v.Reason = fmt.Sprintf("%d of %d allowed failed checks; last window: %s", st.failures, g.cfg.failureLimit, g.describe(st))
 	case st.checks == 0:
 		v.Outcome = traffic.Inconclusive
 		v.Reason = "no complete window yet"
@@ -190,24 +214,29 @@ func (g *Threshold) verdictLocked(c traffic.Check, st *thrState) traffic.Verdict
 		}
 	case !st.lastOK:
 		v.Outcome = traffic.Inconclusive
-		v.Reason = fmt.Sprintf("check failed (%d of %d allowed): %s", st.failures, g.cfg.failureLimit, g.describe(st.last))
+		v.Reason = fmt.Sprintf("check failed (%d of %d allowed): %s", st.failures, g.cfg.failureLimit, g.describe(st))
 	case st.window[0].Before(c.Since):
 		v.Outcome = traffic.Inconclusive
 		v.Reason = fmt.Sprintf("waiting for a window of this step: the last one started %v before it", c.Since.Sub(st.window[0]).Round(time.Second))
 	default:
 		v.Outcome = traffic.Pass
-		v.Reason = "check passed: " + g.describe(st.last)
+		v.Reason = "check passed: " + g.describe(st)
 	}
 	g.cfg.logger.Debug("threshold verdict", "candidate", c.Candidate, "step", c.Step, "outcome", v.Outcome, "reason", v.Reason)
 	return v
 }
 
-func (g *Threshold) describe(c Count) string {
+func (g *Threshold) describe(st *thrState) string {
+	c := st.last
 	rate := math.NaN()
 	if c.Requests > 0 {
 		rate = c.Rate()
 	}
-	return fmt.Sprintf("error rate %.4g (%d/%d) vs maximum %.4g", rate, c.Errors, c.Requests, g.cfg.maxErrorRate)
+	s := fmt.Sprintf("error rate %.4g (%d/%d) vs maximum %.4g", rate, c.Errors, c.Requests, g.cfg.maxErrorRate)
+	if g.lat != nil {
+		s += fmt.Sprintf("; p%g latency %v vs maximum %v", 100*g.cfg.latQuantile, st.lastLat.Round(time.Millisecond), g.cfg.maxLatency)
+	}
+	return s
 }
 
 // FlaggerDefaults configures a [Threshold] gate like Flagger's documented
@@ -257,4 +286,25 @@ func CodeDeployDefaults() []Option {
 		WithFailureLimit(1),
 		WithMinRequests(1),
 	}
+}
+
+// FlaggerRequestDuration configures a [Threshold] gate like Flagger's
+// documented canary analysis with both of its built-in metrics:
+// [FlaggerDefaults] (request-success-rate ≥ 99%) plus request-duration,
+// the p99 latency over the 1-minute interval at most 500 ms (thresholdRange
+// max: 500); a check fails when either metric does, and 10 failed checks
+// roll back. The metrics must be a [LatencyMetrics].
+func FlaggerRequestDuration() []Option {
+	return append(FlaggerDefaults(), WithName("flagger-duration"), WithMaxLatency(0.99, 500*time.Millisecond))
+}
+
+// ArgoLatency configures a [Threshold] gate like an Argo Rollouts analysis
+// of latency as its users write it: a measurement every 5 minutes of the
+// p95 latency against max, failing the analysis at the fourth failed
+// measurement (failureLimit: 3), with [ArgoDefaults]' success-rate check.
+// Argo documents no latency default; examples/rolloutsim uses 300 ms, 12%
+// above the simulated stable's p95. The metrics must be a
+// [LatencyMetrics].
+func ArgoLatency(max time.Duration) []Option {
+	return append(ArgoDefaults(), WithName("argo-latency"), WithMaxLatency(0.95, max))
 }

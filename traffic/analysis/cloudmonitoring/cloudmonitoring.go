@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/twostage/twostage/traffic/analysis"
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
+	"google.golang.org/genproto/googleapis/api/distribution"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -88,7 +91,16 @@ type Metrics struct {
 	owns             bool
 }
 
-var _ analysis.Metrics = (*Metrics)(nil)
+var (
+	_ analysis.Metrics        = (*Metrics)(nil)
+	_ analysis.LatencyMetrics = (*Metrics)(nil)
+)
+
+// Metric types read.
+const (
+	requestCount     = "run.googleapis.com/request_count"
+	requestLatencies = "run.googleapis.com/request_latencies"
+)
 
 // New returns a source for the service named service in project (an ID or
 // number). Errors wrap twostage.ErrInvalid for bad arguments.
@@ -143,9 +155,11 @@ func labelValue(s string) bool {
 
 // Filter returns the monitoring filter selecting the request counts of the
 // named revisions of the service.
-func (m *Metrics) Filter(revisions []string) string {
+func (m *Metrics) Filter(revisions []string) string { return m.filter(requestCount, revisions) }
+
+func (m *Metrics) filter(metric string, revisions []string) string {
 	var b strings.Builder
-	b.WriteString(`metric.type = "run.googleapis.com/request_count" AND resource.type = "cloud_run_revision"`)
+	fmt.Fprintf(&b, `metric.type = %q AND resource.type = "cloud_run_revision"`, metric)
 	fmt.Fprintf(&b, ` AND resource.labels.service_name = %q`, m.service)
 	if m.cfg.location != "" {
 		fmt.Fprintf(&b, ` AND resource.labels.location = %q`, m.cfg.location)
@@ -174,12 +188,7 @@ func (m *Metrics) Counts(ctx context.Context, q analysis.Query) (analysis.Counts
 			return analysis.Counts{}, fmt.Errorf("cloudmonitoring: revision %q: want a Cloud Run revision name: %w", r, twostage.ErrInvalid)
 		}
 	}
-	through := q.End
-	if complete := m.cfg.clock.Now().Add(-m.cfg.delay); complete.Before(through) {
-		through = complete
-	}
-	periods := through.Sub(q.Start) / m.cfg.period
-	through = q.Start.Add(max(periods, 0) * m.cfg.period)
+	through, periods := m.window(q)
 	out := analysis.Counts{Revisions: make(map[string]analysis.Count, len(q.Revisions)), Through: through}
 	for _, r := range q.Revisions {
 		out.Revisions[r] = analysis.Count{}
@@ -233,4 +242,139 @@ func (m *Metrics) Counts(ctx context.Context, q analysis.Query) (analysis.Counts
 		out.Revisions[rev] = c
 	}
 	return out, nil
+}
+
+// window returns how far q's data is complete: q.End or, if earlier, now
+// minus the delay, rounded down to whole alignment periods after q.Start,
+// and the number of those periods.
+func (m *Metrics) window(q analysis.Query) (time.Time, time.Duration) {
+	through := q.End
+	if complete := m.cfg.clock.Now().Add(-m.cfg.delay); complete.Before(through) {
+		through = complete
+	}
+	periods := through.Sub(q.Start) / m.cfg.period
+	return q.Start.Add(max(periods, 0) * m.cfg.period), periods
+}
+
+// Latencies sums the latency distributions of q.Revisions
+// (run.googleapis.com/request_latencies, a DISTRIBUTION in milliseconds)
+// over the same window as [Metrics.Counts], bucket by bucket, with the
+// bucket options the API returns (linear, exponential or explicit). Points
+// of one revision with other bucket options than its first are an error
+// (Cloud Run keeps a metric's buckets fixed).
+func (m *Metrics) Latencies(ctx context.Context, q analysis.Query) (analysis.Latencies, error) {
+	if len(q.Revisions) == 0 {
+		return analysis.Latencies{}, fmt.Errorf("cloudmonitoring: reading latencies of service %q: %w", m.service, analysis.ErrNoRevisions)
+	}
+	for _, r := range q.Revisions {
+		if !labelValue(r) {
+			return analysis.Latencies{}, fmt.Errorf("cloudmonitoring: revision %q: want a Cloud Run revision name: %w", r, twostage.ErrInvalid)
+		}
+	}
+	through, periods := m.window(q)
+	out := analysis.Latencies{Revisions: make(map[string]analysis.Histogram, len(q.Revisions)), Through: through}
+	for _, r := range q.Revisions {
+		out.Revisions[r] = analysis.Histogram{}
+	}
+	if periods <= 0 {
+		return out, nil
+	}
+	req := &monitoringpb.ListTimeSeriesRequest{
+		Name:   "projects/" + m.project,
+		Filter: m.filter(requestLatencies, q.Revisions),
+		Interval: &monitoringpb.TimeInterval{
+			StartTime: timestamppb.New(q.Start),
+			EndTime:   timestamppb.New(through),
+		},
+		Aggregation: &monitoringpb.Aggregation{
+			AlignmentPeriod:    durationpb.New(m.cfg.period),
+			PerSeriesAligner:   monitoringpb.Aggregation_ALIGN_DELTA,
+			CrossSeriesReducer: monitoringpb.Aggregation_REDUCE_SUM,
+			GroupByFields:      []string{"resource.labels.revision_name"},
+		},
+		View: monitoringpb.ListTimeSeriesRequest_FULL,
+	}
+	m.cfg.logger.Debug("ListTimeSeries", "filter", req.Filter, "start", q.Start, "end", through)
+	it := m.client.ListTimeSeries(ctx, req)
+	for {
+		ts, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return analysis.Latencies{}, gcperr.Wrap(err, "cloudmonitoring: listing request latencies of service %q in project %q", m.service, m.project)
+		}
+		rev := ts.GetResource().GetLabels()["revision_name"]
+		h, ok := out.Revisions[rev]
+		if !ok {
+			continue
+		}
+		for _, p := range ts.GetPoints() {
+			d := p.GetValue().GetDistributionValue()
+			if d == nil || d.GetCount() == 0 {
+				continue
+			}
+			bounds, err := Bounds(d.GetBucketOptions())
+			if err != nil {
+				return analysis.Latencies{}, fmt.Errorf("cloudmonitoring: request latencies of revision %q: %w", rev, err)
+			}
+			if h.Bounds == nil {
+				h.Bounds, h.Counts = bounds, make([]int64, len(bounds)+1)
+			} else if !slices.Equal(h.Bounds, bounds) {
+				return analysis.Latencies{}, fmt.Errorf("cloudmonitoring: request latencies of revision %q change bucket options within the window", rev)
+			}
+			for i, c := range d.GetBucketCounts() {
+				if i < len(h.Counts) {
+					h.Counts[i] += c
+				}
+			}
+		}
+		out.Revisions[rev] = h
+	}
+	return out, nil
+}
+
+// maxBuckets bounds the buckets accepted from the API.
+const maxBuckets = 10000
+
+// Bounds returns the finite bucket boundaries (in milliseconds in Cloud
+// Monitoring, here durations) of bucket options o, in the form of
+// [analysis.Histogram].Bounds: bucket 0 is the underflow, bucket
+// len(bounds) the overflow.
+func Bounds(o *distribution.Distribution_BucketOptions) ([]time.Duration, error) {
+	ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
+	var b []time.Duration
+	switch {
+	case o.GetLinearBuckets() != nil:
+		l := o.GetLinearBuckets()
+		if l.GetNumFiniteBuckets() <= 0 || l.GetNumFiniteBuckets() > maxBuckets || !(l.GetWidth() > 0) {
+			return nil, fmt.Errorf("linear buckets %v: want 1 to %d buckets of positive width", l, maxBuckets)
+		}
+		for i := range l.GetNumFiniteBuckets() + 1 {
+			b = append(b, ms(l.GetOffset()+l.GetWidth()*float64(i)))
+		}
+	case o.GetExponentialBuckets() != nil:
+		e := o.GetExponentialBuckets()
+		if e.GetNumFiniteBuckets() <= 0 || e.GetNumFiniteBuckets() > maxBuckets || !(e.GetGrowthFactor() > 1) || !(e.GetScale() > 0) {
+			return nil, fmt.Errorf("exponential buckets %v: want 1 to %d buckets, growth factor above 1 and a positive scale", e, maxBuckets)
+		}
+		for i := range e.GetNumFiniteBuckets() + 1 {
+			b = append(b, ms(e.GetScale()*math.Pow(e.GetGrowthFactor(), float64(i))))
+		}
+	case o.GetExplicitBuckets() != nil:
+		for _, v := range o.GetExplicitBuckets().GetBounds() {
+			b = append(b, ms(v))
+		}
+		if len(b) == 0 || len(b) > maxBuckets+1 {
+			return nil, fmt.Errorf("explicit buckets with %d bounds: want 1 to %d", len(b), maxBuckets+1)
+		}
+	default:
+		return nil, fmt.Errorf("distribution without bucket options")
+	}
+	for i := 1; i < len(b); i++ {
+		if b[i] <= b[i-1] {
+			return nil, fmt.Errorf("bucket bounds %v and %v are not increasing (below a nanosecond apart?)", b[i-1], b[i])
+		}
+	}
+	return b, nil
 }
