@@ -12,6 +12,7 @@ import (
 	"github.com/twostage/twostage/fake/monitoringfake"
 	"github.com/twostage/twostage/traffic/analysis"
 	"github.com/twostage/twostage/traffic/analysis/cloudmonitoring"
+	"google.golang.org/genproto/googleapis/api/distribution"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -158,5 +159,79 @@ func TestFilter(t *testing.T) {
 	want := `metric.type = "run.googleapis.com/request_count" AND resource.type = "cloud_run_revision" AND resource.labels.service_name = "svc" AND resource.labels.location = "europe-west1" AND resource.labels.revision_name = one_of("a", "b")`
 	if got := m.Filter([]string{"a", "b"}); got != want {
 		t.Errorf("Filter = %s\nwant     %s", got, want)
+	}
+}
+
+// TestLatencies reads request_latencies from the emulator, which records
+// each response's latency in its distribution (exponential buckets, 1.4,
+// scale 1 ms): per revision, over the complete window, on the bucket
+// options the API returns.
+func TestLatencies(t *testing.T) {
+	t.Parallel()
+	clk := fake.NewClock(t0.Add(10*time.Minute + 30*time.Second))
+	srv, m := setup(t, clk, 3*time.Minute)
+	resp := func(rev string, minute int, d time.Duration) monitoringfake.Response {
+		return monitoringfake.Response{Project: "proj", Location: "europe-west1", Service: "svc", Revision: rev, Code: 200, Latency: d, End: t0.Add(time.Duration(minute)*time.Minute - time.Second)}
+	}
+	for minute := 1; minute <= 10; minute++ {
+		srv.Record(resp("svc-v2", minute, 150*time.Millisecond), resp("svc-v2", minute, 900*time.Millisecond))
+		srv.Record(resp("svc-v1", minute, 150*time.Millisecond))
+		srv.Record(resp("other", minute, 5*time.Second))
+	}
+	got, err := m.Latencies(context.Background(), analysis.Query{Revisions: []string{"svc-v2", "svc-v1", "svc-v3"}, Start: t0, End: clk.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Through.Equal(t0.Add(7 * time.Minute)) {
+		t.Errorf("Through = %v, want 7m after the start", got.Through.Sub(t0))
+	}
+	v2, v1 := got.Revisions["svc-v2"], got.Revisions["svc-v1"]
+	if diff := cmp.Diff(analysis.DefaultLatencyBounds(), v2.Bounds); diff != "" {
+		t.Errorf("bounds mismatch (-want +got):\n%s", diff)
+	}
+	// 150 ms lies in [1.4^14, 1.4^15) ms = bucket 15; 900 ms in bucket 21.
+	if v2.Total() != 14 || v2.Count(15) != 7 || v2.Count(21) != 7 || v1.Total() != 7 || v1.Count(15) != 7 {
+		t.Errorf("histograms %v / %v, want 7 requests in bucket 15 each and 7 in bucket 21 for svc-v2", v2.Counts, v1.Counts)
+	}
+	if q := v2.Quantile(0.75); q < 600*time.Millisecond || q > 1200*time.Millisecond {
+		t.Errorf("svc-v2 p75 = %v, want in the 900 ms bucket", q)
+	}
+	if h := got.Revisions["svc-v3"]; h.Total() != 0 {
+		t.Errorf("svc-v3 (no data) = %v, want empty", h)
+	}
+	// A gate over the emulator runs its latency test.
+	g, err := analysis.NewSequential(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := g.Check(context.Background(), checkAt(clk.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Numbers["candidate_p99_ms"] < 600 || v.Numbers["stable_p50_ms"] > 200 {
+		t.Errorf("verdict numbers %v, want the candidate's p99 in the 900 ms bucket and the stable's p50 near 150 ms", v.Numbers)
+	}
+}
+
+func TestBounds(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		o    *distribution.Distribution_BucketOptions
+		want []time.Duration
+	}{
+		{&distribution.Distribution_BucketOptions{Options: &distribution.Distribution_BucketOptions_LinearBuckets{LinearBuckets: &distribution.Distribution_BucketOptions_Linear{NumFiniteBuckets: 2, Width: 10, Offset: 5}}}, []time.Duration{5 * ms, 15 * ms, 25 * ms}},
+		{&distribution.Distribution_BucketOptions{Options: &distribution.Distribution_BucketOptions_ExponentialBuckets{ExponentialBuckets: &distribution.Distribution_BucketOptions_Exponential{NumFiniteBuckets: 2, GrowthFactor: 2, Scale: 1}}}, []time.Duration{ms, 2 * ms, 4 * ms}},
+		{&distribution.Distribution_BucketOptions{Options: &distribution.Distribution_BucketOptions_ExplicitBuckets{ExplicitBuckets: &distribution.Distribution_BucketOptions_Explicit{Bounds: []float64{1, 2.5}}}}, []time.Duration{ms, 2500 * time.Microsecond}},
+		{nil, nil},
+		{&distribution.Distribution_BucketOptions{Options: &distribution.Distribution_BucketOptions_ExplicitBuckets{ExplicitBuckets: &distribution.Distribution_BucketOptions_Explicit{Bounds: []float64{2, 1}}}}, nil},
+	} {
+		got, err := cloudmonitoring.Bounds(tc.o)
+		if (err != nil) != (tc.want == nil) {
+			t.Errorf("Bounds(%v) error %v", tc.o, err)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("Bounds(%v) mismatch (-want +got):\n%s", tc.o, diff)
+		}
 	}
 }
