@@ -49,6 +49,9 @@ func (c serviceCore) Deploy(ctx context.Context, r stage.Release) (stage.Revisio
 	if !names.DNSLabel(name) {
 		return stage.Revision{}, fmt.Errorf("%s: revision name %q is not valid: Cloud Run wants lower-case letters, digits and '-', starting with a letter, not ending with '-', at most 63 characters; shorten or fix the suffix: %w", what, name, twostage.ErrInvalid)
 	}
+	if r.Version != "" && r.Version != s.version {
+		return stage.Revision{}, fmt.Errorf("%s: the release was decided on version %q of the service, which has moved on to %q since; read it again and decide again: %w", what, r.Version, s.version, twostage.ErrConflict)
+	}
 	if r.Traffic == stage.RouteNone && !s.exists {
 		// gcloud: "--no-traffic not supported when creating a new service."
 		// (quoted in google/exposure-notifications-server#360).

@@ -74,10 +74,17 @@ func (p *Pipeline) Release(ctx context.Context, in ReleaseInput) (ReleaseResult,
 	}
 	if !res.Created {
 		e.Before = res.Before.String()
-		if st, err := traffic.DecodeState(res.Before.State); err != nil {
+		st, err := traffic.DecodeState(res.Before.State)
+		switch {
+		case err != nil:
 			return res, fmt.Errorf("pipeline: release %s: %w", in.Tag, err)
-		} else if st.Candidate != "" && !st.Phase.Done() {
+		case st.Candidate != "" && !st.Phase.Done():
 			return res, fmt.Errorf("pipeline: release %s: the rollout of %s is %s; promote or roll it back before releasing another revision: %w", in.Tag, st.Candidate, st.Phase, twostage.ErrConflict)
+		case (st.Phase == traffic.RolledBack || st.Phase == traffic.Aborted) && p.isRevision(st.Candidate, suffix):
+			// Promote would refuse it forever (traffic.Rollout.Run): refuse
+			// the release the same way, so that a retry cannot look green.
+			e.Revision = st.Candidate
+			return res, p.refuse(ctx, e, "release %s: rollout of %s ended %s (%s); it is not restarted, release a new revision", in.Tag, st.Candidate, st.Phase, st.Reason)
 		}
 	}
 
@@ -118,7 +125,14 @@ func (p *Pipeline) Release(ctx context.Context, in ReleaseInput) (ReleaseResult,
 		Tags:      tags,
 		Labels:    Labels(sha, in.Tag),
 		Overrides: p.prodOver,
+		// Conditional on the split read above: a release or a rollout
+		// step that landed since makes this one lose (ErrConflict) rather
+		// than both report success with one tag.
+		Version: res.Before.Version,
 	})
+	if errors.Is(err, twostage.ErrConflict) {
+		return res, fmt.Errorf("pipeline: release %s lost a race: %s; nothing was deployed, release again once it is settled: %w", in.Tag, p.winner(ctx), err)
+	}
 	if err != nil {
 		return res, fmt.Errorf("pipeline: deploying %s to prod with no traffic: %w", res.Artifact, err)
 	}
@@ -188,6 +202,44 @@ func afterNoTraffic(before traffic.Split, revision string, tags []string) (traff
 	}
 	after.Version, after.LatestRevision = "", revision
 	return after, nil
+}
+
+// isRevision reports whether revision is the prod revision of suffix: its
+// derived name when prod tells its name (stage.Namer), else a name ending in
+// "-"+suffix.
+func (p *Pipeline) isRevision(revision, suffix string) bool {
+	if revision == "" {
+		return false
+	}
+	if svc := serviceName(p.prod); svc != "" {
+		name, err := stage.RevisionName(svc, suffix)
+		return err == nil && name == revision
+	}
+	return strings.HasSuffix(revision, "-"+suffix)
+}
+
+// winner describes what changed prod since a release read it, for the
+// error of the release that lost: the rollout under way, or the revision
+// the candidate tag now names (with the ref it was released for, when the
+// prod service can read one revision).
+func (p *Pipeline) winner(ctx context.Context) string {
+	sp, err := p.prod.Split(ctx)
+	if err != nil {
+		return fmt.Sprintf("prod changed since it was read (reading it again failed: %v)", err)
+	}
+	if st, err := traffic.DecodeState(sp.State); err == nil && st.Candidate != "" && !st.Phase.Done() {
+		return fmt.Sprintf("the rollout of %s started meanwhile (%s at step %d)", st.Candidate, st.Phase, st.Step)
+	}
+	rev, ok := traffic.TagOf(sp, traffic.TagCandidate)
+	if !ok {
+		return "prod changed since it was read"
+	}
+	if g, ok := p.prod.(stage.Getter); ok {
+		if r, err := g.Revision(ctx, rev); err == nil && r.Labels[stage.LabelRef] != "" {
+			return fmt.Sprintf("release %s won: revision %s holds the %q tag", r.Labels[stage.LabelRef], rev, traffic.TagCandidate)
+		}
+	}
+	return fmt.Sprintf("revision %s won: it holds the %q tag", rev, traffic.TagCandidate)
 }
 
 // serviceName returns the service's name if it tells (stage.Namer), else "".

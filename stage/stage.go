@@ -63,6 +63,16 @@ type Release struct {
 	// ([Overrides.Validate]) and fails with [twostage.ErrInvalid] before any
 	// API call.
 	Overrides Overrides
+	// Version, if set, makes the deploy conditional on the service's
+	// traffic Version (traffic.Split.Version, the Cloud Run etag) being
+	// still the one given: a deploy to a service written since (by another
+	// release, a rollout step, anyone) fails with [twostage.ErrConflict]
+	// and writes nothing, even one that would adopt an existing revision.
+	// A caller that read the split to decide (is a rollout under way? which
+	// revision serves?) sets it, so that two racing releases cannot both
+	// win and a returned tag URL reaches the returned revision. Empty
+	// deploys whatever the service's state, as before.
+	Version string
 }
 
 // Revision is a deployed, immutable revision of a stage.

@@ -74,7 +74,10 @@ import (
 // later writes such as a rollback. A lost etag race on a fresh read is
 // retried from the read, up to the [WithRetry] attempts, since the deploy's
 // intent does not depend on what was read; after that it yields
-// [twostage.ErrConflict].
+// [twostage.ErrConflict]. A release with a Version ([stage.Release.Version])
+// is different: its intent rests on what its caller read, so a service at
+// another etag (on the read, or on the write's etag check) fails at once
+// with [twostage.ErrConflict], nothing written.
 //
 // A deploy of a new revision costs one UpdateService (plus GetOperation
 // polls while the operation runs), and a GetService when this Service holds
@@ -110,7 +113,7 @@ func (s *Service) Deploy(ctx context.Context, r stage.Release) (stage.Revision, 
 			}
 			continue
 		}
-		if err == nil || !lostRace(err) || attempt >= s.attempts {
+		if err == nil || !lostRace(err) || attempt >= s.attempts || r.Version != "" {
 			return rev, err
 		}
 		attempt++
@@ -180,6 +183,13 @@ func (s *Service) deployOnce(ctx context.Context, name, image string, r stage.Re
 		case err != nil:
 			return stage.Revision{}, false, fmt.Errorf("cloudrun: deploying %s: %w", image, err)
 		}
+	}
+	if r.Version != "" && cur.GetEtag() != r.Version {
+		if fromCache {
+			// The copy may be older than what the caller read: read again.
+			return stage.Revision{}, true, &staleError{}
+		}
+		return stage.Revision{}, false, fmt.Errorf("cloudrun: deploying %s: the release was decided on version %q of service %q, which has moved on to %q since; read it again and decide again: %w", image, r.Version, s.short, cur.GetEtag(), twostage.ErrConflict)
 	}
 	if name != "" && knows(cur, name) {
 		rev, err := s.getRevision(ctx, name)

@@ -76,6 +76,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"InvalidOverridesChangeNothing", testOverridesInvalid},
 		{"GetterReadsWhatDeployReturned", testGetter},
 		{"DriftComparesTheLiveTemplate", testDrift},
+		{"ConditionalDeployRefusesAMovedService", testConditionalDeploy},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -221,6 +222,33 @@ func testConflict(t *testing.T, h Harness) {
 	revs := revisions(t, st)
 	if len(revs) != 1 || revs[0].Artifact != first.Artifact {
 		t.Errorf("Revisions() = %+v, want only %q running %v", revs, first.Name, first.Artifact)
+	}
+}
+
+// testConditionalDeploy: a release decided on a split that has moved on
+// since (Release.Version) is refused with ErrConflict and writes nothing;
+// one decided on the current split lands.
+func testConditionalDeploy(t *testing.T, h Harness) {
+	st := h.Stage
+	mustDeploy(t, st, release("a1", stage.RouteAll))
+	read := mustSplit(t, st)
+	b := release("b2", stage.RouteNone, "candidate")
+	b.Version = read.Version
+	won := mustDeploy(t, st, b)
+	after := mustSplit(t, st)
+	c := release("c3", stage.RouteNone, "candidate")
+	c.Version = read.Version // decided on the split before b2's write
+	if _, err := st.Deploy(t.Context(), c); !errors.Is(err, twostage.ErrConflict) {
+		t.Fatalf("Deploy(c3) decided on version %q after b2 moved the service on: error %v, want one wrapping twostage.ErrConflict", read.Version, err)
+	}
+	now := mustSplit(t, st)
+	if now.Version != after.Version || tags(now)["candidate"] != won.Name {
+		t.Errorf("a refused conditional deploy changed the service: %v → %v, want the candidate tag still on %s", after, now, won.Name)
+	}
+	for _, r := range revisions(t, st) {
+		if r.Name == name(t, h.Stage, "c3") {
+			t.Errorf("a refused conditional deploy created revision %s", r.Name)
+		}
 	}
 }
 

@@ -1,0 +1,131 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/fake"
+	"github.com/twostage/twostage/pipeline"
+	"github.com/twostage/twostage/stage"
+	"github.com/twostage/twostage/traffic"
+)
+
+// Tests of issue 15's library points: racing releases, audit, retried
+// releases of rolled-back tags, rollbacks, phases, long service names.
+
+// TestRacingReleasesOneWins: a release that read prod before another
+// release landed loses with ErrConflict naming the winner, and the winner's
+// preview URL reaches the winner's revision. On the old code both
+// reported success and the winner's preview URL reached the loser's
+// revision.
+func TestRacingReleasesOneWins(t *testing.T) {
+	t.Parallel()
+	var (
+		w     *world
+		other pipeline.ReleaseResult
+		oerr  error
+	)
+	hook := fake.WithServiceFuncs(fake.ServiceFuncs{
+		Deploy: func(ctx context.Context, n int, next fake.ServiceBackend, r stage.Release) (stage.Revision, error) {
+			if r.Traffic == stage.RouteNone && strings.HasPrefix(r.Revision, "v1-4-2") {
+				// v1.4.3 runs between v1.4.2's read and its write.
+				other, oerr = w.p.Release(ctx, pipeline.ReleaseInput{Tag: "v1.4.3", SHA: sha1})
+			}
+			return next.Deploy(ctx, r)
+		},
+	})
+	w = newWorldWith(t, hook)
+	w.dev1(t, sha1)
+	_, err := w.p.Release(context.Background(), pipeline.ReleaseInput{Tag: "v1.4.2", SHA: sha1})
+	if oerr != nil {
+		t.Fatalf("the racing Release(v1.4.3): %v", oerr)
+	}
+	if !errors.Is(err, twostage.ErrConflict) || !strings.Contains(err.Error(), other.Revision.Name) {
+		t.Fatalf("Release(v1.4.2) after v1.4.3 landed: %v, want ErrConflict naming %s", err, other.Revision.Name)
+	}
+	sp, err := w.prod.Split(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev, _ := traffic.TagOf(sp, traffic.TagCandidate); rev != other.Revision.Name {
+		t.Errorf("candidate tag on %s, want the winner %s", rev, other.Revision.Name)
+	}
+	if got := w.prod.Snapshot().Revisions; len(got) != 2 {
+		t.Errorf("prod has %d revisions, want the placeholder and the winner's only", len(got))
+	}
+}
+
+// TestReleaseRacingPromotionLoses: a release that read prod before a
+// promotion's first step loses with ErrConflict naming the rollout. On the
+// old code it deployed and moved the candidate tag off the revision being
+// rolled out.
+func TestReleaseRacingPromotionLoses(t *testing.T) {
+	t.Parallel()
+	var (
+		w    *world
+		perr error
+	)
+	hook := fake.WithServiceFuncs(fake.ServiceFuncs{
+		Deploy: func(ctx context.Context, n int, next fake.ServiceBackend, r stage.Release) (stage.Revision, error) {
+			if r.Traffic == stage.RouteNone && strings.HasPrefix(r.Revision, "v2-0-0") {
+				// The promotion of v1.0.0 writes its first step (and
+				// pauses: its gate never decides) between v2.0.0's read
+				// and its write.
+				_, perr = w.p.Promote(ctx, pipeline.PromoteInput{})
+			}
+			return next.Deploy(ctx, r)
+		},
+	})
+	undecided := traffic.GateFunc(func(context.Context, traffic.Check) (traffic.Verdict, error) {
+		return traffic.Verdict{Gate: "slow", Outcome: traffic.Inconclusive}, nil
+	})
+	w = newWorldWith(t, hook, pipeline.WithGates(undecided))
+	w.dev1(t, sha1)
+	w.dev1(t, sha2)
+	first := w.release(t, "v1.0.0", sha1)
+	_, err := w.p.Release(context.Background(), pipeline.ReleaseInput{Tag: "v2.0.0", SHA: sha2})
+	if !errors.Is(perr, traffic.ErrPaused) {
+		t.Fatalf("the racing Promote: %v, want it paused at step 1", perr)
+	}
+	if !errors.Is(err, twostage.ErrConflict) || !strings.Contains(err.Error(), "rollout of "+first.Revision.Name) {
+		t.Fatalf("Release(v2.0.0) during the rollout of v1.0.0: %v, want ErrConflict naming the rollout of %s", err, first.Revision.Name)
+	}
+	sp, err := w.prod.Split(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev, _ := traffic.TagOf(sp, traffic.TagCandidate); rev != first.Revision.Name {
+		t.Errorf("candidate tag on %s, want it still on %s", rev, first.Revision.Name)
+	}
+}
+
+// TestReleaseOfRolledBackTagRefused: releasing again a tag whose rollout
+// was rolled back is refused with ErrPolicy and Promote's own words, and
+// audited as refused. On the old code it reported "deployed".
+func TestReleaseOfRolledBackTagRefused(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, pipeline.WithGates(failAt(1)))
+	w.dev1(t, sha1)
+	w.release(t, "v1.0.0", sha1)
+	_, perr := w.p.Promote(context.Background(), pipeline.PromoteInput{})
+	if !errors.Is(perr, traffic.ErrRolledBack) {
+		t.Fatalf("Promote: %v, want a rollback", perr)
+	}
+	_, err := w.p.Release(context.Background(), pipeline.ReleaseInput{Tag: "v1.0.0", SHA: sha1})
+	if !errors.Is(err, twostage.ErrPolicy) || !strings.Contains(err.Error(), "it is not restarted, release a new revision") {
+		t.Fatalf("Release(v1.0.0) again after its rollback: %v, want ErrPolicy saying it is not restarted", err)
+	}
+	_, again := w.p.Promote(context.Background(), pipeline.PromoteInput{Revision: "api-prod-v1-0-0-1111111"})
+	if !errors.Is(again, twostage.ErrPolicy) {
+		t.Errorf("Promote after the refused release: %v, want the same refusal (ErrPolicy)", again)
+	}
+	events := w.log.Events()
+	if last := events[len(events)-1]; last.Action != pipeline.ActionRefused || last.Decision != "refused" {
+		t.Errorf("last audit event %+v, want the refusal", last)
+	}
+	// Another tag on the same commit is a new revision and may go.
+	w.release(t, "v1.0.1", sha1)
+}
