@@ -25,22 +25,36 @@ const (
 
 // AuditEvent is one audit record: who did what to which artifact where, the
 // traffic before and after, and the decision with the numbers behind it.
+// Each event names its revision's commit, digest and ref, so the trail
+// answers "which image served how much traffic when" without a join.
 type AuditEvent struct {
 	Time   time.Time
 	Action AuditAction
 	// Actor is who asked (for example GITHUB_ACTOR); empty if unknown.
 	Actor string
-	// Ref is the branch or tag; SHA the commit; Digest the image digest.
+	// Ref is the branch or tag; SHA the commit; Digest the image digest,
+	// all of Revision. On rollout events (promote.*, rollback) they are read
+	// from the revision: Ref is its twostage-ref label, the tag as a label
+	// value ("v1-4-2").
 	Ref, SHA, Digest string
 	// Stage is "dev" or "prod".
 	Stage string
-	// Revision is the revision acted on.
+	// Revision is the revision acted on (a rollout's candidate).
 	Revision string
+	// Stable and StableDigest name the revision a rollout started from, to
+	// which a rollback sends the traffic, and its image; empty outside a
+	// rollout.
+	Stable, StableDigest string
 	// Before and After are the traffic splits around the action, in
-	// traffic.Split.String form; empty when the action wrote no traffic.
+	// traffic.Split.String form. An action that wrote no traffic (a gate
+	// verdict, a rollback with nothing to undo) has both equal to the
+	// traffic it saw; a release refused before it read any has both empty.
 	Before, After string
-	// Decision is the outcome: "deployed", "adopted", "refused", "pass",
-	// "fail", "inconclusive", "rolled back", "succeeded", "paused".
+	// Decision is the outcome: "deployed", "adopted" (nothing was pushed
+	// or created: the revision existed already), "refused", "pass", "fail",
+	// "inconclusive", "advanced", "watching", "resumed", "rolled back",
+	// "unchanged" (a rollback found the stable revision serving already),
+	// "succeeded", "paused".
 	Decision string
 	// Reason explains the decision in one line.
 	Reason string
@@ -48,6 +62,17 @@ type AuditEvent struct {
 	Step, Percent int
 	// Verdicts are the gate verdicts with their numbers.
 	Verdicts []traffic.Verdict
+}
+
+// auditSplit renders sp for an audit event, with LATEST resolved to the
+// revision it reaches, so the event names what served.
+func auditSplit(sp traffic.Split) string {
+	if sp.LatestRevision != "" {
+		if pinned, err := traffic.Pin(sp, sp.LatestRevision); err == nil {
+			return pinned.String()
+		}
+	}
+	return sp.String()
 }
 
 // Sink receives audit events. Implementations must be safe for concurrent
@@ -72,6 +97,9 @@ func (s SlogSink) Record(ctx context.Context, e AuditEvent) error {
 		"action", string(e.Action), "actor", e.Actor, "ref", e.Ref, "sha", e.SHA,
 		"digest", e.Digest, "stage", e.Stage, "revision", e.Revision,
 		"before", e.Before, "after", e.After, "decision", e.Decision, "reason", e.Reason,
+	}
+	if e.Stable != "" {
+		attrs = append(attrs, "stable", e.Stable, "stable_digest", e.StableDigest)
 	}
 	if e.Step > 0 {
 		attrs = append(attrs, "step", e.Step, "percent", e.Percent)

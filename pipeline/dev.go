@@ -81,6 +81,20 @@ func (p *Pipeline) Dev(ctx context.Context, in DevInput) (DevResult, error) {
 		return res, fmt.Errorf("pipeline: resolving %s: %w", ref, err)
 	}
 	e.Digest = res.Artifact.Digest
+	// What the audit records: the traffic before, and whether the revision
+	// exists already (a retry adopts it: nothing pushed, nothing created).
+	before, err := p.dev.Split(ctx)
+	switch {
+	case errors.Is(err, twostage.ErrNotFound):
+	case err != nil:
+		return res, fmt.Errorf("pipeline: reading dev traffic: %w", err)
+	default:
+		e.Before = auditSplit(before)
+	}
+	existing, err := findRevision(ctx, p.dev, suffix)
+	if err != nil {
+		return res, fmt.Errorf("pipeline: reading the dev revision of %s: %w", sha, err)
+	}
 	res.Revision, err = p.dev.Deploy(ctx, stage.Release{
 		Artifact:  res.Artifact,
 		Revision:  suffix,
@@ -93,5 +107,9 @@ func (p *Pipeline) Dev(ctx context.Context, in DevInput) (DevResult, error) {
 	}
 	e.Revision, e.After, e.Decision = res.Revision.Name, res.Revision.Name+"=100%", "deployed"
 	e.Reason = fmt.Sprintf("commit %s on %s serves all dev traffic", sha[:min(7, len(sha))], in.Branch)
+	if !res.Pushed && existing.Name == res.Revision.Name && existing.Artifact == res.Artifact {
+		e.Decision = "adopted"
+		e.Reason = fmt.Sprintf("commit %s on %s: revision %s existed already, nothing was pushed or created; it serves all dev traffic", sha[:min(7, len(sha))], in.Branch, res.Revision.Name)
+	}
 	return res, p.record(ctx, e)
 }

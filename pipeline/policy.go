@@ -76,6 +76,33 @@ func (p *Pipeline) devDigest(ctx context.Context, sha string) (string, string, e
 	return "", "", nil
 }
 
+// findRevision reads the revision called name (full or suffix) of s: one
+// read where s is a stage.Getter, else a walk of its revisions
+// (stage.Lister). A revision that does not exist, or a stage that can do
+// neither, gives the zero Revision and no error; err reports a failed read.
+func findRevision(ctx context.Context, s Service, name string) (rev stage.Revision, err error) {
+	if g, ok := s.(stage.Getter); ok {
+		rev, err = g.Revision(ctx, name)
+		if errors.Is(err, twostage.ErrNotFound) {
+			return stage.Revision{}, nil
+		}
+		return rev, err
+	}
+	l, ok := s.(stage.Lister)
+	if !ok {
+		return stage.Revision{}, nil
+	}
+	for r, err := range l.Revisions(ctx) {
+		if err != nil {
+			return stage.Revision{}, err
+		}
+		if r.Name == name || strings.HasSuffix(r.Name, "-"+name) {
+			return r, nil
+		}
+	}
+	return stage.Revision{}, nil
+}
+
 // labelValue turns a git ref into a GCP label value: lower case, characters
 // outside [a-z0-9_-] replaced by '-', at most 63 characters.
 func labelValue(ref string) string {

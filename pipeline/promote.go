@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/twostage/twostage/stage"
 	"github.com/twostage/twostage/traffic"
 )
 
@@ -79,7 +80,9 @@ type RollbackInput struct {
 
 // Rollback sends 100% of prod traffic back to the previous stable revision
 // in one write: during a rollout it aborts it; after one succeeded it
-// returns to the revision that served before. It never redeploys.
+// returns to the revision that served before. It never redeploys. A
+// rollback that finds the stable revision serving already writes nothing
+// and is audited as "unchanged", since a person asked for it.
 func (p *Pipeline) Rollback(ctx context.Context, in RollbackInput) (traffic.Result, error) {
 	obs := p.observer(ctx, in.Actor)
 	ro, err := p.rollout(traffic.WithObserver(obs.observe))
@@ -89,32 +92,106 @@ func (p *Pipeline) Rollback(ctx context.Context, in RollbackInput) (traffic.Resu
 	res, err := ro.Abort(ctx, in.Reason)
 	if err != nil {
 		err = fmt.Errorf("pipeline: rollback: %w", err)
+	} else if obs.count() == 0 {
+		st := res.State
+		obs.mu.Lock()
+		obs.unchanged = true
+		obs.mu.Unlock()
+		obs.observe(traffic.Event{
+			Kind: traffic.EventRollback, Candidate: st.Candidate, Stable: st.Stable, Step: st.Step,
+			Before: res.Split, After: res.Split,
+			Reason: fmt.Sprintf("%s serves 100%% already (rollout of %s %s: %s); nothing written", st.Stable, st.Candidate, st.Phase, st.Reason),
+		})
 	}
 	return res, joinErrs([]error{err, obs.err()})
 }
 
-// rolloutObserver turns rollout events into audit events.
+// rolloutObserver turns rollout events into audit events, each naming the
+// candidate's (and the stable's) commit, digest and ref.
 type rolloutObserver struct {
 	p     *Pipeline
 	ctx   context.Context
 	actor string
 
-	mu   sync.Mutex // guards errs
-	errs []error
+	mu        sync.Mutex // guards every field below
+	errs      []error
+	n         int                       // events observed
+	revs      map[string]stage.Revision // revisions read so far, by name
+	cur       string                    // the traffic as last written or read, in Split.String form
+	unchanged bool                      // the next rollback event wrote nothing
 }
 
 func (p *Pipeline) observer(ctx context.Context, actor string) *rolloutObserver {
 	return &rolloutObserver{p: p, ctx: ctx, actor: actor}
 }
 
+func (o *rolloutObserver) count() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.n
+}
+
+// revision returns the prod revision called name, read once (stage.Getter,
+// else stage.Lister); the zero Revision if it cannot be read.
+func (o *rolloutObserver) revision(name string) stage.Revision {
+	if name == "" {
+		return stage.Revision{}
+	}
+	o.mu.Lock()
+	r, ok := o.revs[name]
+	o.mu.Unlock()
+	if ok {
+		return r
+	}
+	r, _ = findRevision(o.ctx, o.p.prod, name)
+	o.mu.Lock()
+	if o.revs == nil {
+		o.revs = make(map[string]stage.Revision)
+	}
+	o.revs[name] = r
+	o.mu.Unlock()
+	return r
+}
+
+// traffic returns the traffic as last written or read, reading it on the
+// first event that wrote none.
+func (o *rolloutObserver) traffic() string {
+	o.mu.Lock()
+	cur := o.cur
+	o.mu.Unlock()
+	if cur != "" {
+		return cur
+	}
+	if sp, err := o.p.prod.Split(o.ctx); err == nil {
+		cur = auditSplit(sp)
+		o.mu.Lock()
+		o.cur = cur
+		o.mu.Unlock()
+	}
+	return cur
+}
+
 func (o *rolloutObserver) observe(ev traffic.Event) {
+	cand, stable := o.revision(ev.Candidate), o.revision(ev.Stable)
 	e := AuditEvent{
 		Time: ev.Time, Actor: o.actor, Stage: "prod", Revision: ev.Candidate,
+		Ref: cand.Labels[stage.LabelRef], SHA: cand.Labels[stage.LabelCommit], Digest: cand.Artifact.Digest,
+		Stable: ev.Stable, StableDigest: stable.Artifact.Digest,
 		Step: ev.Step, Percent: ev.Percent, Reason: ev.Reason, Verdicts: ev.Verdicts,
 	}
 	if ev.Before.Targets != nil || ev.After.Targets != nil {
-		e.Before, e.After = ev.Before.String(), ev.After.String()
+		e.Before, e.After = auditSplit(ev.Before), auditSplit(ev.After)
+		o.mu.Lock()
+		o.cur = e.After
+		o.mu.Unlock()
+	} else {
+		e.Before = o.traffic()
+		e.After = e.Before
 	}
+	o.mu.Lock()
+	o.n++
+	unchanged := o.unchanged
+	o.mu.Unlock()
 	switch ev.Kind {
 	case traffic.EventStep:
 		e.Action, e.Decision = ActionStep, "advanced"
@@ -133,6 +210,9 @@ func (o *rolloutObserver) observe(ev traffic.Event) {
 		e.Reason = gateSummary(ev.Verdicts)
 	case traffic.EventRollback:
 		e.Action, e.Decision = ActionRollback, "rolled back"
+		if unchanged || ev.Before.Version != "" && ev.Before.Version == ev.After.Version {
+			e.Decision = "unchanged"
+		}
 	case traffic.EventPause:
 		e.Action, e.Decision = ActionPause, "paused"
 	default:

@@ -73,7 +73,7 @@ func (p *Pipeline) Release(ctx context.Context, in ReleaseInput) (ReleaseResult,
 		return res, fmt.Errorf("pipeline: release %s: reading prod traffic: %w", in.Tag, err)
 	}
 	if !res.Created {
-		e.Before = res.Before.String()
+		e.Before = auditSplit(res.Before)
 		st, err := traffic.DecodeState(res.Before.State)
 		switch {
 		case err != nil:

@@ -129,3 +129,78 @@ func TestReleaseOfRolledBackTagRefused(t *testing.T) {
 	// Another tag on the same commit is a new revision and may go.
 	w.release(t, "v1.0.1", sha1)
 }
+
+// TestAuditTiesTrafficToArtifact: every event of a dev deploy, a release,
+// a promotion that rolls back and a person's rollback names the revision,
+// its commit, digest and ref, and the traffic before and after; rollout
+// events also name the stable revision and its digest. On the old code the
+// promote.*, rollback events had no SHA, digest or ref, and dev.deploy no
+// Before.
+func TestAuditTiesTrafficToArtifact(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, pipeline.WithGates(failAt(2)))
+	w.dev1(t, sha1)
+	d2 := w.dev1(t, sha2)
+	rel := w.release(t, "v2.0.0", sha2)
+	if _, err := w.p.Promote(context.Background(), pipeline.PromoteInput{}); !errors.Is(err, traffic.ErrRolledBack) {
+		t.Fatalf("Promote: %v, want a rollback at step 2", err)
+	}
+	events := w.log.Events()
+	for i, e := range events {
+		if e.Revision == "" || e.SHA == "" || e.Digest == "" || e.Ref == "" {
+			t.Errorf("event %d %s %s: revision %q sha %q digest %q ref %q; want all set", i, e.Action, e.Decision, e.Revision, e.SHA, e.Digest, e.Ref)
+		}
+		if i > 0 && (e.Before == "" || e.After == "") { // the first dev deploy created the service
+			t.Errorf("event %d %s %s: before %q after %q; want both", i, e.Action, e.Decision, e.Before, e.After)
+		}
+		if e.Stage == "prod" && e.Action != pipeline.ActionRelease && (e.Stable == "" || e.StableDigest == "") {
+			t.Errorf("event %d %s %s: stable %q digest %q; want the stable revision and its image", i, e.Action, e.Decision, e.Stable, e.StableDigest)
+		}
+	}
+	var rollback pipeline.AuditEvent
+	for _, e := range events {
+		if e.Action == pipeline.ActionRollback {
+			rollback = e
+		}
+	}
+	if rollback.Revision != rel.Revision.Name || rollback.Digest != d2.Artifact.Digest || !strings.Contains(rollback.After, rollback.Stable+"=100%") {
+		t.Errorf("rollback event %+v: want the candidate %s with digest %s and the After split serving %s", rollback, rel.Revision.Name, d2.Artifact.Digest, rollback.Stable)
+	}
+	if dev := events[1]; !strings.Contains(dev.Before, "api-dev-1111111=100%") {
+		t.Errorf("second dev deploy Before %q, want the revision that served (api-dev-1111111=100%%)", dev.Before)
+	}
+}
+
+// TestAuditSaysWhatHappened: a dev retry of the same commit is "adopted"
+// (nothing pushed or created), and a person's rollback that finds nothing
+// to undo is recorded as "unchanged". On the old code the retry was
+// "deployed" and the rollback recorded no event.
+func TestAuditSaysWhatHappened(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, pipeline.WithGates(failAt(1)))
+	w.dev1(t, sha1)
+	w.dev1(t, sha1)
+	var decisions []string
+	for _, e := range w.log.Events() {
+		decisions = append(decisions, e.Decision)
+	}
+	if len(decisions) != 2 || decisions[0] != "deployed" || decisions[1] != "adopted" {
+		t.Errorf("dev decisions %q, want [deployed adopted]", decisions)
+	}
+	w.release(t, "v1.0.0", sha1)
+	if _, err := w.p.Promote(context.Background(), pipeline.PromoteInput{}); !errors.Is(err, traffic.ErrRolledBack) {
+		t.Fatalf("Promote: %v", err)
+	}
+	n := len(w.log.Events())
+	writes := countWrites(w.prod)
+	if _, err := w.p.Rollback(context.Background(), pipeline.RollbackInput{Reason: "again", Actor: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := countWrites(w.prod) - writes; got != 0 {
+		t.Errorf("a rollback with nothing to undo made %d writes", got)
+	}
+	events := w.log.Events()[n:]
+	if len(events) != 1 || events[0].Action != pipeline.ActionRollback || events[0].Decision != "unchanged" || events[0].Actor != "ops" || events[0].Before != events[0].After {
+		t.Fatalf("events of the second rollback %+v, want one rollback event, unchanged, by ops", events)
+	}
+}
