@@ -11,8 +11,16 @@
 // With -backend=fakes it runs on the in-memory fakes of package fake, the
 // way you unit-test your own pipeline.
 //
-// It needs no cloud account and finishes in well under a second: time runs
-// on a fake clock, so the 5-minute bake steps take no wall time.
+// On the emulators the releases really serve: the Cloud Run emulator's
+// data plane routes 200 requests per simulated second by the traffic split
+// to each revision's code (a Go handler registered for its image digest),
+// and the gate reads the request counts those responses left in the Cloud
+// Monitoring emulator, 3 minutes late as in Cloud Run. v1.1.0's code fails
+// 5% of its requests and the gate rolls it back on those real responses.
+// On the fakes a model of the users stands in for the requests.
+//
+// It needs no cloud account and finishes in seconds: time runs on a fake
+// clock, so the 5-minute bake steps take no wall time.
 //
 //	go run ./examples/quickstart
 //	go run ./examples/quickstart -backend=fakes
@@ -24,6 +32,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -36,6 +45,7 @@ import (
 	"github.com/twostage/twostage/fake"
 	"github.com/twostage/twostage/fake/artifactregistryfake"
 	"github.com/twostage/twostage/fake/cloudrunfake"
+	"github.com/twostage/twostage/fake/monitoringfake"
 	"github.com/twostage/twostage/pipeline"
 	"github.com/twostage/twostage/registry"
 	"github.com/twostage/twostage/registry/artifactregistry"
@@ -44,6 +54,7 @@ import (
 	"github.com/twostage/twostage/stage/cloudrun"
 	"github.com/twostage/twostage/traffic"
 	"github.com/twostage/twostage/traffic/analysis"
+	"github.com/twostage/twostage/traffic/analysis/cloudmonitoring"
 )
 
 const repository = "europe-west1-docker.pkg.dev/acme/apps/api"
@@ -67,6 +78,17 @@ type world struct {
 	// editProd changes an environment variable of the prod service's
 	// template behind twostage's back, as a console or Terraform edit does.
 	editProd func(name, value string) error
+	// setErrorRate sets a revision's error rate in the users' model (fakes).
+	setErrorRate func(revision string, rate float64)
+
+	// On the emulators (nil on the fakes): serve runs h for the revisions
+	// of the image with the digest; client reaches the services' URLs;
+	// prodURL is the prod service's URL ("" before it exists); metrics
+	// reads Cloud Monitoring.
+	serve   func(digest string, h http.Handler)
+	client  *http.Client
+	prodURL func() string
+	metrics analysis.Metrics
 }
 
 // fakes returns the in-memory fakes.
@@ -109,11 +131,28 @@ func emulators(ctx context.Context, clock *fake.Clock) (w *world, err error) {
 			w.close()
 		}
 	}()
-	run, err := cloudrunfake.NewServer(cloudrunfake.WithClock(clock))
+	mon, err := monitoringfake.NewServer(monitoringfake.WithClock(clock))
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { mon.Close() })
+	run, err := cloudrunfake.NewServer(cloudrunfake.WithClock(clock), cloudrunfake.WithMonitoring(mon))
 	if err != nil {
 		return nil, err
 	}
 	closers = append(closers, func() { run.Close() })
+	w.serve = run.HandleImage
+	w.client = run.InProcessClient()
+	w.prodURL = func() string {
+		svc, _ := run.Service(project + "/services/api-prod")
+		return svc.GetUri()
+	}
+	metrics, err := cloudmonitoring.New(ctx, "acme", "api-prod", cloudmonitoring.WithClientOptions(mon.ClientOptions()...), cloudmonitoring.WithClock(clock))
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { metrics.Close() })
+	w.metrics = metrics
 	ar, err := artifactregistryfake.NewServer(artifactregistryfake.WithClock(clock), artifactregistryfake.WithRepository(&artifactregistrypb.Repository{
 		Name: repo, Format: artifactregistrypb.Repository_DOCKER,
 		FormatConfig: &artifactregistrypb.Repository_DockerConfig{DockerConfig: &artifactregistrypb.Repository_DockerRepositoryConfig{ImmutableTags: true}},
@@ -158,7 +197,7 @@ func emulators(ctx context.Context, clock *fake.Clock) (w *world, err error) {
 		}
 		return run.SetService(svc)
 	}
-	w.describe = fmt.Sprintf("stage/cloudrun and registry/artifactregistry on in-process emulators: Cloud Run Admin API v2 at %s, Artifact Registry at %s", run.Addr, ar.RegistryHost())
+	w.describe = fmt.Sprintf("stage/cloudrun and registry/artifactregistry on in-process emulators: Cloud Run Admin API v2 (and its data plane) at %s, Artifact Registry at %s, Cloud Monitoring at %s", run.Addr, ar.RegistryHost(), mon.Addr)
 	return w, nil
 }
 
@@ -189,17 +228,32 @@ func run(ctx context.Context, out io.Writer, backend string) error {
 	if err != nil {
 		return err
 	}
+	if w.serve != nil {
+		w.serve(placeholder.Digest, &app{version: "placeholder", failEvery: 1000})
+	}
 	if _, err := prod.Deploy(ctx, stage.Release{Artifact: placeholder, Revision: "placeholder", Traffic: stage.RouteAll}); err != nil {
 		return err
 	}
 
 	// 200 requests a second reach prod; every revision fails 0.1% of them,
-	// until v1.1.0, which fails 4%. The gate is the sequential test of
+	// until v1.1.0, which fails 5%. The gate is the sequential test of
 	// traffic/analysis: the candidate's errors against the stable's, given
 	// their traffic shares, looked at every 5 seconds.
-	load := newUsers(prod, clock, 200)
-	clock.OnSleep(load.advance)
-	gate, err := analysis.NewSequential(load.metrics, analysis.WithClock(clock))
+	var metrics analysis.Metrics
+	var load *requests
+	if w.serve != nil {
+		// Real requests through the data plane; the gate reads what they
+		// left in Cloud Monitoring.
+		load = newRequests(clock, w.client, w.prodURL, 200)
+		clock.OnSleep(load.advance)
+		metrics = w.metrics
+	} else {
+		users := newUsers(prod, clock, 200)
+		clock.OnSleep(users.advance)
+		metrics = users.metrics
+		w.setErrorRate = users.setErrorRate
+	}
+	gate, err := analysis.NewSequential(metrics, analysis.WithClock(clock))
 	if err != nil {
 		return err
 	}
@@ -220,7 +274,11 @@ func run(ctx context.Context, out io.Writer, backend string) error {
 	fmt.Fprintf(out, "twostage quickstart: build once, promote by traffic\n")
 	fmt.Fprintf(out, "backend: %s; simulated clock\n", w.describe)
 	fmt.Fprintf(out, "settings: dev %s, prod %s\n", envString(devSettings), envString(prodSettings))
-	fmt.Fprintf(out, "plan %s; gate: sequential test of the candidate's errors against the stable's (traffic/analysis); 200 requests/s\n\n", traffic.DefaultPlan())
+	source := "a model of the users"
+	if w.serve != nil {
+		source = "Cloud Monitoring's request_count of real responses"
+	}
+	fmt.Fprintf(out, "plan %s; gate: sequential test of the candidate's errors against the stable's (traffic/analysis) on %s; 200 requests/s\n\n", traffic.DefaultPlan(), source)
 
 	commits := []string{
 		"8f14e45fceea167a5a36dedd4bea2543c1f0a2b7",
@@ -228,7 +286,7 @@ func run(ctx context.Context, out io.Writer, backend string) error {
 		"45c48cce2e2d7fbdea1afc51c7c6ad26a1b6e3f9",
 	}
 	for _, sha := range commits[:2] {
-		if err := devDeploy(ctx, out, p, sha, "alice"); err != nil {
+		if err := devDeploy(ctx, out, w, p, sha, "alice", 1000); err != nil {
 			return err
 		}
 	}
@@ -241,14 +299,17 @@ func run(ctx context.Context, out io.Writer, backend string) error {
 		return err
 	}
 
-	if err := devDeploy(ctx, out, p, commits[2], "bob"); err != nil {
+	// v1.1.0's code fails one request in 20.
+	if err := devDeploy(ctx, out, w, p, commits[2], "bob", 20); err != nil {
 		return err
 	}
 	bad, err := p.Release(ctx, pipeline.ReleaseInput{Tag: "v1.1.0", SHA: commits[2], Actor: "bob"})
 	if err != nil {
 		return err
 	}
-	load.setErrorRate(bad.Revision.Name, 0.04)
+	if w.setErrorRate != nil {
+		w.setErrorRate(bad.Revision.Name, 0.05)
+	}
 	_, err = p.Promote(ctx, pipeline.PromoteInput{Actor: "bob"})
 	var rerr *traffic.RolloutError
 	if !errors.As(err, &rerr) || !errors.Is(err, traffic.ErrRolledBack) {
@@ -267,6 +328,10 @@ func run(ctx context.Context, out io.Writer, backend string) error {
 		return err
 	}
 	fmt.Fprintf(out, "\nfinal status\n%s", indent(st.String()))
+	if load != nil {
+		a := load.answers()
+		fmt.Fprintf(out, "requests answered by prod: %d × 200, %d × 500\n", a[200], a[500])
+	}
 	if got := st.Prod.Split; traffic.Shares(got)[rel.Revision.Name] != 100 {
 		return fmt.Errorf("prod should serve v1.0.0 at 100%%, serves %s", got)
 	}
@@ -276,7 +341,7 @@ func run(ctx context.Context, out io.Writer, backend string) error {
 // devDeploy builds the commit's image once, reproducibly and without a
 // Docker daemon, and deploys it to dev; the digest dev (and later prod)
 // runs is the one computed here.
-func devDeploy(ctx context.Context, out io.Writer, p *pipeline.Pipeline, sha, actor string) error {
+func devDeploy(ctx context.Context, out io.Writer, w *world, p *pipeline.Pipeline, sha, actor string, failEvery int64) error {
 	img, err := registry.Build(ctx, nil, registry.BuildSpec{
 		Files:      map[string][]byte{"/app/VERSION": []byte(sha + "\n")},
 		Entrypoint: []string{"/app/server"},
@@ -289,6 +354,10 @@ func devDeploy(ctx context.Context, out io.Writer, p *pipeline.Pipeline, sha, ac
 		return err
 	}
 	fmt.Fprintf(out, "%-10s build    commit %s → image %s\n", "", sha[:7], short(digest.String()))
+	if w.serve != nil {
+		// The image's code, run by the emulator for its revisions.
+		w.serve(digest.String(), &app{version: sha[:7], failEvery: failEvery})
+	}
 	_, err = p.Dev(ctx, pipeline.DevInput{SHA: sha, Branch: "main", Actor: actor, Image: img})
 	return err
 }
