@@ -24,7 +24,10 @@
 //     on the service is never lost nor moved backwards, and (WIF) policy
 //     bindings made by others are never lost. After the second run the
 //     state must equal that of a fault-free run: same traffic, tags and
-//     rollout phase, and no extra (duplicate) revision. The test logs the
+//     rollout phase, no extra (duplicate) revision, and the same image tags
+//     pointing at the same digests in the registry. A single blip of a
+//     transient kind must be absorbed by the retries, OCI registry calls
+//     included (registry/oci retries on the injected clock). The test logs the
 //     number of scenarios and invariant checks. Bugs found in other
 //     packages are listed in knownBug with their fix; their scenarios still
 //     check every invariant but skip the failing assertion.

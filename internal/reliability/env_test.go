@@ -15,7 +15,6 @@ import (
 	"cloud.google.com/go/artifactregistry/apiv1/artifactregistrypb"
 	run "cloud.google.com/go/run/apiv2"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -326,13 +325,11 @@ func newRunEnvWith(t testing.TB, srvOpts []cloudrunfake.Option, opts ...pipeline
 	copts := serveGRPC(t, e.in, srv.Register)
 	// Both serve google.longrunning.Operations: one gRPC server each.
 	aropts := serveGRPC(t, e.in, e.ar.Register)
-	// go-containerregistry retries failed requests itself, sleeping on the
-	// wall clock (registry/oci takes no clock): turned off here so no test
-	// sleeps; the pipeline's own waits run on the fake clock.
+	// registry/oci retries on the fake clock it gets from
+	// artifactregistry.WithClock, so no test sleeps.
 	areg, err := artifactregistry.New(ctx, arRepo, artifactregistry.WithClientOptions(aropts...), artifactregistry.WithHost(host),
 		artifactregistry.WithClock(e.clk), artifactregistry.WithRetry(twostage.Retry{Attempts: 4}),
-		artifactregistry.WithRegistryOptions(oci.WithInsecure(), oci.WithRemoteOptions(
-			remote.WithRetryBackoff(remote.Backoff{Steps: 1}), remote.WithRetryPredicate(func(error) bool { return false }), remote.WithRetryStatusCodes())))
+		artifactregistry.WithRegistryOptions(oci.WithInsecure()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,6 +443,9 @@ type snapshot struct {
 		Step              int
 	}
 	DevRevisions, ProdRevisions []string
+	// ImageTags maps every tag of the image repository to its digest: a
+	// re-run must neither move a tag nor leave one behind.
+	ImageTags map[string]string
 }
 
 func (e *runEnv) snapshot() snapshot {
@@ -456,7 +456,35 @@ func (e *runEnv) snapshot() snapshot {
 	st, _ := State(prod)
 	s.Rollout.Candidate, s.Rollout.Stable, s.Rollout.Phase, s.Rollout.Step = st.Candidate, st.Stable, st.Phase, st.Step
 	s.DevRevisions, s.ProdRevisions = RevisionNames(e.srv.Revisions(devName)), RevisionNames(e.srv.Revisions(prodName))
+	s.ImageTags = e.imageTags()
 	return s
+}
+
+// imageTags reads the image repository's tags and their digests straight
+// from the OCI handler (not through the injector, so the reads are not
+// calls of the flow).
+func (e *runEnv) imageTags() map[string]string {
+	path := "/v2/" + strings.SplitN(e.repo, "/", 2)[1]
+	get := func(method, url string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(method, url, nil)
+		r.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+		e.ar.OCIHandler().ServeHTTP(w, r)
+		return w
+	}
+	w := get(http.MethodGet, path+"/tags/list")
+	if w.Code == http.StatusNotFound {
+		return nil
+	}
+	var list struct{ Tags []string }
+	if err := json.Unmarshal(w.Body.Bytes(), &list); err != nil {
+		panic(fmt.Sprintf("reading the tags of %s: HTTP %d: %v", e.repo, w.Code, err))
+	}
+	out := map[string]string{}
+	for _, tag := range list.Tags {
+		out[tag] = get(http.MethodHead, path+"/manifests/"+tag).Header().Get("Docker-Content-Digest")
+	}
+	return out
 }
 
 // image returns the image built from commit sha (the same bytes every

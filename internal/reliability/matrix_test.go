@@ -304,13 +304,8 @@ func short(key string) string {
 // bug outside this package, or "". Each entry names the fix; remove it
 // once fixed (the scenario then must pass).
 func knownBug(flowName string, p point, f fault, err error) string {
-	// registry/oci takes no clock: go-containerregistry retries failed
-	// registry requests itself, sleeping on the wall clock, so runEnv turns
-	// those retries off and a single blip of an OCI call fails the push.
-	// Fix in registry/oci: a WithClock option and retries on it (then
-	// remove this entry and the remote.WithRetry* options in runEnv).
-	if strings.Contains(p.method, " /v2/") && f.retryable() {
-		return "registry/oci retries on the wall clock (turned off here)"
-	}
+	// None today. (registry/oci retried on the wall clock, so runEnv turned
+	// its retries off and a single blip of an OCI call failed the push;
+	// fixed: registry/oci.WithClock and WithRetry.)
 	return ""
 }

@@ -138,7 +138,8 @@ func New(ctx context.Context, repository string, opts ...Option) (*Registry, err
 		}
 		c.ociOpts = []oci.Option{oci.WithTokenSource(ts)}
 	}
-	if r.oci, err = oci.New(c.ociOpts...); err != nil {
+	// The OCI client retries on this registry's clock unless told otherwise.
+	if r.oci, err = oci.New(append([]oci.Option{oci.WithClock(c.clock)}, c.ociOpts...)...); err != nil {
 		return nil, fmt.Errorf("artifactregistry: %w", err)
 	}
 	r.client = c.client

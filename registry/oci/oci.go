@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/internal/backoff"
 	"github.com/twostage/twostage/registry"
 )
 
@@ -30,6 +32,30 @@ type config struct {
 	transport http.RoundTripper
 	insecure  bool
 	remote    []remote.Option
+	clock     twostage.Clock
+	retry     twostage.Retry
+}
+
+// defaultRetry mirrors go-containerregistry's own default (3 tries, 1 s
+// then 3 s), which New turns off so that retries wait on the injected
+// clock instead of the wall clock.
+func defaultRetry() twostage.Retry {
+	return twostage.Retry{Attempts: 3, Initial: time.Second, Max: 9 * time.Second}
+}
+
+// WithClock sets the clock retries wait on. The default is
+// [twostage.SystemClock]; tests pass a fake clock so no retry sleeps.
+func WithClock(c twostage.Clock) Option {
+	return func(cfg *config) { cfg.clock = c }
+}
+
+// WithRetry sets how Push, Resolve and Tag retry a transient registry
+// failure (HTTP 408, 429 and 5xx, which go-containerregistry marks
+// temporary): each retry repeats the whole operation, which is idempotent
+// (blobs and manifests already present are not uploaded again). The
+// default is 3 attempts, 1 s doubling to 9 s, with jitter.
+func WithRetry(r twostage.Retry) Option {
+	return func(cfg *config) { cfg.retry = r }
 }
 
 // WithAuth sets the credentials sent to the registry. The default is
@@ -71,8 +97,10 @@ func WithInsecure() Option {
 }
 
 // WithRemoteOptions appends options to every go-containerregistry remote
-// call, for example remote.WithUserAgent or remote.WithRetryBackoff. They
-// are applied after the options above. The default is none.
+// call, for example remote.WithUserAgent. They are applied after the
+// options above (go-containerregistry's own retries, which sleep on the
+// wall clock, are off unless these turn them on again; use [WithRetry]).
+// The default is none.
 func WithRemoteOptions(opts ...remote.Option) Option {
 	return func(c *config) { c.remote = append(c.remote, opts...) }
 }
@@ -84,6 +112,9 @@ type Registry struct {
 	nameOpts []name.Option
 	puller   *remote.Puller
 	pusher   *remote.Pusher
+	clock    twostage.Clock
+	policy   backoff.Policy
+	attempts int
 }
 
 var (
@@ -121,6 +152,16 @@ func New(opts ...Option) (*Registry, error) {
 	if c.transport != nil {
 		ropts = append(ropts, remote.WithTransport(c.transport))
 	}
+	if c.clock == nil {
+		c.clock = twostage.SystemClock()
+	}
+	policy, attempts := backoff.FromRetry(c.retry, defaultRetry())
+	if attempts < 1 {
+		return nil, fmt.Errorf("oci: WithRetry attempts %d: want at least 1 (1 disables retries): %w", attempts, twostage.ErrInvalid)
+	}
+	// Retries happen in Registry.retry, on the injected clock.
+	ropts = append(ropts, remote.WithRetryBackoff(remote.Backoff{Steps: 1}),
+		remote.WithRetryPredicate(func(error) bool { return false }), remote.WithRetryStatusCodes())
 	ropts = append(ropts, c.remote...)
 	puller, err := remote.NewPuller(ropts...)
 	if err != nil {
@@ -130,7 +171,7 @@ func New(opts ...Option) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oci: configuring pusher: %w", err)
 	}
-	r := &Registry{nameOpts: []name.Option{name.StrictValidation}, puller: puller, pusher: pusher}
+	r := &Registry{nameOpts: []name.Option{name.StrictValidation}, puller: puller, pusher: pusher, clock: c.clock, policy: policy, attempts: attempts}
 	if c.insecure {
 		r.nameOpts = append(r.nameOpts, name.Insecure)
 	}
@@ -216,10 +257,13 @@ func (r *Registry) push(ctx context.Context, ref string, d v1.Hash, t remote.Tag
 	}
 	// A tag that already names the digest needs no upload: this keeps a
 	// re-run pipeline from writing anything.
-	if desc, err := r.puller.Head(ctx, tag); err == nil && desc.Digest == d {
-		return a, nil
-	}
-	if err := r.pusher.Push(ctx, tag, t); err != nil {
+	err = r.retry(ctx, func(ctx context.Context) error {
+		if desc, err := r.puller.Head(ctx, tag); err == nil && desc.Digest == d {
+			return nil
+		}
+		return r.pusher.Push(ctx, tag, t)
+	})
+	if err != nil {
 		return registry.Artifact{}, mapErr(err, "pushing "+ref, tag.RegistryStr(), "push")
 	}
 	return a, nil
@@ -236,7 +280,11 @@ func (r *Registry) Resolve(ctx context.Context, ref string) (registry.Artifact, 
 	if err != nil {
 		return registry.Artifact{}, fmt.Errorf("oci: resolving %s: %v: %w", ref, err, twostage.ErrInvalid)
 	}
-	d, err := r.head(ctx, nref)
+	var d v1.Hash
+	err = r.retry(ctx, func(ctx context.Context) (err error) {
+		d, err = r.head(ctx, nref)
+		return err
+	})
 	if err != nil {
 		return registry.Artifact{}, mapErr(err, "resolving "+ref, nref.Context().RegistryStr(), "pull")
 	}
@@ -259,17 +307,30 @@ func (r *Registry) Tag(ctx context.Context, a registry.Artifact, tag string) err
 	if err != nil {
 		return fmt.Errorf("oci: tagging %s as %q: %v: %w", a, tag, err, twostage.ErrInvalid)
 	}
-	if desc, err := r.puller.Head(ctx, tref); err == nil && desc.Digest.String() == a.Digest {
-		return nil
-	}
-	desc, err := r.puller.Get(ctx, dref)
+	op := "pull"
+	err = r.retry(ctx, func(ctx context.Context) error {
+		if desc, err := r.puller.Head(ctx, tref); err == nil && desc.Digest.String() == a.Digest {
+			return nil
+		}
+		op = "pull"
+		desc, err := r.puller.Get(ctx, dref)
+		if err != nil {
+			return err
+		}
+		op = "push"
+		return r.pusher.Put(ctx, tref, desc)
+	})
 	if err != nil {
-		return mapErr(err, fmt.Sprintf("tagging %s as %q", a, tag), dref.RegistryStr(), "pull")
-	}
-	if err := r.pusher.Put(ctx, tref, desc); err != nil {
-		return mapErr(err, fmt.Sprintf("tagging %s as %q", a, tag), dref.RegistryStr(), "push")
+		return mapErr(err, fmt.Sprintf("tagging %s as %q", a, tag), dref.RegistryStr(), op)
 	}
 	return nil
+}
+
+// retry runs fn until it succeeds, fails for good, or the attempts are
+// used up, waiting on the injected clock between attempts. Errors that
+// go-containerregistry marks temporary are retried.
+func (r *Registry) retry(ctx context.Context, fn func(ctx context.Context) error) error {
+	return backoff.Retry(ctx, r.clock, r.policy, r.attempts, twostage.IsTemporary, fn)
 }
 
 func (r *Registry) nameRef(p registry.Reference) (name.Reference, error) {
