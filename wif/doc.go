@@ -24,8 +24,9 @@
 //     go-containerregistry's google.NewTokenSourceAuthenticator.
 //
 // The declarative side lives in [github.com/twostage/twostage/wif/provision]:
-// the pool, provider and role bindings declared in Go, planned and applied
-// like code, simulated against
+// the pool, provider and role bindings declared in Go (with event-exact
+// defaults for GitHub: one identity per pipeline step), planned and
+// applied like code, simulated against
 // sample tokens with the provider's CEL evaluated the way STS does, linted
 // and rendered for gcloud or Terraform. It is a separate package so that a
 // job which only needs a token source does not link cel-go or the IAM and

@@ -117,7 +117,8 @@ func TestInProcessWithEmulators(t *testing.T) {
 		t.Errorf("wif simulate of a pull request = %v, want refused", sim)
 	}
 	// The promote workflow runs from main in the prod environment: prod
-	// roles; from main without it: dev roles only.
+	// roles; from main without it: refused (no step dispatches outside the
+	// environment).
 	for _, tt := range []struct {
 		env      string
 		wantProd bool
@@ -125,7 +126,8 @@ func TestInProcessWithEmulators(t *testing.T) {
 		r = call(0, "wif", "simulate", "--event", "workflow_dispatch", "--environment", tt.env)
 		sim := r["result"].(map[string]any)["simulation"].(map[string]any)
 		prod := false
-		for _, b := range sim["Bindings"].([]any) {
+		bindings, _ := sim["Bindings"].([]any)
+		for _, b := range bindings {
 			if strings.Contains(fmt.Sprint(b), "services/api ") || strings.HasSuffix(fmt.Sprint(b.(map[string]any)["Member"]), "/prod") {
 				prod = true
 			}

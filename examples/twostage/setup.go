@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 
 	arapi "cloud.google.com/go/artifactregistry/apiv1"
@@ -458,10 +459,10 @@ func (a *app) cmdDoctor(ctx context.Context, args []string) (any, error) {
 			add("metrics", "error", err.Error(), "fix the scripted traffic file")
 		}
 	}
-	if s, ok := a.wifSetup(); ok {
-		for _, f := range provision.Lint(s) {
-			add("wif/"+f.ID, strings.ToLower(fmt.Sprint(f.Severity)), f.Message, f.Fix)
-		}
+	if s, ok, err := a.wifSetupErr(); err != nil {
+		add("wif", "error", err.Error(), "anchor release.tag-pattern once at the start (^…)")
+	} else if ok {
+		a.doctorWIF(s, add)
 	} else {
 		add("wif", "info", "wif.repository, wif.repository-id, wif.owner-id or project-number is not set, so keyless deploys are not configured", "fill in the wif: section, then `twostage wif plan`")
 	}
@@ -479,36 +480,46 @@ func isPermission(err error) bool {
 
 // --- wif
 
-// wifSetup is the provision.Setup twostage.yaml describes, if complete.
+// wifSetup is the provision.Setup twostage.yaml describes, if complete
+// and valid.
 func (a *app) wifSetup() (provision.Setup, bool) {
+	s, ok, err := a.wifSetupErr()
+	return s, ok && err == nil
+}
+
+// wifSetupErr is the provision.Setup twostage.yaml describes: ok is false
+// when the wif: section is incomplete; the error says why a complete one
+// cannot be built. The identities are event-exact: dev for a push to the
+// branch, release for a push of a tag matching release.tag-pattern (the
+// pattern `twostage release` enforces), promote for a workflow_dispatch or
+// schedule run on the branch in wif.prod-environment (default
+// "production", the environment of promote.yml's decide job) or in
+// ENV-resume (its resume job).
+func (a *app) wifSetupErr() (provision.Setup, bool, error) {
 	c := a.cfg
 	w := c.WIF
 	if c.ProjectNumber == "" || w.Repository == "" || w.RepositoryID == "" || w.OwnerID == "" || c.Services.RuntimeServiceAccount == "" {
-		return provision.Setup{}, false
+		return provision.Setup{}, false, nil
 	}
 	owner, name, _ := strings.Cut(w.Repository, "/")
-	s := provision.GitHubSetup(provision.GitHubConfig{
+	prodEnv := cmp.Or(w.ProdEnvironment, "production")
+	s, err := provision.GitHubSetup(provision.GitHubConfig{
 		Project: c.Project, ProjectNumber: c.ProjectNumber,
 		Repo:   wif.GitHubRepo{Owner: owner, Name: name, OwnerID: w.OwnerID, ID: w.RepositoryID},
-		PoolID: w.Pool, ProviderID: w.Provider, Region: c.Region, RepositoryLocation: c.Registry.Location,
-		Repository: c.Registry.Repository, DevService: c.Services.Dev, ProdService: c.Services.Prod,
-		RuntimeServiceAccount: c.Services.RuntimeServiceAccount, DevBranch: c.Branch, PublicInvoker: w.PublicInvoker,
-	})
-	// The prod identity deploys to the prod service in every region.
-	prod := wif.AttributePrincipal(s.Pool, provision.StageAttribute, provision.StageProd).String()
-	for _, r := range c.Services.ProdRegions {
-		s.Bindings = append(s.Bindings, provision.Binding{Resource: provision.RunServiceResource(c.Project, r, c.Services.Prod, provision.StageProd), Role: "roles/run.developer", Member: prod})
-	}
-	if env := w.ProdEnvironment; env != "" {
-		// The promote workflow runs from the dev branch; a job in the
-		// protected prod environment acts as prod.
-		key := "attribute." + provision.StageAttribute
+		PoolID: w.Pool, ProviderID: w.Provider, Region: c.Region, ProdRegions: c.Services.ProdRegions,
+		RepositoryLocation: c.Registry.Location, Repository: c.Registry.Repository,
+		DevService: c.Services.Dev, ProdService: c.Services.Prod, RuntimeServiceAccount: c.Services.RuntimeServiceAccount,
+		DevBranch: c.Branch, ReleaseTagPattern: c.Release.TagPattern, ProdEnvironment: prodEnv,
 		// The job that resumes a rollout a person started runs in
-		// ENV-resume (no reviewers): prod too (README: concurrency and
+		// ENV-resume (no reviewers): promote too (README: concurrency and
 		// approvals).
-		s.Provider.AttributeMapping[key] = fmt.Sprintf("('environment' in assertion && assertion.environment in [%q, %q]) ? 'prod' : (%s)", env, env+"-resume", s.Provider.AttributeMapping[key])
+		PromoteEnvironments: []string{prodEnv + "-resume"},
+		PublicInvoker:       w.PublicInvoker, MonitoringReader: c.Rollout.Metrics.Source == config.MetricsCloudMonitoring,
+	})
+	if err != nil {
+		return provision.Setup{}, true, fmt.Errorf("%s: wif: %w", c.File(), err)
 	}
-	return s, true
+	return s, true, nil
 }
 
 type wifResult struct {
@@ -537,7 +548,10 @@ func (a *app) cmdWIF(ctx context.Context, args []string) (any, error) {
 	if err := a.load(); err != nil {
 		return nil, err
 	}
-	s, ok := a.wifSetup()
+	s, ok, err := a.wifSetupErr()
+	if err != nil {
+		return nil, err
+	}
 	if !ok {
 		return nil, fmt.Errorf("%s: the wif section needs project-number, services.runtime-service-account, wif.repository, wif.repository-id and wif.owner-id: %w", a.cfg.File(), twostage.ErrInvalid)
 	}
@@ -553,7 +567,7 @@ func (a *app) cmdWIF(ctx context.Context, args []string) (any, error) {
 			fmt.Fprintln(&b, f.String())
 		}
 		if len(out.Findings) == 0 {
-			b.WriteString("no findings\n")
+			fmt.Fprintf(&b, "no findings (%d adversarial claim sets simulated, none gets a stage)\n", len(provision.GitHubProbes(s.Repo, s.DevBranch, s.ProdEnvironment)))
 		}
 		out.text = b.String()
 		for _, f := range out.Findings {

@@ -82,16 +82,19 @@ func newWIFEnv(t testing.TB) *wifFlow {
 	e.mgr = provision.NewManager(provision.WithIAMService(svc), provision.WithProjectsClient(projects), provision.WithClock(fake.NewClock(time.Time{})))
 	// The GitHub setup's grants on the service account, plus one on the
 	// project: the bindings these two emulators hold.
-	e.setup = provision.GitHubSetup(provision.GitHubConfig{
+	e.setup, err = provision.GitHubSetup(provision.GitHubConfig{
 		Project: wifProject, ProjectNumber: wifNumber,
 		Repo:   wif.GitHubRepo{Owner: "octo-org", Name: "app", OwnerID: "1000001", ID: "5000005"},
 		Region: "europe-west1", Repository: "images", DevService: "app-dev", ProdService: "app",
 		RuntimeServiceAccount: runtimeSA,
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.setup.Bindings = slices.DeleteFunc(e.setup.Bindings, func(b provision.Binding) bool { return b.Resource.Kind != provision.ResourceServiceAccount })
 	e.setup.Bindings = append(e.setup.Bindings, provision.Binding{
 		Resource: provision.ProjectResource(wifProject), Role: "roles/monitoring.viewer",
-		Member: "principalSet://iam.googleapis.com/" + e.setup.Pool.Name() + "/attribute.stage/prod",
+		Member: "principalSet://iam.googleapis.com/" + e.setup.Pool.Name() + "/attribute.stage/promote",
 	})
 	e.in.setAfter(e.checkAll)
 	return &wifFlow{e}

@@ -11,6 +11,30 @@
 // [RenderGcloud] and [RenderTerraform] print the same setup for teams that
 // apply elsewhere.
 //
+// # The identity model of GitHubSetup
+//
+// [GitHubSetup] maps every token to one pipeline step, attribute.stage,
+// from the exact event that performs it, and binds each step's roles to
+// principalSet://…/attribute.stage/STEP:
+//
+//	dev      push to the dev branch                    AR writer, run.developer on dev
+//	release  push of a tag matching the release pattern AR reader, run.developer on prod
+//	promote  workflow_dispatch or schedule on the dev   run.developer on prod
+//	         branch, in the prod environment
+//	none     anything else (refused by the condition)
+//
+// (each step also holds iam.serviceAccountUser on the runtime service
+// account only). Jobs on self-hosted runners and jobs running another
+// repository's reusable workflow map to none unless allowed. The
+// condition pins the numeric repository and owner IDs. [Lint] plays the
+// adversarial claim sets of [GitHubProbes] (fork pull requests,
+// pull_request_target, workflow_run, issue_comment, other and recreated
+// repositories, look-alike IDs, non-release tags, environment jobs on
+// feature branches, self-hosted runners, foreign reusable workflows)
+// against any setup and reports each that gets a binding (rule WIF008).
+// What the model assumes of GitHub (branch protection, a tag ruleset, the
+// environment's branch rule) is in [Setup.Assumptions].
+//
 // [Evaluate] applies a provider's attribute mapping and condition to token
 // claims with CEL, the way the Security Token Service (STS) does, so a
 // provider can be tested against example tokens before it is deployed. An

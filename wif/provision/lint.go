@@ -23,7 +23,7 @@ const (
 
 // LintFinding is one problem [Lint] found.
 type LintFinding struct {
-	// ID is the rule's stable identifier, "WIF001" … "WIF007".
+	// ID is the rule's stable identifier, "WIF001" … "WIF008".
 	ID       string
 	Severity LintSeverity
 	// Message says what is wrong, naming the binding or field.
@@ -64,6 +64,13 @@ const (
 	// RuleProdFromBranch: a prod resource is reachable from a branch or a
 	// pull request, not only from release tags.
 	RuleProdFromBranch = "WIF007"
+	// RuleAdversarialToken: one of the adversarial claim sets of
+	// [GitHubProbes] (a fork's pull request, another repository, a
+	// look-alike ID, a non-release tag, a self-hosted runner, …) is
+	// accepted and gets a binding. It catches what the textual rules
+	// cannot: `true`, tautologies, prefix matches on IDs, owner-only
+	// conditions, names read through assertion['repository'].
+	RuleAdversarialToken = "WIF008"
 )
 
 // nameClaims matches a reference to a name-valued claim or attribute:
@@ -134,7 +141,7 @@ func Lint(s Setup) []LintFinding {
 	for _, b := range s.Bindings {
 		if pr, err := wif.ParsePrincipal(b.Member); err == nil && pr.Wildcard() {
 			add(RuleWildcard, LintError,
-				"bind an attribute principal set (principalSet://…/attribute.repository_id/ID or …/attribute.stage/prod)",
+				"bind an attribute principal set (principalSet://…/attribute.repository_id/ID or …/attribute.stage/release)",
 				"binding %s grants every identity of the pool", b)
 		}
 	}
@@ -178,7 +185,7 @@ func Lint(s Setup) []LintFinding {
 		if pr.Kind == wif.KindAll || pr.Kind == wif.KindAttribute && slices.Contains([]string{"repository_id", "repository", "repository_owner_id", "repository_owner", "actor", "actor_id"}, pr.Attribute) {
 			flagged[b.key()] = true
 			add(RuleProdFromBranch, LintError,
-				"bind prod resources to an identity that only release tags get (principalSet://…/attribute.stage/prod of provision.GitHubSetup)",
+				"bind prod resources to identities that only release tags and promotion runs get (principalSet://…/attribute.stage/release and …/promote of provision.GitHubSetup)",
 				"binding %s on a prod resource matches tokens from every branch and pull request", b)
 		}
 	}
@@ -199,11 +206,14 @@ func Lint(s Setup) []LintFinding {
 				}
 				flagged[b.key()] = true
 				add(RuleProdFromBranch, LintError,
-					"bind prod resources to an identity that only release tags get (principalSet://…/attribute.stage/prod of provision.GitHubSetup)",
+					"bind prod resources to identities that only release tags and promotion runs get (principalSet://…/attribute.stage/release and …/promote of provision.GitHubSetup)",
 					"binding %s on a prod resource applies to %s (%s)", b, c.what, c.ref)
 			}
 		}
 	}
+
+	// WIF008
+	lintProbes(s, add)
 	return out
 }
 

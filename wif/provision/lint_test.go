@@ -1,6 +1,7 @@
 package provision_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -47,7 +48,7 @@ func TestLintGitHubSetupIsClean(t *testing.T) {
 	for _, public := range []bool{false, true} {
 		c := testConfig()
 		c.PublicInvoker = public
-		if got := provision.Lint(provision.GitHubSetup(c)); len(got) != 0 {
+		if got := provision.Lint(mustSetup(c)); len(got) != 0 {
 			t.Errorf("Lint(GitHubSetup(PublicInvoker=%v)) = %v, want no findings", public, got)
 		}
 	}
@@ -76,16 +77,18 @@ func TestLintRules(t *testing.T) {
 		edit func(s *provision.Setup)
 		want []string
 	}{
-		{"no condition", func(s *provision.Setup) { s.Provider.AttributeCondition = "" }, []string{provision.RuleNoCondition}},
+		{"no condition", func(s *provision.Setup) { s.Provider.AttributeCondition = "" },
+			// another repository of the owner, recreated, cybersquatted, look-alike ID
+			[]string{provision.RuleNoCondition, provision.RuleAdversarialToken, provision.RuleAdversarialToken, provision.RuleAdversarialToken, provision.RuleAdversarialToken}},
 		{"condition on repository name", func(s *provision.Setup) {
 			s.Provider.AttributeCondition = "assertion.repository == 'octo-org/app'"
-		}, []string{provision.RuleNameBased}},
+		}, []string{provision.RuleNameBased, provision.RuleAdversarialToken, provision.RuleAdversarialToken}}, // recreated, cybersquatted
 		{"condition on owner name", func(s *provision.Setup) {
 			s.Provider.AttributeCondition = "assertion.repository_owner == 'octo-org' && assertion.repository_id == '5000005'"
 		}, []string{provision.RuleNameBased}},
 		{"condition on sub", func(s *provision.Setup) {
 			s.Provider.AttributeCondition = "assertion.sub.startsWith('repo:octo-org/app:')"
-		}, []string{provision.RuleNameBased}},
+		}, []string{provision.RuleNameBased, provision.RuleAdversarialToken, provision.RuleAdversarialToken}}, // recreated, cybersquatted
 		{"ID-based condition is fine", func(s *provision.Setup) {
 			s.Provider.AttributeCondition = "assertion.repository_owner_id == '1000001' && assertion.repository_id == '5000005'"
 		}, nil},
@@ -108,7 +111,7 @@ func TestLintRules(t *testing.T) {
 			s.Bindings[0].Resource = provision.ProjectResource("my-proj")
 		}, []string{provision.RuleProjectWide}},
 		{"serviceAccountUser on the project", func(s *provision.Setup) {
-			s.Bindings[4].Resource = provision.ProjectResource("my-proj")
+			s.Bindings[5].Resource = provision.ProjectResource("my-proj")
 		}, []string{provision.RuleProjectWide}},
 		{"project-wide role without a narrower home is fine", func(s *provision.Setup) {
 			s.Bindings = append(s.Bindings, provision.Binding{Resource: provision.ProjectResource("my-proj"), Role: "roles/logging.viewer", Member: dev})
@@ -128,7 +131,7 @@ func TestLintRules(t *testing.T) {
 			// stage none; bind prod to event_name pull_request to reach it.
 			s.Provider.AttributeCondition = wif.GitHubCondition(testRepo())
 			s.Bindings[3].Member = "principalSet://" + poolBase + "attribute.event_name/pull_request"
-		}, []string{provision.RuleProdFromBranch}},
+		}, []string{provision.RuleProdFromBranch, provision.RuleAdversarialToken}}, // fork pull request
 		{"prod bound to release tags", func(s *provision.Setup) {
 			s.Bindings[3].Member = "principalSet://" + poolBase + "attribute.ref/refs/tags/v1.0.0"
 		}, nil},
@@ -143,6 +146,58 @@ func TestLintRules(t *testing.T) {
 				t.Errorf("Lint IDs mismatch (-want +got):\n%s\nfindings: %v", diff, got)
 			}
 		})
+	}
+}
+
+// TestLintFlagsWeakConditions: the semantic lint (WIF008) flags every weak
+// condition of issue 19, with the default mapping kept, which the textual
+// rules alone let through (or catch only by name).
+func TestLintFlagsWeakConditions(t *testing.T) {
+	t.Parallel()
+	for _, cond := range []string{
+		"true",
+		"assertion.repository_id != ''",
+		"assertion['repository'] == 'octo-org/app'",
+		"assertion.repository_owner_id == '1000001'",
+		"assertion.repository_id.startsWith('5000005')",
+		"assertion.repository_owner_id == '1000001' || assertion.repository_id == '5000005'",
+		"assertion.repository_owner_id == '1000001' && assertion.repository_id == '5000005'", // no stage pin: probes of this repository get in
+	} {
+		t.Run(cond, func(t *testing.T) {
+			t.Parallel()
+			s := testSetup()
+			s.Provider.AttributeCondition = cond
+			// The old, event-blind mapping: anything on main is dev.
+			s.Provider.AttributeMapping["attribute.stage"] = "assertion.ref == 'refs/heads/main' ? 'dev' : 'none'"
+			n := 0
+			for _, f := range provision.Lint(s) {
+				if f.ID == provision.RuleAdversarialToken {
+					n++
+					if f.Severity != provision.LintError || f.Fix == "" {
+						t.Errorf("finding %v: want an error with a fix", f)
+					}
+				}
+			}
+			if n == 0 {
+				t.Errorf("Lint with condition %q found no adversarial token that gets a stage", cond)
+			}
+		})
+	}
+	// The same conditions with the event-exact mapping: still flagged,
+	// except the exact ID pin, which is then the default.
+	for _, cond := range []string{
+		"true",
+		"assertion.repository_id != ''",
+		"assertion['repository'] == 'octo-org/app'",
+		"assertion.repository_owner_id == '1000001'",
+		"assertion.repository_id.startsWith('5000005')",
+		"assertion.repository_owner_id == '1000001' || assertion.repository_id == '5000005'",
+	} {
+		s := testSetup()
+		s.Provider.AttributeCondition = cond
+		if got := ids(provision.Lint(s)); !slices.Contains(got, provision.RuleAdversarialToken) {
+			t.Errorf("Lint with condition %q and the default mapping = %v, want %s", cond, got, provision.RuleAdversarialToken)
+		}
 	}
 }
 

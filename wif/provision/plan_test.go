@@ -203,15 +203,15 @@ func TestPlanApplyPlan(t *testing.T) {
 		t.Errorf("provider mapping mismatch (-want +got):\n%s", diff)
 	}
 	sa := e.iam.ServiceAccountPolicy(runtimeSA)
-	if len(sa.Bindings) != 1 || sa.Bindings[0].Role != "roles/iam.serviceAccountUser" || len(sa.Bindings[0].Members) != 2 {
-		t.Errorf("service account policy = %+v, want one serviceAccountUser binding with the dev and prod members", sa.Bindings)
+	if len(sa.Bindings) != 1 || sa.Bindings[0].Role != "roles/iam.serviceAccountUser" || len(sa.Bindings[0].Members) != 3 {
+		t.Errorf("service account policy = %+v, want one serviceAccountUser binding with the dev, release and promote members", sa.Bindings)
 	}
 	proj := e.rm.Policy("projects/my-proj")
 	if len(proj.Bindings) != 1 || proj.Bindings[0].Role != "roles/monitoring.viewer" {
 		t.Errorf("project policy = %v, want the monitoring.viewer binding", proj)
 	}
-	if got := e.run.members("projects/my-proj/locations/europe-west1/services/app", "roles/run.developer"); len(got) != 1 || !strings.HasSuffix(got[0], "attribute.stage/prod") {
-		t.Errorf("prod service run.developer members = %v, want the prod identity only", got)
+	if got := e.run.members("projects/my-proj/locations/europe-west1/services/app", "roles/run.developer"); len(got) != 2 || !strings.HasSuffix(got[0], "attribute.stage/release") || !strings.HasSuffix(got[1], "attribute.stage/promote") {
+		t.Errorf("prod service run.developer members = %v, want the release and promote identities only", got)
 	}
 
 	// Applying the same plan again is a no-op.
@@ -591,7 +591,7 @@ func TestApplyLogs(t *testing.T) {
 	if err := m.Apply(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`msg="wif: creating pool"`, `msg="wif: creating provider"`, `msg="wif: added bindings"`, "added=2"} {
+	for _, want := range []string{`msg="wif: creating pool"`, `msg="wif: creating provider"`, `msg="wif: added bindings"`, "added=3"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, buf.String())
 		}

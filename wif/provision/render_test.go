@@ -49,7 +49,7 @@ func renderSetups() map[string]provision.Setup {
 	cond.Provider.AttributeMapping["attribute.trigger"] = "assertion.event_name in ['push', 'workflow_dispatch'] ? 'ok' : 'no'"
 	return map[string]provision.Setup{
 		"github":      testSetup(),
-		"public":      provision.GitHubSetup(public),
+		"public":      mustSetup(public),
 		"conditional": cond,
 		"seed":        seedSetup(),
 	}

@@ -1,7 +1,6 @@
 package provision
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/wif"
-	"github.com/twostage/twostage/wif/internal/syntax"
 )
 
 // ResourceKind is the kind of Google Cloud resource a [Binding] grants a
@@ -174,8 +172,19 @@ type Setup struct {
 	// never removes a binding or a member it did not declare.
 	Bindings []Binding
 	// Repo is the GitHub repository the setup is for, when known. [Lint]
-	// uses it to simulate tokens from branches and pull requests.
+	// uses it to simulate tokens from branches and pull requests, and the
+	// adversarial claim sets of [GitHubProbes].
 	Repo wif.GitHubRepo
+	// DevBranch and ProdEnvironment are the branch and the GitHub
+	// Environment the setup trusts ([GitHubSetup] sets them); [Lint]
+	// builds its adversarial claim sets with them. Empty means "main" and
+	// "production".
+	DevBranch, ProdEnvironment string
+	// Assumptions are the GitHub settings the identity model relies on and
+	// no IAM policy can enforce (branch protection, tag rulesets,
+	// environment branch rules), one sentence each. [GitHubSetup] fills
+	// them; [RenderGcloud] and [RenderTerraform] print them as comments.
+	Assumptions []string
 }
 
 // Validate checks the setup: names and IDs, that the provider belongs to
@@ -263,118 +272,11 @@ func (b Binding) validate(pool wif.Pool, mapping map[string]string) error {
 	return nil
 }
 
-// GitHubConfig describes a two-stage deployment from one GitHub repository
-// for [GitHubSetup]. Zero values take the stated defaults.
-type GitHubConfig struct {
-	// Project and ProjectNumber name the project (required).
-	Project, ProjectNumber string
-	// Repo is the repository, with its numeric IDs (required).
-	Repo wif.GitHubRepo
-	// PoolID is the pool ID; default "github".
-	PoolID string
-	// ProviderID is the provider ID; default "github-actions".
-	ProviderID string
-	// Region is the Cloud Run region (required), and the default
-	// RepositoryLocation.
-	Region string
-	// RepositoryLocation is the Artifact Registry location; default Region.
-	RepositoryLocation string
-	// Repository is the Artifact Registry repository ID (required).
-	Repository string
-	// DevService and ProdService are the Cloud Run services (required).
-	DevService, ProdService string
-	// RuntimeServiceAccount is the email of the services' runtime service
-	// account (required): deployers need iam.serviceAccountUser on it, and
-	// only on it.
-	RuntimeServiceAccount string
-	// DevBranch is the branch that deploys to dev; default "main".
-	DevBranch string
-	// ReleaseTagPrefix is the prefix of the tags that release to prod;
-	// default "v" (tags refs/tags/v*).
-	ReleaseTagPrefix string
-	// PublicInvoker grants roles/run.invoker to allUsers on both services,
-	// for a public web service. The default (false) grants no invoker.
-	PublicInvoker bool
-}
-
-// StageAttribute is the custom attribute [GitHubSetup] adds to the
-// provider's mapping: "dev" for the dev branch, "prod" for a release tag,
-// "none" for anything else. Bindings to
-// principalSet://…/attribute.stage/dev and …/prod then restrict each stage
-// to its ref, whatever else the token says.
-const StageAttribute = "stage"
-
-// GitHubStageMapping returns the CEL expression of attribute.stage for a
-// dev branch and a release tag prefix.
-func GitHubStageMapping(branch, tagPrefix string) string {
-	return fmt.Sprintf("assertion.ref == %s ? 'dev' : (assertion.ref_type == 'tag' && assertion.ref.startsWith(%s) ? 'prod' : 'none')",
-		syntax.QuoteCEL("refs/heads/"+branch), syntax.QuoteCEL("refs/tags/"+tagPrefix))
-}
-
-// GitHubNoPullRequests is the clause [GitHubSetup] adds to the provider
-// condition: tokens of pull_request and pull_request_target workflows are
-// refused outright. pull_request_target runs with the base repository's
-// identity on behalf of a fork's author, and no pull request needs to
-// deploy.
-const GitHubNoPullRequests = "!(assertion.event_name in ['pull_request', 'pull_request_target'])"
-
-// GitHubSetup returns the secure default setup for deploying c.Repo to a
-// dev and a prod Cloud Run service:
-//
-//   - the provider of [wif.GitHubProvider] (condition pinned to the numeric
-//     repository and owner IDs), with pull-request events refused and an
-//     attribute.stage mapping ([GitHubStageMapping]);
-//   - the dev identity, principalSet://…/attribute.stage/dev (pushes to the
-//     dev branch only): roles/artifactregistry.writer on the repository and
-//     roles/run.developer on the dev service;
-//   - the prod identity, principalSet://…/attribute.stage/prod (release
-//     tags only): roles/artifactregistry.reader on the repository (to
-//     resolve the tag built in dev; prod never pushes) and
-//     roles/run.developer on the prod service;
-//   - both: roles/iam.serviceAccountUser on the runtime service account
-//     only, never on the project;
-//   - roles/run.invoker for allUsers on both services only with
-//     PublicInvoker.
-//
-// Nothing is granted on the project.
-func GitHubSetup(c GitHubConfig) Setup {
-	c.PoolID = cmp.Or(c.PoolID, "github")
-	c.ProviderID = cmp.Or(c.ProviderID, "github-actions")
-	c.RepositoryLocation = cmp.Or(c.RepositoryLocation, c.Region)
-	c.DevBranch = cmp.Or(c.DevBranch, "main")
-	c.ReleaseTagPrefix = cmp.Or(c.ReleaseTagPrefix, "v")
-
-	pool := wif.Pool{Project: c.Project, ProjectNumber: c.ProjectNumber, ID: c.PoolID, DisplayName: "GitHub Actions"}
-	prov := wif.GitHubProvider(pool, c.ProviderID, c.Repo)
-	prov.AttributeMapping["attribute."+StageAttribute] = GitHubStageMapping(c.DevBranch, c.ReleaseTagPrefix)
-	prov.AttributeCondition += " && " + GitHubNoPullRequests
-
-	dev := wif.AttributePrincipal(pool, StageAttribute, StageDev).String()
-	prod := wif.AttributePrincipal(pool, StageAttribute, StageProd).String()
-	repo := RepositoryResource(c.Project, c.RepositoryLocation, c.Repository)
-	devSvc := RunServiceResource(c.Project, c.Region, c.DevService, StageDev)
-	prodSvc := RunServiceResource(c.Project, c.Region, c.ProdService, StageProd)
-	sa := ServiceAccountResource(c.Project, c.RuntimeServiceAccount)
-	bs := []Binding{
-		{Resource: repo, Role: "roles/artifactregistry.writer", Member: dev},
-		{Resource: repo, Role: "roles/artifactregistry.reader", Member: prod},
-		{Resource: devSvc, Role: "roles/run.developer", Member: dev},
-		{Resource: prodSvc, Role: "roles/run.developer", Member: prod},
-		{Resource: sa, Role: "roles/iam.serviceAccountUser", Member: dev},
-		{Resource: sa, Role: "roles/iam.serviceAccountUser", Member: prod},
-	}
-	if c.PublicInvoker {
-		bs = append(bs,
-			Binding{Resource: devSvc, Role: "roles/run.invoker", Member: "allUsers"},
-			Binding{Resource: prodSvc, Role: "roles/run.invoker", Member: "allUsers"})
-	}
-	return Setup{Project: c.Project, ProjectNumber: c.ProjectNumber, Pool: pool, Provider: prov, Bindings: bs, Repo: c.Repo}
-}
-
 // Clone returns a deep copy of s.
 func (s Setup) Clone() Setup {
 	s.Provider = s.Provider.Clone()
 	s.Bindings = slices.Clone(s.Bindings)
+	s.Assumptions = slices.Clone(s.Assumptions)
 	for i, b := range s.Bindings {
 		if b.Condition != nil {
 			c := *b.Condition

@@ -55,11 +55,14 @@ func ExampleLint() {
 // Simulate shows what a token gets before anything is created.
 func ExampleSimulate() {
 	repo := wif.GitHubRepo{Owner: "octo-org", Name: "app", OwnerID: "1000001", ID: "5000005"}
-	s := provision.GitHubSetup(provision.GitHubConfig{
+	s, err := provision.GitHubSetup(provision.GitHubConfig{
 		Project: "my-proj", ProjectNumber: "123456789012", Repo: repo, Region: "europe-west1",
 		Repository: "images", DevService: "app-dev", ProdService: "app",
 		RuntimeServiceAccount: "app-runtime@my-proj.iam.gserviceaccount.com",
 	})
+	if err != nil {
+		log.Fatal(err)
+	}
 	for _, ref := range []string{"refs/tags/v1.2.3", "refs/heads/feature"} {
 		res, err := provision.Simulate(s, wif.GitHubClaims(repo, "push", ref))
 		if err != nil {
@@ -73,11 +76,11 @@ func ExampleSimulate() {
 	fork, _ := provision.Simulate(s, wif.GitHubClaims(repo, "pull_request", "refs/pull/7/merge"))
 	fmt.Println("pull request accepted:", fork.Accepted, "-", fork.Reason)
 	// Output:
-	// refs/tags/v1.2.3 accepted: true stage: prod
+	// refs/tags/v1.2.3 accepted: true stage: release
 	//   roles/artifactregistry.reader on artifactregistry.repository projects/my-proj/locations/europe-west1/repositories/images
 	//   roles/run.developer on run.service projects/my-proj/locations/europe-west1/services/app
 	//   roles/iam.serviceAccountUser on iam.serviceAccount projects/my-proj/serviceAccounts/app-runtime@my-proj.iam.gserviceaccount.com
-	// refs/heads/feature accepted: true stage: none
+	// refs/heads/feature accepted: false stage: none
 	// pull request accepted: false - attribute condition rejected the token
 }
 

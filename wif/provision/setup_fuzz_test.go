@@ -2,6 +2,7 @@ package provision_test
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -49,13 +50,16 @@ func FuzzSetupValidate(f *testing.F) {
 }
 
 // FuzzSimulate plays arbitrary claim values against the secure defaults:
-// no panic, and nothing is granted unless the token carries the
-// repository's IDs and is not a pull request.
+// no panic; nothing is granted unless the token carries the repository's
+// IDs and is not a pull request; dev only to a push to main; prod only to
+// a push of a release tag or a promotion run on main.
 func FuzzSimulate(f *testing.F) {
 	f.Add("5000005", "1000001", "push", "refs/heads/main", "branch")
 	f.Add("5000005", "1000001", "push", "refs/tags/v1.2.3", "tag")
 	f.Add("5000005", "1000001", "pull_request", "refs/pull/1/merge", "branch")
 	f.Add("5000777", "1000001", "push", "refs/heads/main", "branch")
+	f.Add("5000005", "1000001", "push", "refs/tags/vEVIL", "tag")
+	f.Add("5000005", "1000001", "workflow_run", "refs/heads/main", "branch")
 	f.Add("", "", "", "", "")
 	f.Fuzz(func(t *testing.T, repoID, ownerID, event, ref, refType string) {
 		s := testSetup()
@@ -73,10 +77,12 @@ func FuzzSimulate(f *testing.F) {
 		}
 		stage := r.Mapping.Attributes["attribute.stage"]
 		for _, b := range r.Bindings {
-			if b.Resource.Stage == provision.StageProd && (stage != "prod" || !strings.HasPrefix(c.String("ref"), "refs/tags/v") || refType != "tag") {
+			release := stage == provision.IdentityRelease && event == "push" && regexp.MustCompile(provision.DefaultReleaseTagPattern).MatchString(strings.TrimPrefix(c.String("ref"), "refs/tags/")) && strings.HasPrefix(c.String("ref"), "refs/tags/") && refType == "tag"
+			promote := stage == provision.IdentityPromote && (event == "workflow_dispatch" || event == "schedule") && c.String("ref") == "refs/heads/main"
+			if b.Resource.Stage == provision.StageProd && !release && !promote {
 				t.Fatalf("prod binding %s granted for ref %q type %q", b, c.String("ref"), refType)
 			}
-			if b.Resource.Stage == provision.StageDev && c.String("ref") != "refs/heads/main" {
+			if b.Resource.Stage == provision.StageDev && (c.String("ref") != "refs/heads/main" || event != "push") {
 				t.Fatalf("dev binding %s granted for ref %q", b, c.String("ref"))
 			}
 		}

@@ -28,7 +28,16 @@ func testConfig() provision.GitHubConfig {
 	}
 }
 
-func testSetup() provision.Setup { return provision.GitHubSetup(testConfig()) }
+func testSetup() provision.Setup { return mustSetup(testConfig()) }
+
+// mustSetup is GitHubSetup for configurations known to be valid.
+func mustSetup(c provision.GitHubConfig) provision.Setup {
+	s, err := provision.GitHubSetup(c)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
 
 func TestGitHubSetupDefaults(t *testing.T) {
 	t.Parallel()
@@ -48,11 +57,13 @@ func TestGitHubSetupDefaults(t *testing.T) {
 	}
 	want := []string{
 		"roles/artifactregistry.writer member principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/github/attribute.stage/dev on artifactregistry.repository projects/my-proj/locations/europe-west1/repositories/images",
-		"roles/artifactregistry.reader member principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/github/attribute.stage/prod on artifactregistry.repository projects/my-proj/locations/europe-west1/repositories/images",
+		"roles/artifactregistry.reader member principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/github/attribute.stage/release on artifactregistry.repository projects/my-proj/locations/europe-west1/repositories/images",
 		"roles/run.developer member principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/github/attribute.stage/dev on run.service projects/my-proj/locations/europe-west1/services/app-dev",
-		"roles/run.developer member principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/github/attribute.stage/prod on run.service projects/my-proj/locations/europe-west1/services/app",
+		"roles/run.developer member principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/github/attribute.stage/release on run.service projects/my-proj/locations/europe-west1/services/app",
+		"roles/run.developer member principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/github/attribute.stage/promote on run.service projects/my-proj/locations/europe-west1/services/app",
 		"roles/iam.serviceAccountUser member principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/github/attribute.stage/dev on iam.serviceAccount projects/my-proj/serviceAccounts/app-runtime@my-proj.iam.gserviceaccount.com",
-		"roles/iam.serviceAccountUser member principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/github/attribute.stage/prod on iam.serviceAccount projects/my-proj/serviceAccounts/app-runtime@my-proj.iam.gserviceaccount.com",
+		"roles/iam.serviceAccountUser member principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/github/attribute.stage/release on iam.serviceAccount projects/my-proj/serviceAccounts/app-runtime@my-proj.iam.gserviceaccount.com",
+		"roles/iam.serviceAccountUser member principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/github/attribute.stage/promote on iam.serviceAccount projects/my-proj/serviceAccounts/app-runtime@my-proj.iam.gserviceaccount.com",
 	}
 	if strings.Join(want, "\n") != strings.Join(got, "\n") {
 		t.Errorf("bindings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -60,7 +71,7 @@ func TestGitHubSetupDefaults(t *testing.T) {
 
 	c := testConfig()
 	c.PublicInvoker = true
-	pub := provision.GitHubSetup(c)
+	pub := mustSetup(c)
 	n := 0
 	for _, b := range pub.Bindings {
 		if b.Member == "allUsers" {

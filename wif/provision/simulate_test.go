@@ -8,17 +8,15 @@ import (
 	"github.com/twostage/twostage/wif/provision"
 )
 
+// TestSimulateGitHubSetup holds the table of issue 19: every claim set,
+// legitimate or adversarial, and the identity the event-exact defaults of
+// GitHubSetup give it ("" for a token STS refuses), with its roles.
 func TestSimulateGitHubSetup(t *testing.T) {
 	t.Parallel()
 	s := testSetup()
 	repo := testRepo()
-	sibling := wif.GitHubRepo{Owner: repo.Owner, Name: "other", OwnerID: repo.OwnerID, ID: "5000777"}
 	renamed := repo
 	renamed.Name = "app-renamed"
-	// A repository that took over the old name after the original was
-	// renamed: same name, new ID.
-	squatter := wif.GitHubRepo{Owner: repo.Owner, Name: repo.Name, OwnerID: repo.OwnerID, ID: "5999999"}
-	forkOwner := wif.GitHubRepo{Owner: "mallory", Name: "app", OwnerID: "6660666", ID: "6660667"}
 
 	const (
 		repoWriter = "roles/artifactregistry.writer on artifactregistry.repository projects/my-proj/locations/europe-west1/repositories/images"
@@ -28,34 +26,42 @@ func TestSimulateGitHubSetup(t *testing.T) {
 		saUser     = "roles/iam.serviceAccountUser on iam.serviceAccount projects/my-proj/serviceAccounts/app-runtime@my-proj.iam.gserviceaccount.com"
 	)
 	dev := []string{repoWriter, devRun, saUser}
-	prod := []string{repoReader, prodRun, saUser}
+	release := []string{repoReader, prodRun, saUser}
+	promote := []string{prodRun, saUser}
 
-	forkPR := wif.GitHubClaims(repo, "pull_request", "refs/pull/7/merge")
-	forkPR["head_ref"] = "mallory-patch-1" // the fork's branch; the token names the base repository
+	inEnv := func(c wif.Claims, env string) wif.Claims { c["environment"] = env; return c }
 	wrongAud := wif.GitHubClaims(repo, "push", "refs/heads/main")
 	wrongAud["aud"] = "https://github.com/octo-org"
 
-	tests := []struct {
-		name     string
-		claims   wif.Claims
-		accepted bool
-		stage    string
-		roles    []string
-	}{
-		{"push to main", wif.GitHubClaims(repo, "push", "refs/heads/main"), true, "dev", dev},
-		{"workflow_dispatch on main", wif.GitHubClaims(repo, "workflow_dispatch", "refs/heads/main"), true, "dev", dev},
-		{"push of tag v1.2.3", wif.GitHubClaims(repo, "push", "refs/tags/v1.2.3"), true, "prod", prod},
-		{"push of a non-release tag", wif.GitHubClaims(repo, "push", "refs/tags/nightly"), true, "none", nil},
-		{"push of a branch named like a tag", wif.GitHubClaims(repo, "push", "refs/heads/v1.2.3"), true, "none", nil},
-		{"push to a feature branch", wif.GitHubClaims(repo, "push", "refs/heads/feature"), true, "none", nil},
-		{"pull request from a fork", forkPR, false, "", nil},
-		{"pull_request_target on main", wif.GitHubClaims(repo, "pull_request_target", "refs/heads/main"), false, "", nil},
-		{"pull request from the same repository", wif.GitHubClaims(repo, "pull_request", "refs/pull/8/merge"), false, "", nil},
-		{"another repository of the same owner", wif.GitHubClaims(sibling, "push", "refs/heads/main"), false, "", nil},
-		{"repository of another owner with the same name", wif.GitHubClaims(forkOwner, "push", "refs/tags/v1.2.3"), false, "", nil},
-		{"new repository under the old name", wif.GitHubClaims(squatter, "push", "refs/tags/v1.2.3"), false, "", nil},
-		{"renamed repository", wif.GitHubClaims(renamed, "push", "refs/tags/v1.2.3"), true, "prod", prod},
-		{"wrong audience", wrongAud, false, "", nil},
+	type row struct {
+		name   string
+		claims wif.Claims
+		stage  string // "" when STS refuses the token
+		roles  []string
+	}
+	tests := []row{
+		{"push to main", wif.GitHubClaims(repo, "push", "refs/heads/main"), "dev", dev},
+		{"push of tag v1.2.3", wif.GitHubClaims(repo, "push", "refs/tags/v1.2.3"), "release", release},
+		{"push of tag v2.0.0-rc.1", wif.GitHubClaims(repo, "push", "refs/tags/v2.0.0-rc.1"), "release", release},
+		{"workflow_dispatch on main in production", inEnv(wif.GitHubClaims(repo, "workflow_dispatch", "refs/heads/main"), "production"), "promote", promote},
+		{"schedule on main in production", inEnv(wif.GitHubClaims(repo, "schedule", "refs/heads/main"), "production"), "promote", promote},
+		{"renamed repository, push of tag v1.2.3", wif.GitHubClaims(renamed, "push", "refs/tags/v1.2.3"), "release", release},
+		{"workflow_dispatch on main without environment", wif.GitHubClaims(repo, "workflow_dispatch", "refs/heads/main"), "", nil},
+		{"workflow_dispatch on main in staging", inEnv(wif.GitHubClaims(repo, "workflow_dispatch", "refs/heads/main"), "staging"), "", nil},
+		{"push to main in production", inEnv(wif.GitHubClaims(repo, "push", "refs/heads/main"), "production"), "dev", dev},
+		{"push of tag v1.2.3 in production", inEnv(wif.GitHubClaims(repo, "push", "refs/tags/v1.2.3"), "production"), "release", release},
+		{"push of a non-release tag", wif.GitHubClaims(repo, "push", "refs/tags/nightly"), "", nil},
+		{"push of tag v1.2", wif.GitHubClaims(repo, "push", "refs/tags/v1.2"), "", nil},
+		{"push of a branch named like a tag", wif.GitHubClaims(repo, "push", "refs/heads/v1.2.3"), "", nil},
+		{"push to a feature branch", wif.GitHubClaims(repo, "push", "refs/heads/feature"), "", nil},
+		{"pull request from the same repository", wif.GitHubClaims(repo, "pull_request", "refs/pull/8/merge"), "", nil},
+		{"wrong audience", wrongAud, "", nil},
+	}
+	for _, p := range provision.GitHubProbes(repo, "main", "production") {
+		tests = append(tests, row{"probe: " + p.Name, p.Claims, "", nil})
+	}
+	if n := len(provision.GitHubProbes(repo, "", "")); n != 12 {
+		t.Errorf("GitHubProbes has %d claim sets, want the 12 of issue 19", n)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,8 +70,8 @@ func TestSimulateGitHubSetup(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Accepted != tt.accepted {
-				t.Fatalf("Accepted = %v (reason %q), want %v", got.Accepted, got.Reason, tt.accepted)
+			if got.Accepted != (tt.stage != "") {
+				t.Fatalf("Accepted = %v (reason %q, stage %q), want stage %q", got.Accepted, got.Reason, got.Mapping.Attributes["attribute.stage"], tt.stage)
 			}
 			if !got.Accepted {
 				if got.Reason == "" || len(got.Bindings) != 0 || len(got.Principals) != 0 {

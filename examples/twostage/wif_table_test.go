@@ -1,0 +1,74 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/twostage/twostage/examples/twostage/internal/config"
+	"github.com/twostage/twostage/wif"
+	"github.com/twostage/twostage/wif/provision"
+)
+
+// TestWIFDefaultsTable holds the claim set → identity table of issue 19 for
+// the CLI's defaults (twostage.yaml's wif: section, with and without
+// prod-environment): the same events get the same identity as with the
+// library's defaults, every adversarial claim set of the semantic lint
+// gets nothing, and lint finds nothing.
+func TestWIFDefaultsTable(t *testing.T) {
+	t.Parallel()
+	for name, yaml := range map[string]string{
+		"prod-environment production": wifConfig,
+		"prod-environment by default": strings.Replace(wifConfig, "  prod-environment: production\n", "", 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := config.Parse("twostage.yaml", []byte(yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, ok, err := (&app{cfg: cfg}).wifSetupErr()
+			if err != nil || !ok {
+				t.Fatalf("wifSetupErr() = %v, %v", ok, err)
+			}
+			if fs := provision.Lint(s); len(fs) != 0 {
+				t.Errorf("Lint of the CLI's setup = %v, want no findings", fs)
+			}
+			repo := s.Repo
+			env := func(c wif.Claims, e string) wif.Claims { c["environment"] = e; return c }
+			tests := []struct {
+				name   string
+				claims wif.Claims
+				want   string // "" when refused
+			}{
+				{"push to main", wif.GitHubClaims(repo, "push", "refs/heads/main"), "dev"},
+				{"push of tag v1.2.3", wif.GitHubClaims(repo, "push", "refs/tags/v1.2.3"), "release"},
+				{"workflow_dispatch on main in production", env(wif.GitHubClaims(repo, "workflow_dispatch", "refs/heads/main"), "production"), "promote"},
+				{"schedule on main in production", env(wif.GitHubClaims(repo, "schedule", "refs/heads/main"), "production"), "promote"},
+				{"workflow_dispatch on main without environment", wif.GitHubClaims(repo, "workflow_dispatch", "refs/heads/main"), ""},
+				{"workflow_run on main in production", env(wif.GitHubClaims(repo, "workflow_run", "refs/heads/main"), "production"), ""},
+				{"push of tag vEVIL", wif.GitHubClaims(repo, "push", "refs/tags/vEVIL"), ""},
+				{"pull request", wif.GitHubClaims(repo, "pull_request", "refs/pull/1/merge"), ""},
+			}
+			for _, p := range provision.GitHubProbes(repo, s.DevBranch, s.ProdEnvironment) {
+				tests = append(tests, struct {
+					name   string
+					claims wif.Claims
+					want   string
+				}{"probe: " + p.Name, p.Claims, ""})
+			}
+			for _, tt := range tests {
+				r, err := provision.Simulate(s, tt.claims)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := ""
+				if r.Accepted && len(r.Bindings) > 0 {
+					got = r.Mapping.Attributes["attribute."+provision.StageAttribute]
+				}
+				if got != tt.want {
+					t.Errorf("%s: identity %q (accepted %v, %s), want %q", tt.name, got, r.Accepted, r.Reason, tt.want)
+				}
+			}
+		})
+	}
+}
