@@ -44,6 +44,8 @@ func TestWIFDefaultsTable(t *testing.T) {
 				{"push of tag v1.2.3", wif.GitHubClaims(repo, "push", "refs/tags/v1.2.3"), "release"},
 				{"workflow_dispatch on main in production", env(wif.GitHubClaims(repo, "workflow_dispatch", "refs/heads/main"), "production"), "promote"},
 				{"schedule on main in production", env(wif.GitHubClaims(repo, "schedule", "refs/heads/main"), "production"), "promote"},
+				{"schedule on main in production-resume", env(wif.GitHubClaims(repo, "schedule", "refs/heads/main"), "production-resume"), "promote"},
+				{"workflow_dispatch on a feature branch in production-resume", env(wif.GitHubClaims(repo, "workflow_dispatch", "refs/heads/feature"), "production-resume"), ""},
 				{"workflow_dispatch on main without environment", wif.GitHubClaims(repo, "workflow_dispatch", "refs/heads/main"), ""},
 				{"workflow_run on main in production", env(wif.GitHubClaims(repo, "workflow_run", "refs/heads/main"), "production"), ""},
 				{"push of tag vEVIL", wif.GitHubClaims(repo, "push", "refs/tags/vEVIL"), ""},

@@ -107,6 +107,8 @@ func TestGitHubSetupOptions(t *testing.T) {
 	release := wif.GitHubClaims(repo, "push", "refs/tags/v1.2.3")
 	release["environment"] = "release-gate"
 	bareRelease := wif.GitHubClaims(repo, "push", "refs/tags/v1.2.3")
+	resume := wif.GitHubClaims(repo, "schedule", "refs/heads/main")
+	resume["environment"] = "production-resume"
 	tests := []struct {
 		name   string
 		edit   func(c *provision.GitHubConfig)
@@ -122,6 +124,8 @@ func TestGitHubSetupOptions(t *testing.T) {
 		{"release pin matches", func(c *provision.GitHubConfig) { c.Workflows.Release = ".github/workflows/deploy.yml" }, bareRelease, "release"},
 		{"release environment required", func(c *provision.GitHubConfig) { c.ReleaseEnvironment = "release-gate" }, bareRelease, ""},
 		{"release environment present", func(c *provision.GitHubConfig) { c.ReleaseEnvironment = "release-gate" }, release, "release"},
+		{"resume environment not trusted by default", func(*provision.GitHubConfig) {}, resume, ""},
+		{"resume environment trusted", func(c *provision.GitHubConfig) { c.PromoteEnvironments = []string{"production-resume"} }, resume, "promote"},
 		{"other dev branch", func(c *provision.GitHubConfig) { c.DevBranch = "trunk" }, push, ""},
 		{"custom tag pattern", func(c *provision.GitHubConfig) { c.ReleaseTagPattern = `^release-[0-9]+$` }, bareRelease, ""},
 	}
