@@ -7,7 +7,8 @@
 //
 //   - Fault matrix (TestFaultMatrix): for each flow (dev deploy with the
 //     image push, release, promotion through every step, rollback of a
-//     rollout under way, WIF apply), for each call the flow makes to the
+//     rollout under way, WIF apply with its bindings on the service
+//     account, the project and both Cloud Run services), for each call the flow makes to the
 //     Cloud Run, Artifact Registry (API and OCI registry), IAM and Resource
 //     Manager emulators — found from the request log of a fault-free run,
 //     not hard-coded — and for each fault (UNAVAILABLE, DEADLINE_EXCEEDED,

@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -10,9 +11,12 @@ import (
 
 	"cloud.google.com/go/iam/apiv1/iampb"
 	resourcemanager "cloud.google.com/go/resourcemanager/apiv3"
+	run "cloud.google.com/go/run/apiv2"
+	"cloud.google.com/go/run/apiv2/runpb"
 	iam "google.golang.org/api/iam/v1"
 
 	"github.com/twostage/twostage/fake"
+	"github.com/twostage/twostage/fake/cloudrunfake"
 	"github.com/twostage/twostage/fake/iamfake"
 	"github.com/twostage/twostage/fake/resourcemanagerfake"
 	"github.com/twostage/twostage/wif"
@@ -31,12 +35,15 @@ const (
 // wifEnv is provision.Manager over the IAM and Resource Manager emulators, both
 // behind one injector.
 type wifEnv struct {
-	iam   *iamfake.Server
-	rm    *resourcemanagerfake.Server
-	in    *injector
-	chk   *Checker
-	mgr   *provision.Manager
-	setup provision.Setup
+	run      *cloudrunfake.Server
+	services map[string]bool     // the Cloud Run services the setup binds on
+	inspect  *run.ServicesClient // reads their policies past the injector
+	iam      *iamfake.Server
+	rm       *resourcemanagerfake.Server
+	in       *injector
+	chk      *Checker
+	mgr      *provision.Manager
+	setup    provision.Setup
 }
 
 var _ flowEnv = (*wifFlow)(nil)
@@ -79,7 +86,24 @@ func newWIFEnv(t testing.TB) *wifFlow {
 	// DEADLINE_EXCEEDED: reported. Disable them here so the matrix neither
 	// sleeps nor waits a minute; Manager's own retries still apply.
 	projects.CallOptions.GetIamPolicy, projects.CallOptions.SetIamPolicy = nil, nil
-	e.mgr = provision.NewManager(provision.WithIAMService(svc), provision.WithProjectsClient(projects), provision.WithClock(fake.NewClock(time.Time{})))
+	e.run, err = cloudrunfake.NewServer(cloudrunfake.WithoutListener())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.run.Close() })
+	services, err := run.NewServicesClient(ctx, serveGRPC(t, e.in, e.run.Register)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { services.Close() })
+	// A second client past no injector, for the checks: their reads are not
+	// calls of the flow.
+	if e.inspect, err = run.NewServicesClient(ctx, serveGRPC(t, &injector{}, e.run.Register)...); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.inspect.Close() })
+	e.mgr = provision.NewManager(provision.WithIAMService(svc), provision.WithProjectsClient(projects),
+		provision.WithPolicyStore(provision.ResourceRunService, provision.ClientPolicyStore(services)), provision.WithClock(fake.NewClock(time.Time{})))
 	// The GitHub setup's grants on the service account, plus one on the
 	// project: the bindings these two emulators hold.
 	e.setup, err = provision.GitHubSetup(provision.GitHubConfig{
@@ -91,13 +115,53 @@ func newWIFEnv(t testing.TB) *wifFlow {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.setup.Bindings = slices.DeleteFunc(e.setup.Bindings, func(b provision.Binding) bool { return b.Resource.Kind != provision.ResourceServiceAccount })
+	// The Cloud Run services' bindings go to the Cloud Run emulator, where
+	// both services exist. The repository's are left out: the Artifact
+	// Registry emulator serves no IAM policy methods.
+	e.setup.Bindings = slices.DeleteFunc(e.setup.Bindings, func(b provision.Binding) bool { return b.Resource.Kind == provision.ResourceRepository })
 	e.setup.Bindings = append(e.setup.Bindings, provision.Binding{
 		Resource: provision.ProjectResource(wifProject), Role: "roles/monitoring.viewer",
 		Member: "principalSet://iam.googleapis.com/" + e.setup.Pool.Name() + "/attribute.stage/promote",
 	})
+	for _, b := range e.setup.Bindings {
+		if b.Resource.Kind != provision.ResourceRunService || e.services[b.Resource.Name] {
+			continue
+		}
+		if e.services == nil {
+			e.services = map[string]bool{}
+		}
+		e.services[b.Resource.Name] = true
+		parent, id, _ := strings.Cut(b.Resource.Name, "/services/")
+		op, err := services.CreateService(ctx, &runpb.CreateServiceRequest{Parent: parent, ServiceId: id, Service: &runpb.Service{
+			Template: &runpb.RevisionTemplate{Containers: []*runpb.Container{{Image: "europe-west1-docker.pkg.dev/my-proj/images/app@sha256:" + strings.Repeat("a", 64)}}},
+		}})
+		if err == nil {
+			_, err = op.Wait(ctx)
+		}
+		if err != nil {
+			t.Fatalf("creating %s: %v", b.Resource.Name, err)
+		}
+		// Someone else's binding on the service, which Apply must keep.
+		if _, err := services.SetIamPolicy(ctx, &iampb.SetIamPolicyRequest{Resource: b.Resource.Name, Policy: &iampb.Policy{
+			Bindings: []*iampb.Binding{{Role: "roles/run.invoker", Members: []string{othersMember}}},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(e.services) == 0 {
+		t.Fatal("the GitHub setup declares no Cloud Run service binding: the WIF flow would not exercise the Cloud Run policy store")
+	}
 	e.in.setAfter(e.checkAll)
 	return &wifFlow{e}
+}
+
+// runPolicy returns the Cloud Run service's policy as the emulator holds it.
+func (e *wifEnv) runPolicy(name string) []*iampb.Binding {
+	p, err := e.inspect.GetIamPolicy(context.Background(), &iampb.GetIamPolicyRequest{Resource: name})
+	if err != nil {
+		panic(fmt.Sprintf("reading the policy of %s: %v", name, err))
+	}
+	return p.GetBindings()
 }
 
 func (e *wifEnv) checkAll() {
@@ -109,7 +173,13 @@ func (e *wifEnv) checkAll() {
 	}
 	e.chk.Expect(hasMember(sa, "roles/iam.serviceAccountTokenCreator", othersMember),
 		"service account policy lost the binding made by someone else")
-	for _, bs := range [][]*iampb.Binding{e.rm.Policy("projects/" + wifProject).GetBindings(), sa} {
+	all := [][]*iampb.Binding{e.rm.Policy("projects/" + wifProject).GetBindings(), sa}
+	for _, name := range slices.Sorted(maps.Keys(e.services)) {
+		bs := e.runPolicy(name)
+		e.chk.Expect(hasMember(bs, "roles/run.invoker", othersMember), "service %s lost the binding made by someone else", name)
+		all = append(all, bs)
+	}
+	for _, bs := range all {
 		for _, b := range bs {
 			for _, m := range b.Members {
 				e.chk.Expect(!strings.HasSuffix(m, "/*"), "binding %s grants %s, a whole pool", b.Role, m)
@@ -146,6 +216,7 @@ type wifState struct {
 	Pool, Provider bool
 	Condition      string
 	Project, SA    []string // "role member", sorted
+	Services       []string // "service role member", sorted
 }
 
 func (f *wifFlow) state() any {
@@ -164,6 +235,14 @@ func (f *wifFlow) state() any {
 			s.SA = append(s.SA, b.Role+" "+m)
 		}
 	}
+	for name := range f.services {
+		for _, b := range f.runPolicy(name) {
+			for _, m := range b.Members {
+				s.Services = append(s.Services, name+" "+b.Role+" "+m)
+			}
+		}
+	}
+	slices.Sort(s.Services)
 	slices.Sort(s.Project)
 	slices.Sort(s.SA)
 	return s
