@@ -41,6 +41,18 @@
 //     DockerImage.name comment; the escaping of '/' in IMAGE as "%2F" is
 //     unverified. Version.metadata carries imageSizeBytes, mediaType and
 //     buildTime, as the DockerImage field comments say.
+//   - Hostile input: a manifest over [MaxManifestBytes] (4 MiB) answers
+//     413 (the OCI distribution spec: registries SHOULD answer 413 over
+//     their limit and accept at least 4 MB); a manifest that is not a JSON
+//     object of a Docker v2 schema 2 / OCI media type with schemaVersion 2,
+//     or declares a negative size, answers 400 MANIFEST_INVALID and is not
+//     stored; a repository name or reference outside the spec's grammar
+//     answers 400 NAME_INVALID / MANIFEST_INVALID; an n that is not a
+//     non-negative integer answers 400 PAGINATION_NUMBER_INVALID (the
+//     Docker registry API's code) instead of reaching go-containerregistry,
+//     whose tags/list panicked on n=-1; a blob upload request over
+//     [WithMaxBlobBytes] answers 413 SIZE_INVALID. gRPC requests over 4
+//     MiB answer RESOURCE_EXHAUSTED (grpc-go's default limit).
 //
 // Unverified (no source at hand; the real API may differ):
 //   - the codes of UpdateTag/DeleteTag of an immutable tag
@@ -50,5 +62,9 @@
 //     (404 NAME_UNKNOWN);
 //   - the escaping of '/' in DockerImage names as "%2F";
 //   - the default page size of 100 (AIP-158 leaves it to the service);
-//   - every NOT_FOUND and ALREADY_EXISTS message (the emulator's own).
+//   - every NOT_FOUND and ALREADY_EXISTS message (the emulator's own);
+//   - Artifact Registry's own manifest and blob size limits, and whether it
+//     refuses the other manifest media types (schema 1, artifacts);
+//   - the gRPC message limit of Google's front ends (the emulator keeps
+//     grpc-go's 4 MiB).
 package artifactregistryfake

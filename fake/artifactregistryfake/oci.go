@@ -9,13 +9,21 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
+
+	"github.com/twostage/twostage/internal/emulator"
 )
 
 // serveOCI fronts the in-memory OCI registry: it refuses repositories the
 // API does not know, keeps immutable tags in place, and records manifest
 // writes as packages, versions and tags.
 func (s *server) serveOCI(w http.ResponseWriter, r *http.Request) {
+	if msg := badPagination(r); msg != "" {
+		ociError(w, http.StatusBadRequest, "PAGINATION_NUMBER_INVALID", msg)
+		return
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/v2/")
 	if !ok || rest == "" {
 		s.oci.ServeHTTP(w, r)
@@ -31,6 +39,32 @@ func (s *server) serveOCI(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		s.oci.ServeHTTP(w, r)
 		return
+	}
+	if !ociName.MatchString(name) {
+		ociError(w, http.StatusBadRequest, "NAME_INVALID", fmt.Sprintf("invalid repository name %q", name))
+		return
+	}
+	if kind == "manifests" && !ociReference.MatchString(ref) {
+		ociError(w, http.StatusBadRequest, "MANIFEST_INVALID", fmt.Sprintf("invalid reference %q: want a tag or a digest", ref))
+		return
+	}
+	if kind == "blobs" && (r.Method == http.MethodPost || r.Method == http.MethodPatch || r.Method == http.MethodPut) {
+		if !emulator.LimitBody(w, r, s.cfg.maxBlob) {
+			return
+		}
+		// Read the chunk here, so that an oversized one is answered 413
+		// rather than by go-containerregistry's 500 (the registry holds
+		// blobs in memory anyway).
+		chunk, err := io.ReadAll(r.Body)
+		if emulator.TooLarge(err) {
+			ociError(w, http.StatusRequestEntityTooLarge, "SIZE_INVALID", fmt.Sprintf("blob upload exceeds the emulator's limit of %d bytes (WithMaxBlobBytes)", s.cfg.maxBlob))
+			return
+		}
+		if err != nil {
+			ociError(w, http.StatusBadRequest, "BLOB_UPLOAD_INVALID", err.Error())
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(chunk))
 	}
 	parts := strings.SplitN(name, "/", 3)
 	if len(parts) < 3 {
@@ -55,11 +89,25 @@ func (s *server) serveOCI(w http.ResponseWriter, r *http.Request) {
 		s.deleteManifest(w, r, repoName, pkg, ref)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+	if r.ContentLength > MaxManifestBytes {
+		ociError(w, http.StatusRequestEntityTooLarge, "MANIFEST_INVALID", fmt.Sprintf("manifest of %d bytes exceeds the limit of %d bytes", r.ContentLength, MaxManifestBytes))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxManifestBytes+1))
 	if err != nil {
 		ociError(w, http.StatusBadRequest, "MANIFEST_INVALID", err.Error())
 		return
 	}
+	if len(body) > MaxManifestBytes {
+		ociError(w, http.StatusRequestEntityTooLarge, "MANIFEST_INVALID", fmt.Sprintf("manifest exceeds the limit of %d bytes", MaxManifestBytes))
+		return
+	}
+	mediaType, msg := checkManifest(r.Header.Get("Content-Type"), body)
+	if msg != "" {
+		ociError(w, http.StatusBadRequest, "MANIFEST_INVALID", msg)
+		return
+	}
+	r.Header.Set("Content-Type", mediaType)
 	sum := sha256.Sum256(body)
 	digest := "sha256:" + hex.EncodeToString(sum[:])
 	tag := ""
@@ -78,7 +126,98 @@ func (s *server) serveOCI(w http.ResponseWriter, r *http.Request) {
 	if rec.code != http.StatusCreated {
 		return
 	}
-	s.recordManifest(repoName, pkg, tag, digest, r.Header.Get("Content-Type"), body)
+	s.recordManifest(repoName, pkg, tag, digest, mediaType, body)
+}
+
+// MaxManifestBytes is the largest manifest the registry accepts: 4 MiB. The
+// OCI distribution spec: "A registry SHOULD enforce some limit on the
+// maximum manifest size that it can accept. A registry that enforces this
+// limit SHOULD respond to a request to push a manifest over this limit with
+// a response code 413 Payload Too Large. Client and registry
+// implementations SHOULD expect to be able to support manifest pushes of at
+// least 4 megabytes." Artifact Registry's own limit is unverified.
+const MaxManifestBytes = 4 << 20
+
+// manifestTypes are the manifest media types the registry accepts: Docker
+// image manifest v2 schema 2 and its list, and the OCI image manifest and
+// index (the formats Artifact Registry documents for Docker repositories).
+var manifestTypes = map[string]bool{
+	"application/vnd.docker.distribution.manifest.v2+json":      true,
+	"application/vnd.docker.distribution.manifest.list.v2+json": true,
+	"application/vnd.oci.image.manifest.v1+json":                true,
+	"application/vnd.oci.image.index.v1+json":                   true,
+}
+
+// ociName is a repository name (OCI distribution spec, "name").
+var ociName = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
+
+// ociReference is a tag or a digest (OCI distribution spec, "reference").
+var ociReference = regexp.MustCompile(`^([a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}|[a-z0-9]+([+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+)$`)
+
+// checkManifest returns the media type of a pushed manifest (the
+// Content-Type, else the body's mediaType) and "" when it is a JSON object
+// of a known manifest type whose declared sizes are not negative, else a
+// message saying what is wrong.
+func checkManifest(contentType string, body []byte) (string, string) {
+	var m struct {
+		SchemaVersion int    `json:"schemaVersion"`
+		MediaType     string `json:"mediaType"`
+		Config        *struct {
+			Size int64 `json:"size"`
+		} `json:"config"`
+		Layers    []struct{ Size int64 } `json:"layers"`
+		Manifests []struct{ Size int64 } `json:"manifests"`
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return "", fmt.Sprintf("manifest is not a JSON object: %v", err)
+	}
+	mt := contentType
+	if mt == "" || mt == "application/octet-stream" {
+		mt = m.MediaType
+	}
+	if !manifestTypes[mt] {
+		return "", fmt.Sprintf("manifest media type %q is not supported (Docker v2 schema 2, manifest list, OCI image manifest or index)", mt)
+	}
+	if m.MediaType != "" && m.MediaType != mt {
+		return "", fmt.Sprintf("manifest mediaType %q does not match Content-Type %q", m.MediaType, mt)
+	}
+	if m.SchemaVersion != 2 {
+		return "", fmt.Sprintf("manifest schemaVersion %d: want 2", m.SchemaVersion)
+	}
+	sizes := make([]int64, 0, len(m.Layers)+len(m.Manifests)+1)
+	if m.Config != nil {
+		sizes = append(sizes, m.Config.Size)
+	}
+	for _, l := range m.Layers {
+		sizes = append(sizes, l.Size)
+	}
+	for _, l := range m.Manifests {
+		sizes = append(sizes, l.Size)
+	}
+	for _, n := range sizes {
+		if n < 0 {
+			return "", fmt.Sprintf("manifest declares a negative size %d", n)
+		}
+	}
+	return mt, ""
+}
+
+// badPagination returns a message when the n of a list request (tags/list,
+// _catalog, referrers) is not a non-negative integer, which the registry
+// answers 400 PAGINATION_NUMBER_INVALID (the error code of the Docker
+// registry API, distribution/distribution registry/api/v2/errors.go,
+// "invalid number of results requested").
+func badPagination(r *http.Request) string {
+	ns, ok := r.URL.Query()["n"]
+	if !ok {
+		return ""
+	}
+	for _, v := range ns {
+		if n, err := strconv.Atoi(v); err != nil || n < 0 {
+			return fmt.Sprintf("invalid number of results requested: n=%q", v)
+		}
+	}
+	return ""
 }
 
 // immutableMove returns a message when moving tag to digest is refused.

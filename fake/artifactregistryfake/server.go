@@ -16,15 +16,14 @@ import (
 	"cloud.google.com/go/artifactregistry/apiv1/artifactregistrypb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/fake/emulation"
+	"github.com/twostage/twostage/internal/emulator"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/twostage/twostage"
-	"github.com/twostage/twostage/fake/emulation"
-	"github.com/twostage/twostage/internal/emulator"
 )
 
 // Option configures a [Server].
@@ -35,6 +34,16 @@ type config struct {
 	repos []*artifactregistrypb.Repository
 	// registryHost is the OCI host served elsewhere (WithRegistryHost).
 	registryHost string
+	maxBlob      int64 // WithMaxBlobBytes
+}
+
+// WithMaxBlobBytes sets the largest blob upload request (POST, PATCH or
+// PUT under /v2/NAME/blobs/uploads/) the OCI registry reads; a larger one
+// answers 413, so a hostile client cannot fill the memory of the in-memory
+// registry. The default is 256 MiB (the emulator's own limit; Artifact
+// Registry's is far larger and unverified).
+func WithMaxBlobBytes(n int64) Option {
+	return func(c *config) { c.maxBlob = n }
 }
 
 // WithRepository seeds a repository. Its Name must be
@@ -116,7 +125,7 @@ type Server struct {
 
 // NewServer starts an emulator. Close it when done.
 func NewServer(opts ...Option) (*Server, error) {
-	var cfg config
+	cfg := config{maxBlob: 256 << 20}
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)

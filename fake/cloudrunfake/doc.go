@@ -177,4 +177,8 @@
 //     and for an existing service id, of an IAM binding without a role or
 //     member, of the traffic validation errors other than the 46-character
 //     rule, and of the write quota (Google's usual quota form).
+//
+// Hostile input: requests over 4 MiB answer RESOURCE_EXHAUSTED (grpc-go's
+// default limit, which the emulator keeps; Google's is unverified) and a
+// negative page_size INVALID_ARGUMENT (AIP-158).
 package cloudrunfake

@@ -42,6 +42,12 @@
 // OptionsRequestedPolicyVersion and Policy comments;
 // [ConcurrentChangeMessage] from DataBiosphere/leonardo PR #737.
 //
+// Request bodies over 10 MiB answer 413 with the HTML page of Google's
+// front end, reading no more than the limit (the limit and the page as
+// quoted in googleworkspace/dotnet-samples issue #23 and
+// googleapis/google-cloud-ruby PR #31568; the limit of this API itself is
+// unverified).
+//
 // Unverified (no source at hand; the real API may differ):
 //   - the texts of every error except [ConcurrentChangeMessage], including
 //     the GitHub-condition error and "Requested entity already exists" /

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+
+	"github.com/twostage/twostage/internal/emulator"
 )
 
 // apiError is Google's JSON error body.
@@ -61,6 +63,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func writeErr(w http.ResponseWriter, e *httpErr) {
+	if e.code == http.StatusRequestEntityTooLarge {
+		emulator.WriteTooLarge(w) // Google's front end answers, not the API
+		return
+	}
 	var body apiError
 	body.Error.Code = e.code
 	body.Error.Message = e.msg

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/twostage/twostage/internal/emulator"
 )
 
 // ServeHTTP routes a request of the IAM v1 REST surface.
@@ -93,6 +95,9 @@ func (s *server) route(verb, path string) (string, handlerFunc) {
 
 func decode(r *http.Request, v any) *httpErr {
 	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		if emulator.TooLarge(err) {
+			return &httpErr{code: http.StatusRequestEntityTooLarge}
+		}
 		return errorf(http.StatusBadRequest, "invalid JSON payload: %v", err)
 	}
 	return nil

@@ -51,6 +51,9 @@
 // bucket numbering, trailing empty buckets omitted) and ALIGN_DELTA,
 // ALIGN_SUM and REDUCE_SUM keep the DISTRIBUTION value type, as the
 // monitoringpb aligner comments say.
+// Requests over 4 MiB answer RESOURCE_EXHAUSTED (grpc-go's default limit;
+// Google's is unverified); a negative page_size is INVALID_ARGUMENT
+// (AIP-158; the field comment asks for "A positive number").
 // Unverified: Cloud Run's bucket options for request_latencies
 // ([DefaultLatencyBuckets] are those seen on Google's load-balancer
 // latencies); that a response counts in the period containing its end

@@ -333,6 +333,11 @@ func (s *server) ListTimeSeries(ctx context.Context, req *monitoringpb.ListTimeS
 		}
 		groupBy = append(groupBy, k)
 	}
+	if req.GetPageSize() < 0 {
+		// page_size is "A positive number" (ListTimeSeriesRequest.page_size);
+		// AIP-158 makes a negative one INVALID_ARGUMENT.
+		return nil, invalid("page_size %d must not be negative", req.GetPageSize())
+	}
 	if req.GetOrderBy() != "" {
 		return nil, invalid("order_by: unsupported, must be left blank")
 	}

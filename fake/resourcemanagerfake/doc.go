@@ -38,4 +38,8 @@
 //     ("ROLE_withcond_XXXX");
 //   - every error text other than [ConcurrentChangeMessage];
 //   - the project number derived for a project seeded without one.
+//
+// Hostile input: requests over 4 MiB answer RESOURCE_EXHAUSTED (grpc-go's
+// default limit, which the emulator keeps; Google's is unverified) and a
+// negative page_size INVALID_ARGUMENT (AIP-158).
 package resourcemanagerfake

@@ -40,6 +40,12 @@
 // text (as quoted in google-github-actions/auth issues); the Actions
 // endpoint's {"count", "value"} answer (GitHub's documentation).
 //
+// Request bodies over 10 MiB answer 413 with the HTML page of Google's
+// front end, reading no more than the limit (the limit and the page as
+// quoted in googleworkspace/dotnet-samples issue #23 and
+// googleapis/google-cloud-ruby PR #31568; the limit of this API itself is
+// unverified).
+//
 // Unverified (no source at hand; the real services may differ):
 //   - the texts of the invalid_grant and unauthorized_client answers other
 //     than those above (signature, expiry, nbf, issuer, audience, mapping);

@@ -7,14 +7,18 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math/big"
+	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/twostage/twostage/internal/emulator"
 	"github.com/twostage/twostage/wif"
 	"github.com/twostage/twostage/wif/provision"
 )
@@ -72,13 +76,19 @@ func stsError(w http.ResponseWriter, status int, code, desc string) {
 
 // handleSTS emulates POST https://sts.googleapis.com/v1/token for the
 // token-exchange grant (STS v1 token reference: grantType, audience, scope,
-// requestedTokenType, subjectToken, subjectTokenType).
+// requestedTokenType, subjectToken, subjectTokenType), with a form body
+// (RFC 8693, what OAuth clients send) or a JSON body (the shape of the STS
+// REST reference's request body).
 func (s *Server) handleSTS(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		stsError(w, http.StatusBadRequest, "invalid_request", "The request body could not be parsed as a form.")
+	f, err := stsParams(r)
+	if emulator.TooLarge(err) {
+		emulator.WriteTooLarge(w)
 		return
 	}
-	f := r.PostForm
+	if err != nil {
+		stsError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
 	if g := f.Get("grant_type"); g != GrantTypeTokenExchange {
 		stsError(w, http.StatusBadRequest, "unsupported_grant_type", fmt.Sprintf("Unsupported grant_type %q; stsfake emulates %q only.", g, GrantTypeTokenExchange))
 		return
@@ -205,6 +215,10 @@ func (s *Server) handleGenerateAccessToken(w http.ResponseWriter, r *http.Reques
 		Lifetime string   `json:"lifetime"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		if emulator.TooLarge(err) {
+			emulator.WriteTooLarge(w)
+			return
+		}
 		apiError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Invalid JSON payload received.")
 		return
 	}
@@ -285,4 +299,49 @@ func randomHex(n int) string {
 func keyID(pub *rsa.PublicKey) string {
 	sum := sha256.Sum256(pub.N.Bytes())
 	return hex.EncodeToString(sum[:8])
+}
+
+// stsParams returns the parameters of a token request under their form
+// names (grant_type, ...): the form of a form body, or the fields of a JSON
+// body (grantType or grant_type, ...; string values only).
+func stsParams(r *http.Request) (url.Values, error) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != "application/json" {
+		if err := r.ParseForm(); err != nil {
+			if emulator.TooLarge(err) {
+				return nil, err
+			}
+			return nil, errors.New("The request body could not be parsed as a form.")
+		}
+		return r.PostForm, nil
+	}
+	var body map[string]any
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		if emulator.TooLarge(err) {
+			return nil, err
+		}
+		return nil, errors.New("The request body could not be parsed as JSON.")
+	}
+	f := url.Values{}
+	for k, v := range body {
+		str, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("Invalid value for %q: want a string.", k)
+		}
+		f.Set(snakeCase(k), str)
+	}
+	return f, nil
+}
+
+// snakeCase turns "grantType" into "grant_type".
+func snakeCase(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if c >= 'A' && c <= 'Z' {
+			b.WriteByte('_')
+			c += 'a' - 'A'
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }

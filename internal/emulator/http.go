@@ -19,6 +19,8 @@ import (
 // waits its injected latency, answers an injected or hooked error with
 // writeErr (an [emulation.HTTPError] is written as it is), or runs next,
 // and records the call with the code of the HTTP status next answered.
+// Every request body is limited to [MaxBodyBytes] ([LimitBody]): next must
+// answer a read that fails with [TooLarge] by [WriteTooLarge].
 // The hook of [Faults] gets the *http.Request (it must not read the body).
 func (k *Kit) HTTP(route func(*http.Request) string, writeErr func(http.ResponseWriter, *http.Request, error), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -27,6 +29,9 @@ func (k *Kit) HTTP(route func(*http.Request) string, writeErr func(http.Response
 		defer func() {
 			k.Log.add(r.Context(), Request{Method: method, HTTP: r.Method + " " + r.URL.Path, Code: codeOf(rec.Status())})
 		}()
+		if !LimitBody(rec, r, MaxBodyBytes) {
+			return
+		}
 		if method == "" {
 			next.ServeHTTP(rec, r)
 			return
