@@ -47,9 +47,17 @@ func validateLabels(labels map[string]string) error {
 
 // revisionName returns the full revision name for rev, a full name
 // "<service>-<suffix>" or only the suffix, as documented on
-// stage.Release.Revision; "" stays "".
+// stage.Release.Revision, derived by [stage.RevisionName] as stage/cloudrun
+// derives it (shortened when too long); "" stays "". A rev that no valid
+// name derives from is joined as it is, for Deploy to refuse.
 func revisionName(service, rev string) string {
-	if rev == "" || strings.HasPrefix(rev, service+"-") {
+	if rev == "" {
+		return ""
+	}
+	if name, err := stage.RevisionName(service, rev); err == nil {
+		return name
+	}
+	if strings.HasPrefix(rev, service+"-") {
 		return rev
 	}
 	return service + "-" + rev

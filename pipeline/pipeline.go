@@ -124,7 +124,9 @@ func WithAwaitProgress(f func(registry.AwaitProgress)) Option {
 
 // WithVerifiers sets the pre-traffic checks Release runs against the
 // candidate's preview URL after deploying it with no traffic, such as an
-// [HTTPCheck] or a gate through [GateVerifier]. The default is none.
+// [HTTPCheck] or a gate through [GateVerifier]. New refuses an HTTPCheck
+// when the prod service's name leaves no room for the "candidate" tag its
+// preview URL needs. The default is none.
 func WithVerifiers(v ...Verifier) Option {
 	return func(p *Pipeline) { p.verifiers = append([]Verifier(nil), v...) }
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/fake"
@@ -202,5 +203,55 @@ func TestAuditSaysWhatHappened(t *testing.T) {
 	events := w.log.Events()[n:]
 	if len(events) != 1 || events[0].Action != pipeline.ActionRollback || events[0].Decision != "unchanged" || events[0].Actor != "ops" || events[0].Before != events[0].After {
 		t.Fatalf("events of the second rollback %+v, want one rollback event, unchanged, by ops", events)
+	}
+}
+
+// TestLongServiceNames: on a 45-character prod service two release
+// candidates of one commit (v1.4.2-rc.1, v1.4.2-rc.2) are two revisions,
+// named as stage/cloudrun names them, and a pipeline with a pre-traffic
+// HTTPCheck is refused at New, since no release there can have a preview
+// URL. On the old code the fake refused the second release's name as too
+// long (or, shortened, both tags shared one revision) and New accepted the
+// check that every release would then fail.
+func TestLongServiceNames(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := fake.NewClock(time.Time{})
+	reg := fake.NewRegistry(fake.WithClock(clock))
+	dev := fake.NewService("api-dev", fake.WithClock(clock))
+	long := strings.Repeat("p", 45)
+	prod := fake.NewService(long, fake.WithClock(clock))
+	placeholder, err := reg.Push(ctx, repo+":placeholder", fake.NewImage("placeholder"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := prod.Deploy(ctx, stage.Release{Artifact: placeholder, Revision: "placeholder", Traffic: stage.RouteAll}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pipeline.New(reg, repo, dev, prod, pipeline.WithVerifiers(pipeline.HTTPCheck{})); !errors.Is(err, twostage.ErrInvalid) || !strings.Contains(err.Error(), "no room for the \"candidate\" tag") {
+		t.Errorf("New with an HTTPCheck on a %d-character prod service: %v, want ErrInvalid saying the candidate tag does not fit", len(long), err)
+	}
+	p, err := pipeline.New(reg, repo, dev, prod, pipeline.WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Dev(ctx, pipeline.DevInput{SHA: sha1, Branch: "main", Image: fake.NewImage(sha1)}); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, tag := range []string{"v1.4.2-rc.1", "v1.4.2-rc.2"} {
+		res, err := p.Release(ctx, pipeline.ReleaseInput{Tag: tag, SHA: sha1})
+		if err != nil {
+			t.Fatalf("Release(%s) on a %d-character service: %v", tag, len(long), err)
+		}
+		suffix, _ := stage.ReleaseSuffix(tag, sha1)
+		want, _ := stage.RevisionName(long, suffix)
+		if res.Revision.Name != want {
+			t.Errorf("Release(%s) = revision %q, want %q (stage.RevisionName)", tag, res.Revision.Name, want)
+		}
+		names[res.Revision.Name] = true
+	}
+	if len(names) != 2 {
+		t.Errorf("two tags gave revisions %v, want two", names)
 	}
 }

@@ -68,8 +68,8 @@ func ExampleReleaseSuffix() {
 	// v1.4.2 → v1-4-2-3f2a9c1
 	// v1.4.2+build.5 → v1-4-2-3f2a9c1
 	// V2.0.0-RC.1 → v2-0-0-rc-1-3f2a9c1
-	// payments-reconciliation-service-europe-west4-prod-v1-4-3f2a9c1 62
-	// payments-reconciliation-service-europe-west4-prod-v1-3f2a9c1-2 62
+	// payments-reconciliation-service-europe-west4-prod-da9c-3f2a9c1 62
+	// payments-reconciliation-service-europe-west4-prod-da9-3f2a9c1-2 63
 	// stage: release tag "+build.5" has no letters or digits before its build metadata to name a revision after; use a tag such as v1.4.2: invalid
 }
 

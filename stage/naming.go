@@ -1,6 +1,8 @@
 package stage
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -147,11 +149,15 @@ func AttemptSuffix(suffix string, n int) string {
 // and the "-<n>" of [AttemptSuffix] if any (a last '-'-separated part of 7
 // lower-case hexadecimal characters, optionally followed by one of digits),
 // or else its last 8 characters. A suffix of at most 8 characters is kept
-// whole. Cut, the front keeps as many of its leading characters as fit,
-// without a dangling '-'. For example, a 49-character service with
-// "v1-4-2-abcdef1" gives "<service>-v1-4-abcdef1". Shortening is
-// deterministic, but it can map two long tags on one commit to one name;
-// Deploy then adopts or refuses the existing revision as usual.
+// whole. Cut, the front keeps as many of its leading characters as fit
+// beside "-<hash4>", the first 4 hexadecimal digits of the SHA-256 of the
+// whole front, so that two tags on one commit still get two names: a
+// 49-character service with "v1-4-2-abcdef1" gives "<service>-<hash4>-abcdef1"
+// and with "v1-4-3-abcdef1" another hash; a 45-character service with
+// "v1-4-2-rc-1-abcdef1" gives "<service>-v1-4-<hash4>-abcdef1". Only when
+// fewer than 4 characters are left for the front is the hash shortened (at
+// worst dropped, when the service name leaves no room at all). Shortening is
+// deterministic; stage/cloudrun and package fake both derive names here.
 //
 // The service name is checked by [ValidateServiceName] and the result by
 // [ValidateRevisionName]: a suffix with characters a revision name cannot
@@ -175,8 +181,13 @@ func RevisionName(service, suffix string) (string, error) {
 	return name, nil
 }
 
-// shorten builds "<service>-<front>-<tail>" within MaxRevisionNameLen by
-// cutting the front part of suffix (see RevisionName).
+// shortHashLen is how many hexadecimal digits of the front's hash a
+// shortened name keeps (see RevisionName).
+const shortHashLen = 4
+
+// shorten builds "<service>-<front>-<hash4>-<tail>" within
+// MaxRevisionNameLen by cutting the front part of suffix and marking the
+// cut with a short hash of the whole front (see RevisionName).
 func shorten(service, suffix string) string {
 	tail := suffixTail(suffix)
 	front := strings.TrimRight(suffix[:len(suffix)-len(tail)], "-")
@@ -185,11 +196,13 @@ func shorten(service, suffix string) string {
 	if room <= 0 || front == "" {
 		return service + "-" + tail
 	}
-	front = strings.TrimRight(front[:min(room, len(front))], "-")
-	if front == "" {
-		return service + "-" + tail
+	sum := sha256.Sum256([]byte(front))
+	hash := hex.EncodeToString(sum[:])[:min(shortHashLen, room)]
+	keep := strings.TrimRight(front[:max(0, min(room-shortHashLen-1, len(front)))], "-")
+	if keep == "" {
+		return service + "-" + hash + "-" + tail
 	}
-	return service + "-" + front + "-" + tail
+	return service + "-" + keep + "-" + hash + "-" + tail
 }
 
 // suffixTail returns the part of suffix RevisionName keeps when shortening.

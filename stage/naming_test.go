@@ -165,15 +165,16 @@ func TestRevisionName(t *testing.T) {
 		{name: "full name given", service: "api", suffix: "api-v1-4-2-abcdef1", want: "api-v1-4-2-abcdef1"},
 		{name: "45-char service fits", service: s45, suffix: "v1-4-2-abcdef1", want: s45 + "-v1-4-2-abcdef1"},
 		{name: "exactly 63", service: s49, suffix: "v1-4-abcdef1", want: s49 + "-v1-4-abcdef1"},
-		{name: "49-char service shortened", service: s49, suffix: "v1-4-2-abcdef1", want: s49 + "-v1-4-abcdef1"},
-		{name: "49-char service with attempt", service: s49, suffix: "v1-4-2-abcdef1-3", want: s49 + "-v1-abcdef1-3"},
+		{name: "49-char service shortened", service: s49, suffix: "v1-4-2-abcdef1", want: s49 + "-da9c-abcdef1"},
+		{name: "49-char service with attempt", service: s49, suffix: "v1-4-2-abcdef1-3", want: s49 + "-da9-abcdef1-3"},
 		{name: "49-char service, dev attempt kept whole", service: s49, suffix: "abcdef1-12", want: s49 + "-abcdef1-12"},
-		{name: "front cut mid-part", service: s49, suffix: "v10-20-30-abcdef1", want: s49 + "-v10-2-abcdef1"},
-		{name: "front cut to fit exactly", service: service(47), suffix: "v1-4-2-abcdef1-99", want: service(47) + "-v1-4-abcdef1-99"},
+		{name: "front cut mid-part", service: s49, suffix: "v10-20-30-abcdef1", want: s49 + "-dcc6-abcdef1"},
+		{name: "front cut to fit exactly", service: service(47), suffix: "v1-4-2-abcdef1-99", want: service(47) + "-da9c-abcdef1-99"},
 		{name: "front dropped entirely", service: s49, suffix: "v1-4-2-abcdef1-12345", want: s49 + "-abcdef1-12345"},
-		{name: "long pre-release", service: "api", suffix: "v2-0-0-alpha-" + strings.Repeat("x", 60) + "-abcdef1", want: "api-v2-0-0-alpha-" + strings.Repeat("x", 38) + "-abcdef1"},
-		{name: "no sha: last 8 kept", service: s49, suffix: "custom-suffix-without-a-hash", want: s49 + "-cust-t-a-hash"},
-		{name: "full name shortened", service: s49, suffix: s49 + "-v1-4-2-abcdef1", want: s49 + "-v1-4-abcdef1"},
+		{name: "long pre-release", service: "api", suffix: "v2-0-0-alpha-" + strings.Repeat("x", 60) + "-abcdef1", want: "api-v2-0-0-alpha-" + strings.Repeat("x", 33) + "-d029-abcdef1"},
+		{name: "no sha: last 8 kept", service: s49, suffix: "custom-suffix-without-a-hash", want: s49 + "-1166-t-a-hash"},
+		{name: "full name shortened", service: s49, suffix: s49 + "-v1-4-2-abcdef1", want: s49 + "-da9c-abcdef1"},
+		{name: "45-char service, pre-release cut with a hash", service: s45, suffix: "v1-4-2-rc-1-abcdef1", want: s45 + "-v1-4-55c2-abcdef1"},
 		{name: "suffix with a dot", service: "api", suffix: "v1.4.2", wantErr: []string{`"api-v1.4.2"`, `'.' at position 7`, `did you mean "api-v1-4-2"`}},
 		{name: "upper-case suffix", service: "api", suffix: "V1-ABCDEF1", wantErr: []string{`"api-V1-ABCDEF1"`, `did you mean "api-v1-abcdef1"`}},
 		{name: "suffix ending with dash", service: "api", suffix: "v1-", wantErr: []string{"ends with '-'"}},
@@ -208,6 +209,37 @@ func TestRevisionName(t *testing.T) {
 	}
 }
 
+// TestShortenedNamesStayUnique: tags on one commit that differ only in the
+// part a long service name forces to cut get different revision names (a
+// short hash of the cut part), so each can be released. On the old
+// derivation both pairs mapped to one name.
+func TestShortenedNamesStayUnique(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		service string
+		tags    [2]string
+	}{
+		{service(45), [2]string{"v1.4.2-rc.1", "v1.4.2-rc.2"}},
+		{service(49), [2]string{"v1.4.2", "v1.4.3"}},
+		{service(49), [2]string{"v10.20.30", "v10.20.31"}},
+	} {
+		var got [2]string
+		for i, tag := range tc.tags {
+			suffix, err := stage.ReleaseSuffix(tag, sha40)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[i], err = stage.RevisionName(tc.service, suffix); err != nil {
+				t.Fatal(err)
+			}
+			checkName(t, tc.service, got[i])
+		}
+		if got[0] == got[1] {
+			t.Errorf("%d-character service: tags %q and %q both name revision %q", len(tc.service), tc.tags[0], tc.tags[1], got[0])
+		}
+	}
+}
+
 // TestDerivedNames checks the cases the design promises, end to end from a
 // tag and a commit.
 func TestDerivedNames(t *testing.T) {
@@ -218,8 +250,8 @@ func TestDerivedNames(t *testing.T) {
 		want              string
 	}{
 		{service(45), "v1.4.2", sha40, 1, service(45) + "-v1-4-2-abcdef1"},
-		{service(49), "v1.4.2", sha40, 1, service(49) + "-v1-4-abcdef1"},
-		{service(49), "V1.4.2+build.7", strings.ToUpper(sha40), 2, service(49) + "-v1-abcdef1-2"},
+		{service(49), "v1.4.2", sha40, 1, service(49) + "-da9c-abcdef1"},
+		{service(49), "V1.4.2+build.7", strings.ToUpper(sha40), 2, service(49) + "-da9-abcdef1-2"},
 		{"api", "v2.0.0-rc.1", sha40, 1, "api-v2-0-0-rc-1-abcdef1"},
 		{"api", "v2.0.0-rc.1", sha64, 3, "api-v2-0-0-rc-1-abcdef1-3"},
 	}
