@@ -34,6 +34,8 @@ func TestWIFDefaultsTable(t *testing.T) {
 				t.Errorf("Lint of the CLI's setup = %v, want no findings", fs)
 			}
 			repo := s.Repo
+			renamed := repo
+			renamed.Name = "app-renamed"
 			env := func(c wif.Claims, e string) wif.Claims { c["environment"] = e; return c }
 			tests := []struct {
 				name   string
@@ -50,6 +52,14 @@ func TestWIFDefaultsTable(t *testing.T) {
 				{"workflow_run on main in production", env(wif.GitHubClaims(repo, "workflow_run", "refs/heads/main"), "production"), ""},
 				{"push of tag vEVIL", wif.GitHubClaims(repo, "push", "refs/tags/vEVIL"), ""},
 				{"pull request", wif.GitHubClaims(repo, "pull_request", "refs/pull/1/merge"), ""},
+				{"push of tag v2.0.0-rc.1", wif.GitHubClaims(repo, "push", "refs/tags/v2.0.0-rc.1"), "release"},
+				{"renamed repository, push of tag v1.2.3", wif.GitHubClaims(renamed, "push", "refs/tags/v1.2.3"), "release"},
+				{"push to main in production", env(wif.GitHubClaims(repo, "push", "refs/heads/main"), "production"), "dev"},
+				{"workflow_dispatch on main in staging", env(wif.GitHubClaims(repo, "workflow_dispatch", "refs/heads/main"), "staging"), ""},
+				{"push of a non-release tag", wif.GitHubClaims(repo, "push", "refs/tags/nightly"), ""},
+				{"push of tag v1.2", wif.GitHubClaims(repo, "push", "refs/tags/v1.2"), ""},
+				{"push of a branch named like a tag", wif.GitHubClaims(repo, "push", "refs/heads/v1.2.3"), ""},
+				{"push to a feature branch", wif.GitHubClaims(repo, "push", "refs/heads/feature"), ""},
 			}
 			for _, p := range provision.GitHubProbes(repo, s.DevBranch, s.ProdEnvironment) {
 				tests = append(tests, struct {
