@@ -143,8 +143,10 @@ func hostOf(s string) string {
 	if i := strings.IndexByte(s, '/'); i >= 0 {
 		s = s[:i]
 	}
-	if h, _, err := net.SplitHostPort(s); err == nil {
-		s = h
+	if strings.IndexByte(s, ':') >= 0 { // SplitHostPort allocates an error for a bare host
+		if h, _, err := net.SplitHostPort(s); err == nil {
+			s = h
+		}
 	}
 	return strings.ToLower(s)
 }
