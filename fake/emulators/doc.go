@@ -19,6 +19,8 @@
 //	                                            resourcemanagerfake    google.cloud.resourcemanager.v3.Projects
 //	                                            monitoringfake         google.monitoring.v3.MetricService
 //	                                            (both the first two)   google.longrunning.Operations
+//	Host: ….run.app (not gRPC), any path        cloudrunfake           the data plane: service and tag URLs,
+//	                                                                   routed by the traffic split
 //	/v2/…                                       artifactregistryfake   OCI distribution (docker push, ggcr remote)
 //	/v1/token                                   stsfake                STS token exchange
 //	/v1/projects/-/serviceAccounts/E:generateAccessToken
@@ -48,6 +50,13 @@
 //     option.WithoutAuthentication() and
 //     option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))
 //     ([Set.ClientOptions]).
+//   - The services themselves (their uri, urls and tag URLs,
+//     "https://….run.app"): cloudrunfake.NewHTTPClient(ADDR) sends them to
+//     the Cloud Run emulator's data plane, which runs each revision's code
+//     (a handler registered with [WithCloudRunOptions] and
+//     cloudrunfake.WithHandler, else its image from this set's registry)
+//     and records request_count and request_latencies in the Monitoring
+//     emulator, visible after its 3-minute ingestion delay.
 //   - The OCI registry, the emulated LOCATION-docker.pkg.dev: the image
 //     "ADDR/PROJECT/REPOSITORY/IMAGE:TAG" over plain HTTP, parsed with
 //     go-containerregistry's name.Insecure (name.ParseReference(ref,
