@@ -73,7 +73,7 @@ func ExampleTokenSource() {
 	pool := wif.Pool{ProjectNumber: "123456789012", ID: "github"}
 	repo := wif.GitHubRepo{Owner: "octo-org", Name: "octo-repo", OwnerID: "65", ID: "74"}
 	provider := wif.GitHubProvider(pool, "github-actions", repo)
-	if err := srv.AddProvider(provider); err != nil {
+	if err := srv.AddProvider(stsProvider(provider)); err != nil {
 		log.Fatal(err)
 	}
 	srv.SetActionsClaims(wif.Claims{

@@ -83,7 +83,7 @@ func newTSEnv(t *testing.T) *tsEnv {
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	prov := wif.GitHubProvider(tsPool, "github-actions", tsRepo)
-	if err := srv.AddProvider(prov); err != nil {
+	if err := srv.AddProvider(stsProvider(prov)); err != nil {
 		t.Fatal(err)
 	}
 	srv.SetActionsClaims(tsClaims(nil))
@@ -127,7 +127,7 @@ func TestTokenSourceEndToEnd(t *testing.T) {
 	want := stsfake.Identity{
 		Principal: "principal://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/github/subject/repo:74:run:1234567890:1",
 		Provider:  e.provider.Name(),
-		Pool:      wif.Pool{ProjectNumber: "123456789012", ID: "github"},
+		Pool:      "projects/123456789012/locations/global/workloadIdentityPools/github",
 		Attributes: map[string]string{
 			"google.subject": "repo:74:run:1234567890:1", "attribute.repository": "octo-org/octo-repo",
 			"attribute.repository_id": "74", "attribute.repository_owner_id": "65", "attribute.ref": "refs/heads/main",
@@ -220,7 +220,7 @@ func TestTokenSourceFailures(t *testing.T) {
 		setup: func(e *tsEnv) (wif.Provider, *wif.GitHubOIDC) {
 			p := e.provider
 			p.Pool.Disabled = true
-			if err := e.srv.AddProvider(p); err != nil {
+			if err := e.srv.AddProvider(stsProvider(p)); err != nil {
 				panic(err)
 			}
 			return p, e.gh
@@ -240,7 +240,7 @@ func TestTokenSourceFailures(t *testing.T) {
 		setup: func(e *tsEnv) (wif.Provider, *wif.GitHubOIDC) {
 			p := e.provider
 			p.Issuer = "https://gitlab.example.com"
-			if err := e.srv.AddProvider(p); err != nil {
+			if err := e.srv.AddProvider(stsProvider(p)); err != nil {
 				panic(err)
 			}
 			return p, e.gh
@@ -580,4 +580,13 @@ func FuzzDecodeClaims(f *testing.F) {
 			t.Fatalf("DecodeClaims(%q) = nil claims without an error", s)
 		}
 	})
+}
+
+// stsProvider is the provider as the STS emulator takes it (stsfake
+// imports nothing of package wif).
+func stsProvider(p wif.Provider) stsfake.Provider {
+	return stsfake.Provider{
+		Name: p.Name(), IssuerURI: p.IssuerURI(), AllowedAudiences: p.AllowedAudiences,
+		AttributeMapping: p.AttributeMapping, AttributeCondition: p.AttributeCondition, Disabled: p.Pool.Disabled,
+	}
 }

@@ -66,7 +66,7 @@ func TestKeylessAuthWithEmulators(t *testing.T) {
 		t.Fatal("wifConfig does not describe a complete wif setup")
 	}
 	sts := set.STS()
-	if err := sts.AddProvider(setup.Provider); err != nil {
+	if err := sts.AddProvider(stsProvider(setup.Provider)); err != nil {
 		t.Fatal(err)
 	}
 	requestToken := sts.RequestToken()
@@ -280,7 +280,7 @@ func TestKeylessImpersonationWithEmulators(t *testing.T) {
 		t.Fatal("incomplete wif setup")
 	}
 	sts := set.STS()
-	if err := sts.AddProvider(setup.Provider); err != nil {
+	if err := sts.AddProvider(stsProvider(setup.Provider)); err != nil {
 		t.Fatal(err)
 	}
 	sts.SetActionsClaims(wif.GitHubClaims(setup.Repo, "push", "refs/heads/main"))
@@ -330,5 +330,14 @@ func TestKeylessImpersonationWithEmulators(t *testing.T) {
 	// token and the service account's.
 	if diff := cmp.Diff([]string{"", "", deployer}, sas); diff != "" {
 		t.Errorf("issued tokens' service accounts mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// stsProvider is the provider as the STS emulator takes it (stsfake
+// imports nothing of package wif).
+func stsProvider(p wif.Provider) stsfake.Provider {
+	return stsfake.Provider{
+		Name: p.Name(), IssuerURI: p.IssuerURI(), AllowedAudiences: p.AllowedAudiences,
+		AttributeMapping: p.AttributeMapping, AttributeCondition: p.AttributeCondition, Disabled: p.Pool.Disabled,
 	}
 }

@@ -178,7 +178,7 @@ func newStory(t *testing.T, bin string, kind workflows.Build, files map[string]s
 		t.Fatal("the story's wif section is incomplete")
 	}
 	sts := set.STS()
-	if err := sts.AddProvider(setup.Provider); err != nil {
+	if err := sts.AddProvider(stsProvider(setup.Provider)); err != nil {
 		t.Fatal(err)
 	}
 	actionDir := must(filepath.Abs("."))

@@ -260,7 +260,7 @@ func (s *Set) start() error {
 	if s.iam, err = iamfake.NewServer(append(iamOpts, iamfake.WithoutListener())...); err != nil {
 		return fmt.Errorf("emulators: starting IAM: %w", err)
 	}
-	stsOpts := append([]stsfake.Option{stsfake.WithClock(cfg.clock), stsfake.WithLogger(cfg.logger)}, cfg.sts...)
+	stsOpts := append([]stsfake.Option{stsfake.WithClock(cfg.clock), stsfake.WithLogger(cfg.logger), stsfake.WithIAM(s.iam)}, cfg.sts...)
 	if s.sts, err = stsfake.NewServer(append(stsOpts, stsfake.WithoutListener())...); err != nil {
 		return fmt.Errorf("emulators: starting STS: %w", err)
 	}

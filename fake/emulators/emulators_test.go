@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -359,5 +360,59 @@ func TestMonitoringThroughOneAddress(t *testing.T) {
 	}
 	if n := set.Monitoring().Count("ListTimeSeries"); n < 1 {
 		t.Errorf("Monitoring().Calls() = %d, want at least 1", n)
+	}
+}
+
+// TestProviderCreatedThroughIAMServesSTS: a provider created through the
+// emulated IAM API (as `twostage wif apply` creates it) is what STS judges
+// a keyless exchange by, with no Go call to register it; disabling it
+// through the API makes STS refuse.
+func TestProviderCreatedThroughIAMServesSTS(t *testing.T) {
+	t.Parallel()
+	set := start(t, emulators.WithIAMOptions(iamfake.WithProject("proj", "123456789012")))
+	ctx := t.Context()
+	svc, err := iam.NewService(ctx, set.IAMClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pools := svc.Projects.Locations.WorkloadIdentityPools
+	if _, err := pools.Create("projects/proj/locations/global", &iam.WorkloadIdentityPool{}).WorkloadIdentityPoolId("github").Context(ctx).Do(); err != nil {
+		t.Fatal(err)
+	}
+	const name = "projects/123456789012/locations/global/workloadIdentityPools/github/providers/actions"
+	prov := &iam.WorkloadIdentityPoolProvider{
+		Oidc:               &iam.Oidc{IssuerUri: iamfake.GitHubIssuer},
+		AttributeMapping:   map[string]string{"google.subject": "assertion.sub", "attribute.repository_id": "assertion.repository_id"},
+		AttributeCondition: "assertion.repository_id == '74'",
+	}
+	if _, err := pools.Providers.Create("projects/proj/locations/global/workloadIdentityPools/github", prov).WorkloadIdentityPoolProviderId("actions").Context(ctx).Do(); err != nil {
+		t.Fatal(err)
+	}
+	exchange := func(repoID string) (int, string) {
+		jwt := set.STS().IssueToken(map[string]any{"sub": "repo:octo/app", "repository_id": repoID, "aud": "https://iam.googleapis.com/" + name}, time.Minute)
+		form := url.Values{
+			"grant_type": {stsfake.GrantTypeTokenExchange}, "requested_token_type": {stsfake.TokenTypeAccessToken},
+			"subject_token_type": {stsfake.TokenTypeJWT}, "scope": {"https://www.googleapis.com/auth/cloud-platform"},
+			"audience": {"//iam.googleapis.com/" + name}, "subject_token": {jwt},
+		}
+		resp, err := set.HTTPClient().PostForm(set.TokenURL(), form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := exchange("74"); code != http.StatusOK {
+		t.Errorf("exchange for the provider created through IAM: %d %s, want 200", code, body)
+	}
+	if code, body := exchange("75"); code != http.StatusBadRequest || !strings.Contains(body, "unauthorized_client") {
+		t.Errorf("exchange refused by the condition: %d %s, want 400 unauthorized_client", code, body)
+	}
+	if _, err := pools.Providers.Patch(name, &iam.WorkloadIdentityPoolProvider{Disabled: true}).UpdateMask("disabled").Context(ctx).Do(); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := exchange("74"); code != http.StatusBadRequest || !strings.Contains(body, "invalid_target") {
+		t.Errorf("exchange after disabling the provider: %d %s, want 400 invalid_target", code, body)
 	}
 }

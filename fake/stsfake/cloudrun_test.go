@@ -135,7 +135,7 @@ func TestCloudRunCallWithFederatedToken(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = sts.Close() })
 	provider := wif.GitHubProvider(pool, "github-actions", repo)
-	if err := sts.AddProvider(provider); err != nil {
+	if err := sts.AddProvider(stsProvider(provider)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -229,5 +229,14 @@ func TestCloudRunCallWithFederatedToken(t *testing.T) {
 	t.Cleanup(func() { _ = anon.Close() })
 	if _, err := anon.GetService(ctx, &runpb.GetServiceRequest{Name: svc.GetName()}); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("GetService without a token: %v, want Unauthenticated", err)
+	}
+}
+
+// stsProvider is the provider as the STS emulator takes it (stsfake
+// imports nothing of package wif).
+func stsProvider(p wif.Provider) stsfake.Provider {
+	return stsfake.Provider{
+		Name: p.Name(), IssuerURI: p.IssuerURI(), AllowedAudiences: p.AllowedAudiences,
+		AttributeMapping: p.AttributeMapping, AttributeCondition: p.AttributeCondition, Disabled: p.Pool.Disabled,
 	}
 }

@@ -12,8 +12,11 @@
 //   - the Security Token Service token exchange (POST /v1/token,
 //     [Server.TokenURL]), which verifies the subject token's signature,
 //     expiry, issuer and audience, finds the provider by the STS audience
-//     (register providers with [Server.AddProvider]) and applies its
-//     attribute mapping and condition with provision.Evaluate;
+//     (providers registered with [Server.AddProvider], or found in the IAM
+//     emulator given to [WithIAM], as the real STS finds them in IAM) and
+//     applies its
+//     attribute mapping and condition with its own CEL environment (it imports
+//     nothing of package wif, whose evaluator it is the judge of);
 //   - the IAM Credentials generateAccessToken method for service-account
 //     impersonation ([Server.AllowImpersonation]).
 //
@@ -46,7 +49,17 @@
 // googleapis/google-cloud-ruby PR #31568; the limit of this API itself is
 // unverified).
 //
+// Attribute mappings and conditions are judged by the emulator's own
+// cel-go environment, written from the iam/v1 WorkloadIdentityPoolProvider
+// documentation (variables assertion, google, attribute; google.subject at
+// most 127 bytes; the extract function; an empty condition accepts); a
+// table test holds it and wif/provision.Evaluate to the same verdicts.
+//
 // Unverified (no source at hand; the real services may differ):
+//   - a mapping whose evaluation fails (a missing claim) or gives a
+//     non-string refuses the token (invalid_grant); a condition that fails
+//     to evaluate refuses it like a false one; an empty google.subject is
+//     refused; the exact matching rules of extract;
 //   - the texts of the invalid_grant and unauthorized_client answers other
 //     than those above (signature, expiry, nbf, issuer, audience, mapping);
 //   - the Actions endpoint's 401 body, its default audience (the owner's

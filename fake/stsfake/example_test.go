@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/twostage/twostage/fake/stsfake"
-	"github.com/twostage/twostage/wif"
 )
 
 // The emulator signs GitHub-like ID tokens and exchanges them like STS,
@@ -19,21 +18,25 @@ func Example() {
 		panic(err)
 	}
 	defer srv.Close()
-	provider := wif.GitHubProvider(wif.Pool{ProjectNumber: "123", ID: "github"}, "actions",
-		wif.GitHubRepo{Owner: "octo", Name: "app", OwnerID: "7", ID: "42"})
+	provider := stsfake.Provider{
+		Name:               "projects/123/locations/global/workloadIdentityPools/github/providers/actions",
+		AttributeMapping:   map[string]string{"google.subject": "assertion.sub", "attribute.repository_id": "assertion.repository_id"},
+		AttributeCondition: "assertion.repository_owner_id == '7' && assertion.repository_id == '42'",
+	}
 	if err := srv.AddProvider(provider); err != nil {
 		panic(err)
 	}
+	audience := "//iam.googleapis.com/" + provider.Name
 	for _, repoID := range []string{"42", "99"} {
-		jwt := srv.IssueToken(wif.Claims{
+		jwt := srv.IssueToken(map[string]any{
 			"repository_id": repoID, "repository_owner_id": "7", "repository": "octo/x",
 			"ref": "refs/heads/main", "ref_type": "branch", "event_name": "push", "actor_id": "1",
 			"sub": "repo:octo/x:ref:refs/heads/main", "workflow_ref": "octo/x/.github/workflows/d.yml@refs/heads/main",
-			"run_id": "1", "run_attempt": "1", "aud": provider.Audience(),
+			"run_id": "1", "run_attempt": "1", "aud": audience,
 		}, 5*time.Minute)
 		resp, err := srv.Client().PostForm(srv.TokenURL(), url.Values{
 			"grant_type":           {"urn:ietf:params:oauth:grant-type:token-exchange"},
-			"audience":             {provider.Audience()},
+			"audience":             {audience},
 			"scope":                {"https://www.googleapis.com/auth/cloud-platform"},
 			"requested_token_type": {"urn:ietf:params:oauth:token-type:access_token"},
 			"subject_token":        {jwt},

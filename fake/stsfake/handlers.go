@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"github.com/twostage/twostage/internal/emulator"
-	"github.com/twostage/twostage/wif"
-	"github.com/twostage/twostage/wif/provision"
 )
 
 func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
@@ -61,11 +59,11 @@ func (s *Server) handleActions(w http.ResponseWriter, r *http.Request) {
 	aud := r.URL.Query().Get("audience")
 	if aud == "" {
 		// GitHub's default audience is the owner's URL (unverified).
-		aud = "https://github.com/" + claims.String("repository_owner")
+		aud = "https://github.com/" + claimString(claims, "repository_owner")
 	}
 	claims["aud"] = aud
 	jwt := s.IssueToken(claims, ActionsTokenLifetime)
-	s.logger.Debug("stsfake: issued an Actions OIDC token", "audience", aud, "repository", claims.String("repository"))
+	s.logger.Debug("stsfake: issued an Actions OIDC token", "audience", aud, "repository", claimString(claims, "repository"))
 	writeJSON(w, http.StatusOK, map[string]any{"count": len(jwt), "value": jwt})
 }
 
@@ -107,16 +105,14 @@ func (s *Server) handleSTS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	aud := f.Get("audience")
-	ref, err := wif.ParseAudience(aud)
-	if err != nil || !strings.HasPrefix(aud, "//") {
+	name, ok := strings.CutPrefix(aud, "//iam.googleapis.com/")
+	if _, valid := parseProviderName(name); !ok || !valid {
 		// Text quoted in google-github-actions/auth issue #60.
 		stsError(w, http.StatusBadRequest, "invalid_request", `Invalid value for "audience". This value should be the full resource name of the Identity Provider. See https://cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token for the list of possible formats.`)
 		return
 	}
-	s.mu.Lock()
-	p, ok := s.providers[ref.Name()]
-	s.mu.Unlock()
-	if !ok || p.Pool.Disabled {
+	p, ok := s.provider(name)
+	if !ok || p.Disabled {
 		// Text quoted in google-github-actions/auth issues #161 and #334.
 		stsError(w, http.StatusBadRequest, "invalid_target", `The target service indicated by the "audience" parameters is invalid. This might either be because the pool or provider is disabled or deleted or because it doesn't exist.`)
 		return
@@ -137,45 +133,46 @@ func (s *Server) handleSTS(w http.ResponseWriter, r *http.Request) {
 		stsError(w, http.StatusBadRequest, "invalid_grant", "ID Token is not valid yet: nbf is in the future.")
 		return
 	}
-	if iss := claims.String("iss"); iss != p.IssuerURI() || iss != s.issuer {
-		stsError(w, http.StatusBadRequest, "invalid_grant", fmt.Sprintf("The issuer in ID Token %s does not match the expected ISS %s.", iss, p.IssuerURI()))
+	if iss := claimString(claims, "iss"); iss != p.issuer() || iss != s.issuer {
+		stsError(w, http.StatusBadRequest, "invalid_grant", fmt.Sprintf("The issuer in ID Token %s does not match the expected ISS %s.", iss, p.issuer()))
 		return
 	}
-	allowed := p.TokenAudiences()
+	allowed := p.audiences()
 	if !slices.ContainsFunc(tokenAudiences(claims), func(a string) bool { return slices.Contains(allowed, a) }) {
 		// Text unverified; google-github-actions/auth issue #29 quotes an
 		// older "The audience in JWT does not match the expected values."
 		stsError(w, http.StatusBadRequest, "invalid_grant", fmt.Sprintf("The audience in ID Token [%s] does not match the expected audience %s.", strings.Join(tokenAudiences(claims), ", "), allowed[0]))
 		return
 	}
-	m, err := s.eval.Evaluate(p, claims)
+	m, err := s.judge.apply(p.AttributeMapping, p.AttributeCondition, claims)
 	if err != nil {
 		stsError(w, http.StatusBadRequest, "invalid_grant", fmt.Sprintf("The provider's attribute mapping or condition is invalid: %v", err))
 		return
 	}
-	if !m.Accepted {
-		switch {
-		case m.Reason == provision.ReasonConditionRejected:
+	if !m.accepted {
+		switch m.reason {
+		case reasonCondition:
 			stsError(w, http.StatusBadRequest, "unauthorized_client", "The given credential is rejected by the attribute condition.")
-		case strings.HasPrefix(m.Reason, "google.subject is ") && strings.Contains(m.Reason, "more than"):
+		case reasonSubject:
 			stsError(w, http.StatusBadRequest, "invalid_grant", "The size of mapped attribute google.subject exceeds the 127 bytes limit. Either modify your attribute mapping or the incoming assertion to produce a mapped attribute that is less than 127 bytes.")
 		default:
-			stsError(w, http.StatusBadRequest, "invalid_grant", "The attribute mapping could not be applied: "+m.Reason+".")
+			stsError(w, http.StatusBadRequest, "invalid_grant", "The attribute mapping could not be applied: "+m.reason+".")
 		}
 		return
 	}
+	pool, _ := parseProviderName(p.Name)
 	tok := "ya29.stsfake-" + randomHex(24)
 	id := Identity{
-		Principal:  wif.SubjectPrincipal(p.Pool, m.Subject()).String(),
-		Provider:   p.Name(),
-		Pool:       wif.Pool{ProjectNumber: p.Pool.ProjectNumber, ID: p.Pool.ID},
-		Attributes: m.Attributes,
-		Groups:     m.Groups,
+		Principal:  "principal://iam.googleapis.com/" + pool + "/subject/" + m.attributes["google.subject"],
+		Provider:   p.Name,
+		Pool:       pool,
+		Attributes: m.attributes,
+		Groups:     m.groups,
 		Scopes:     scopes,
 		Expiry:     now.Add(AccessTokenLifetime),
 	}
 	s.store(tok, id)
-	s.logger.Debug("stsfake: exchanged a token", "provider", p.Name(), "principal", id.Principal)
+	s.logger.Debug("stsfake: exchanged a token", "provider", p.Name, "principal", id.Principal)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token":      tok,
 		"issued_token_type": TokenTypeAccessToken,
@@ -259,7 +256,7 @@ func (s *Server) handleGenerateAccessToken(w http.ResponseWriter, r *http.Reques
 	})
 }
 
-func tokenAudiences(c wif.Claims) []string {
+func tokenAudiences(c map[string]any) []string {
 	switch v := c["aud"].(type) {
 	case string:
 		return []string{v}
@@ -273,13 +270,6 @@ func tokenAudiences(c wif.Claims) []string {
 		return out
 	}
 	return nil
-}
-
-func poolNumber(p wif.Pool) string {
-	if p.ProjectNumber != "" {
-		return p.ProjectNumber
-	}
-	return p.Project
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -35,7 +35,7 @@ func TestRegistryPushWithFederatedToken(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = sts.Close() })
 	provider := wif.GitHubProvider(pool, "github-actions", repo)
-	if err := sts.AddProvider(provider); err != nil {
+	if err := sts.AddProvider(stsProvider(provider)); err != nil {
 		t.Fatal(err)
 	}
 	sts.SetActionsClaims(claims())

@@ -19,9 +19,8 @@ import (
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/fake/emulation"
+	"github.com/twostage/twostage/fake/iamfake"
 	"github.com/twostage/twostage/internal/emulator"
-	"github.com/twostage/twostage/wif"
-	"github.com/twostage/twostage/wif/provision"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -52,6 +51,7 @@ type options struct {
 	issuer       string
 	requestToken string
 	key          *rsa.PrivateKey
+	iam          *iamfake.Server
 }
 
 // The methods the emulator serves, as WithErrorInjection, InjectError,
@@ -120,8 +120,8 @@ func WithClock(c twostage.Clock) Option { return func(o *options) { o.Clock = c 
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.Logger = l } }
 
 // WithIssuer sets the iss of the tokens the server signs, and the issuer
-// STS trusts the server's key for. The default is wif.GitHubIssuer, so
-// providers built with wif.GitHubProvider work unchanged.
+// STS trusts the server's key for. The default is [GitHubIssuer], so
+// providers configured for GitHub Actions work unchanged.
 func WithIssuer(iss string) Option { return func(o *options) { o.issuer = iss } }
 
 // WithRequestToken sets the bearer token the Actions request endpoint
@@ -141,8 +141,9 @@ type Identity struct {
 	// Provider is the resource name of the provider that accepted the
 	// subject token.
 	Provider string
-	// Pool is the provider's pool (ProjectNumber and ID).
-	Pool wif.Pool
+	// Pool is the resource name of the provider's pool,
+	// "projects/NUMBER/locations/global/workloadIdentityPools/POOL".
+	Pool string
 	// Attributes are the mapped attributes ("google.subject",
 	// "attribute.repository_id", …).
 	Attributes map[string]string
@@ -162,20 +163,27 @@ func (id Identity) Matches(member string) bool {
 	if id.ServiceAccount != "" {
 		return member == "serviceAccount:"+id.ServiceAccount
 	}
-	p, err := wif.ParsePrincipal(member)
-	if err != nil || p.Pool.ProjectNumber != id.Pool.ProjectNumber || p.Pool.ID != id.Pool.ID {
+	// principal://iam.googleapis.com/POOL/subject/SUBJECT and
+	// principalSet://iam.googleapis.com/POOL/{group/G, attribute.NAME/V, *}
+	// (IAM's principal identifiers for workload identity pools).
+	if rest, ok := strings.CutPrefix(member, "principal://iam.googleapis.com/"+id.Pool+"/"); ok {
+		sub, ok := strings.CutPrefix(rest, "subject/")
+		return ok && sub == id.Attributes["google.subject"]
+	}
+	rest, ok := strings.CutPrefix(member, "principalSet://iam.googleapis.com/"+id.Pool+"/")
+	if !ok {
 		return false
 	}
-	switch p.Kind {
-	case wif.KindSubject:
-		return id.Attributes["google.subject"] == p.Subject
-	case wif.KindAttribute:
-		v, ok := id.Attributes["attribute."+p.Attribute]
-		return ok && v == p.Value
-	case wif.KindGroup:
-		return slices.Contains(id.Groups, p.Value)
-	case wif.KindAll:
+	if rest == "*" {
 		return true
+	}
+	if g, ok := strings.CutPrefix(rest, "group/"); ok {
+		return slices.Contains(id.Groups, g)
+	}
+	if a, ok := strings.CutPrefix(rest, "attribute."); ok {
+		name, value, ok := strings.Cut(a, "/")
+		v, has := id.Attributes["attribute."+name]
+		return ok && has && v == value
 	}
 	return false
 }
@@ -203,20 +211,21 @@ type Server struct {
 	requestToken string
 	key          *rsa.PrivateKey
 	kid          string
-	eval         provision.Evaluator // caches the providers' compiled CEL
+	judge        judge // caches the providers' compiled CEL
+	iam          *iamfake.Server
 
-	mu             sync.Mutex // guards everything below
-	providers      map[string]wif.Provider
+	mu             sync.Mutex          // guards everything below
+	providers      map[string]Provider // by name
 	tokens         map[string]Identity
 	order          []string // access tokens in issue order
-	actionsClaims  wif.Claims
+	actionsClaims  map[string]any
 	impersonations map[string][]string // email → members allowed
 }
 
 // NewServer starts an emulator on loopback (see WithAddress). Close it when
 // done.
 func NewServer(opts ...Option) (*Server, error) {
-	o := options{issuer: wif.GitHubIssuer}
+	o := options{issuer: GitHubIssuer}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(&o)
@@ -241,7 +250,8 @@ func NewServer(opts ...Option) (*Server, error) {
 		requestToken:   o.requestToken,
 		key:            o.key,
 		kid:            keyID(&o.key.PublicKey),
-		providers:      make(map[string]wif.Provider),
+		providers:      make(map[string]Provider),
+		iam:            o.iam,
 		tokens:         make(map[string]Identity),
 		impersonations: make(map[string][]string),
 	}
@@ -345,11 +355,12 @@ func (s *Server) Count(method string) int { return s.kit.Log.Count(method) }
 // ResetRequests empties the request log and its counts.
 func (s *Server) ResetRequests() { s.kit.Log.Reset() }
 
-// TokenURL returns the STS token endpoint, for wif.WithTokenURL.
+// TokenURL returns the STS token endpoint (the token URL of an external
+// account configuration).
 func (s *Server) TokenURL() string { return s.URL() + "/v1/token" }
 
 // IAMCredentialsURL returns the base URL of the IAM Credentials API, for
-// wif.WithIAMCredentialsURL.
+// an impersonating client.
 func (s *Server) IAMCredentialsURL() string { return s.URL() }
 
 // IssuerURL returns the issuer (iss) of the tokens the server signs; STS
@@ -360,7 +371,7 @@ func (s *Server) IssuerURL() string { return s.issuer }
 func (s *Server) DiscoveryURL() string { return s.URL() + "/.well-known/openid-configuration" }
 
 // ActionsRequestURL returns the value $ACTIONS_ID_TOKEN_REQUEST_URL would
-// have, for wif.GitHubOIDC.RequestURL.
+// have in a GitHub Actions job.
 func (s *Server) ActionsRequestURL() string { return s.URL() + "/actions/token?api-version=2.0" }
 
 // RequestToken returns the bearer token the Actions request endpoint
@@ -370,32 +381,63 @@ func (s *Server) RequestToken() string { return s.requestToken }
 // SetActionsClaims sets the claims of the tokens the Actions request
 // endpoint returns; iss, aud, iat, nbf, exp and jti are filled in per
 // request. Until it is called the endpoint answers 404.
-func (s *Server) SetActionsClaims(c wif.Claims) {
+func (s *Server) SetActionsClaims(c map[string]any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.actionsClaims = maps.Clone(c)
 }
 
 // AddProvider registers (or replaces) a provider; STS finds it by the
-// audience of the exchange. Its pool must name the project by number
-// (Pool.ProjectNumber, or a numeric Pool.Project).
-func (s *Server) AddProvider(p wif.Provider) error {
-	if _, err := wif.ParseAudience(p.Audience()); err != nil {
-		return fmt.Errorf("stsfake: adding provider: %w", err)
+// audience of the exchange. Its Name must name the project by number
+// ("projects/123456789012/locations/global/workloadIdentityPools/P/providers/X").
+// Providers created through the IAM emulator given to [WithIAM] need no
+// AddProvider.
+func (s *Server) AddProvider(p Provider) error {
+	if _, ok := parseProviderName(p.Name); !ok {
+		return fmt.Errorf("stsfake: adding provider: name %q is not projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/ID (its project is not a project number, or it is malformed)", p.Name)
 	}
-	p = p.Clone()
-	p.Pool = wif.Pool{ProjectNumber: poolNumber(p.Pool), ID: p.Pool.ID, Disabled: p.Pool.Disabled}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.providers[p.Name()] = p
+	s.providers[p.Name] = p.clone()
 	return nil
 }
 
-// RemoveProvider forgets a provider, as if it had been deleted.
-func (s *Server) RemoveProvider(p wif.Provider) {
+// RemoveProvider forgets the provider with the resource name, as if it had
+// been deleted.
+func (s *Server) RemoveProvider(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.providers, p.Name())
+	delete(s.providers, name)
+}
+
+// provider returns the provider with the resource name: one added with
+// AddProvider, else one of the IAM emulator of WithIAM (with its pool's
+// disabled state), and whether it exists.
+func (s *Server) provider(name string) (Provider, bool) {
+	s.mu.Lock()
+	p, ok := s.providers[name]
+	s.mu.Unlock()
+	if ok || s.iam == nil {
+		return p, ok
+	}
+	ip := s.iam.Provider(name)
+	if ip == nil {
+		return Provider{}, false
+	}
+	p = Provider{
+		Name:               name,
+		AttributeMapping:   ip.AttributeMapping,
+		AttributeCondition: ip.AttributeCondition,
+		Disabled:           ip.Disabled || ip.State != "" && ip.State != "ACTIVE",
+	}
+	if ip.Oidc != nil {
+		p.IssuerURI, p.AllowedAudiences = ip.Oidc.IssuerUri, ip.Oidc.AllowedAudiences
+	}
+	pool, _ := parseProviderName(name)
+	if pl := s.iam.Pool(pool); pl == nil || pl.Disabled || pl.State != "" && pl.State != "ACTIVE" {
+		p.Disabled = true
+	}
+	return p, true
 }
 
 // AllowImpersonation lets the identities matching any of members (IAM
@@ -452,11 +494,11 @@ func (s *Server) IdentityFromHeader(authorization string) (Identity, bool) {
 // IssueToken signs an RS256 JWT with claims. It fills in iss (the
 // server's issuer), iat and nbf (now) and exp (now + ttl) when claims lack
 // them. It panics if claims cannot be encoded as JSON.
-func (s *Server) IssueToken(claims wif.Claims, ttl time.Duration) string {
+func (s *Server) IssueToken(claims map[string]any, ttl time.Duration) string {
 	now := s.clock.Now()
 	c := maps.Clone(claims)
 	if c == nil {
-		c = wif.Claims{}
+		c = map[string]any{}
 	}
 	setDefault(c, "iss", s.issuer)
 	setDefault(c, "iat", now.Unix())
@@ -480,7 +522,7 @@ func (s *Server) IssueToken(claims wif.Claims, ttl time.Duration) string {
 	return signed + "." + b64(sig)
 }
 
-func setDefault(c wif.Claims, k string, v any) {
+func setDefault(c map[string]any, k string, v any) {
 	if _, ok := c[k]; !ok {
 		c[k] = v
 	}
@@ -488,7 +530,7 @@ func setDefault(c wif.Claims, k string, v any) {
 
 // verify checks a JWT's signature with the server's key and returns its
 // claims.
-func (s *Server) verify(jwt string) (wif.Claims, error) {
+func (s *Server) verify(jwt string) (map[string]any, error) {
 	parts := strings.Split(jwt, ".")
 	if len(parts) != 3 {
 		return nil, errors.New("not a JWT")
@@ -515,5 +557,13 @@ func (s *Server) verify(jwt string) (wif.Claims, error) {
 	if err := rsa.VerifyPKCS1v15(&s.key.PublicKey, crypto.SHA256, sum[:], sig); err != nil {
 		return nil, errors.New("invalid JWT signature")
 	}
-	return wif.DecodeClaims(jwt)
+	pb, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, errors.New("malformed JWT payload")
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(pb, &claims); err != nil || claims == nil {
+		return nil, errors.New("malformed JWT payload")
+	}
+	return claims, nil
 }

@@ -47,7 +47,7 @@ func newServer(t *testing.T) (*stsfake.Server, *fake.Clock, wif.Provider) {
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	p := wif.GitHubProvider(pool, "github-actions", repo)
-	if err := srv.AddProvider(p); err != nil {
+	if err := srv.AddProvider(stsProvider(p)); err != nil {
 		t.Fatal(err)
 	}
 	return srv, clk, p
@@ -317,7 +317,7 @@ func TestAddProviderNeedsNumber(t *testing.T) {
 	t.Parallel()
 	srv, _, _ := newServer(t)
 	p := wif.GitHubProvider(wif.Pool{Project: "my-project", ID: "github"}, "github-actions", repo)
-	if err := srv.AddProvider(p); err == nil || !strings.Contains(err.Error(), "not a project number") {
+	if err := srv.AddProvider(stsProvider(p)); err == nil || !strings.Contains(err.Error(), "not a project number") {
 		t.Errorf("AddProvider = %v, want a project-number error", err)
 	}
 }
@@ -340,7 +340,7 @@ func TestErrorInjection(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	p := wif.GitHubProvider(pool, "github-actions", repo)
-	if err := srv.AddProvider(p); err != nil {
+	if err := srv.AddProvider(stsProvider(p)); err != nil {
 		t.Fatal(err)
 	}
 	srv.SetActionsClaims(claims())
@@ -373,7 +373,7 @@ func BenchmarkExchange(b *testing.B) {
 	}
 	defer srv.Close()
 	p := wif.GitHubProvider(pool, "github-actions", repo)
-	if err := srv.AddProvider(p); err != nil {
+	if err := srv.AddProvider(stsProvider(p)); err != nil {
 		b.Fatal(err)
 	}
 	c := claims()

@@ -95,7 +95,7 @@ func TestNoSecretsInOutput(t *testing.T) {
 	pool := wif.Pool{Project: "my-project", ProjectNumber: "123456789012", ID: "github"}
 	repoID := wif.GitHubRepo{Owner: "octo-org", Name: "octo-repo", OwnerID: "65", ID: "74"}
 	prov := wif.GitHubProvider(pool, "github-actions", repoID)
-	if err := sts.AddProvider(prov); err != nil {
+	if err := sts.AddProvider(stsProvider(prov)); err != nil {
 		t.Fatal(err)
 	}
 	sts.SetActionsClaims(wif.Claims{
@@ -338,5 +338,14 @@ func TestInputsValidatedBeforeAnyCall(t *testing.T) {
 		if calls := e.in.calls(); len(calls) != 0 {
 			t.Fatalf("%s: %d API calls before the input was refused: %v", tc.name, len(calls), calls)
 		}
+	}
+}
+
+// stsProvider is the provider as the STS emulator takes it (stsfake
+// imports nothing of package wif).
+func stsProvider(p wif.Provider) stsfake.Provider {
+	return stsfake.Provider{
+		Name: p.Name(), IssuerURI: p.IssuerURI(), AllowedAudiences: p.AllowedAudiences,
+		AttributeMapping: p.AttributeMapping, AttributeCondition: p.AttributeCondition, Disabled: p.Pool.Disabled,
 	}
 }
