@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -63,6 +64,12 @@ func (s *ours) Trial(cell Cell, p Params, seed uint64, rel Release) Outcome {
 	stableRev, candRev := names[0], names[1]
 
 	metrics := analysis.NewLatencyScript(clk, cell.Delay)
+	// The stable's last day, as Cloud Monitoring keeps it (the gate reads
+	// it as its baseline, analysis.WithBaseline), drawn from its own
+	// stream so the per-second numbers stay common to every strategy.
+	hist := rand.New(rand.NewPCG(seed, 0xba5e11e))
+	day := poisson(hist, cell.Rate*86400)
+	metrics.Record(stableRev, epoch.Add(-24*time.Hour), analysis.Count{Requests: day, Errors: binomial(hist, day, p.Baseline)})
 	probes := analysis.NewLatencyScript(clk, 0)
 	lats := len(p.Latency.Bounds) > 0
 	opts := append(append([]analysis.Option{}, p.Ours...), analysis.WithClock(clk))

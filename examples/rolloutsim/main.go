@@ -4,7 +4,11 @@
 //
 // The model: Poisson requests at R per second; the stable revision fails
 // 0.1% of them; a healthy candidate fails 0.1% too, a bad one 0.2%, 0.5%,
-// 2%, 20% or 100%. Metrics reach the strategies after a delay (0, 60 or
+// 2%, 20% or 100% (the error grid). Latencies are log-normal (median
+// 100 ms, σ 0.6) and reach the gates as Cloud Monitoring histograms
+// (exponential buckets, growth 1.4); a slow candidate is ×1.1, ×1.25 or
+// ×1.5 slower, or 1% of its requests take 500 ms longer (the latency
+// grid). Metrics reach the strategies after a delay (0, 60 or
 // 180 s); a rollback takes effect after 0 or 30 s; each release is followed
 // for 60 minutes. Every strategy sees the same traffic (common random
 // numbers: each simulated second draws from a generator seeded by the
@@ -15,9 +19,10 @@
 //
 // Usage:
 //
-//	go run ./examples/rolloutsim -quick           # R=200/s, delays 0 and 180 s, 100 trials; seconds
+//	go run ./examples/rolloutsim -quick           # R=200/s, delays 0 and 180 s, 20 trials, no watch; seconds
 //	go run ./examples/rolloutsim                  # the full grid, 500 trials per cell; see README
 //	go run ./examples/rolloutsim -rates 200 -delays 0 -rollbacks 0 -trials 1000
+//	go run ./examples/rolloutsim -grid latency -window arrived
 package main
 
 import (
@@ -42,7 +47,7 @@ func main() {
 
 func run(args []string, w io.Writer) error {
 	fs := flag.NewFlagSet("rolloutsim", flag.ContinueOnError)
-	quick := fs.Bool("quick", false, "a small grid: R=200/s, delays 0 and 180 s, rollback latency 0, 100 trials")
+	quick := fs.Bool("quick", false, "a small grid: R=200/s, delays 0 and 180 s, rollback latency 0, 20 trials, no watch")
 	rates := fs.String("rates", "2,20,200,2000", "request rates per second, comma-separated")
 	delays := fs.String("delays", "0,60,180", "metric delays in seconds")
 	rollbacks := fs.String("rollbacks", "0,30", "rollback latencies in seconds")
@@ -51,6 +56,8 @@ func run(args []string, w io.Writer) error {
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "parallel workers")
 	alpha := fs.Float64("ours-alpha", 0, "tuning: α of our sequential gate (0: the default)")
 	crashShare := fs.Float64("ours-crash-share", -1, "tuning: share of α spent on the crash test (negative: the default)")
+	histAlpha := fs.Float64("ours-historical-alpha", -1, "tuning: α of the historical (baseline) test (negative: the default, 0.01)")
+	baseline := fs.Duration("ours-baseline", -1, "tuning: how much of the stable's history our gate reads as its baseline, 0 turns it off (negative: the default, 24h)")
 	latShare := fs.Float64("ours-latency-share", -1, "tuning: share of α spent on the latency test, 0 turns it off (negative: the default)")
 	hold := fs.Float64("ours-hold", 0, "tuning: hold level of our sequential gate (0: the default)")
 	holdFor := fs.Duration("ours-hold-for", -1, "tuning: longest hold of our sequential gate (negative: the default)")
@@ -68,7 +75,7 @@ func run(args []string, w io.Writer) error {
 		return err
 	}
 	if *quick {
-		*rates, *delays, *rollbacks, *trials = "200", "0,180", "0", 100
+		*rates, *delays, *rollbacks, *trials, *watch = "200", "0,180", "0", 20, 0
 	}
 	rs, err := floats(*rates)
 	if err != nil {
@@ -114,6 +121,12 @@ func run(args []string, w io.Writer) error {
 	}
 	if *crashShare >= 0 {
 		p.Ours = append(p.Ours, analysis.WithCrashTest(*crashShare, 0.01, 5))
+	}
+	if *histAlpha >= 0 {
+		p.Ours = append(p.Ours, analysis.WithHistoricalTest(*histAlpha))
+	}
+	if *baseline >= 0 {
+		p.Ours = append(p.Ours, analysis.WithBaseline(*baseline))
 	}
 	if *latShare >= 0 {
 		p.Ours = append(p.Ours, analysis.WithLatencyTest(*latShare))

@@ -302,3 +302,86 @@ func errReleases() []Release {
 	}
 	return out
 }
+
+// TestLatencyModel checks the latency releases against closed forms: the
+// share of requests slower than the stable's p99 (1 − Φ(2.326 − ln s/σ)
+// for a slowdown s) and the bucket probabilities summing to 1.
+func TestLatencyModel(t *testing.T) {
+	t.Parallel()
+	m := DefaultLatencyModel()
+	for _, tc := range []struct {
+		r    Release
+		want float64
+	}{
+		{Release{Slow: 1.1}, 0.00512},
+		{Release{Slow: 1.25}, 0.01535},
+		{Release{Slow: 1.5}, 0.03946},
+		{Release{Tail: 0.01, TailAdd: 500 * time.Millisecond}, 0.0099},
+		{Release{}, 0},
+	} {
+		if got := m.slowExcess(tc.r); math.Abs(got-tc.want) > 2e-4 {
+			t.Errorf("slowExcess(%+v) = %.5f, want %.5f", tc.r, got, tc.want)
+		}
+		_, p := m.probs(tc.r)
+		var sum float64
+		for _, v := range p {
+			sum += v
+		}
+		if math.Abs(sum-1) > 1e-9 {
+			t.Errorf("probs(%+v) sum to %v", tc.r, sum)
+		}
+	}
+	// The drawn histograms have the drawn counts.
+	w := newWorld(3, 200, 0.001, 0.001, 0.9).withLatencies(m, Release{Slow: 1.5})
+	c, s, pc, ps := w.second(0, 0.25, 2)
+	hc, hs, hpc, hps := w.latencies(c, s, pc, ps)
+	for _, x := range []struct {
+		h []int64
+		n int64
+	}{{hc, c.Requests}, {hs, s.Requests}, {hpc, pc.Requests}, {hps, ps.Requests}} {
+		var n int64
+		for _, v := range x.h {
+			n += v
+		}
+		if n != x.n {
+			t.Errorf("histogram of %d requests holds %d", x.n, n)
+		}
+	}
+}
+
+func TestMannWhitney(t *testing.T) {
+	t.Parallel()
+	// Identical samples: p = 0.5; the candidate all above: p ≈ 0.
+	if p := mannWhitneyP([]int64{5, 5}, []int64{5, 5}); math.Abs(p-0.5) > 1e-12 {
+		t.Errorf("identical: p = %v, want 0.5", p)
+	}
+	if p := mannWhitneyP([]int64{0, 0, 30}, []int64{30}); p > 1e-6 {
+		t.Errorf("candidate slower: p = %v, want ≈ 0", p)
+	}
+	if p := mannWhitneyP([]int64{30}, []int64{0, 0, 30}); p < 1-1e-6 {
+		t.Errorf("candidate faster: p = %v, want ≈ 1", p)
+	}
+}
+
+// TestLatencyGrid runs a tiny latency cell: deterministic, and our gate
+// rolls a ×1.5 release back within seconds.
+func TestLatencyGrid(t *testing.T) {
+	t.Parallel()
+	p := DefaultParams()
+	a := Simulate(Cell{Rate: 200}, p, "latency", 2, 2)
+	b := Simulate(Cell{Rate: 200}, p, "latency", 2, 1)
+	if diff := cmp.Diff(a.Outcomes, b.Outcomes); diff != "" {
+		t.Fatalf("not deterministic (-first +second):\n%s", diff)
+	}
+	x15 := Summarize(a.Outcomes[0][3])
+	if x15.Rollbacks != 2 || x15.MedianRollback > 15*time.Second {
+		t.Errorf("ours on ×1.5: %+v, want both rolled back within 15 s", x15)
+	}
+	var buf bytes.Buffer
+	a.Markdown(&buf)
+	for _, want := range []string{"latency ×1.1", "tail: 1% +500ms", "Kayenta-style", "request-duration"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, buf.String())
+		}
+	}
+}

@@ -44,7 +44,8 @@ type evidence struct {
 	log1mP  []float64 // log(1-p)
 	logCrsh []float64 // log likelihood ratio per p
 
-	logHist []float64 // scratch for the historical test, per θ
+	histRatios []float64 // θ grid of the historical test
+	logHist    []float64 // scratch for the historical test, per θ
 
 	promoRatio float64 // θ of the promotion hold's likelihood ratio
 	logPromo   float64 // its log likelihood ratio against θ = 1
@@ -52,11 +53,21 @@ type evidence struct {
 	crashFloor, crashFactor float64
 
 	cand, stable Count // totals over every batch
+
+	// base is the stable's history before the rollout (WithBaseline),
+	// added to the stable's side of the historical test while baseOK.
+	base   Count
+	baseOK bool
 }
 
 func newEvidence(c *config) *evidence {
 	e := &evidence{crashFloor: c.crashFloor, crashFactor: c.crashFactor, promoRatio: c.promoRatio}
 	e.ratios = logGrid(c.minRatio, c.maxRatio, c.gridPoints)
+	// The historical test looks for the small regressions the relative
+	// and crash tests are slowest to prove (they prove large ones within
+	// seconds, before 100%), so its grid is short and low: cheaper
+	// evidence for 1.3× to 5×.
+	e.histRatios = logGrid(histMinRatio, histMaxRatio, histPoints)
 	e.logW = make([]float64, len(e.ratios))
 	for i, th := range e.ratios {
 		e.logW[i] = -c.ratioDecay * math.Log(th)
@@ -146,16 +157,34 @@ func (e *evidence) ceiling() float64 {
 const (
 	histShape = 1.0
 	histRate  = 100.0
+
+	histMinRatio, histMaxRatio = 1.3, 5.0
+	histPoints                 = 6
 )
 
 // historical returns the historical test's e-value: a mixture, over the
-// stable's error rate q (gamma prior) and the ratio θ (the relative test's
+// stable's error rate q (gamma prior) and the ratio θ (its own short
 // grid), of the Poisson likelihood of the totals under rates (q, θq),
 // divided by their largest likelihood under any rates with the candidate's
-// at most the stable's. See [WithHistoricalTest].
+// at most the stable's. See [WithHistoricalTest]. While the stable's
+// history is in use (baseOK) it counts on the stable's side.
 func (e *evidence) historical() float64 {
-	nc, ec := float64(e.cand.Requests), float64(e.cand.Errors)
-	ns, es := float64(e.stable.Requests), float64(e.stable.Errors)
+	s := e.stable
+	if e.baseOK {
+		s = s.Add(e.base)
+	}
+	return e.histE(e.cand, s)
+}
+
+// guard returns the stationarity guard's e-value: the historical test
+// asking whether the stable now fails more often than its history did.
+func (e *evidence) guard() float64 { return e.histE(e.stable, e.base) }
+
+// histE is the historical test's e-value of a "candidate" c against a
+// "stable" s.
+func (e *evidence) histE(c, s Count) float64 {
+	nc, ec := float64(c.Requests), float64(c.Errors)
+	ns, es := float64(s.Requests), float64(s.Errors)
 	if nc == 0 {
 		return 0
 	}
@@ -171,10 +200,10 @@ func (e *evidence) historical() float64 {
 	} else {
 		logNull = xlogy(all, all/(ns+nc)) - all
 	}
-	if len(e.logHist) != len(e.ratios) {
-		e.logHist = make([]float64, len(e.ratios))
+	if len(e.logHist) != len(e.histRatios) {
+		e.logHist = make([]float64, len(e.histRatios))
 	}
-	for i, th := range e.ratios {
+	for i, th := range e.histRatios {
 		e.logHist[i] = logC + ec*math.Log(th) - (histShape+all)*math.Log(histRate+ns+th*nc) - logNull
 	}
 	return meanExp(e.logHist)

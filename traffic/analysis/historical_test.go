@@ -152,16 +152,20 @@ func TestSequentialHistoricalFreshGate(t *testing.T) {
 		wantStable float64
 		wantReason string
 		wantHist   bool // the historical e-value is past its threshold
+		opts       []analysis.Option
 	}{
 		// Read as one batch, the whole rollout also fails the relative
 		// test (which is checked first); what matters is the stable's data.
 		{name: "started known", started: t0, want: traffic.Fail, wantStable: 102000, wantReason: "candidate fails more often than the stable", wantHist: true},
-		{name: "started unknown", want: traffic.Pass, wantStable: 0, wantReason: "candidate serves all traffic"},
+		{name: "started unknown, no baseline", want: traffic.Pass, wantStable: 0, wantReason: "candidate serves all traffic", opts: []analysis.Option{analysis.WithBaseline(0)}},
+		// The stable's history before the gate's origin (the earlier
+		// steps here) is the baseline.
+		{name: "started unknown, baseline", want: traffic.Fail, wantStable: 0, wantReason: "before 100%", wantHist: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			g, err := analysis.NewSequential(s, analysis.WithClock(clk))
+			g, err := analysis.NewSequential(s, append(tt.opts, analysis.WithClock(clk))...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -179,5 +183,42 @@ func TestSequentialHistoricalFreshGate(t *testing.T) {
 				t.Errorf("historical_threshold %v, want 100 (1/0.01)", v.Numbers["historical_threshold"])
 			}
 		})
+	}
+}
+
+// TestBaselineGuard: the stable's history is a baseline while the stable
+// fails now as it did then; when both revisions fail three times as often
+// as in the history (a time-of-day surge), the guard drops the history
+// and a candidate no worse than the stable is not rolled back (against
+// the history's 0.1% its 0.3% would be a regression).
+func TestBaselineGuard(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		nowRate  float64
+		wantUse  float64
+		wantFail bool
+	}{
+		{"stationary", 0.001, 1, false},
+		{"surge", 0.003, 0, false},
+	} {
+		clk := fake.NewClock(t0.Add(5 * time.Minute))
+		s := analysis.NewScript(clk, 0)
+		s.Record(stable, t0.Add(-24*time.Hour), analysis.Count{Requests: 200 * 86400, Errors: 200 * 86400 / 1000})
+		fill(s, t0, 300, 200, 0.25, tc.nowRate, tc.nowRate)
+		g, err := analysis.NewSequential(s, analysis.WithClock(clk))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := g.Check(context.Background(), check(2, 25, t0, clk.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Numbers["baseline_in_use"] != tc.wantUse || (v.Outcome == traffic.Fail) != tc.wantFail || v.Numbers["baseline_requests"] != 200*86400 {
+			t.Errorf("%s: %s %q, numbers %v; want baseline in use %v, fail %v", tc.name, v.Outcome, v.Reason, v.Numbers, tc.wantUse, tc.wantFail)
+		}
+		if tc.name == "surge" && !(v.Numbers["baseline_guard_e_value"] >= 10) {
+			t.Errorf("surge: guard e-value %v, want ≥ 10", v.Numbers["baseline_guard_e_value"])
+		}
 	}
 }

@@ -61,7 +61,7 @@ type latencyTest struct {
 	ref      []int64 // reference counts per bucket (the primary's stable so far)
 	refN     int64
 	tableN   int64       // refN when the table was computed; 0: none
-	logTheta [][]float64 // per bucket, per component: log θ (valid up to len)
+	logTheta [][]float64 // per bucket, per component: log θ, then θ (2 per component)
 
 	scratch []int64 // reference for a batch computed afresh
 	tmp     [][]float64
@@ -124,10 +124,10 @@ func (t *latencyTest) observe(cand, stable []int64, primary bool) {
 			}
 			row := table[k]
 			fc, fn := float64(c), float64(c+s)
-			for j, lt := range row {
+			for j := range t.logLR {
 				// log(q/π) = log θ − log(πθ+1−π); log((1−q)/(1−π)) =
 				// −log(πθ+1−π).
-				t.logLR[j] += fc*lt - fn*math.Log(pi*math.Exp(lt)+1-pi)
+				t.logLR[j] += fc*row[2*j] - fn*math.Log(pi*row[2*j+1]+1-pi)
 			}
 		}
 	}
@@ -182,7 +182,7 @@ func (t *latencyTest) table(cand, stable []int64) [][]float64 {
 // fill computes log θ for buckets 0..width−1 from reference counts ref
 // (total n) into dst, reusing its memory.
 func (t *latencyTest) fill(dst [][]float64, ref []int64, n int64, width int) [][]float64 {
-	nc := len(t.logLR)
+	nc := 2 * len(t.logLR)
 	for len(dst) < width {
 		dst = append(dst, make([]float64, nc))
 	}
@@ -211,7 +211,7 @@ func (t *latencyTest) fill(dst [][]float64, ref []int64, n int64, width int) [][
 			} else {
 				lt = math.Log(normDiff(a-d, b-d) / normDiff(a, b))
 			}
-			row[j] = lt
+			row[2*j], row[2*j+1] = lt, math.Exp(lt)
 		}
 		for j, ue := range t.tails {
 			u, eps := ue[0], ue[1]
@@ -224,7 +224,8 @@ func (t *latencyTest) fill(dst [][]float64, ref []int64, n int64, width int) [][
 			default:
 				above = (fhi - u) / (fhi - flo)
 			}
-			row[len(t.shifts)+j] = math.Log(1 - eps + eps*above/(1-u))
+			th := 1 - eps + eps*above/(1-u)
+			row[2*(len(t.shifts)+j)], row[2*(len(t.shifts)+j)+1] = math.Log(th), th
 		}
 	}
 	return dst

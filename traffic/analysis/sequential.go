@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
 	"sync"
 	"time"
 
@@ -83,7 +82,9 @@ type seqState struct {
 	stepSeen time.Time // Since of the latest step seen
 	used     uint64
 	ev       *evidence
+	baseRead bool          // whether the stable's history was read (WithBaseline)
 	lat      *latencyTest  // nil when no source has latencies
+	dc, ds   []int64       // scratch: a latency batch
 	last     []sourceState // per source: primary first, then probes
 }
 
@@ -186,8 +187,17 @@ func (g *Sequential) Check(ctx context.Context, c traffic.Check) (traffic.Verdic
 
 	// Read every source outside the state's lock.
 	st.mu.Lock()
-	origin := st.origin
+	origin, baseRead := st.origin, st.baseRead
 	st.mu.Unlock()
+	var base Count
+	if !baseRead && g.cfg.baseline > 0 {
+		r, err := g.m.Counts(ctx, Query{Revisions: []string{c.Stable}, Start: origin.Add(-g.cfg.baseline), End: origin})
+		if err != nil {
+			return traffic.Verdict{Gate: g.cfg.name, Outcome: traffic.Inconclusive, Reason: "metrics unavailable"},
+				fmt.Errorf("reading the history of stable %q: %w", c.Stable, err)
+		}
+		base = r.Revisions[c.Stable]
+	}
 	sources := append([]Metrics{g.m}, g.cfg.probes...)
 	got := make([]Counts, len(sources))
 	var lats []Latencies
@@ -216,6 +226,10 @@ func (g *Sequential) Check(ctx context.Context, c traffic.Check) (traffic.Verdic
 	if !st.origin.Equal(origin) {
 		// A concurrent Check reset the rollout; its answer stands.
 		return traffic.Verdict{Gate: g.cfg.name, Outcome: traffic.Inconclusive, Reason: "rollout restarted during the check; ask again"}, nil
+	}
+	if !st.baseRead {
+		st.baseRead = true
+		st.ev.base, st.ev.baseOK = base, base.Requests > 0
 	}
 	for i, r := range got {
 		last := &st.last[i]
@@ -251,26 +265,41 @@ func (st *seqState) observeLatencies(i int, l Latencies, c traffic.Check) {
 	if lt.bounds == nil && len(cand.Bounds) > 0 {
 		lt.bounds = cand.Bounds
 	}
-	cc, sc := lt.counts(cand), lt.counts(stable)
-	cc, sc = maxCounts(last.latCand, cc), maxCounts(last.latStable, sc)
-	dc, ds := subCounts(cc, last.latRelCand), subCounts(sc, last.latRelStable)
-	if total(dc) > 0 && total(ds) > 0 {
-		lt.observe(dc, ds, i == 0)
-		last.latRelCand, last.latRelStable = cc, sc
+	// Everything seen (never less than before: the counts are
+	// cumulative), then what is new to the test, in buffers of our own.
+	last.latCand = maxInto(last.latCand, lt.counts(cand))
+	last.latStable = maxInto(last.latStable, lt.counts(stable))
+	st.dc = subInto(st.dc, last.latCand, last.latRelCand)
+	st.ds = subInto(st.ds, last.latStable, last.latRelStable)
+	if total(st.dc) > 0 && total(st.ds) > 0 {
+		lt.observe(st.dc, st.ds, i == 0)
+		last.latRelCand = append(last.latRelCand[:0], last.latCand...)
+		last.latRelStable = append(last.latRelStable[:0], last.latStable...)
 	}
-	last.latCand, last.latStable = cc, sc
 	last.latThrough = l.Through
 }
 
-func maxCounts(a, b []int64) []int64 {
-	if len(a) > len(b) {
-		a, b = b, a
+// maxInto sets dst to the bucket-wise maximum of dst and b and returns it.
+func maxInto(dst, b []int64) []int64 {
+	for len(dst) < len(b) {
+		dst = append(dst, 0)
 	}
-	out := slices.Clone(b)
+	for i, v := range b {
+		dst[i] = max(dst[i], v)
+	}
+	return dst
+}
+
+// subInto sets dst to a − b, floored at zero, and returns it.
+func subInto(dst, a, b []int64) []int64 {
+	dst = dst[:0]
 	for i, v := range a {
-		out[i] = max(out[i], v)
+		if i < len(b) {
+			v = max(v-b[i], 0)
+		}
+		dst = append(dst, v)
 	}
-	return out
+	return dst
 }
 
 func total(c []int64) int64 {
@@ -345,6 +374,14 @@ func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 	relT, crashT := g.Thresholds()
 	rel, crash := st.ev.relative(), st.ev.crash()
 	histT := g.HistoricalThreshold()
+	guard := 0.0
+	if st.ev.baseOK {
+		if guard = st.ev.guard(); guard >= baselineGuard {
+			// The stable fails more often now than in its history: the
+			// history is no baseline for this rollout.
+			st.ev.baseOK = false
+		}
+	}
 	hist := st.ev.historical()
 	promo, promoExp := st.ev.promotion(), st.ev.promotionExpected()
 	latT, lat := g.LatencyThreshold(), 0.0
@@ -353,27 +390,31 @@ func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 	}
 	primary := st.last[0]
 	covered := primary.through.Sub(c.Since)
-	v := traffic.Verdict{
-		Gate: g.cfg.name,
-		Numbers: map[string]float64{
-			"candidate_requests":         float64(st.ev.cand.Requests),
-			"candidate_errors":           float64(st.ev.cand.Errors),
-			"stable_requests":            float64(st.ev.stable.Requests),
-			"stable_errors":              float64(st.ev.stable.Errors),
-			"primary_candidate_requests": float64(primary.cand.Requests),
-			"e_value":                    rel,
-			"threshold":                  relT,
-			"crash_e_value":              crash,
-			"crash_threshold":            crashT,
-			"crash_ceiling":              st.ev.ceiling(),
-			"historical_e_value":         hist,
-			"historical_threshold":       histT,
-			"promotion_likelihood_ratio": promo,
-			"promotion_expected_nats":    promoExp,
-			"covered_seconds":            math.Max(covered.Seconds(), 0),
-			"lag_seconds":                c.Now.Sub(primary.through).Seconds(),
-		},
+	size := 24
+	if st.lat != nil {
+		size = 40
 	}
+	v := traffic.Verdict{Gate: g.cfg.name, Numbers: make(map[string]float64, size)}
+	v.Numbers["candidate_requests"] = float64(st.ev.cand.Requests)
+	v.Numbers["candidate_errors"] = float64(st.ev.cand.Errors)
+	v.Numbers["stable_requests"] = float64(st.ev.stable.Requests)
+	v.Numbers["stable_errors"] = float64(st.ev.stable.Errors)
+	v.Numbers["primary_candidate_requests"] = float64(primary.cand.Requests)
+	v.Numbers["e_value"] = rel
+	v.Numbers["threshold"] = relT
+	v.Numbers["crash_e_value"] = crash
+	v.Numbers["crash_threshold"] = crashT
+	v.Numbers["crash_ceiling"] = st.ev.ceiling()
+	v.Numbers["historical_e_value"] = hist
+	v.Numbers["historical_threshold"] = histT
+	v.Numbers["baseline_requests"] = float64(st.ev.base.Requests)
+	v.Numbers["baseline_errors"] = float64(st.ev.base.Errors)
+	v.Numbers["baseline_guard_e_value"] = guard
+	v.Numbers["baseline_in_use"] = b2f(st.ev.baseOK)
+	v.Numbers["promotion_likelihood_ratio"] = promo
+	v.Numbers["promotion_expected_nats"] = promoExp
+	v.Numbers["covered_seconds"] = math.Max(covered.Seconds(), 0)
+	v.Numbers["lag_seconds"] = c.Now.Sub(primary.through).Seconds()
 	if st.lat != nil {
 		g.latencyNumbers(v.Numbers, st, lat, latT)
 	}
@@ -387,6 +428,11 @@ func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 		latTerm = lat / latT
 	}
 	score := relTerm + crashTerm + latTerm
+	if st.ev.baseOK && c.Percent < 100 {
+		// With the stable's history as a known baseline the historical
+		// test judges every look, within its own budget (WithBaseline).
+		score += hist / histT
+	}
 	v.Numbers["evidence"] = score
 	switch {
 	case score >= 1:
@@ -394,6 +440,9 @@ func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 		switch {
 		case latTerm >= relTerm && latTerm >= crashTerm:
 			v.Reason = fmt.Sprintf("candidate is slower than the stable: latency e-value %.3g (threshold %.3g; evidence %.3g of 1 with the error tests) (%s)", lat, latT, score, latencySummary(v.Numbers))
+		case st.ev.baseOK && c.Percent < 100 && hist/histT > max(relTerm, crashTerm):
+			v.Reason = fmt.Sprintf("candidate fails more often than the stable's history: historical e-value %.3g (threshold %.3g; evidence %.3g of 1) (candidate %d/%d errors, stable %d/%d, history %d/%d)",
+				hist, histT, score, st.ev.cand.Errors, st.ev.cand.Requests, st.ev.stable.Errors, st.ev.stable.Requests, st.ev.base.Errors, st.ev.base.Requests)
 		case crashTerm > relTerm:
 			v.Reason = fmt.Sprintf("candidate crashes: error rate above %.3g with e-value %.3g (threshold %.3g; evidence %.3g of 1) (candidate %d/%d errors)",
 				st.ev.ceiling(), crash, crashT, score, st.ev.cand.Errors, st.ev.cand.Requests)
@@ -462,4 +511,15 @@ func ms(d time.Duration) float64 {
 
 func latencySummary(n map[string]float64) string {
 	return fmt.Sprintf("p50 %.4g ms vs %.4g ms, p99 %.4g ms vs %.4g ms", n["candidate_p50_ms"], n["stable_p50_ms"], n["candidate_p99_ms"], n["stable_p99_ms"])
+}
+
+// baselineGuard is the e-value of "the stable fails more often now than
+// in its history" at which the history stops being a baseline.
+const baselineGuard = 10
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
