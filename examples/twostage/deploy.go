@@ -29,6 +29,48 @@ func (a *app) git(ctx context.Context, args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
+// localRules are the dev rules that hold outside CI, where the branch and
+// commit come from git: --branch and --sha must name what is checked out
+// (unless --force), and an image built from a working tree with
+// uncommitted changes is not the commit it would be pushed as (unless
+// --allow-dirty). In GitHub Actions the event names both and the checkout
+// is the commit. Outside a git repository nothing is checked.
+func (a *app) localRules(ctx context.Context, branch, sha, imageDir string, building, allowDirty, force bool) error {
+	if a.gh.Ref != "" {
+		return nil
+	}
+	head, err := a.git(ctx, "rev-parse", "--abbrev-ref", "HEAD")
+	if err != nil {
+		return nil
+	}
+	if !force {
+		if branch != "" && strings.TrimPrefix(branch, "refs/heads/") != head {
+			return fmt.Errorf("--branch %s, but git says the checkout is on %s: dev deploys what is checked out; switch to %s, or pass --force to deploy it as %s anyway: %w", branch, head, branch, branch, twostage.ErrPolicy)
+		}
+		if full, err := a.git(ctx, "rev-parse", "HEAD"); err == nil && sha != "" && building && !strings.HasPrefix(full, strings.ToLower(sha)) {
+			return fmt.Errorf("--sha %s, but the checkout is at %s: the image would be built from another commit than the one it is pushed as; check out %s, or pass --force: %w", sha, full, sha, twostage.ErrPolicy)
+		}
+	}
+	if building && !allowDirty {
+		args := []string{"status", "--porcelain", "--untracked-files=no", "--", "."}
+		if l := a.cfg.Audit.Log; l != "" {
+			// The audit log is the CLI's own writing, not the app's.
+			args = append(args, ":(exclude)"+l)
+		}
+		out, _ := a.git(ctx, args...)
+		if imageDir != "" {
+			if in, err := a.git(ctx, "status", "--porcelain", "--", imageDir); err == nil && in != "" {
+				out = strings.TrimSpace(out + "\n" + in)
+			}
+		}
+		if out != "" {
+			first, _, _ := strings.Cut(out, "\n")
+			return fmt.Errorf("the working tree has uncommitted changes (%s): the image would not be the commit it is pushed as; commit them, or pass --allow-dirty: %w", strings.TrimSpace(first), twostage.ErrPolicy)
+		}
+	}
+	return nil
+}
+
 // devResult is what `dev` did.
 type devResult struct {
 	Commit   string `json:"commit"`
@@ -57,6 +99,8 @@ func (a *app) cmdDev(ctx context.Context, args []string) (any, error) {
 	dir := fs.String("image-dir", "", "build the image from this directory, reproducibly, without Docker (lands in /app)")
 	tar := fs.String("image-tar", "", "the image as a `docker save` / `ko build --tarball` file")
 	entry := fs.String("entrypoint", "", "with --image-dir: the entrypoint, comma-separated (for example /app/server)")
+	allowDirty := fs.Bool("allow-dirty", false, "outside CI: build even though the working tree has uncommitted changes (the image is then not the commit it is pushed as)")
+	force := fs.Bool("force", false, "outside CI: deploy as --branch/--sha even though git says the checkout is another branch or commit")
 	if err := a.parse(fs, args); err != nil {
 		return nil, err
 	}
@@ -68,6 +112,9 @@ func (a *app) cmdDev(ctx context.Context, args []string) (any, error) {
 	}
 	p, err := a.open(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.localRules(ctx, *branch, *sha, *dir, *dir != "" || *tar != "", *allowDirty, *force); err != nil {
 		return nil, err
 	}
 	if *sha == "" {

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"archive/tar"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/twostage/twostage/examples/twostage/internal/wfharness"
+	"github.com/twostage/twostage/examples/twostage/internal/workflows"
+	"github.com/twostage/twostage/fake"
+	"github.com/twostage/twostage/fake/artifactregistryfake"
+	"github.com/twostage/twostage/fake/cloudrunfake"
+)
+
+// inProcess runs the CLI in-process against the Cloud Run and Artifact
+// Registry emulators.
+type inProcess struct {
+	t     *testing.T
+	env   map[string]string
+	clock *fake.Clock
+}
+
+func newInProcess(t *testing.T) *inProcess {
+	t.Helper()
+	crun, err := cloudrunfake.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { crun.Close() })
+	ar, err := artifactregistryfake.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ar.Close() })
+	return &inProcess{t: t, env: map[string]string{
+		"TWOSTAGE_EMULATOR_HOST": "run=" + crun.Addr + ",artifactregistry=" + ar.Addr + ",registry=" + ar.RegistryHost(),
+	}, clock: fake.NewClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))}
+}
+
+// call runs the CLI and returns the exit code, the JSON envelope (with
+// --json) and stderr.
+func (p *inProcess) call(env map[string]string, args ...string) (int, map[string]any, string) {
+	p.t.Helper()
+	var stdout, stderr strings.Builder
+	code := runClock(p.t.Context(), args, func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		return p.env[k]
+	}, &stdout, &stderr, p.clock)
+	var r map[string]any
+	if strings.Contains(strings.Join(args, " "), "--json") {
+		if err := json.Unmarshal([]byte(stdout.String()), &r); err != nil {
+			p.t.Fatalf("twostage %v: stdout is not JSON: %v\n%s", args, err, stdout.String())
+		}
+	}
+	return code, r, stderr.String()
+}
+
+// TestImageTarDockerSave deploys a `docker save` tarball: the file is
+// written by go-containerregistry's tarball package in the docker-save
+// layout (manifest.json with Config, RepoTags and Layers; the config and
+// each layer as a file), the layout `docker save` writes.
+func TestImageTarDockerSave(t *testing.T) {
+	t.Parallel()
+	p := newInProcess(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "twostage.yaml")
+	os.WriteFile(cfg, []byte("project: test-project\nregion: us-central1\nregistry:\n  repository: apps\n  image: api\nservices:\n  dev: api-dev\n  prod: api\n"), 0o644)
+	img, err := random.Image(512, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "image.tar")
+	if err := tarball.WriteToFile(file, name.MustParseReference("api:local"), img); err != nil {
+		t.Fatal(err)
+	}
+	// The docker save layout, checked rather than assumed.
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(f)
+	var manifest []struct {
+		Config           string
+		RepoTags, Layers []string
+	}
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Name == "manifest.json" {
+			if err := json.NewDecoder(tr).Decode(&manifest); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	f.Close()
+	if len(manifest) != 1 || manifest[0].Config == "" || len(manifest[0].Layers) != 2 || manifest[0].RepoTags[0] != "api:local" {
+		t.Fatalf("the tarball is not in docker save layout: manifest.json = %+v", manifest)
+	}
+
+	sha := strings.Repeat("c0ffee12", 5)
+	code, r, stderr := p.call(nil, "dev", "--image-tar", file, "--sha", sha, "--branch", "main", "--allow-dirty", "--config", cfg, "--json")
+	if code != 0 {
+		t.Fatalf("dev --image-tar = %d: %v\n%s", code, r, stderr)
+	}
+	res := r["result"].(map[string]any)
+	if res["revision"] != "api-dev-"+sha[:7] || res["pushed"] != true || !strings.HasPrefix(res["digest"].(string), "sha256:") {
+		t.Errorf("dev --image-tar = %v", res)
+	}
+	// Another image for the same commit is refused (build once).
+	other := filepath.Join(dir, "other.tar")
+	img2, _ := random.Image(512, 1)
+	tarball.WriteToFile(other, name.MustParseReference("api:local"), img2)
+	if code, r, _ := p.call(nil, "dev", "--image-tar", other, "--sha", sha, "--branch", "main", "--allow-dirty", "--config", cfg, "--json"); code != exitPolicy && code != exitFailed || !strings.Contains(r["error"].(string), "sha256:") {
+		t.Errorf("a second image for the same commit = %d %v, want a refusal naming the digests", code, r)
+	}
+}
+
+// TestSignedTagInCI signs a tag with an SSH key, clones the repository
+// the way actions/checkout does (the tag arrives lightweight), and runs
+// release as the release job would: without the fetch step the CLI says
+// the tag is lightweight in this checkout and how to fetch it (exit 3);
+// after release.yml's own fetch step, verification succeeds.
+func TestSignedTagInCI(t *testing.T) {
+	t.Parallel()
+	for _, tool := range []string{"git", "ssh-keygen"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (%v): SSH-signed tags cannot be made here; install openssh-client to run this test", tool, err)
+		}
+	}
+	p := newInProcess(t)
+	tmp := t.TempDir()
+	origin := filepath.Join(tmp, "origin")
+	os.MkdirAll(origin, 0o755)
+	git := func(dir string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	key := filepath.Join(tmp, "key")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "release", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	pub, _ := os.ReadFile(key + ".pub")
+	git(origin, "init", "-q", "-b", "main")
+	for _, kv := range [][2]string{{"user.email", "dev@example.com"}, {"user.name", "Dev"}, {"gpg.format", "ssh"}, {"user.signingkey", key}, {"uploadpack.allowAnySHA1InWant", "true"}} {
+		git(origin, "config", kv[0], kv[1])
+	}
+	os.WriteFile(filepath.Join(origin, "allowed_signers"), []byte("dev@example.com "+string(pub)), 0o644)
+	os.WriteFile(filepath.Join(origin, "twostage.yaml"), []byte("project: test-project\nregion: us-central1\nregistry:\n  repository: apps\n  image: api\nservices:\n  dev: api-dev\n  prod: api\nrelease:\n  signed-tags: true\n  allowed-signers: allowed_signers\n"), 0o644)
+	os.MkdirAll(filepath.Join(origin, "dist"), 0o755)
+	os.WriteFile(filepath.Join(origin, "dist", "index.html"), []byte("one"), 0o644)
+	git(origin, "add", "-A")
+	git(origin, "commit", "-q", "-m", "one")
+	sha := git(origin, "rev-parse", "HEAD")
+	git(origin, "tag", "-s", "v1.0.0", "-m", "signed release")
+	if typ := git(origin, "cat-file", "-t", "v1.0.0"); typ != "tag" {
+		t.Fatalf("the signed tag is a %s", typ)
+	}
+	if code, r, stderr := p.call(nil, "dev", "--image-dir", filepath.Join(origin, "dist"), "--config", filepath.Join(origin, "twostage.yaml"), "--json"); code != 0 {
+		t.Fatalf("dev = %d %v\n%s", code, r, stderr)
+	}
+
+	// The release job's checkout (fetch-depth: 0) leaves the tag lightweight.
+	ws := filepath.Join(tmp, "checkout")
+	os.MkdirAll(ws, 0o755)
+	ev := wfharness.Event{Name: "push", Ref: "refs/tags/v1.0.0", SHA: sha}
+	if err := wfharness.Checkout(&wfharness.Step{Workspace: ws, Origin: origin, Event: ev, With: map[string]string{"fetch-depth": "0"}, Env: map[string]string{}, Log: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	if typ := git(ws, "cat-file", "-t", "refs/tags/v1.0.0"); typ != "commit" {
+		t.Fatalf("after the checkout the tag is a %s object, want the lightweight tag actions/checkout leaves", typ)
+	}
+	ci := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/tags/v1.0.0", "GITHUB_SHA": sha, "GITHUB_ACTOR": "octocat"}
+	cfg := filepath.Join(ws, "twostage.yaml")
+	code, r, _ := p.call(ci, "release", "--config", cfg, "--json")
+	msg, _ := r["error"].(string)
+	if code != exitPolicy || !strings.Contains(msg, "lightweight tag in this checkout") || !strings.Contains(msg, `git fetch --force origin "+refs/tags/v1.0.0:refs/tags/v1.0.0"`) {
+		t.Fatalf("release of a lightweight checkout of a signed tag = %d %q, want exit 3 saying so and how to fetch it", code, msg)
+	}
+
+	// release.yml's fetch step, as generated, run in bash.
+	files, err := workflows.Files(workflows.Params{Project: "p", Region: "r", Repository: "a", Image: "api", DevService: "api-dev", ProdService: "api", Branch: "main", CLI: workflows.Action{SHA: testActionRef}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s*run: (git fetch --force origin .*)$`).FindStringSubmatch(string(files[".github/workflows/release.yml"]))
+	if m == nil {
+		t.Fatal("release.yml has no tag fetch step")
+	}
+	cmd := exec.Command("bash", "-eo", "pipefail", "-c", m[1])
+	cmd.Dir, cmd.Env = ws, append(os.Environ(), "TAG=v1.0.0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", m[1], err, out)
+	}
+	if code, r, stderr := p.call(ci, "release", "--config", cfg, "--json"); code != 0 {
+		t.Fatalf("release after the fetch step = %d %v\n%s", code, r, stderr)
+	}
+}
+
+// gitRepo makes a repository with twostage.yaml and dist/ committed on
+// main.
+func gitRepo(t *testing.T, config string) (dir string, git func(args ...string) string) {
+	t.Helper()
+	dir = t.TempDir()
+	git = func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q", "-b", "main")
+	git("config", "user.email", "dev@example.com")
+	git("config", "user.name", "Dev")
+	os.WriteFile(filepath.Join(dir, "twostage.yaml"), []byte(config), 0o644)
+	os.MkdirAll(filepath.Join(dir, "dist"), 0o755)
+	os.WriteFile(filepath.Join(dir, "dist", "index.html"), []byte("one"), 0o644)
+	git("add", "-A")
+	git("commit", "-q", "-m", "one")
+	return dir, git
+}
+
+const minimalConfig = "project: test-project\nregion: us-central1\nregistry:\n  repository: apps\n  image: api\nservices:\n  dev: api-dev\n  prod: api\n"
+
+// TestLocalRules: outside CI the branch and commit come from git, and a
+// dirty working tree is refused (issue 15, item 13; before, both
+// deployed).
+func TestLocalRules(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	p := newInProcess(t)
+	dir, git := gitRepo(t, minimalConfig)
+	cfg := filepath.Join(dir, "twostage.yaml")
+	dist := filepath.Join(dir, "dist")
+	git("checkout", "-q", "-b", "feature")
+	code, r, _ := p.call(nil, "dev", "--branch", "main", "--image-dir", dist, "--config", cfg, "--json")
+	if msg, _ := r["error"].(string); code != exitPolicy || !strings.Contains(msg, "git says the checkout is on feature") {
+		t.Errorf("dev --branch main on feature = %d %q, want exit 3 naming the checked-out branch", code, msg)
+	}
+	code, _, _ = p.call(nil, "dev", "--image-dir", dist, "--config", cfg, "--json")
+	if code != exitPolicy {
+		t.Errorf("dev on feature = %d, want 3 (only main deploys)", code)
+	}
+	git("checkout", "-q", "main")
+	os.WriteFile(filepath.Join(dist, "index.html"), []byte("changed"), 0o644)
+	code, r, _ = p.call(nil, "dev", "--image-dir", dist, "--config", cfg, "--json")
+	if msg, _ := r["error"].(string); code != exitPolicy || !strings.Contains(msg, "uncommitted changes") || !strings.Contains(msg, "--allow-dirty") {
+		t.Errorf("dev with a dirty tree = %d %q, want exit 3 with the fix", code, msg)
+	}
+	if code, r, stderr := p.call(nil, "dev", "--image-dir", dist, "--allow-dirty", "--config", cfg, "--json"); code != 0 {
+		t.Errorf("dev --allow-dirty = %d %v\n%s", code, r, stderr)
+	}
+}
