@@ -280,3 +280,36 @@ func TestLocalRules(t *testing.T) {
 		t.Errorf("dev --allow-dirty = %d %v\n%s", code, r, stderr)
 	}
 }
+
+// TestStdoutOnFailure: a refused command prints nothing on stdout (the
+// --json envelope only when asked) and its error once on stderr (issue
+// 15, item 8; before, a half-empty release block and "refused by policy:
+// refused by policy").
+func TestStdoutOnFailure(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	p := newInProcess(t)
+	dir, git := gitRepo(t, minimalConfig+"release:\n  signed-tags: true\n")
+	cfg := filepath.Join(dir, "twostage.yaml")
+	if code, r, stderr := p.call(nil, "dev", "--image-dir", filepath.Join(dir, "dist"), "--config", cfg, "--json"); code != 0 {
+		t.Fatalf("dev = %d %v\n%s", code, r, stderr)
+	}
+	git("tag", "-a", "v1.0.0", "-m", "unsigned")
+	var stdout, stderr strings.Builder
+	code := runClock(t.Context(), []string{"release", "--tag", "v1.0.0", "--config", cfg}, func(k string) string { return p.env[k] }, &stdout, &stderr, p.clock)
+	if code != exitPolicy {
+		t.Fatalf("release of an unsigned tag = %d, want 3\n%s", code, stderr.String())
+	}
+	if stdout.String() != "" {
+		t.Errorf("a refused release printed on stdout:\n%s", stdout.String())
+	}
+	if n := strings.Count(stderr.String(), "refused by policy"); n != 1 || strings.Count(stderr.String(), "twostage release:") != 1 {
+		t.Errorf("stderr says the error %d times:\n%s", n, stderr.String())
+	}
+	code, r, _ := p.call(nil, "release", "--tag", "v1.0.0", "--config", cfg, "--json")
+	if code != exitPolicy || r["result"] != nil && len(r["result"].(map[string]any)) > 0 && r["result"].(map[string]any)["revision"] == "" {
+		t.Errorf("--json of a refused release = %v", r)
+	}
+}

@@ -305,6 +305,15 @@ func (r rolloutResult) Text() string {
 	return s
 }
 
+// FailureText is what stays true when promote or rollback fails: where
+// the rollout ended, if it got anywhere.
+func (r rolloutResult) FailureText() string {
+	if r.Candidate == "" || r.Phase == "" {
+		return ""
+	}
+	return r.Text()
+}
+
 func (r rolloutResult) text() string {
 	where := ""
 	if r.Region != "" {

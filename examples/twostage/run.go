@@ -213,7 +213,8 @@ func (a *app) finish(res any, err error) int {
 	a.writeGitHub(err)
 	if a.json {
 		out := map[string]any{"command": a.command, "exitCode": code}
-		if res != nil {
+		if t, ok := res.(interface{ FailureText() string }); res != nil && (err == nil || ok && t.FailureText() != "") {
+			// On failure only a result that tells what is true.
 			out["result"] = res
 		}
 		if err != nil {
@@ -221,23 +222,47 @@ func (a *app) finish(res any, err error) int {
 		}
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
+		if err != nil {
+			out["error"] = errorText(err)
+		}
 		if eerr := enc.Encode(out); eerr != nil {
 			fmt.Fprintf(a.stderr, "twostage: writing JSON: %v\n", eerr)
 			return exitFailed
 		}
-	} else if t, ok := res.(interface{ Text() string }); ok && res != nil {
+	} else if t, ok := res.(interface{ Text() string }); ok && res != nil && err == nil {
 		fmt.Fprint(a.stdout, t.Text())
+	} else if t, ok := res.(interface{ FailureText() string }); ok && res != nil {
+		// On failure stdout tells only what is true: where a rollout
+		// ended (rolled back, paused), never a half-filled success block.
+		fmt.Fprint(a.stdout, t.FailureText())
 	}
 	if err != nil {
+		msg := errorText(err)
 		if a.gh.Actions {
-			ghactions.Error(a.stderr, "twostage "+a.command, err.Error())
+			// The annotation is the log line: the error is printed once.
+			ghactions.Error(a.stderr, "twostage "+a.command, msg)
+		} else {
+			fmt.Fprintf(a.stderr, "twostage %s: %s\n", a.command, msg)
 		}
-		fmt.Fprintf(a.stderr, "twostage %s: %v\n", a.command, err)
 		if code == exitUsage {
 			fmt.Fprintf(a.stderr, "run `twostage %s -h` for help\n", a.command)
 		}
 	}
 	return code
+}
+
+// errorText is err's message with the sentinel's words said once
+// ("…: refused by policy: refused by policy" when a refusal wraps a
+// refusal).
+func errorText(err error) string {
+	msg := err.Error()
+	for _, s := range []error{twostage.ErrPolicy, twostage.ErrInvalid, twostage.ErrConflict, twostage.ErrNotFound} {
+		dup := ": " + s.Error() + ": " + s.Error()
+		for strings.Contains(msg, dup) {
+			msg = strings.ReplaceAll(msg, dup, ": "+s.Error())
+		}
+	}
+	return msg
 }
 
 // writeGitHub writes the step outputs and the job summary.
@@ -256,7 +281,7 @@ func (a *app) writeGitHub(err error) {
 	}
 	md := ghactions.Summary("twostage "+a.command, events)
 	if err != nil {
-		md += fmt.Sprintf("**Failed** (exit %d): %s\n\n", exitCode(err), strings.ReplaceAll(err.Error(), "\n", " "))
+		md += fmt.Sprintf("**Failed** (exit %d): %s\n\n", exitCode(err), strings.ReplaceAll(errorText(err), "\n", " "))
 	}
 	md += a.summaryNote
 	if a.gh.RunURL != "" {

@@ -692,3 +692,9 @@ func (a *app) checkIAM(ctx context.Context, service, check string, add func(chec
 	}
 	add(check, "ok", fmt.Sprintf("the caller may deploy to %s (%s)", service, strings.Join(perms, ", ")), "")
 }
+
+// FailureText: doctor's findings are what it found, problems included.
+func (r doctorResult) FailureText() string { return r.Text() }
+
+// FailureText: lint's findings stay true when lint fails.
+func (r wifResult) FailureText() string { return r.Text() }

@@ -41,6 +41,10 @@ func (r *Reporter) Expect(what string, deadline time.Time) {
 // Record prints the event as a line and derives what comes next from it.
 // It implements pipeline.Sink.
 func (r *Reporter) Record(_ context.Context, e pipeline.AuditEvent) error {
+	if e.Action == pipeline.ActionRefused {
+		// A refusal is the command's error, which is printed once.
+		return nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.clearLocked()
@@ -61,6 +65,9 @@ func (r *Reporter) Record(_ context.Context, e pipeline.AuditEvent) error {
 	r.deadline = time.Time{}
 	switch {
 	case e.Action == pipeline.ActionStep && e.Percent < 100:
+		r.what = fmt.Sprintf("bake of step %d (%s at %d%%)", e.Step, e.Revision, e.Percent)
+	case e.Action == pipeline.ActionGate && e.Decision == "pass" && e.Percent < 100:
+		// The gates pass during the bake: the bake goes on.
 		r.what = fmt.Sprintf("bake of step %d (%s at %d%%)", e.Step, e.Revision, e.Percent)
 	case e.Action == pipeline.ActionGate && e.Decision == "inconclusive":
 		r.what = fmt.Sprintf("gates of step %d to be conclusive (%s)", e.Step, e.Reason)
