@@ -313,3 +313,51 @@ func TestStdoutOnFailure(t *testing.T) {
 		t.Errorf("--json of a refused release = %v", r)
 	}
 }
+
+// TestManualFromFreshCandidate: the promote workflow's "next" and "full"
+// on a released candidate with no rollout under way start it (issue 15,
+// item 12; before: "no rollout is under way to advance … start one with
+// Run"), and "full" says the gates were skipped (item 14).
+func TestManualFromFreshCandidate(t *testing.T) {
+	t.Parallel()
+	p := newInProcess(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "twostage.yaml")
+	os.WriteFile(cfg, []byte(minimalConfig+"rollout:\n  steps:\n    - {percent: 5, bake: 5m, max-wait: 30m}\n    - {percent: 25, bake: 5m, max-wait: 30m}\n    - {percent: 100}\n"), 0o644)
+	img := filepath.Join(dir, "dist")
+	os.MkdirAll(img, 0o755)
+	call := func(want int, args ...string) (map[string]any, string) {
+		t.Helper()
+		var stdout, stderr strings.Builder
+		code := runClock(t.Context(), append(args, "--config", cfg), func(k string) string { return p.env[k] }, &stdout, &stderr, p.clock)
+		if code != want {
+			t.Fatalf("twostage %v = %d, want %d\nstdout: %s\nstderr: %s", args, code, want, stdout.String(), stderr.String())
+		}
+		var r map[string]any
+		json.Unmarshal([]byte(stdout.String()), &r)
+		return r, stdout.String()
+	}
+	deploy := func(c, tag string) string {
+		sha := strings.Repeat(c, 40)
+		os.WriteFile(filepath.Join(img, "index.html"), []byte(tag), 0o644)
+		call(0, "dev", "--sha", sha, "--branch", "main", "--image-dir", img)
+		call(0, "release", "--tag", tag, "--sha", sha)
+		return sha
+	}
+	deploy("a", "v1.0.0")
+	deploy("b", "v1.1.0")
+	r, _ := call(0, "promote", "--manual", "next", "--json")
+	res := r["result"].(map[string]any)
+	if res["candidate"] != "api-v1-1-0-bbbbbbb" || res["step"] != float64(1) || res["percent"] != float64(5) {
+		t.Fatalf("promote --manual next on a fresh candidate = %v, want step 1 at 5%%", res)
+	}
+	_, text := call(0, "promote", "--manual", "full")
+	if !strings.Contains(text, "promoted by hand to 100%, gates skipped") || strings.Contains(text, "all steps passed") {
+		t.Errorf("promote --manual full says:\n%s", text)
+	}
+	deploy("c", "v1.2.0")
+	r, _ = call(0, "promote", "--manual", "full", "--json")
+	if res := r["result"].(map[string]any); res["candidate"] != "api-v1-2-0-ccccccc" || res["phase"] != "Succeeded" {
+		t.Errorf("promote --manual full on a fresh candidate = %v", res)
+	}
+}
