@@ -240,6 +240,7 @@ func (a *app) cmdInit(_ context.Context, args []string) (any, error) {
 	imageDir := fs.String("image-dir", "dist", "go and static: the directory packed into the image under /app")
 	ref := fs.String("ref", "", "the commit of the twostage repository the workflows pin the twostage action to (full 40-hex SHA; default the commit this binary was built from)")
 	refVersion := fs.String("ref-version", "", "the version written beside --ref as its comment (default the module version, else the commit's first 7 characters)")
+	play := fs.Bool("play", false, "local play: gate the rollout on a scripted traffic file (traffic.json, written too) instead of Cloud Monitoring")
 	force := fs.Bool("force", false, "overwrite existing files")
 	if err := a.parse(fs, args); err != nil {
 		return nil, err
@@ -266,7 +267,7 @@ func (a *app) cmdInit(_ context.Context, args []string) (any, error) {
 	files, err := workflows.Files(workflows.Params{
 		Project: *project, Region: *region, Repository: *repo, Image: *image,
 		DevService: *service + "-dev", ProdService: *service, Branch: *branch,
-		Build: kind, ImageDir: *imageDir, CLI: pin,
+		Build: kind, ImageDir: *imageDir, CLI: pin, Play: *play,
 	})
 	if err != nil {
 		return nil, err

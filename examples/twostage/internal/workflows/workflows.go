@@ -85,6 +85,10 @@ type Params struct {
 	// CLI pins the twostage action: Repo defaults to ActionRepo; SHA is
 	// required (a full commit of the twostage repository).
 	CLI Action
+	// Play writes a configuration for local play: a threshold gate over
+	// the scripted traffic file traffic.json (written too, every revision
+	// healthy) instead of Cloud Monitoring.
+	Play bool
 	// ProdEnvironment is the GitHub Environment of the person-driven
 	// promote job (protect it with required reviewers). Default
 	// "production".
@@ -149,8 +153,20 @@ func Files(p Params) (map[string][]byte, error) {
 		}
 		out[name] = []byte(strings.TrimLeft(b.String(), "\n"))
 	}
+	if p.Play {
+		out[PlayTraffic] = []byte(playTraffic)
+	}
 	return out, nil
 }
+
+// PlayTraffic is the scripted traffic file of local play.
+const PlayTraffic = "traffic.json"
+
+// playTraffic is every revision healthy: 20 requests/s, 0.1% errors.
+const playTraffic = `{"revisions": {
+  "*": {"rps": 20, "error-rate": 0.001}
+}}
+`
 
 const configTmpl = `
 # twostage.yaml — build once, promote by traffic.
@@ -167,7 +183,8 @@ services:
   # runtime-service-account: [[.P.ProdService]]-runtime@[[.P.Project]].iam.gserviceaccount.com
 branch: [[.P.Branch]]
 release:
-  # tag-pattern defaults to semver with a v prefix: v1.4.2, v2.0.0-rc.1
+  # tag-pattern defaults to semver with a v prefix (pipeline.SemverTag):
+  # v1.4.2, v2.0.0-rc.1, v1.0.0+build.5
   signed-tags: false
   # allowed-signers: .github/allowed_signers   # SSH signatures
 rollout:
@@ -179,12 +196,24 @@ rollout:
       bake: 5m
       max-wait: 30m
     - percent: 100
+[[- if .P.Play]]
+  # Local play: the gate reads scripted traffic (README: scripted traffic);
+  # edit traffic.json to make a release bad.
+  gates:
+    - type: threshold
+      max-error-rate: 0.01
+      min-requests: 100
+  metrics:
+    source: file
+    file: traffic.json
+[[- else]]
   # gates:
   #   - type: threshold
   #     max-error-rate: 0.01
   #     min-requests: 100
   # metrics:
   #   source: cloud-monitoring
+[[- end]]
 wif:
   pool: github
   provider: github-actions
