@@ -116,7 +116,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 			t.Errorf("README line %q promises exit %s; it printed:\n%s", cmdline, m[1], out)
 		}
 		for promise, want := range map[string]string{
-			"api-dev-<sha7> serves 100%":  "serves 100%",
+			"api-dev-<sha7> serves 100%": "serves 100%",
 			"creates prod, serving 100%": "serving 100%",
 			"at 0%, preview URL":         "preview http",
 			"5% → 25% → 100%":            "Succeeded",
