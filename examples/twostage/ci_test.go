@@ -361,3 +361,85 @@ func TestManualFromFreshCandidate(t *testing.T) {
 		t.Errorf("promote --manual full on a fresh candidate = %v", res)
 	}
 }
+
+// TestReleaseNeverRanInDev: a release whose commit cannot have run in dev
+// is refused at once (exit 3) with the next step, and one that waited in
+// vain ends with exit 3 too (issue 15, item 9; before, every case waited
+// release.await-timeout and ended with exit 1).
+func TestReleaseNeverRanInDev(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	p := newInProcess(t)
+	dir, git := gitRepo(t, minimalConfig)
+	cfg := filepath.Join(dir, "twostage.yaml")
+	dist := filepath.Join(dir, "dist")
+	commit := func(c string) string {
+		os.WriteFile(filepath.Join(dist, "index.html"), []byte(c), 0o644)
+		git("commit", "-qam", c)
+		return git("rev-parse", "HEAD")
+	}
+	dev := func() {
+		if code, r, stderr := p.call(nil, "dev", "--image-dir", dist, "--config", cfg, "--json"); code != 0 {
+			t.Fatalf("dev = %d %v\n%s", code, r, stderr)
+		}
+	}
+	dev()
+	git("tag", "v1.0.0")
+	if code, r, stderr := p.call(nil, "release", "--tag", "v1.0.0", "--config", cfg, "--json"); code != 0 {
+		t.Fatalf("release v1.0.0 = %d %v\n%s", code, r, stderr)
+	}
+	release := func(tag, want string) {
+		t.Helper()
+		start := p.clock.Now()
+		code, r, stderr := p.call(nil, "release", "--tag", tag, "--config", cfg, "--json")
+		msg, _ := r["error"].(string)
+		if code != exitPolicy || !strings.Contains(msg, want) {
+			t.Errorf("release %s = %d %q, want exit 3 saying %q", tag, code, msg, want)
+		}
+		if want == "did not run in dev within" && !strings.Contains(stderr, "waiting for commit ") {
+			t.Errorf("release %s waited silently:\n%s", tag, stderr)
+		}
+		if waited := p.clock.Now().Sub(start); want != "did not run in dev within" && waited > time.Minute {
+			t.Errorf("release %s waited %s before refusing", tag, waited)
+		}
+	}
+	// Not on main.
+	git("checkout", "-q", "-b", "feature")
+	commit("feature")
+	git("tag", "v1.1.0")
+	git("checkout", "-q", "main")
+	release("v1.1.0", "is not on main")
+	// Skipped by dev: dev runs a later commit and no image was pushed.
+	commit("skipped")
+	git("tag", "v1.2.0")
+	commit("later")
+	dev()
+	release("v1.2.0", "dev has moved past commit")
+	// Not yet in dev: waits (on the test's clock) and refuses with the
+	// next step.
+	commit("pending")
+	git("tag", "v1.3.0")
+	release("v1.3.0", "did not run in dev within")
+}
+
+// TestConfigElsewhere: with --config in a folder outside any repository,
+// git runs in the current directory (issue 15, item 14).
+func TestConfigElsewhere(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	p := newInProcess(t)
+	dir, git := gitRepo(t, minimalConfig)
+	elsewhere := filepath.Join(t.TempDir(), "x.yaml")
+	os.WriteFile(elsewhere, []byte(minimalConfig), 0o644)
+	t.Chdir(dir)
+	code, r, stderr := p.call(nil, "dev", "--image-dir", "dist", "--config", elsewhere, "--json")
+	if code != 0 {
+		t.Fatalf("dev --config %s = %d %v\n%s", elsewhere, code, r, stderr)
+	}
+	if got := r["result"].(map[string]any)["commit"]; got != git("rev-parse", "HEAD") {
+		t.Errorf("dev deployed commit %v, want the current directory's HEAD", got)
+	}
+}

@@ -18,10 +18,23 @@ import (
 	"github.com/twostage/twostage/traffic"
 )
 
-// git runs git in the configuration's directory and returns its output.
+// repoDir is the git repository twostage works on: the work tree that
+// holds the configuration file, or, when the file lives outside any (a
+// --config kept elsewhere), the current directory.
+func (a *app) repoDir() string {
+	dir := filepath.Dir(a.cfgPath)
+	cmd := exec.Command("git", "rev-parse", "--is-inside-work-tree")
+	cmd.Dir = dir
+	if out, err := cmd.Output(); err == nil && strings.TrimSpace(string(out)) == "true" {
+		return dir
+	}
+	return "."
+}
+
+// git runs git in the repository (see repoDir) and returns its output.
 func (a *app) git(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = filepath.Dir(a.cfgPath)
+	cmd.Dir = a.repoDir()
 	out, err := cmd.Output()
 	if err != nil {
 		return "", fmt.Errorf("git %s: %w", strings.Join(args, " "), err)
@@ -223,6 +236,9 @@ func (a *app) cmdRelease(ctx context.Context, args []string) (any, error) {
 			return nil, usagef("no commit for tag %s: pass --sha (git: %v)", *tag, err)
 		}
 	}
+	if err := a.couldRunInDev(ctx, *tag, *sha); err != nil {
+		return nil, err
+	}
 	in := pipeline.ReleaseInput{Tag: *tag, SHA: *sha, Actor: a.actor(*actor)}
 	var out releaseResult
 	for i, r := range a.regions {
@@ -250,10 +266,16 @@ func (a *app) cmdRelease(ctx context.Context, args []string) (any, error) {
 // releaseIn releases in one region.
 func (a *app) releaseIn(ctx context.Context, r region, in pipeline.ReleaseInput) (releaseResult, error) {
 	defer a.group(fmt.Sprintf("release %s in %s", in.Tag, r.name))()
-	a.progress.Expect(fmt.Sprintf("image %s:%s to be pushed by the dev workflow", a.backend.Repository, strings.ToLower(in.SHA)), a.clock.Now().Add(a.cfg.Release.AwaitTimeout.D()))
+	sha7 := strings.ToLower(in.SHA)[:min(7, len(in.SHA))]
+	a.progress.Expect(fmt.Sprintf("commit %s to run in dev (image %s:%s)", sha7, a.backend.Repository, strings.ToLower(in.SHA)), a.clock.Now().Add(a.cfg.Release.AwaitTimeout.D()))
 	// The pipeline is built WithCreateProd: the first release creates the
 	// prod service at 100% under the same rules.
 	res, err := r.pipe.Release(ctx, in)
+	if err != nil && res.Artifact.Digest == "" && errors.Is(err, twostage.ErrNotFound) && ctx.Err() == nil {
+		// The wait is over and the commit never ran in dev: a refusal with
+		// the next step, not a failure to retry.
+		err = fmt.Errorf("%w; commit %s did not run in dev within release.await-timeout %s: check its dev workflow run (re-run it if it was cancelled or replaced), then release %s again: %w", err, sha7, a.cfg.Release.AwaitTimeout.D(), in.Tag, twostage.ErrPolicy)
+	}
 	out := releaseResult{Region: r.name, Tag: in.Tag, Commit: strings.ToLower(in.SHA), Image: res.Artifact.String(), Digest: res.Artifact.Digest, Revision: res.Revision.Name, PreviewURL: res.PreviewURL, First: res.Created}
 	if res.Created {
 		out.URL = res.Revision.URL
@@ -262,6 +284,45 @@ func (a *app) releaseIn(ctx context.Context, r region, in pipeline.ReleaseInput)
 		out.Before, out.After = res.Before.String(), res.After.String()
 	}
 	return out, err
+}
+
+// couldRunInDev refuses at once a release whose commit cannot have run in
+// dev, instead of waiting release.await-timeout for an image that will
+// never come: a commit git says is not on the dev branch, or one dev has
+// moved past (it runs a later commit) without ever pushing its image. When
+// git or the services cannot tell, it says nothing and the release waits.
+func (a *app) couldRunInDev(ctx context.Context, tag, sha string) error {
+	sha = strings.ToLower(sha)
+	sha7 := sha[:min(7, len(sha))]
+	branch := a.cfg.Branch
+	for _, ref := range []string{"refs/remotes/origin/" + branch, "refs/heads/" + branch} {
+		if _, err := a.git(ctx, "rev-parse", "--verify", "--quiet", ref); err != nil {
+			continue
+		}
+		_, err := a.git(ctx, "merge-base", "--is-ancestor", sha, ref)
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == 1 {
+			return fmt.Errorf("release %s: commit %s is not on %s (%s), and only %s deploys to dev, so it never ran there; tag a commit of %s: %w", tag, sha7, branch, ref, branch, branch, twostage.ErrPolicy)
+		}
+		break
+	}
+	if _, err := a.backend.Registry.Resolve(ctx, a.backend.Repository+":"+sha); err == nil || !errors.Is(err, twostage.ErrNotFound) {
+		return nil
+	}
+	for rev, err := range a.backend.Dev.Revisions(ctx) {
+		if err != nil {
+			return nil
+		}
+		newest := rev.Labels[stage.LabelCommit]
+		if newest == "" || newest == sha {
+			return nil
+		}
+		if _, err := a.git(ctx, "merge-base", "--is-ancestor", sha, newest); err == nil {
+			return fmt.Errorf("release %s: dev has moved past commit %s (it runs %s, a later commit) and no image was ever pushed for %s, so it will never run in dev; re-run the dev workflow run of %s (a newer push replaces a waiting one), or tag the commit dev runs: %w", tag, sha7, newest[:min(7, len(newest))], sha7, sha7, twostage.ErrPolicy)
+		}
+		return nil
+	}
+	return nil
 }
 
 // record sends an event the CLI itself produced to the same sinks as the

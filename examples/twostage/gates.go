@@ -33,7 +33,7 @@ func (a *app) rel(p string) string {
 // verifier is the signed-tag verifier of the repository holding the
 // configuration.
 func (a *app) verifier() gittag.Verifier {
-	return gittag.Verifier{Dir: filepath.Dir(a.cfgPath), AllowedSigners: a.rel(a.cfg.Release.AllowedSigners)}
+	return gittag.Verifier{Dir: a.repoDir(), AllowedSigners: a.rel(a.cfg.Release.AllowedSigners)}
 }
 
 // metrics returns the gates' metrics source for one prod region.

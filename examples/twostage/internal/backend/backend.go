@@ -126,7 +126,7 @@ func Discover(ctx context.Context, client *http.Client, addr string) (Endpoints,
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return Endpoints{}, fmt.Errorf("asking the emulator at %s for its endpoints (is `go run ./fake/cmd/emulator` running?): %w", addr, err)
+		return Endpoints{}, fmt.Errorf("asking the emulator at %s for its endpoints (is `twostage emulator` running? It prints the address to export): %w", addr, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

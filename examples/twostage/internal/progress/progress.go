@@ -20,7 +20,10 @@ type Reporter struct {
 	mu       sync.Mutex // guards what, deadline, dirty
 	what     string
 	deadline time.Time
-	dirty    bool // a live line is on screen
+	// expStart is when the wait Expect announced began; lastShown when it
+	// was last reported.
+	expStart, lastShown time.Time
+	dirty               bool // a live line is on screen
 }
 
 // New returns a Reporter writing to w. live selects the '\r' line of a
@@ -36,6 +39,7 @@ func (r *Reporter) Expect(what string, deadline time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.what, r.deadline = what, deadline
+	r.expStart, r.lastShown = time.Time{}, time.Time{}
 }
 
 // Record prints the event as a line and derives what comes next from it.
@@ -62,7 +66,7 @@ func (r *Reporter) Record(_ context.Context, e pipeline.AuditEvent) error {
 		line += ": " + e.Reason
 	}
 	fmt.Fprintln(r.w, line)
-	r.deadline = time.Time{}
+	r.deadline, r.expStart, r.lastShown = time.Time{}, time.Time{}, time.Time{}
 	switch {
 	case e.Action == pipeline.ActionStep && e.Percent < 100:
 		r.what = fmt.Sprintf("bake of step %d (%s at %d%%)", e.Step, e.Revision, e.Percent)
@@ -110,6 +114,29 @@ func (c clock) Sleep(ctx context.Context, d time.Duration) error {
 	tick := time.Minute
 	if live {
 		tick = time.Second
+	}
+	if !deadline.Equal(end) && !deadline.Before(end) {
+		// A wait with a deadline (Expect) is made of many short sleeps
+		// (polls with backoff): report the wait, not each sleep, at its
+		// start and then every tick.
+		r.mu.Lock()
+		if r.expStart.IsZero() {
+			r.expStart = start
+		}
+		due := r.lastShown.IsZero() || start.Sub(r.lastShown) >= tick
+		if due {
+			r.lastShown = start
+		}
+		began := r.expStart
+		r.mu.Unlock()
+		if due {
+			r.line(live, fmt.Sprintf("waiting for %s: %s elapsed, %s left", what, round(start.Sub(began)), round(deadline.Sub(start))))
+		}
+		err := c.inner.Sleep(ctx, d)
+		if err != nil {
+			r.finish(live)
+		}
+		return err
 	}
 	show := live || d >= minShown
 	if show {

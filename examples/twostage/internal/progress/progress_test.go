@@ -37,21 +37,34 @@ func TestCILines(t *testing.T) {
 	}
 }
 
-func TestLiveLineAndDeadline(t *testing.T) {
+// TestDeadlineWait: a wait announced with Expect is made of many short
+// polls; it is reported as one wait with elapsed and left time, live on a
+// terminal and once a minute in CI, never silently.
+func TestDeadlineWait(t *testing.T) {
 	t.Parallel()
 	clock := fake.NewClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
 	var b bytes.Buffer
 	r := New(&b, true, clock)
 	r.Expect("image api:abc", clock.Now().Add(30*time.Minute))
 	r.Clock(clock).Sleep(context.Background(), 2*time.Second)
+	r.Clock(clock).Sleep(context.Background(), 2*time.Second)
+	r.Record(context.Background(), pipeline.AuditEvent{Action: pipeline.ActionRelease, Decision: "deployed"})
 	out := b.String()
-	for _, want := range []string{"\r\x1b[Kwaiting for image api:abc: 30m0s remaining", "\r\x1b[Kwaiting for image api:abc: 1s elapsed, 29m59s remaining"} {
+	for _, want := range []string{"\r\x1b[Kwaiting for image api:abc: 0s elapsed, 30m0s left", "\r\x1b[Kwaiting for image api:abc: 2s elapsed, 29m58s left", "\r\x1b[Krelease.deploy deployed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("live output %q lacks %q", out, want)
 		}
 	}
-	if !strings.HasSuffix(out, "\r\x1b[K") {
-		t.Errorf("live output %q does not clear its line at the end", out)
+
+	b.Reset()
+	r = New(&b, false, clock)
+	r.Expect("commit abc to run in dev", clock.Now().Add(30*time.Minute))
+	for range 3 {
+		r.Clock(clock).Sleep(context.Background(), 40*time.Second)
+	}
+	want := "waiting for commit abc to run in dev: 0s elapsed, 30m0s left\nwaiting for commit abc to run in dev: 1m20s elapsed, 28m40s left\n"
+	if b.String() != want {
+		t.Errorf("CI output:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
 
