@@ -117,7 +117,7 @@ func TestImageTarDockerSave(t *testing.T) {
 	}
 
 	sha := strings.Repeat("c0ffee12", 5)
-	code, r, stderr := p.call(nil, "dev", "--image-tar", file, "--sha", sha, "--branch", "main", "--allow-dirty", "--config", cfg, "--json")
+	code, r, stderr := p.call(nil, "dev", "--image-tar", file, "--sha", sha, "--branch", "main", "--force", "--allow-dirty", "--config", cfg, "--json")
 	if code != 0 {
 		t.Fatalf("dev --image-tar = %d: %v\n%s", code, r, stderr)
 	}
@@ -129,7 +129,7 @@ func TestImageTarDockerSave(t *testing.T) {
 	other := filepath.Join(dir, "other.tar")
 	img2, _ := random.Image(512, 1)
 	tarball.WriteToFile(other, name.MustParseReference("api:local"), img2)
-	if code, r, _ := p.call(nil, "dev", "--image-tar", other, "--sha", sha, "--branch", "main", "--allow-dirty", "--config", cfg, "--json"); code != exitPolicy && code != exitFailed || !strings.Contains(r["error"].(string), "sha256:") {
+	if code, r, _ := p.call(nil, "dev", "--image-tar", other, "--sha", sha, "--branch", "main", "--force", "--allow-dirty", "--config", cfg, "--json"); code != exitPolicy && code != exitFailed || !strings.Contains(r["error"].(string), "sha256:") {
 		t.Errorf("a second image for the same commit = %d %v, want a refusal naming the digests", code, r)
 	}
 }
@@ -340,7 +340,7 @@ func TestManualFromFreshCandidate(t *testing.T) {
 	deploy := func(c, tag string) string {
 		sha := strings.Repeat(c, 40)
 		os.WriteFile(filepath.Join(img, "index.html"), []byte(tag), 0o644)
-		call(0, "dev", "--sha", sha, "--branch", "main", "--image-dir", img)
+		call(0, "dev", "--sha", sha, "--branch", "main", "--force", "--image-dir", img)
 		call(0, "release", "--tag", tag, "--sha", sha)
 		return sha
 	}

@@ -44,12 +44,15 @@ func (a *app) git(ctx context.Context, args ...string) (string, error) {
 
 // localRules are the dev rules that hold outside CI, where the branch and
 // commit come from git: --branch and --sha must name what is checked out
-// (unless --force), and an image built from a working tree with
-// uncommitted changes is not the commit it would be pushed as (unless
-// --allow-dirty). In GitHub Actions the event names both and the checkout
-// is the commit. Outside a git repository nothing is checked.
+// (unless --force; a detached HEAD names no branch), and an image built
+// from a working tree with uncommitted changes is not the commit it would
+// be pushed as (unless --allow-dirty). In GitHub Actions (GITHUB_REF) and
+// other CI systems (CI=true) the system names both and the checkout is the
+// commit. Outside a git repository nothing is checked.
 func (a *app) localRules(ctx context.Context, branch, sha, imageDir string, building, allowDirty, force bool) error {
-	if a.gh.Ref != "" {
+	if a.gh.Ref != "" || a.env("CI") == "true" {
+		// A CI system names the branch and commit, and its checkout is
+		// the commit.
 		return nil
 	}
 	head, err := a.git(ctx, "rev-parse", "--abbrev-ref", "HEAD")
@@ -57,11 +60,21 @@ func (a *app) localRules(ctx context.Context, branch, sha, imageDir string, buil
 		return nil
 	}
 	if !force {
-		if branch != "" && strings.TrimPrefix(branch, "refs/heads/") != head {
+		if branch != "" && head != "HEAD" && strings.TrimPrefix(branch, "refs/heads/") != head {
 			return fmt.Errorf("--branch %s, but git says the checkout is on %s: dev deploys what is checked out; switch to %s, or pass --force to deploy it as %s anyway: %w", branch, head, branch, branch, twostage.ErrPolicy)
 		}
 		if full, err := a.git(ctx, "rev-parse", "HEAD"); err == nil && sha != "" && building && !strings.HasPrefix(full, strings.ToLower(sha)) {
 			return fmt.Errorf("--sha %s, but the checkout is at %s: the image would be built from another commit than the one it is pushed as; check out %s, or pass --force: %w", sha, full, sha, twostage.ErrPolicy)
+		}
+	}
+	if building && imageDir != "" {
+		// An image directory outside the repository is not built from the
+		// commit either way; only one inside it can be checked.
+		top, _ := a.git(ctx, "rev-parse", "--show-toplevel")
+		cmd := exec.CommandContext(ctx, "git", "rev-parse", "--show-toplevel")
+		cmd.Dir = imageDir
+		if out, err := cmd.Output(); err != nil || strings.TrimSpace(string(out)) != top {
+			return nil
 		}
 	}
 	if building && !allowDirty {

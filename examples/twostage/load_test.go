@@ -39,7 +39,7 @@ func TestLoad(t *testing.T) {
 		return r.Result
 	}
 	var dev devResult
-	json.Unmarshal(call(0, "dev", "--sha", strings.Repeat("a", 40), "--branch", "main", "--image-dir", img), &dev)
+	json.Unmarshal(call(0, "dev", "--sha", strings.Repeat("a", 40), "--branch", "main", "--force", "--image-dir", img), &dev)
 
 	var res loadResult
 	json.Unmarshal(call(0, "load", "--stage", "dev", "--rate", "200", "--duration", "250ms"), &res)

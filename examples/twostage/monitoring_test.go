@@ -70,7 +70,7 @@ func TestCloudMonitoringGate(t *testing.T) {
 	deploy := func(sha, content, tag string) {
 		t.Helper()
 		os.WriteFile(filepath.Join(img, "index.html"), []byte(content), 0o644)
-		call(0, "dev", "--sha", sha, "--branch", "main", "--image-dir", img)
+		call(0, "dev", "--sha", sha, "--branch", "main", "--force", "--image-dir", img)
 		call(0, "release", "--tag", tag, "--sha", sha)
 	}
 	prodShares := func() map[string]int {
