@@ -35,7 +35,7 @@ var (
 	// ErrConditionRejected: the provider's attribute condition refused the
 	// token, typically a job of another repository, or a condition pinned to
 	// the wrong repository or owner ID.
-	ErrConditionRejected = errors.New("the provider's attribute condition rejected the token: check the repository and owner IDs in the condition (wif.Evaluate reproduces the check)")
+	ErrConditionRejected = errors.New("the provider's attribute condition rejected the token: check the repository and owner IDs in the condition (provision.Simulate reproduces the check; `twostage wif simulate` too)")
 	// ErrAudienceMismatch: the token's aud is not one the provider allows.
 	ErrAudienceMismatch = errors.New("the token's audience is not one the provider allows: request the token for the provider's default audience (https://iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER) or add the audience to the provider's allowed audiences")
 	// ErrProviderNotFound: the STS audience names a pool or provider that
