@@ -84,3 +84,40 @@ func TestWIFDefaultsTable(t *testing.T) {
 		})
 	}
 }
+
+// TestDoctorWIF: doctor reports the lint as clean (with the number of
+// adversarial claim sets) and lists each GitHub setting the identity model
+// assumes, naming the branch, the tag pattern and both environments.
+func TestDoctorWIF(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse("twostage.yaml", []byte(wifConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &app{cfg: cfg}
+	s, ok, err := a.wifSetupErr()
+	if err != nil || !ok {
+		t.Fatalf("wifSetupErr() = %v, %v", ok, err)
+	}
+	var got []finding
+	a.doctorWIF(s, func(check, sev, msg, fix string) { got = append(got, finding{check, sev, msg, fix}) })
+	var settings []string
+	for _, f := range got {
+		switch {
+		case f.Check == "wif" && f.Severity == "ok":
+			if !strings.Contains(f.Message, "12 adversarial claim sets") {
+				t.Errorf("doctor wif ok = %q, want the number of claim sets", f.Message)
+			}
+		case f.Check == "wif/github-settings" && f.Severity == "info":
+			settings = append(settings, f.Message)
+		default:
+			t.Errorf("unexpected doctor finding %+v", f)
+		}
+	}
+	all := strings.Join(settings, "\n")
+	for _, want := range []string{"branch main is protected", "tags matching " + cfg.Release.TagPattern, `environment "production" allows deployments from branch main only`, `environment "production-resume"`} {
+		if !strings.Contains(all, want) {
+			t.Errorf("doctor's GitHub settings lack %q:\n%s", want, all)
+		}
+	}
+}
