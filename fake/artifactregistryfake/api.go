@@ -130,7 +130,7 @@ func (s *server) CreateRepository(_ context.Context, req *artifactregistrypb.Cre
 	}
 	s.opSeq++
 	op := &longrunningpb.Operation{
-		Name:     fmt.Sprintf("projects/%s/locations/%s/operations/op-%d", project, location, s.opSeq),
+		Name:     fmt.Sprintf("projects/%s/locations/%s/operations/%s-%d", project, location, s.opSalt, s.opSeq),
 		Metadata: meta,
 		Done:     true,
 		Result:   &longrunningpb.Operation_Response{Response: resp},

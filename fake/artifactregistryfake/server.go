@@ -2,6 +2,7 @@ package artifactregistryfake
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -140,6 +141,8 @@ func NewServer(opts ...Option) (*Server, error) {
 		repos: map[string]*repoState{},
 		ops:   map[string]*longrunningpb.Operation{},
 		kit:   emulator.NewKit("artifactregistryfake", cfg.Options),
+		// Lower case: operation IDs in names are lower case.
+		opSalt: strings.ToLower(rand.Text()[:10]),
 	}
 	s.oci = ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
 	srv := &Server{s: s}
@@ -274,6 +277,8 @@ type server struct {
 	// ops by operation name.
 	ops   map[string]*longrunningpb.Operation
 	opSeq int
+	// opSalt makes operation names differ between processes (set once).
+	opSalt string
 }
 
 type repoState struct {

@@ -31,7 +31,7 @@ func mustAny(m proto.Message) *anypb.Any {
 }
 
 func (s *server) addOperation(project, location string, meta proto.Message, p *pending, result proto.Message) *operation {
-	name := "projects/" + project + "/locations/" + location + "/operations/" + s.uid()
+	name := "projects/" + project + "/locations/" + location + "/operations/" + s.operationID()
 	op := &operation{
 		op:      &longrunningpb.Operation{Name: name, Metadata: mustAny(meta)},
 		pending: p,

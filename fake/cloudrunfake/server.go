@@ -1,6 +1,7 @@
 package cloudrunfake
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -8,14 +9,13 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/run/apiv2/runpb"
+	"github.com/twostage/twostage/fake/emulation"
+	"github.com/twostage/twostage/internal/emulator"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/twostage/twostage/fake/emulation"
-	"github.com/twostage/twostage/internal/emulator"
 )
 
 // Server is a Cloud Run Admin API v2 emulator serving google.cloud.run.v2.Services,
@@ -55,6 +55,8 @@ type server struct {
 	writes map[string][]int64
 	// pendingOps counts the pending operations of each service by name.
 	pendingOps map[string]int
+	// opSalt makes operation IDs differ between processes (set once).
+	opSalt string
 	// failNames holds short revision names that fail when they are created
 	// (FailRevision before creation), with their message.
 	failNames map[string]string
@@ -85,6 +87,7 @@ func NewServer(opts ...Option) (*Server, error) {
 	s := &server{
 		cfg:        cfg,
 		kit:        emulator.NewKit("cloudrunfake", cfg.Options),
+		opSalt:     rand.Text(),
 		services:   map[string]*serviceState{},
 		ops:        map[string]*operation{},
 		writes:     map[string][]int64{},

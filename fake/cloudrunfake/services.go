@@ -93,6 +93,17 @@ func (s *server) uid() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", sum[0:4], sum[4:6], sum[6:8], sum[8:10], sum[10:16])
 }
 
+// operationID returns an operation ID in UUID4 form, unique across
+// emulator processes (salted by the process's random opSalt), so that a
+// client that outlives one emulator never mistakes another's operation for
+// its own.
+func (s *server) operationID() string {
+	sum := sha256.Sum256([]byte("op/" + s.opSalt + "/" + strconv.FormatUint(s.next(), 10)))
+	sum[6] = sum[6]&0x0f | 0x40
+	sum[8] = sum[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", sum[0:4], sum[4:6], sum[6:8], sum[8:10], sum[10:16])
+}
+
 // specOf returns a copy of svc with every output-only field cleared and
 // empty traffic replaced by its default: what the user asked for.
 func specOf(svc *runpb.Service) *runpb.Service {

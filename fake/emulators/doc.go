@@ -21,18 +21,23 @@
 //	                                            (both the first two)   google.longrunning.Operations
 //	Host: ….run.app (not gRPC), any path        cloudrunfake           the data plane: service and tag URLs,
 //	                                                                   routed by the traffic split
-//	/v2/…                                       artifactregistryfake   OCI distribution (docker push, ggcr remote)
+//	/v2/… (not /v2/projects/…)                  artifactregistryfake   OCI distribution (docker push, ggcr remote)
 //	/v1/token                                   stsfake                STS token exchange
 //	/v1/projects/-/serviceAccounts/E:generateAccessToken
 //	  (and :generateIdToken, :signBlob, :signJwt) stsfake              IAM Credentials
 //	/.well-known/…                              stsfake                OIDC discovery document and JWKS
 //	/actions/token                              stsfake                GitHub Actions ID token request
-//	/v1/projects/… (any other)                  iamfake                IAM v1: workload identity pools and
+//	/v1/projects/P/…workloadIdentityPools…,
+//	/v1/projects/P/serviceAccounts/…            iamfake                IAM v1: workload identity pools and
 //	                                                                   providers, service-account IAM policies
 //	GET /v1/endpoints                           emulators              [Endpoints] as JSON
 //
 // Anything else answers HTTP 404 (or gRPC UNIMPLEMENTED) naming what is
-// served. google.longrunning.Operations is served by both Cloud Run and
+// served, in particular the REST/JSON paths of the gRPC APIs
+// (/v2/projects/… of Cloud Run, /v1/projects/…/repositories… of Artifact
+// Registry, /v3/… of Resource Manager and Monitoring), which are not
+// served: a REST client gets a 404 that says so rather than an answer of
+// the wrong emulator. google.longrunning.Operations is served by both Cloud Run and
 // Artifact Registry: each call goes to Cloud Run first and, when it
 // answers NOT_FOUND or UNIMPLEMENTED, to Artifact Registry, so an
 // operation is found wherever it was created (their names differ). The

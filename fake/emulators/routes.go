@@ -61,6 +61,20 @@ func isCredentials(path string) bool {
 	return false
 }
 
+// isIAM reports whether path is one of the IAM v1 REST surface iamfake
+// serves: workload identity pools (and their providers and operations) and
+// service accounts, but not IAM Credentials. Other /v1/projects/… paths
+// (Artifact Registry's REST surface) answer the router's 404.
+func isIAM(path string) bool {
+	rest, ok := strings.CutPrefix(path, "/v1/projects/")
+	if !ok || isCredentials(path) {
+		return false
+	}
+	seg := strings.Split(rest, "/")
+	return len(seg) >= 3 && (seg[1] == "serviceAccounts" ||
+		len(seg) >= 4 && seg[1] == "locations" && strings.HasPrefix(seg[3], "workloadIdentityPools"))
+}
+
 // routes is the routing table. The matchers are disjoint: no request
 // matches two routes (TestRoutesDisjoint, FuzzRoutes), so their order does
 // not matter.
@@ -78,9 +92,13 @@ func (s *Set) routes() []Route {
 			match: func(r *http.Request) bool { return !isGRPC(r) && isRunHost(r.Host) }, handler: s.crun.DataPlane(),
 		},
 		{
-			Pattern: "/v2/…", Emulator: "artifactregistryfake", API: "OCI distribution registry (docker push/pull, ggcr remote)",
+			Pattern: "/v2/… (not /v2/projects/…)", Emulator: "artifactregistryfake", API: "OCI distribution registry (docker push/pull, ggcr remote)",
 			match: func(r *http.Request) bool {
-				return isAPI(r) && (r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/"))
+				// /v2/projects/… is Cloud Run's REST surface, which is not
+				// served: it must answer the router's 404 naming what is,
+				// not the registry's NAME_UNKNOWN, which a REST client would
+				// read as the service's NOT_FOUND.
+				return isAPI(r) && (r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/")) && !strings.HasPrefix(r.URL.Path, "/v2/projects/")
 			},
 			handler: s.ar.OCIHandler(),
 		},
@@ -105,11 +123,9 @@ func (s *Set) routes() []Route {
 			handler: sts,
 		},
 		{
-			Pattern: "/v1/projects/… (other than IAM Credentials)", Emulator: "iamfake",
-			API: "IAM v1 REST: workload identity pools, providers, their operations; service-account getIamPolicy/setIamPolicy",
-			match: func(r *http.Request) bool {
-				return isAPI(r) && strings.HasPrefix(r.URL.Path, "/v1/projects/") && !isCredentials(r.URL.Path)
-			},
+			Pattern: "/v1/projects/P/locations/global/workloadIdentityPools… and /v1/projects/P/serviceAccounts/… (other than IAM Credentials)", Emulator: "iamfake",
+			API:     "IAM v1 REST: workload identity pools, providers, their operations; service-account getIamPolicy/setIamPolicy",
+			match:   func(r *http.Request) bool { return isAPI(r) && isIAM(r.URL.Path) },
 			handler: s.iam.Handler(),
 		},
 		{

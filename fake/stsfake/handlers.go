@@ -1,6 +1,7 @@
 package stsfake
 
 import (
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -191,6 +192,105 @@ func (s *Server) store(tok string, id Identity) {
 // apiError writes a Google API (IAM Credentials) error answer.
 func apiError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]any{"error": map[string]any{"code": status, "message": msg, "status": code}})
+}
+
+// handleCredentials dispatches the IAM Credentials methods of
+// POST /v1/projects/-/serviceAccounts/EMAIL:METHOD.
+func (s *Server) handleCredentials(w http.ResponseWriter, r *http.Request) {
+	switch methodOf(r) {
+	case MethodGenerateAccessToken:
+		s.handleGenerateAccessToken(w, r)
+	case MethodGenerateIDToken:
+		s.handleGenerateIDToken(w, r)
+	case MethodSignBlob:
+		s.handleSignBlob(w, r)
+	default:
+		apiError(w, http.StatusNotFound, "NOT_FOUND", fmt.Sprintf("stsfake: %s is not emulated; served: projects/-/serviceAccounts/EMAIL:generateAccessToken, :generateIdToken and :signBlob", r.URL.Path))
+	}
+}
+
+// impersonation checks the bearer token of r and that its identity may act
+// as the service account of the request path (AllowImpersonation), and
+// decodes the JSON body into req. It answers the error itself and returns
+// the email and the caller, or ok false.
+func (s *Server) impersonation(w http.ResponseWriter, r *http.Request, permission string, req any) (email string, caller Identity, ok bool) {
+	name := r.PathValue("name")
+	email = name[:strings.LastIndex(name, ":")]
+	caller, ok = s.IdentityFromHeader(r.Header.Get("Authorization"))
+	if !ok {
+		apiError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.")
+		return "", Identity{}, false
+	}
+	if err := json.NewDecoder(r.Body).Decode(req); err != nil {
+		if emulator.TooLarge(err) {
+			emulator.WriteTooLarge(w)
+			return "", Identity{}, false
+		}
+		apiError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+		return "", Identity{}, false
+	}
+	s.mu.Lock()
+	members := slices.Clone(s.impersonations[email])
+	s.mu.Unlock()
+	if !slices.ContainsFunc(members, caller.Matches) {
+		// The form of IAM's denial, as in generateAccessToken's.
+		apiError(w, http.StatusForbidden, "PERMISSION_DENIED", fmt.Sprintf("Permission '%s' denied on resource (or it may not exist).", permission))
+		return "", Identity{}, false
+	}
+	return email, caller, true
+}
+
+// handleGenerateIDToken emulates IAM Credentials
+// projects.serviceAccounts.generateIdToken (request {"audience",
+// "includeEmail"}, response {"token"}): an RS256 ID token signed with the
+// server's key (published at its JWKS, not Google's), issuer
+// https://accounts.google.com, aud the audience, sub and azp a numeric ID
+// derived from the email, email and email_verified when asked.
+func (s *Server) handleGenerateIDToken(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Audience     string `json:"audience"`
+		IncludeEmail bool   `json:"includeEmail"`
+	}
+	email, _, ok := s.impersonation(w, r, "iam.serviceAccounts.getOpenIdToken", &req)
+	if !ok {
+		return
+	}
+	if req.Audience == "" {
+		apiError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Audience is required.")
+		return
+	}
+	sum := sha256.Sum256([]byte(email))
+	id := new(big.Int).SetBytes(sum[:9]).String() // a stable numeric unique ID
+	claims := map[string]any{"iss": "https://accounts.google.com", "aud": req.Audience, "sub": id, "azp": id}
+	if req.IncludeEmail {
+		claims["email"], claims["email_verified"] = email, true
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"token": s.IssueToken(claims, time.Hour)})
+}
+
+// handleSignBlob emulates IAM Credentials projects.serviceAccounts.signBlob
+// (request {"payload": base64}, response {"keyId", "signedBlob"}): an
+// RSASSA-PKCS1-v1_5 SHA-256 signature with the server's key, whose ID is
+// the kid of its JWKS.
+func (s *Server) handleSignBlob(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Payload string `json:"payload"`
+	}
+	if _, _, ok := s.impersonation(w, r, "iam.serviceAccounts.signBlob", &req); !ok {
+		return
+	}
+	payload, err := base64.StdEncoding.DecodeString(req.Payload)
+	if err != nil {
+		apiError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Invalid value at 'payload' (TYPE_BYTES): not base64.")
+		return
+	}
+	sum := sha256.Sum256(payload)
+	sig, err := rsa.SignPKCS1v15(rand.Reader, s.key, crypto.SHA256, sum[:])
+	if err != nil {
+		apiError(w, http.StatusInternalServerError, "INTERNAL", "signing failed")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"keyId": s.kid, "signedBlob": base64.StdEncoding.EncodeToString(sig)})
 }
 
 // handleGenerateAccessToken emulates IAM Credentials

@@ -69,6 +69,11 @@ const (
 	// MethodGenerateAccessToken is IAM Credentials
 	// projects.serviceAccounts.generateAccessToken.
 	MethodGenerateAccessToken = "serviceAccounts.generateAccessToken"
+	// MethodGenerateIDToken is IAM Credentials
+	// projects.serviceAccounts.generateIdToken.
+	MethodGenerateIDToken = "serviceAccounts.generateIdToken"
+	// MethodSignBlob is IAM Credentials projects.serviceAccounts.signBlob.
+	MethodSignBlob = "serviceAccounts.signBlob"
 )
 
 // WithAddress sets the TCP address the HTTP server listens on. The
@@ -260,11 +265,11 @@ func NewServer(opts ...Option) (*Server, error) {
 	mux.HandleFunc("GET /.well-known/jwks", s.handleJWKS)
 	mux.HandleFunc("GET /actions/token", s.handleActions)
 	mux.HandleFunc("POST /v1/token", s.handleSTS)
-	mux.HandleFunc("POST /v1/projects/-/serviceAccounts/{name}", s.handleGenerateAccessToken)
+	mux.HandleFunc("POST /v1/projects/-/serviceAccounts/{name}", s.handleCredentials)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]any{
 			"code": 404, "status": "NOT_FOUND",
-			"message": fmt.Sprintf("stsfake: %s %s is not emulated; served: GET /.well-known/openid-configuration, GET /.well-known/jwks, GET /actions/token, POST /v1/token, POST /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken", r.Method, r.URL.Path),
+			"message": fmt.Sprintf("stsfake: %s %s is not emulated; served: GET /.well-known/openid-configuration, GET /.well-known/jwks, GET /actions/token, POST /v1/token, POST /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken (:generateIdToken, :signBlob)", r.Method, r.URL.Path),
 		}})
 	})
 	s.handler = s.kit.HTTP(methodOf, writeError, mux)
@@ -292,6 +297,10 @@ func methodOf(r *http.Request) string {
 		return MethodToken
 	case r.Method == http.MethodPost && strings.HasPrefix(p, "/v1/projects/-/serviceAccounts/") && strings.HasSuffix(p, ":generateAccessToken"):
 		return MethodGenerateAccessToken
+	case r.Method == http.MethodPost && strings.HasPrefix(p, "/v1/projects/-/serviceAccounts/") && strings.HasSuffix(p, ":generateIdToken"):
+		return MethodGenerateIDToken
+	case r.Method == http.MethodPost && strings.HasPrefix(p, "/v1/projects/-/serviceAccounts/") && strings.HasSuffix(p, ":signBlob"):
+		return MethodSignBlob
 	}
 	return ""
 }
