@@ -273,11 +273,12 @@ func TestDataPlaneInFlight(t *testing.T) {
 	e := newEnv(t, cloudrunfake.WithHandler(stableImage, slow),
 		cloudrunfake.WithHandler(candidateImage, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "candidate") })))
 	svc := twoRevisions(t, e, 100, 0)
+	url := svc.GetUri() // read here: the goroutines below must not read svc, which changes
 	c := e.srv.HTTPClient()
 	t.Cleanup(c.CloseIdleConnections)
 	done := make(chan string, 1)
 	go func() {
-		resp, err := c.Get(svc.GetUri() + "/slow")
+		resp, err := c.Get(url + "/slow")
 		if err != nil {
 			done <- err.Error()
 			return
@@ -299,7 +300,7 @@ func TestDataPlaneInFlight(t *testing.T) {
 				return
 			default:
 			}
-			resp, err := c.Get(svc.GetUri())
+			resp, err := c.Get(url)
 			if err != nil || resp.StatusCode != http.StatusOK {
 				failed.Add(1)
 			}
