@@ -35,6 +35,11 @@ type RolloutError struct {
 	Verdicts []Verdict
 	// Err is ErrRolledBack or ErrPaused.
 	Err error
+
+	// causes are the errors of the gates that could not judge at the last
+	// look of a pause (metrics unreachable, say), kept in the chain so a
+	// caller sees why the step stayed inconclusive.
+	causes []error
 }
 
 // Error says which rollout stopped, how, where and why.
@@ -42,8 +47,9 @@ func (e *RolloutError) Error() string {
 	return fmt.Sprintf("rollout of %s %v at step %d (%d%%): %s", e.Candidate, e.Err, e.Step, e.Percent, e.Reason)
 }
 
-// Unwrap returns ErrRolledBack or ErrPaused.
-func (e *RolloutError) Unwrap() error { return e.Err }
+// Unwrap returns ErrRolledBack or ErrPaused and, for a pause, the errors of
+// the gates that could not judge at the last look.
+func (e *RolloutError) Unwrap() []error { return append([]error{e.Err}, e.causes...) }
 
 // EventKind names what happened in a rollout.
 type EventKind string
@@ -266,7 +272,7 @@ func (r *Rollout) Run(ctx context.Context, candidate string) (Result, error) {
 			if st.Phase == Watching {
 				return r.watchLast(ctx, st, sp)
 			}
-			verdicts, outcome, err := r.judge(ctx, st)
+			verdicts, outcome, gateErrs, err := r.judge(ctx, st)
 			if err != nil {
 				return Result{State: st, Split: sp}, err
 			}
@@ -274,7 +280,7 @@ func (r *Rollout) Run(ctx context.Context, candidate string) (Result, error) {
 			case Fail:
 				return r.rollBack(ctx, st, sp, verdicts)
 			case Inconclusive:
-				return r.pause(ctx, st, sp, verdicts)
+				return r.pause(ctx, st, sp, verdicts, gateErrs)
 			}
 		}
 		if st, sp, err = r.advance(ctx, st, sp, true); err != nil {
@@ -395,7 +401,7 @@ func (r *Rollout) watchLast(ctx context.Context, st RolloutState, sp Split) (Res
 	var last Outcome
 	for {
 		now := r.clock.Now()
-		verdicts, outcome := r.ask(ctx, Check{Stable: st.Stable, Candidate: st.Candidate, Step: st.Step, Percent: 100, Since: st.StepStarted, Now: now, Bake: r.watch, Started: st.Started})
+		verdicts, outcome, _ := r.ask(ctx, Check{Stable: st.Stable, Candidate: st.Candidate, Step: st.Step, Percent: 100, Since: st.StepStarted, Now: now, Bake: r.watch, Started: st.Started})
 		over := !now.Before(end)
 		if outcome != last || outcome == Fail || over {
 			r.emit(Event{Kind: EventGate, Candidate: st.Candidate, Stable: st.Stable, Step: st.Step, Percent: 100, Verdicts: verdicts, Reason: string(outcome)})
@@ -434,7 +440,7 @@ func (r *Rollout) endWatch(ctx context.Context, st RolloutState, sp Split, reaso
 // once the bake is over; Inconclusive keeps asking up to the step's maximum
 // wait after the bake. A gate event is emitted when the outcome changes and
 // for the deciding answer, not for every look.
-func (r *Rollout) judge(ctx context.Context, st RolloutState) ([]Verdict, Outcome, error) {
+func (r *Rollout) judge(ctx context.Context, st RolloutState) ([]Verdict, Outcome, []error, error) {
 	step := r.plan.Steps[st.Step-1]
 	next := 0
 	if st.Step < len(r.plan.Steps) {
@@ -443,15 +449,15 @@ func (r *Rollout) judge(ctx context.Context, st RolloutState) ([]Verdict, Outcom
 	bakeEnd := st.StepStarted.Add(step.Bake)
 	if len(r.gates) == 0 {
 		if err := r.sleepUntil(ctx, bakeEnd); err != nil {
-			return nil, "", fmt.Errorf("baking step %d of the rollout of %s: %w", st.Step, st.Candidate, err)
+			return nil, "", nil, fmt.Errorf("baking step %d of the rollout of %s: %w", st.Step, st.Candidate, err)
 		}
 		r.emit(Event{Kind: EventGate, Candidate: st.Candidate, Stable: st.Stable, Step: st.Step, Percent: step.Percent, Reason: string(Pass)})
-		return nil, Pass, nil
+		return nil, Pass, nil, nil
 	}
 	var last Outcome
 	for {
 		now := r.clock.Now()
-		verdicts, outcome := r.ask(ctx, Check{Stable: st.Stable, Candidate: st.Candidate, Step: st.Step, Percent: step.Percent, Next: next, Since: st.StepStarted, Now: now, Bake: step.Bake, Started: st.Started})
+		verdicts, outcome, gateErrs := r.ask(ctx, Check{Stable: st.Stable, Candidate: st.Candidate, Step: st.Step, Percent: step.Percent, Next: next, Since: st.StepStarted, Now: now, Bake: step.Bake, Started: st.Started})
 		baked := !now.Before(bakeEnd)
 		decided := outcome == Fail || outcome == Pass && baked
 		expired := !decided && baked && step.MaxWait > 0 && !now.Before(bakeEnd.Add(step.MaxWait))
@@ -461,16 +467,16 @@ func (r *Rollout) judge(ctx context.Context, st RolloutState) ([]Verdict, Outcom
 		}
 		switch {
 		case decided:
-			return verdicts, outcome, nil
+			return verdicts, outcome, nil, nil
 		case expired:
-			return verdicts, Inconclusive, nil
+			return verdicts, Inconclusive, gateErrs, nil
 		}
 		wait := r.interval
 		if !baked {
 			wait = min(wait, bakeEnd.Sub(now))
 		}
 		if err := r.clock.Sleep(ctx, wait); err != nil {
-			return verdicts, "", fmt.Errorf("waiting for the gates at step %d of the rollout of %s: %w", st.Step, st.Candidate, err)
+			return verdicts, "", nil, fmt.Errorf("waiting for the gates at step %d of the rollout of %s: %w", st.Step, st.Candidate, err)
 		}
 	}
 }
@@ -484,14 +490,17 @@ func (r *Rollout) sleepUntil(ctx context.Context, t time.Time) error {
 }
 
 // ask consults every gate. Any Fail fails; all Pass passes; otherwise
-// (including a gate error) the outcome is Inconclusive.
-func (r *Rollout) ask(ctx context.Context, c Check) ([]Verdict, Outcome) {
+// (including a gate error) the outcome is Inconclusive. It also returns the
+// gates' errors.
+func (r *Rollout) ask(ctx context.Context, c Check) ([]Verdict, Outcome, []error) {
 	verdicts := make([]Verdict, 0, len(r.gates))
 	outcome := Pass
+	var errs []error
 	for i, g := range r.gates {
 		v, err := g.Check(ctx, c)
 		if err != nil {
 			v = Verdict{Gate: v.Gate, Outcome: Inconclusive, Reason: "gate error: " + err.Error()}
+			errs = append(errs, err)
 		}
 		if v.Gate == "" {
 			v.Gate = fmt.Sprintf("gate%d", i+1)
@@ -504,7 +513,7 @@ func (r *Rollout) ask(ctx context.Context, c Check) ([]Verdict, Outcome) {
 		}
 		verdicts = append(verdicts, v)
 	}
-	return verdicts, outcome
+	return verdicts, outcome, errs
 }
 
 func (r *Rollout) rollBack(ctx context.Context, st RolloutState, sp Split, verdicts []Verdict) (Result, error) {
@@ -517,7 +526,7 @@ func (r *Rollout) rollBack(ctx context.Context, st RolloutState, sp Split, verdi
 	return Result{State: next, Split: got}, &RolloutError{Candidate: st.Candidate, Step: st.Step, Percent: r.stepPercent(st.Step), Reason: reason, Verdicts: verdicts, Err: ErrRolledBack}
 }
 
-func (r *Rollout) pause(ctx context.Context, st RolloutState, sp Split, verdicts []Verdict) (Result, error) {
+func (r *Rollout) pause(ctx context.Context, st RolloutState, sp Split, verdicts []Verdict, gateErrs []error) (Result, error) {
 	next := st
 	next.Phase = Paused
 	next.Reason = fmt.Sprintf("step %d stayed inconclusive past its maximum wait", st.Step)
@@ -528,7 +537,7 @@ func (r *Rollout) pause(ctx context.Context, st RolloutState, sp Split, verdicts
 		return Result{State: st, Split: sp}, fmt.Errorf("recording the pause of the rollout of %s: %w", st.Candidate, err)
 	}
 	r.emit(Event{Kind: EventPause, Candidate: st.Candidate, Stable: st.Stable, Step: st.Step, Percent: r.stepPercent(st.Step), Before: sp, After: got, Verdicts: verdicts, Reason: next.Reason})
-	return Result{State: next, Split: got}, &RolloutError{Candidate: st.Candidate, Step: st.Step, Percent: r.stepPercent(st.Step), Reason: next.Reason, Verdicts: verdicts, Err: ErrPaused}
+	return Result{State: next, Split: got}, &RolloutError{Candidate: st.Candidate, Step: st.Step, Percent: r.stepPercent(st.Step), Reason: next.Reason, Verdicts: verdicts, Err: ErrPaused, causes: gateErrs}
 }
 
 // Abort sends 100% of traffic back to the rollout's stable revision in one

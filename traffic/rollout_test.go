@@ -149,6 +149,28 @@ func TestRolloutGateErrorIsInconclusive(t *testing.T) {
 	}
 }
 
+// TestRolloutPauseKeepsGateErrors: a step that stays inconclusive because a
+// gate cannot read its metrics pauses with that gate's error in the chain,
+// so the caller sees why.
+func TestRolloutPauseKeepsGateErrors(t *testing.T) {
+	t.Parallel()
+	clock := fake.NewClock(time.Time{})
+	svc := newProd(t, clock)
+	unreachable := errors.New("metrics unreachable")
+	g := traffic.GateFunc(func(context.Context, traffic.Check) (traffic.Verdict, error) {
+		return traffic.Verdict{}, unreachable
+	})
+	plan := traffic.Plan{Steps: []traffic.Step{{Percent: 5, MaxWait: time.Minute}, {Percent: 100}}}
+	ro, err := traffic.NewRollout(svc, traffic.WithClock(clock), traffic.WithGates(g), traffic.WithPlan(plan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ro.Run(t.Context(), "")
+	if !errors.Is(err, traffic.ErrPaused) || !errors.Is(err, unreachable) {
+		t.Errorf("Run = %v, want ErrPaused keeping the gate's error", err)
+	}
+}
+
 func TestRolloutRefusals(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

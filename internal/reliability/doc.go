@@ -6,11 +6,12 @@
 // What the suites prove:
 //
 //   - Fault matrix (TestFaultMatrix): for each flow (dev deploy with the
-//     image push, release, promotion through every step, rollback of a
+//     image push, release, promotion through every step, the same promotion
+//     gated by the sequential test reading Cloud Monitoring, rollback of a
 //     rollout under way, WIF apply with its bindings on the service
 //     account, the project and both Cloud Run services), for each call the flow makes to the
-//     Cloud Run, Artifact Registry (API and OCI registry), IAM and Resource
-//     Manager emulators — found from the request log of a fault-free run,
+//     Cloud Run, Artifact Registry (API and OCI registry), Cloud Monitoring,
+//     IAM and Resource Manager emulators — found from the request log of a fault-free run,
 //     not hard-coded — and for each fault (UNAVAILABLE, DEADLINE_EXCEEDED,
 //     RESOURCE_EXHAUSTED, a conflict, INTERNAL, each both as an outage of
 //     that method for the rest of the run and as a single blip the

@@ -299,8 +299,15 @@ func newRunEnv(t testing.TB, opts ...pipeline.Option) *runEnv {
 // newRunEnvWith is newRunEnv with options for the Cloud Run emulator.
 func newRunEnvWith(t testing.TB, srvOpts []cloudrunfake.Option, opts ...pipeline.Option) *runEnv {
 	t.Helper()
+	return newRunEnvOn(t, &injector{}, srvOpts, func(*runEnv) []pipeline.Option { return opts })
+}
+
+// newRunEnvOn is newRunEnvWith behind the injector in, with the pipeline
+// options that pipelineOpts returns once the world's clock exists.
+func newRunEnvOn(t testing.TB, in *injector, srvOpts []cloudrunfake.Option, pipelineOpts func(*runEnv) []pipeline.Option) *runEnv {
+	t.Helper()
 	ctx := context.Background()
-	e := &runEnv{in: &injector{}, clk: fake.NewClock(time.Time{}), chk: &Checker{}, watch: &StateWatch{}}
+	e := &runEnv{in: in, clk: fake.NewClock(time.Time{}), chk: &Checker{}, watch: &StateWatch{}}
 	srv, err := cloudrunfake.NewServer(append([]cloudrunfake.Option{cloudrunfake.WithoutListener(), cloudrunfake.WithClock(e.clk)}, srvOpts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -355,7 +362,7 @@ func newRunEnvWith(t testing.TB, srvOpts []cloudrunfake.Option, opts ...pipeline
 		return s
 	}
 	e.dev, e.prod = e.mk(t, devName), e.mk(t, prodName)
-	base := append([]pipeline.Option{pipeline.WithClock(e.clk)}, opts...)
+	base := append([]pipeline.Option{pipeline.WithClock(e.clk)}, pipelineOpts(e)...)
 	if e.p, err = pipeline.New(e.reg, e.repo, e.dev, e.prod, base...); err != nil {
 		t.Fatal(err)
 	}

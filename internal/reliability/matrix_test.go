@@ -154,6 +154,7 @@ func flows() []flow {
 		mk("release", releaseSetup, releaseFlow, true),
 		mk("promote", promoteSetup, promoteFlow, false),
 		mk("rollback", rollbackSetup, rollbackFlow, false),
+		{name: "promote-gated", env: newGatedFlow},
 		{name: "wif", env: func(t testing.TB) flowEnv { return newWIFEnv(t) }},
 	}
 }

@@ -212,7 +212,10 @@ func (m *Metrics) Counts(ctx context.Context, q analysis.Query) (analysis.Counts
 		View: monitoringpb.ListTimeSeriesRequest_FULL,
 	}
 	m.cfg.logger.Debug("ListTimeSeries", "filter", req.Filter, "start", q.Start, "end", through)
-	it := m.client.ListTimeSeries(ctx, req)
+	// No client retries: the gapic default retries UNAVAILABLE for up to
+	// 90 s on the wall clock, while a gate's caller asks again at its next
+	// look (a failed look is Inconclusive) on its own clock.
+	it := m.client.ListTimeSeries(ctx, req, gcperr.NoClientRetry())
 	for {
 		ts, err := it.Next()
 		if errors.Is(err, iterator.Done) {
@@ -295,7 +298,10 @@ func (m *Metrics) Latencies(ctx context.Context, q analysis.Query) (analysis.Lat
 		View: monitoringpb.ListTimeSeriesRequest_FULL,
 	}
 	m.cfg.logger.Debug("ListTimeSeries", "filter", req.Filter, "start", q.Start, "end", through)
-	it := m.client.ListTimeSeries(ctx, req)
+	// No client retries: the gapic default retries UNAVAILABLE for up to
+	// 90 s on the wall clock, while a gate's caller asks again at its next
+	// look (a failed look is Inconclusive) on its own clock.
+	it := m.client.ListTimeSeries(ctx, req, gcperr.NoClientRetry())
 	for {
 		ts, err := it.Next()
 		if errors.Is(err, iterator.Done) {

@@ -235,3 +235,24 @@ func TestBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestNoClientRetries: an UNAVAILABLE read fails the look at once, marked
+// temporary, rather than being retried by the gapic client for up to 90 s
+// on the wall clock; the gate's next look is the retry.
+func TestNoClientRetries(t *testing.T) {
+	t.Parallel()
+	clk := fake.NewClock(t0.Add(time.Hour))
+	srv, m := setup(t, clk, 0)
+	srv.InjectError("/google.monitoring.v3.MetricService/ListTimeSeries", status.Error(codes.Unavailable, "injected"), 1)
+	q := analysis.Query{Revisions: []string{"a"}, Start: t0, End: clk.Now()}
+	_, err := m.Counts(context.Background(), q)
+	if status.Code(err) != codes.Unavailable || !twostage.IsTemporary(err) {
+		t.Errorf("Counts with one UNAVAILABLE = %v, want it at once, marked temporary", err)
+	}
+	if n := srv.Count("ListTimeSeries"); n != 1 {
+		t.Errorf("the emulator saw %d reads, want 1 (no client retry)", n)
+	}
+	if _, err := m.Counts(context.Background(), q); err != nil {
+		t.Errorf("the next look: %v, want it to read", err)
+	}
+}
