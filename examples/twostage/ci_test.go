@@ -443,3 +443,45 @@ func TestConfigElsewhere(t *testing.T) {
 		t.Errorf("dev deployed commit %v, want the current directory's HEAD", got)
 	}
 }
+
+// TestServiceSettings: per-stage settings in twostage.yaml are applied at
+// deploy (stage.Overrides), validated with file:line and the fix, shown by
+// status and plan, and a serving revision deployed with other settings is
+// flagged as drift (issue 15, item 10; before, `settings:` was an unknown
+// key).
+func TestServiceSettings(t *testing.T) {
+	t.Parallel()
+	p := newInProcess(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "twostage.yaml")
+	img := filepath.Join(dir, "dist")
+	os.MkdirAll(img, 0o755)
+	os.WriteFile(filepath.Join(img, "index.html"), []byte("x"), 0o644)
+	write := func(settings string) {
+		os.WriteFile(cfg, []byte(minimalConfig+"settings:\n"+settings), 0o644)
+	}
+	write("  dev:\n    env: {LOG_LEVEL: debug}\n    memory: 512Mi\n    cpu: \"9\"\n")
+	code, r, _ := p.call(nil, "status", "--config", cfg, "--json")
+	if msg, _ := r["error"].(string); code != exitFailed || !strings.Contains(msg, "twostage.yaml:11:5: settings.dev:") || !strings.Contains(msg, `CPU "9"`) {
+		t.Errorf("a bad cpu = %d %q, want file:line and the reason", code, msg)
+	}
+	write("  dev:\n    env: {LOG_LEVEL: debug}\n    memory: 512Mi\n    max-instances: 3\n  prod:\n    secrets:\n      DB_PASSWORD: {secret: db-password}\n")
+	sha := strings.Repeat("d", 40)
+	if code, r, stderr := p.call(nil, "dev", "--sha", sha, "--branch", "main", "--force", "--image-dir", img, "--config", cfg, "--json"); code != 0 {
+		t.Fatalf("dev = %d %v\n%s", code, r, stderr)
+	}
+	_, r, _ = p.call(nil, "status", "--config", cfg, "--json")
+	dev := r["result"].(map[string]any)["dev"].(map[string]any)
+	if dev["settings"] != "env LOG_LEVEL=debug, memory 512Mi, max-instances 3" || dev["drift"] != nil {
+		t.Errorf("status dev = settings %q drift %q", dev["settings"], dev["drift"])
+	}
+	write("  dev:\n    env: {LOG_LEVEL: info}\n")
+	_, r, _ = p.call(nil, "status", "--config", cfg, "--json")
+	dev = r["result"].(map[string]any)["dev"].(map[string]any)
+	if d, _ := dev["drift"].(string); !strings.Contains(d, "api-dev-ddddddd serves 100% with settings") {
+		t.Errorf("status after a settings change: drift %q", d)
+	}
+	if got := r["result"].(map[string]any)["prod"].(map[string]any)["settings"]; got != nil && got != "" {
+		t.Errorf("prod settings = %v", got)
+	}
+}

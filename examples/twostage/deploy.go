@@ -515,6 +515,8 @@ type planResult struct {
 	State  string `json:"state,omitempty"`
 	// Nothing explains why no write would happen.
 	Nothing string `json:"nothing,omitempty"`
+	// Settings are the prod settings a release applies.
+	Settings string `json:"settings,omitempty"`
 	// Regions are the extra prod regions' plans.
 	Regions []planResult `json:"regions,omitempty"`
 }
@@ -525,6 +527,9 @@ func (r planResult) Text() string {
 		s = fmt.Sprintf("%s in %s would write nothing: %s\n", r.Action, r.Region, r.Nothing)
 	} else {
 		s = fmt.Sprintf("%s in %s would write (dry run, nothing changed):\n%s\n  rollout state after: %s\n", r.Action, r.Region, indent(r.Diff), r.State)
+	}
+	if r.Settings != "" {
+		s += "  prod settings (applied at each release): " + r.Settings + "\n"
 	}
 	for _, x := range r.Regions {
 		s += x.Text()
@@ -585,7 +590,7 @@ func (a *app) cmdPlan(ctx context.Context, args []string) (any, error) {
 // against the service with its writes captured: the first write is the
 // answer, and nothing is changed.
 func (a *app) planIn(ctx context.Context, r region, revision string, rollback bool) (planResult, error) {
-	out := planResult{Region: r.name, Action: "promote"}
+	out := planResult{Region: r.name, Action: "promote", Settings: settingsText(a.cfg.Settings.Prod)}
 	before, err := r.prod.Split(ctx)
 	if err != nil {
 		return out, fmt.Errorf("reading prod traffic: %w", err)

@@ -398,6 +398,12 @@ func (a *app) open(ctx context.Context) (*pipeline.Pipeline, error) {
 		pipeline.WithAudit(sinks),
 		pipeline.WithClock(clock),
 	}
+	if o := a.cfg.Settings.Dev.Overrides(); !o.IsZero() {
+		a.popts = append(a.popts, pipeline.WithDevOverrides(o))
+	}
+	if o := a.cfg.Settings.Prod.Overrides(); !o.IsZero() {
+		a.popts = append(a.popts, pipeline.WithProdOverrides(o))
+	}
 	if a.cfg.Release.SignedTags {
 		a.popts = append(a.popts, pipeline.WithSignedTags(pipeline.TagVerifierFunc(a.verifyTag)))
 	}

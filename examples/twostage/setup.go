@@ -12,6 +12,7 @@ import (
 
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,6 +73,10 @@ type revisionStatus struct {
 }
 
 type stageStatus struct {
+	// Settings are twostage.yaml's settings for the stage; Drift says
+	// when the serving revision was deployed with other ones.
+	Settings  string                `json:"settings,omitempty"`
+	Drift     string                `json:"drift,omitempty"`
 	Service   string                `json:"service"`
 	Region    string                `json:"region"`
 	Exists    bool                  `json:"exists"`
@@ -109,6 +114,12 @@ func (s statusResult) Text() string {
 			continue
 		}
 		fmt.Fprintf(&b, " %s\n  url %s\n", x.st.Split, x.st.URL)
+		if x.st.Settings != "" {
+			fmt.Fprintf(&b, "  settings %s\n", x.st.Settings)
+		}
+		if x.st.Drift != "" {
+			fmt.Fprintf(&b, "  drift: %s\n", x.st.Drift)
+		}
 		if r := x.st.Rollout; r != nil {
 			fmt.Fprintf(&b, "  rollout of %s: %s at step %d/%d", r.Candidate, r.Phase, r.Step, len(r.Percents))
 			if r.Reason != "" {
@@ -153,6 +164,8 @@ func (a *app) cmdStatus(ctx context.Context, args []string) (any, error) {
 		return nil, err
 	}
 	out := statusResult{Dev: stageOf(a.cfg.Services.Dev, a.cfg.Region, st.Dev), Prod: stageOf(a.cfg.Services.Prod, a.cfg.Region, st.Prod)}
+	settingsOf(&out.Dev, st.Dev, a.cfg.Settings.Dev)
+	settingsOf(&out.Prod, st.Prod, a.cfg.Settings.Prod)
 	for _, r := range a.regions[1:] {
 		st, err := r.pipe.Status(ctx)
 		if err != nil {
@@ -164,6 +177,67 @@ func (a *app) cmdStatus(ctx context.Context, args []string) (any, error) {
 		a.output("prod_split", out.Prod.Split)
 	}
 	return out, nil
+}
+
+// settingsOf shows a stage's configured settings and whether its serving
+// revision runs them (the stage.LabelConfig fingerprint it was deployed
+// with).
+func settingsOf(out *stageStatus, s pipeline.StageStatus, set config.StageSettings) {
+	o := set.Overrides()
+	out.Settings = settingsText(set)
+	if !s.Exists {
+		return
+	}
+	shares := traffic.Shares(s.Split)
+	for _, r := range s.Revisions {
+		if shares[r.Name] == 0 {
+			continue
+		}
+		if got, want := r.Labels[stage.LabelConfig], o.Fingerprint(); got != want {
+			out.Drift = fmt.Sprintf("%s serves %d%% with settings %q, but twostage.yaml's are %q; the next deploy applies them", r.Name, shares[r.Name], orNone(got), orNone(want))
+			return
+		}
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// settingsText is a stage's settings in one line, keys sorted; secrets by
+// reference only.
+func settingsText(s config.StageSettings) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(s.Env)) {
+		parts = append(parts, fmt.Sprintf("env %s=%s", k, s.Env[k]))
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Secrets)) {
+		v := s.Secrets[k].Version
+		if v == "" {
+			v = "latest"
+		}
+		parts = append(parts, fmt.Sprintf("secret %s=%s:%s", k, s.Secrets[k].Secret, v))
+	}
+	for _, kv := range [][2]string{{"service-account", s.ServiceAccount}, {"cpu", s.CPU}, {"memory", s.Memory}} {
+		if kv[1] != "" {
+			parts = append(parts, kv[0]+" "+kv[1])
+		}
+	}
+	for _, kv := range []struct {
+		k string
+		v *int32
+	}{{"concurrency", s.Concurrency}, {"min-instances", s.MinInstances}, {"max-instances", s.MaxInstances}} {
+		if kv.v != nil {
+			parts = append(parts, fmt.Sprintf("%s %d", kv.k, *kv.v))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Labels)) {
+		parts = append(parts, fmt.Sprintf("label %s=%s", k, s.Labels[k]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func stageOf(name, region string, s pipeline.StageStatus) stageStatus {

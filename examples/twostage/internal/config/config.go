@@ -52,11 +52,74 @@ type Config struct {
 	WIF WIF `yaml:"wif"`
 	// Audit configures the append-only audit log.
 	Audit Audit `yaml:"audit"`
+	// Settings are each stage's Cloud Run service settings, applied on top
+	// of the service's current template at every deploy (what they leave
+	// out keeps its value, as with `gcloud run deploy --image`). Default:
+	// none, only the image changes.
+	Settings Settings `yaml:"settings"`
 
 	// lines maps a dotted key path ("rollout.steps[1].percent") to its
 	// position, for messages about values that parsed but break a rule.
 	lines map[string]pos
 	file  string
+}
+
+// Settings are the dev and prod stages' service settings.
+type Settings struct {
+	Dev  StageSettings `yaml:"dev"`
+	Prod StageSettings `yaml:"prod"`
+}
+
+// StageSettings are one stage's Cloud Run settings, mapped onto
+// stage.Overrides. Port, request timeout, VPC access and Cloud SQL
+// instances are not settable yet (stage.Overrides has no field for them).
+type StageSettings struct {
+	// Env are plain environment variables (values are literal; put secrets
+	// in Secrets).
+	Env map[string]string `yaml:"env"`
+	// Secrets are environment variables read from Secret Manager when an
+	// instance starts, by variable name: {secret: NAME, version: latest}.
+	Secrets map[string]Secret `yaml:"secrets"`
+	// ServiceAccount is the runtime service account's email. Default: the
+	// service's current one.
+	ServiceAccount string `yaml:"service-account"`
+	// CPU ("1", "2", "0.5", "500m") and Memory ("512Mi", "2Gi") limits.
+	CPU    string `yaml:"cpu"`
+	Memory string `yaml:"memory"`
+	// Concurrency is the maximum of concurrent requests per instance.
+	Concurrency *int32 `yaml:"concurrency"`
+	// MinInstances and MaxInstances bound the instance count.
+	MinInstances *int32 `yaml:"min-instances"`
+	MaxInstances *int32 `yaml:"max-instances"`
+	// Labels are added to the stage's revisions.
+	Labels map[string]string `yaml:"labels"`
+}
+
+// Secret is a Secret Manager secret version reference; never a value.
+type Secret struct {
+	// Secret is "NAME" or "projects/PROJECT/secrets/NAME".
+	Secret string `yaml:"secret"`
+	// Version is "latest" (the default) or a version number.
+	Version string `yaml:"version"`
+}
+
+// Overrides maps the settings onto stage.Overrides.
+func (s StageSettings) Overrides() stage.Overrides {
+	o := stage.Overrides{
+		Env: s.Env, ServiceAccount: s.ServiceAccount, CPU: s.CPU, Memory: s.Memory,
+		Concurrency: s.Concurrency, MinInstances: s.MinInstances, MaxInstances: s.MaxInstances, Labels: s.Labels,
+	}
+	for name, ref := range s.Secrets {
+		if o.Secrets == nil {
+			o.Secrets = map[string]stage.SecretRef{}
+		}
+		v := ref.Version
+		if v == "" {
+			v = "latest"
+		}
+		o.Secrets[name] = stage.SecretRef{Secret: ref.Secret, Version: v}
+	}
+	return o.Clone()
 }
 
 // Registry is the Artifact Registry repository and image.
@@ -244,8 +307,11 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.Line == 0 {
+	switch {
+	case e.Line == 0:
 		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	case e.Column == 0:
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 	}
 	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
 }
@@ -283,7 +349,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &Error{File: name, Msg: "file is empty; create one with `twostage init`"}
 		}
-		return nil, yamlError(name, err)
+		return nil, syntaxLine(data, yamlError(name, err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -340,6 +406,30 @@ func yamlError(name string, err error) error {
 	return errors.Join(errs...)
 }
 
+// syntaxLine moves a syntax error to the line that causes it. The YAML
+// parser reports a block's first line for errors found further down (an
+// indentation mistake on line 8 is "line 3: did not find expected key"):
+// the culprit is the first line from there whose addition makes the
+// document fail to parse.
+func syntaxLine(data []byte, err error) error {
+	var e *Error
+	if !errors.As(err, &e) || e.Line == 0 || e.Column != 0 {
+		return err
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	for i := e.Line; i <= len(lines); i++ {
+		var n yaml.Node
+		if yaml.Unmarshal([]byte(strings.Join(lines[:i], "")), &n) != nil {
+			if i != e.Line {
+				e.Msg += fmt.Sprintf(" (check the indentation of line %d against the lines above it)", i)
+				e.Line = i
+			}
+			return e
+		}
+	}
+	return err
+}
+
 // walk checks every key of n against t's yaml tags, recording positions.
 func walk(file string, n *yaml.Node, t reflect.Type, prefix string, lines map[string]pos, errs *[]error) {
 	for t.Kind() == reflect.Pointer {
@@ -381,6 +471,20 @@ func walk(file string, n *yaml.Node, t reflect.Type, prefix string, lines map[st
 			p := join(prefix, k.Value)
 			lines[p] = pos{v.Line, v.Column}
 			walk(file, v, f.Type, p, lines, errs)
+		}
+	case t.Kind() == reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			if n.Tag == "!!null" {
+				return
+			}
+			*errs = append(*errs, &Error{File: file, Line: n.Line, Column: n.Column, Msg: fmt.Sprintf("%s must be a mapping (NAME: value lines)", prefix)})
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(prefix, k.Value)
+			lines[p] = pos{v.Line, v.Column}
+			walk(file, v, t.Elem(), p, lines, errs)
 		}
 	case t.Kind() == reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
@@ -527,6 +631,19 @@ func (c *Config) at(p, format string, args ...any) error {
 func (c *Config) validate() error {
 	var errs []error
 	add := func(p, format string, args ...any) { errs = append(errs, c.at(p, format, args...)) }
+	for _, st := range []struct {
+		key string
+		s   StageSettings
+	}{{"settings.dev", c.Settings.Dev}, {"settings.prod", c.Settings.Prod}} {
+		for name, ref := range st.s.Secrets {
+			if ref.Secret == "" {
+				add(st.key+".secrets."+name, "%s.secrets.%s needs secret: NAME (the Secret Manager secret), for example {secret: db-password, version: latest}", st.key, name)
+			}
+		}
+		if err := st.s.Overrides().Validate(); err != nil {
+			add(st.key, "%s: %v", st.key, err)
+		}
+	}
 	switch {
 	case c.Project == "":
 		add("project", "project is missing; add `project: my-project` (the Google Cloud project ID)")

@@ -155,3 +155,15 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// TestIndentationLine: an indentation mistake is reported at its own line,
+// not at the start of the block around it (issue 15, item 14; before:
+// "3:0").
+func TestIndentationLine(t *testing.T) {
+	t.Parallel()
+	data := "project: test-project\nregion: us-central1\nrollout:\n  steps:\n    - percent: 5\n      bake: 1m\n    - percent: 100\n   gates: []\n"
+	_, err := Parse("twostage.yaml", []byte(data))
+	if err == nil || !strings.HasPrefix(err.Error(), "twostage.yaml:8: ") || !strings.Contains(err.Error(), "indentation of line 8") {
+		t.Errorf("Parse = %v, want the error at line 8", err)
+	}
+}
