@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -483,5 +484,66 @@ func TestServiceSettings(t *testing.T) {
 	}
 	if got := r["result"].(map[string]any)["prod"].(map[string]any)["settings"]; got != nil && got != "" {
 		t.Errorf("prod settings = %v", got)
+	}
+}
+
+// TestPrune: prune lists (dry run) and with --apply deletes the revisions
+// that serve nothing and hold no tag beyond the newest --keep, never the
+// stable, prior or candidate revision (issue 15, item 11; before, there
+// was no prune).
+func TestPrune(t *testing.T) {
+	t.Parallel()
+	p := newInProcess(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "twostage.yaml")
+	os.WriteFile(cfg, []byte(minimalConfig+"rollout:\n  steps:\n    - {percent: 5, bake: 0s}\n    - {percent: 100}\n"), 0o644)
+	img := filepath.Join(dir, "dist")
+	os.MkdirAll(img, 0o755)
+	call := func(args ...string) map[string]any {
+		t.Helper()
+		code, r, stderr := p.call(nil, append(args, "--config", cfg, "--json")...)
+		if code != 0 {
+			t.Fatalf("twostage %v = %d %v\n%s", args, code, r, stderr)
+		}
+		return r
+	}
+	for i, c := range []string{"a", "b", "c", "d"} {
+		sha := strings.Repeat(c, 40)
+		os.WriteFile(filepath.Join(img, "index.html"), []byte(c), 0o644)
+		call("dev", "--sha", sha, "--branch", "main", "--force", "--image-dir", img)
+		tag := fmt.Sprintf("v1.%d.0", i)
+		call("release", "--tag", tag, "--sha", sha)
+		if i == 1 || i == 2 {
+			call("promote")
+		}
+	}
+	// prod: v1.0.0 (nothing), v1.1.0 (prior), v1.2.0 (stable), v1.3.0
+	// (candidate); dev: dddd serves, aaaa..cccc serve nothing.
+	stages := func(r map[string]any) map[string][]any {
+		out := map[string][]any{}
+		for _, s := range r["result"].(map[string]any)["stages"].([]any) {
+			m := s.(map[string]any)
+			d, _ := m["delete"].([]any)
+			out[m["stage"].(string)] = d
+		}
+		return out
+	}
+	got := stages(call("prune", "--keep", "1"))
+	if fmt.Sprint(got["dev"]) != "[api-dev-bbbbbbb api-dev-aaaaaaa]" || fmt.Sprint(got["prod"]) != "[]" {
+		t.Errorf("prune --keep 1 would delete %v", got)
+	}
+	got = stages(call("prune", "--keep", "0", "--apply"))
+	if fmt.Sprint(got["dev"]) != "[api-dev-ccccccc api-dev-bbbbbbb api-dev-aaaaaaa]" || fmt.Sprint(got["prod"]) != "[api-v1-0-0-aaaaaaa]" {
+		t.Errorf("prune --keep 0 --apply deleted %v", got)
+	}
+	_, r, _ := p.call(nil, "status", "--config", cfg, "--json")
+	var names []string
+	for _, st := range []string{"dev", "prod"} {
+		for _, rev := range r["result"].(map[string]any)[st].(map[string]any)["revisions"].([]any) {
+			names = append(names, rev.(map[string]any)["name"].(string))
+		}
+	}
+	if want := "[api-dev-ddddddd api-v1-3-0-ddddddd api-v1-2-0-ccccccc api-v1-1-0-bbbbbbb]"; fmt.Sprint(names) != want {
+		t.Errorf("revisions after prune = %v, want %s", names, want)
 	}
 }

@@ -81,6 +81,7 @@ commands:
   emulator   local play: serve the emulators (Cloud Run with its data plane, Artifact Registry, Monitoring, ...), print the export line
   load       local play: send a steady request rate to a service or tag URL of the emulator (--rate, --duration, --profile)
   ci         in GitHub Actions: dev on a branch push, release on a tag push (from GITHUB_REF)
+  prune      delete revisions that serve nothing and hold no tag (dry run; --apply)
   registry-login  log Docker in to the Artifact Registry repository (keyless in Actions)
 
 common flags: --config FILE (default twostage.yaml), --json
@@ -121,6 +122,7 @@ func runClock(ctx context.Context, args []string, env func(string) string, stdou
 		"load":     a.cmdLoad,
 
 		"registry-login": a.cmdRegistryLogin,
+		"prune":          a.cmdPrune,
 	}
 	commands["ci"] = func(ctx context.Context, args []string) (any, error) {
 		// ci runs what the GitHub event asks for: a push to a branch is a
