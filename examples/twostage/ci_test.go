@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -546,4 +547,54 @@ func TestPrune(t *testing.T) {
 	if want := "[api-dev-ddddddd api-v1-3-0-ddddddd api-v1-2-0-ccccccc api-v1-1-0-bbbbbbb]"; fmt.Sprint(names) != want {
 		t.Errorf("revisions after prune = %v, want %s", names, want)
 	}
+}
+
+// TestMessages: the CLI's errors name twostage.yaml keys, not library
+// options, and an interrupted promote says how to resume (issue 15, item
+// 14).
+func TestMessages(t *testing.T) {
+	t.Parallel()
+	p := newInProcess(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "twostage.yaml")
+	os.WriteFile(cfg, []byte(minimalConfig), 0o644)
+	img := filepath.Join(dir, "dist")
+	os.MkdirAll(img, 0o755)
+	_, r, _ := p.call(nil, "dev", "--sha", strings.Repeat("e", 40), "--branch", "feature", "--force", "--image-dir", img, "--config", cfg, "--json")
+	if msg, _ := r["error"].(string); !strings.Contains(msg, "(branch: in twostage.yaml)") || strings.Contains(msg, "WithBranch") {
+		t.Errorf("dev from another branch says %q", msg)
+	}
+	// Ctrl-C during promote: the context is cancelled mid-rollout.
+	for i, c := range []string{"a", "b"} {
+		sha := strings.Repeat(c, 40)
+		os.WriteFile(filepath.Join(img, "index.html"), []byte(c), 0o644)
+		p.call(nil, "dev", "--sha", sha, "--branch", "main", "--force", "--image-dir", img, "--config", cfg)
+		p.call(nil, "release", "--tag", fmt.Sprintf("v1.%d.0", i), "--sha", sha, "--config", cfg)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	var stdout, stderr strings.Builder
+	done := make(chan int)
+	go func() {
+		done <- runClock(ctx, []string{"promote", "--config", cfg}, func(k string) string { return p.env[k] }, &stdout, &stderr, blockingClock{p.clock, cancel})
+	}()
+	code := <-done
+	if code != exitFailed || !strings.Contains(stderr.String(), "run `twostage promote` again to resume") {
+		t.Errorf("an interrupted promote = %d\n%s", code, stderr.String())
+	}
+}
+
+// blockingClock cancels the run at its first long sleep (a bake), as a
+// Ctrl-C would.
+type blockingClock struct {
+	*fake.Clock
+	cancel context.CancelFunc
+}
+
+func (c blockingClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d >= time.Minute {
+		c.cancel()
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return c.Clock.Sleep(ctx, d)
 }

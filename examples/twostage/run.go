@@ -258,6 +258,16 @@ func (a *app) finish(res any, err error) int {
 // refusal).
 func errorText(err error) string {
 	msg := err.Error()
+	// The library names its options; a CLI user sets keys of
+	// twostage.yaml or flags instead.
+	msg = strings.NewReplacer(
+		" (WithBranch)", " (branch: in twostage.yaml)",
+		"WithBranch: ", "branch: ",
+		"pass WithRegistryOptions", "run in GitHub Actions with id-token: write",
+		"pipeline: WithDevOverrides: ", "settings.dev: ",
+		"pipeline: WithProdOverrides: ", "settings.prod: ",
+	).Replace(msg)
+	msg = strings.TrimSuffix(msg, ": "+errUsage.Error())
 	for _, s := range []error{twostage.ErrPolicy, twostage.ErrInvalid, twostage.ErrConflict, twostage.ErrNotFound} {
 		dup := ": " + s.Error() + ": " + s.Error()
 		for strings.Contains(msg, dup) {
