@@ -532,7 +532,8 @@ func WithNoDataFails(fails bool) Option {
 // ends now, [Now − interval, Now), counting whatever data has arrived, as
 // Flagger's and Argo's metric queries and CloudWatch alarms do. With
 // delayed metrics such a window is partly or wholly empty. The default is
-// false: the newest window the metrics fully cover.
+// false: the newest window the metrics fully cover, and no check at all
+// until some data of the rollout (from the first Check.Since) has arrived.
 func WithTrailingWindow(trailing bool) Option {
 	return func(c *config) {
 		if c.use("WithTrailingWindow", forThreshold) {

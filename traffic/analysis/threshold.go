@@ -39,6 +39,7 @@ type Threshold struct {
 }
 
 type thrState struct {
+	origin   time.Time // Since of the rollout's first step seen
 	step     int
 	stepSeen time.Time
 	checks   int
@@ -108,6 +109,11 @@ func (g *Threshold) Check(ctx context.Context, c traffic.Check) (traffic.Verdict
 	g.mu.Lock()
 	st := g.stateLocked(c)
 	fresh := !st.failed && (st.checks == 0 || !start.Before(st.window[1]))
+	if !g.cfg.trailing && !end.After(st.origin) {
+		// No data of this rollout has arrived yet: there is no window to
+		// judge (and no check to count).
+		fresh = false
+	}
 	g.mu.Unlock()
 
 	var got Count
@@ -134,7 +140,7 @@ func (g *Threshold) Check(ctx context.Context, c traffic.Check) (traffic.Verdict
 
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if fresh && !st.failed && (st.checks == 0 || !start.Before(st.window[1])) {
+	if fresh && !st.failed && (st.checks == 0 || !start.Before(st.window[1])) && (g.cfg.trailing || end.After(st.origin)) {
 		st.checks++
 		st.window = [2]time.Time{start, end}
 		st.last, st.lastLat = got, gotLat
@@ -163,7 +169,7 @@ func (g *Threshold) stateLocked(c traffic.Check) *thrState {
 		}
 		return st
 	}
-	st = &thrState{step: c.Step, stepSeen: c.Since}
+	st = &thrState{origin: c.Since, step: c.Step, stepSeen: c.Since}
 	g.states[k] = st
 	if len(g.states) > g.cfg.maxTracked {
 		for k2 := range g.states {
