@@ -28,7 +28,8 @@ import (
 // seconds that elapsed are served with the split the fake service routes
 // then (the engine writes only between sleeps), drawn from the same
 // per-(trial, second) random numbers as the other strategies', and recorded
-// into an analysis.Script that shows them after the metric delay. The probe
+// into an analysis.LatencyScript (counts and latency histograms) that shows
+// them after the metric delay, after the stable's last day. The probe
 // (Params.ProbeRate, Params.ProbeShare of the requests to the candidate) is
 // recorded into a second Script with no delay until the decision.
 type ours struct {
