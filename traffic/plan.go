@@ -17,8 +17,12 @@ type Step struct {
 	// Zero means the gates are asked at once.
 	Bake time.Duration
 	// MaxWait bounds how long the step may stay Inconclusive after Bake
-	// before the rollout gives up on it (and rolls back). Zero means no
-	// bound beyond the caller's context.
+	// before the rollout pauses: the phase becomes [Paused] and Run
+	// returns an error wrapping [ErrPaused]; traffic stays where it is (the
+	// candidate keeps the step's share) until Run is called again, a person
+	// advances (Advance) or rolls back (Abort). It never rolls back by
+	// itself: only a Fail does. Zero means no bound beyond the caller's
+	// context.
 	MaxWait time.Duration
 }
 

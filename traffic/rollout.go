@@ -541,8 +541,9 @@ func (r *Rollout) pause(ctx context.Context, st RolloutState, sp Split, verdicts
 }
 
 // Abort sends 100% of traffic back to the rollout's stable revision in one
-// write: during a rollout it aborts it; after a success it rolls back to the
-// previous stable revision; after a rollback or an abort that left the stable
+// write: during a rollout it aborts it (phase [Aborted]); after a success it
+// rolls back to the previous stable revision (phase [RolledBack]: the
+// release was done, and is undone); after a rollback or an abort that left the stable
 // revision serving 100% it writes nothing. reason is recorded. It fails with
 // twostage.ErrInvalid when the split records no rollout.
 func (r *Rollout) Abort(ctx context.Context, reason string) (Result, error) {

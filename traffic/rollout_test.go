@@ -789,3 +789,52 @@ func TestRolloutCheckNext(t *testing.T) {
 		t.Errorf("Check.Next per step (-want +got):\n%s", diff)
 	}
 }
+
+// TestPhasesSayWhatHappened pins the behaviour the Phase and Step.MaxWait
+// docs describe (issue 15.5 made the docs agree with it): a step
+// inconclusive past its MaxWait pauses with the candidate keeping its
+// share (it does not roll back); a person's Abort during a rollout is
+// Aborted; after a success it is RolledBack.
+func TestPhasesSayWhatHappened(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clk := fake.NewClock(time.Time{})
+	svc := fake.NewService("api", fake.WithClock(clk))
+	a := registry.Artifact{Repository: "registry.example.com/api", Digest: "sha256:" + strings.Repeat("a", 64)}
+	b := registry.Artifact{Repository: "registry.example.com/api", Digest: "sha256:" + strings.Repeat("b", 64)}
+	for _, r := range []stage.Release{{Artifact: a, Revision: "one", Traffic: stage.RouteAll}, {Artifact: b, Revision: "two", Traffic: stage.RouteNone}} {
+		if _, err := svc.Deploy(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	undecided := traffic.GateFunc(func(context.Context, traffic.Check) (traffic.Verdict, error) {
+		return traffic.Verdict{Outcome: traffic.Inconclusive}, nil
+	})
+	plan := traffic.Plan{Steps: []traffic.Step{{Percent: 5, Bake: time.Minute, MaxWait: time.Minute}, {Percent: 100}}}
+	ro, err := traffic.NewRollout(svc, traffic.WithPlan(plan), traffic.WithGates(undecided), traffic.WithClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := ro.Run(ctx, "api-two")
+	if !errors.Is(err, traffic.ErrPaused) || res.State.Phase != traffic.Paused || traffic.Shares(res.Split)["api-two"] != 5 {
+		t.Fatalf("past MaxWait: %v, phase %s, split %s; want ErrPaused, Paused, api-two keeping 5%%", err, res.State.Phase, res.Split)
+	}
+	if res, err = ro.Abort(ctx, "a person stops it"); err != nil || res.State.Phase != traffic.Aborted {
+		t.Fatalf("Abort during the rollout: %v, phase %s; want Aborted", err, res.State.Phase)
+	}
+	// A rollout that succeeds, then a person rolls it back.
+	c := registry.Artifact{Repository: "registry.example.com/api", Digest: "sha256:" + strings.Repeat("c", 64)}
+	if _, err := svc.Deploy(ctx, stage.Release{Artifact: c, Revision: "three", Traffic: stage.RouteNone}); err != nil {
+		t.Fatal(err)
+	}
+	ro, err = traffic.NewRollout(svc, traffic.WithClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err = ro.Run(ctx, "api-three"); err != nil || res.State.Phase != traffic.Succeeded {
+		t.Fatalf("Run(api-three): %v, %s", err, res.State.Phase)
+	}
+	if res, err = ro.Abort(ctx, "a person undoes it"); err != nil || res.State.Phase != traffic.RolledBack {
+		t.Fatalf("Abort after a success: %v, phase %s; want RolledBack", err, res.State.Phase)
+	}
+}

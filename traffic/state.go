@@ -25,10 +25,13 @@ const (
 	Watching Phase = "Watching"
 	// Succeeded: the candidate serves 100% and carries the "stable" tag.
 	Succeeded Phase = "Succeeded"
-	// RolledBack: a gate failed; 100% went back to the stable revision.
+	// RolledBack: 100% went back to the stable revision after the
+	// candidate had been judged: a gate failed during the rollout or its
+	// watch, or a person rolled back (Abort) a rollout that had Succeeded.
 	RolledBack Phase = "RolledBack"
-	// Aborted: a person (or a failed precondition) sent 100% back to the
-	// stable revision.
+	// Aborted: a rollout was stopped before it succeeded, by a person
+	// (Abort during a rollout under way) or by a failed pre-traffic check
+	// (pipeline.Release), and 100% went (or stayed) on the stable revision.
 	Aborted Phase = "Aborted"
 )
 
