@@ -50,6 +50,7 @@ type Service struct {
 	writes     int64                // number of writes so far; seeds version
 	failing    map[string]string    // FailRevision: revision name → reason
 	live       stage.Overrides      // the template's settings, which the next deploy inherits
+	tmpl       *revision            // the revision the template names (its image); nil before the first
 	calls      []Call               // every call, in return order
 	n          [numMethods]int      // calls of each method so far
 }
@@ -220,7 +221,11 @@ func (s *Service) Split(ctx context.Context) (traffic.Split, error) {
 }
 
 // SetSplit replaces the split's Targets and State with sp's, atomically,
-// and returns the new split. It fails, changing nothing, with:
+// and returns the new split. With sp.Template set it also points the
+// template back at that revision, in the same write: the live settings and
+// the image become the revision's, as Cloud Run adopts a template naming an
+// existing revision with its configuration (no new revision; LatestRevision
+// stays). It fails, changing nothing, with:
 //
 //   - [twostage.ErrNotFound] if the service does not exist;
 //   - [twostage.ErrConflict] if sp.Version is set and is not the current
@@ -291,7 +296,9 @@ func (s *Service) Revision(ctx context.Context, name string) (stage.Revision, er
 }
 
 // Drift compares declared with the live template's settings
-// ([Service.LiveSettings]) by [stage.CompareLive] (see [stage.Drifter]).
+// ([Service.LiveSettings]) by [stage.CompareLive] (see [stage.Drifter]),
+// and adds an "image" item when the template runs an image no serving
+// revision runs ([stage.TemplateImageDrift]).
 // It fails with [twostage.ErrInvalid] for invalid declared overrides and
 // with [twostage.ErrNotFound] when the service does not exist. The call is
 // recorded in [Service.Calls].
@@ -310,7 +317,20 @@ func (s *Service) Drift(ctx context.Context, declared stage.Overrides) (stage.Dr
 		if !s.exists {
 			return nil, fmt.Errorf("%s: service does not exist; deploy with traffic (RouteAll) to create it: %w", what, twostage.ErrNotFound)
 		}
-		return stage.CompareLive(declared, s.live), nil
+		d := stage.CompareLive(declared, s.live)
+		if s.tmpl != nil {
+			sp := s.splitLocked()
+			var serving []string
+			for name := range traffic.Serving(sp) {
+				if r := s.byName[name]; r != nil {
+					serving = append(serving, r.artifact.Digest)
+				}
+			}
+			if item, ok := stage.TemplateImageDrift(s.tmpl.name, s.tmpl.artifact.Digest, serving, traffic.AwaitsPromotion(sp, s.tmpl.name)); ok {
+				d = append(d, item)
+			}
+		}
+		return d, nil
 	}()
 	s.record("Drift", "", err)
 	return d, err

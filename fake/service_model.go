@@ -137,6 +137,7 @@ func (c serviceCore) Deploy(ctx context.Context, r stage.Release) (stage.Revisio
 		s.addLocked(rev)
 		s.latest = name
 		s.live = rev.settings.Clone()
+		s.tmpl = rev
 	}
 	s.exists = true
 	s.targets = targets
@@ -245,11 +246,25 @@ func (c serviceCore) SetSplit(ctx context.Context, sp traffic.Split) (traffic.Sp
 			return traffic.Split{}, fmt.Errorf("%s: target %d: Revision '%s' is not ready and cannot serve traffic (%s); route its %d%% elsewhere: %w: %w", what, i+1, t.Revision, rev.reason, t.Percent, twostage.ErrInvalid, twostage.ErrNotReady)
 		}
 	}
+	var tmpl *revision
+	if sp.Template != "" {
+		tmpl = s.byName[revisionName(s.name, sp.Template)]
+		switch {
+		case tmpl == nil:
+			return traffic.Split{}, fmt.Errorf("%s: template revision %q does not exist in service %q: %w", what, sp.Template, s.name, twostage.ErrInvalid)
+		case !tmpl.ready:
+			return traffic.Split{}, fmt.Errorf("%s: template revision %q is not ready: %w: %w", what, sp.Template, twostage.ErrInvalid, twostage.ErrNotReady)
+		}
+	}
 	targets := slices.Clone(sp.Targets)
 	if len(targets) == 0 {
 		targets = []traffic.Target{{Latest: true, Percent: 100}}
 	}
 	changed := s.state != sp.State || !slices.Equal(s.targets, targets)
+	if tmpl != nil && tmpl != s.tmpl {
+		s.tmpl, s.live = tmpl, tmpl.settings.Clone()
+		changed = true
+	}
 	s.targets = targets
 	s.state = sp.State
 	s.writeLocked(changed)

@@ -255,3 +255,66 @@ func TestLongServiceNames(t *testing.T) {
 		t.Errorf("two tags gave revisions %v, want two", names)
 	}
 }
+
+// TestRollbackPointsTheTemplateBack: a rollback also points prod's
+// template back at the stable revision, in the same single write, so the
+// template no longer runs the rolled-back image; and Drift flags a
+// template left running an image that no serving revision runs (here, a
+// rollback written by another tool, without Split.Template). On the old
+// code the template kept the bad release's image and Drift said nothing.
+func TestRollbackPointsTheTemplateBack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newWorld(t, pipeline.WithGates(failAt(1)))
+	w.dev1(t, sha1)
+	w.release(t, "v1.0.0", sha1)
+	writes := countWrites(w.prod)
+	if _, err := w.p.Promote(ctx, pipeline.PromoteInput{}); !errors.Is(err, traffic.ErrRolledBack) {
+		t.Fatalf("Promote: %v, want a rollback", err)
+	}
+	if got := countWrites(w.prod) - writes; got != 2 {
+		t.Errorf("step 1 and the rollback made %d writes, want 2 (the template moves in the rollback's write)", got)
+	}
+	d, err := w.prod.Drift(ctx, stage.Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, item := range d {
+		if item.Field == "image" {
+			t.Errorf("after the rollback: drift %s, want the template back on the stable revision's image", item)
+		}
+	}
+	st, err := w.p.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(st.String(), "drift image") {
+		t.Errorf("status after the rollback shows image drift:\n%s", st)
+	}
+
+	// Another tool rolls the next release back without moving the template.
+	w.dev1(t, sha2)
+	rel := w.release(t, "v2.0.0", sha2)
+	sp, err := w.prod.Split(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stable := sp.LatestRevision
+	for rev, pct := range traffic.Serving(sp) {
+		if pct == 100 {
+			stable = rev
+		}
+	}
+	state := traffic.RolloutState{Candidate: rel.Revision.Name, Stable: stable, Phase: traffic.RolledBack, Step: 1, Percents: []int{5, 25, 100}}
+	sp.State = state.Encode()
+	if _, err := w.prod.SetSplit(ctx, sp); err != nil {
+		t.Fatal(err)
+	}
+	st, err = w.p.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.String(), "drift image: live "+rel.Artifact.Digest) {
+		t.Errorf("status with the template on a rolled-back release: want an image drift line naming %s:\n%s", rel.Artifact.Digest, st)
+	}
+}

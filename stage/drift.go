@@ -11,7 +11,8 @@ import (
 type DriftItem struct {
 	// Field names the setting: "env.NAME" (a plain or secret environment
 	// variable), "serviceAccount", "cpu", "memory", "minInstances",
-	// "maxInstances", "concurrency" or "label.KEY".
+	// "maxInstances", "concurrency", "label.KEY", or "image" (see
+	// [TemplateImageDrift]).
 	Field string
 	// Live is the live template's value, "" when it does not have the
 	// setting. A secret variable reads "secret:NAME:VERSION"; a variable set
@@ -166,4 +167,27 @@ func present(m map[string]string, k string) string {
 		return `""`
 	}
 	return v
+}
+
+// TemplateImageDrift returns the "image" drift item of a service whose
+// template (naming revision, running digest) runs an image that none of the
+// revisions serving traffic runs (serving: their digests), unless the
+// template's revision awaits promotion (released with no traffic, not
+// rolled back). Such a template is a hazard: any template edit (a console
+// change of an env var) or a LATEST target would serve that image, for
+// example the image of a release that was rolled back. Live is the
+// template's digest and revision; Declared lists the serving digests.
+// ok is false when there is nothing to flag.
+func TemplateImageDrift(revision, digest string, serving []string, awaitsPromotion bool) (DriftItem, bool) {
+	if digest == "" || awaitsPromotion || slices.Contains(serving, digest) {
+		return DriftItem{}, false
+	}
+	sorted := slices.Clone(serving)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	return DriftItem{
+		Field:    "image",
+		Live:     fmt.Sprintf("%s (revision %s, which serves no traffic)", digest, revision),
+		Declared: "an image that serves: " + strings.Join(sorted, ", "),
+	}, true
 }

@@ -602,8 +602,9 @@ func (r *Rollout) Advance(ctx context.Context, full bool) (Result, error) {
 	return Result{State: next, Split: got}, err
 }
 
-// toStable writes 100% to st.Stable, moves the stable tag back to it, and
-// records phase, in one write.
+// toStable writes 100% to st.Stable, moves the stable tag back to it,
+// points the service's template back at it (Split.Template) and records
+// phase, in one write.
 func (r *Rollout) toStable(ctx context.Context, st RolloutState, sp Split, phase Phase, reason string) (RolloutState, Split, error) {
 	want, err := Route(sp, map[string]int{st.Stable: 100})
 	if err == nil {
@@ -617,6 +618,9 @@ func (r *Rollout) toStable(ctx context.Context, st RolloutState, sp Split, phase
 	next.Phase = phase
 	next.Reason = reason
 	want.State = next.Encode()
+	// The template goes back to the stable revision too, in the same
+	// write, so that it no longer runs the rolled-back image.
+	want.Template = st.Stable
 	got, err := r.router.SetSplit(ctx, want)
 	if err != nil {
 		return st, sp, fmt.Errorf("rolling %s back to %s: %w", st.Candidate, st.Stable, err)

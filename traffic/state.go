@@ -35,6 +35,15 @@ const (
 	Aborted Phase = "Aborted"
 )
 
+// AwaitsPromotion reports whether revision, serving no traffic, may still
+// be rolled out: the rollout recorded in s did not end with it rolled back
+// or aborted (a release deployed with no traffic awaits its rollout; one
+// that was rolled back never serves again).
+func AwaitsPromotion(s Split, revision string) bool {
+	st, err := DecodeState(s.State)
+	return err != nil || st.Candidate != revision || !(st.Phase == RolledBack || st.Phase == Aborted)
+}
+
 // Done reports whether the phase is terminal.
 func (p Phase) Done() bool { return p == Succeeded || p == RolledBack || p == Aborted }
 

@@ -40,6 +40,16 @@ type Split struct {
 	// fill it in on read and ignore it on write; empty when no revision is
 	// ready.
 	LatestRevision string
+	// Template is write-only: set on a SetSplit, it points the service's
+	// revision template back at that existing, ready revision (its name and
+	// configuration, image included) in the same write as the targets, so
+	// that a later template edit or a LATEST target does not bring back
+	// another revision's image. Cloud Run adopts a template naming an
+	// existing revision with that revision's configuration without creating
+	// a revision. The rollout engine sets it to the stable revision when it
+	// rolls back. Empty leaves the template as it is; routers leave it
+	// empty on read.
+	Template string
 }
 
 // Router reads and writes the traffic split of one service. It is the

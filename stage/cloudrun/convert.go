@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"cloud.google.com/go/run/apiv2/runpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/twostage/twostage/registry"
 	"github.com/twostage/twostage/stage"
@@ -157,4 +158,38 @@ func describeCondition(c *runpb.Condition) string {
 		msg = c.GetReason().String()
 	}
 	return fmt.Sprintf("Ready %s: %s", strings.TrimPrefix(c.GetState().String(), "CONDITION_"), msg)
+}
+
+// templateOf returns the revision template rev was made from, named after
+// rev, so that a service whose template is set to it adopts rev without a
+// new revision (Split.Template). It copies back every field Cloud Run
+// copies from a template into a revision (runpb Revision and
+// RevisionTemplate share these fields); output-only fields stay behind.
+func templateOf(rev *runpb.Revision) *runpb.RevisionTemplate {
+	r := proto.Clone(rev).(*runpb.Revision)
+	return &runpb.RevisionTemplate{
+		Revision:                      shortName(r.GetName()),
+		Labels:                        r.Labels,
+		Annotations:                   r.Annotations,
+		Scaling:                       r.Scaling,
+		VpcAccess:                     r.VpcAccess,
+		Timeout:                       r.Timeout,
+		ServiceAccount:                r.ServiceAccount,
+		Containers:                    r.Containers,
+		Volumes:                       r.Volumes,
+		ExecutionEnvironment:          r.ExecutionEnvironment,
+		EncryptionKey:                 r.EncryptionKey,
+		MaxInstanceRequestConcurrency: r.MaxInstanceRequestConcurrency,
+		ServiceMesh:                   r.ServiceMesh,
+		EncryptionKeyRevocationAction: r.EncryptionKeyRevocationAction,
+		EncryptionKeyShutdownDuration: r.EncryptionKeyShutdownDuration,
+		SessionAffinity:               r.SessionAffinity,
+		NodeSelector:                  r.NodeSelector,
+		GpuZonalRedundancyDisabled:    r.GpuZonalRedundancyDisabled,
+		Sandboxes:                     r.Sandboxes,
+		WorkloadIdentityConfig:        r.WorkloadIdentityConfig,
+		Client:                        r.Client,
+		ClientVersion:                 r.ClientVersion,
+		AmbientNetworking:             r.AmbientNetworking,
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"cloud.google.com/go/run/apiv2/runpb"
 
 	"github.com/twostage/twostage/stage"
+	"github.com/twostage/twostage/traffic"
 )
 
 // settingsOf returns the settings of template tmpl that [stage.Overrides]
@@ -142,7 +143,44 @@ func (s *Service) Drift(ctx context.Context, declared stage.Overrides) (stage.Dr
 		return nil, fmt.Errorf("cloudrun: comparing the declared overrides with the service: %w", err)
 	}
 	tmpl := svc.GetTemplate()
-	return stage.CompareLive(declared, settingsOf(tmpl, containerOf(tmpl.GetContainers(), s.container))), nil
+	d := stage.CompareLive(declared, settingsOf(tmpl, containerOf(tmpl.GetContainers(), s.container)))
+	item, ok, err := s.imageDrift(ctx, svc)
+	if err != nil {
+		return nil, fmt.Errorf("cloudrun: comparing the template's image with the serving revisions' of service %q: %w", s.short, err)
+	}
+	if ok {
+		d = append(d, item)
+	}
+	return d, nil
+}
+
+// imageDrift reports a template running an image that no serving revision
+// runs ([stage.TemplateImageDrift]): free when the template's revision
+// serves, else one GetRevision per serving revision.
+func (s *Service) imageDrift(ctx context.Context, svc *runpb.Service) (stage.DriftItem, bool, error) {
+	tmpl := svc.GetTemplate()
+	c := containerOf(tmpl.GetContainers(), s.container)
+	if c == nil || tmpl.GetRevision() == "" {
+		return stage.DriftItem{}, false, nil
+	}
+	digest := artifactOf(c.GetImage()).Digest
+	sp := splitOf(svc)
+	serving := traffic.Serving(sp)
+	if serving[tmpl.GetRevision()] > 0 {
+		return stage.DriftItem{}, false, nil
+	}
+	var digests []string
+	for name := range serving {
+		rev, err := s.getRevision(ctx, name)
+		if err != nil {
+			return stage.DriftItem{}, false, err
+		}
+		if rc := containerOf(rev.GetContainers(), s.container); rc != nil {
+			digests = append(digests, artifactOf(rc.GetImage()).Digest)
+		}
+	}
+	item, ok := stage.TemplateImageDrift(tmpl.GetRevision(), digest, digests, traffic.AwaitsPromotion(sp, tmpl.GetRevision()))
+	return item, ok, nil
 }
 
 // Revision returns the revision called name, the full "<service>-<suffix>"

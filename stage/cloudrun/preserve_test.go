@@ -238,7 +238,10 @@ func TestTemplateSurvivesTheReleaseStory(t *testing.T) {
 	if got := traffic.Shares(res.Split)["api-v1-0-0-aaaaaaa"]; got != 100 {
 		t.Fatalf("rollback: stable serves %d%%, want 100", got)
 	}
-	check(t, "rollback", afterRel2, "")
+	// The rollback points the template back at the stable revision in the
+	// same write (traffic.Split.Template), so it no longer runs the
+	// rolled-back image (issue 15.4; the old code left afterRel2).
+	check(t, "rollback", afterRel, "")
 
 	// 5. A release with overrides: exactly the named fields change too.
 	o := stage.Overrides{

@@ -66,6 +66,11 @@ func (s *Service) SetSplit(ctx context.Context, sp traffic.Split) (traffic.Split
 	if err := s.checkTargets(ctx, base, sp); err != nil {
 		return traffic.Split{}, err
 	}
+	if sp.Template != "" {
+		if err := s.pointTemplate(ctx, base, sp.Template); err != nil {
+			return traffic.Split{}, err
+		}
+	}
 	before := splitOf(base)
 	base.Etag = sp.Version
 	base.Traffic = trafficOf(sp.Targets)
@@ -83,6 +88,33 @@ func (s *Service) SetSplit(ctx context.Context, sp traffic.Split) (traffic.Split
 		return traffic.Split{}, s.splitError(err, sp)
 	}
 	return splitOf(resp), nil
+}
+
+// pointTemplate sets base's template to the one revision was made from,
+// named after it (Split.Template), unless base's template names it
+// already: one GetRevision. Cloud Run adopts the revision without a new
+// one. A missing revision fails with twostage.ErrInvalid, one that is not
+// ready with twostage.ErrInvalid and twostage.ErrNotReady, before any
+// write.
+func (s *Service) pointTemplate(ctx context.Context, base *runpb.Service, revision string) error {
+	name, err := revisionName(s.short, revision)
+	if err != nil {
+		return err
+	}
+	if base.GetTemplate().GetRevision() == name {
+		return nil
+	}
+	rev, err := s.getRevision(ctx, name)
+	switch {
+	case errors.Is(err, twostage.ErrNotFound):
+		return fmt.Errorf("cloudrun: setting the split of service %q: template revision %q does not exist: %w (%w)", s.short, name, twostage.ErrInvalid, err)
+	case err != nil:
+		return fmt.Errorf("cloudrun: setting the split of service %q: reading template revision %q: %w", s.short, name, err)
+	case readyCondition(rev.GetConditions()).GetState() != runpb.Condition_CONDITION_SUCCEEDED:
+		return fmt.Errorf("cloudrun: setting the split of service %q: template revision %q is not ready: %w: %w", s.short, name, twostage.ErrInvalid, twostage.ErrNotReady)
+	}
+	base.Template = templateOf(rev)
+	return nil
 }
 
 // checkTargets refuses, before any write, a split whose targets name a
