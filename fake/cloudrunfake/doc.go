@@ -166,8 +166,14 @@
 //   - reserved-namespace keys also match subdomains (x.run.googleapis.com/k),
 //     and an existing reserved service annotation may be kept on update;
 //   - DeleteRevision refuses a revision serving traffic or named by a tag
-//     with FAILED_PRECONDITION; ListRevisions of a missing service is
-//     NOT_FOUND;
+//     with FAILED_PRECONDITION (the refusal of the latest and of the only
+//     revision is documented: cloud.google.com/run/docs/managing/revisions);
+//     ListRevisions of a missing service is NOT_FOUND;
+//   - the error texts of the container rules (one port, 0 < port < 65536,
+//     CPU 1, 2, 4, 6, 8 or a fraction below 1 — runpb comments and Cloud
+//     Run's CPU documentation) and of tags shorter than 3 characters (the
+//     rule from PolicyEngine/policyengine-sim-api issue #656); the memory
+//     minimums tied to CPU are not checked;
 //   - SetIamPolicy with a stale etag is ABORTED (IAM's usual answer);
 //     TestIamPermissions grants everything;
 //   - the condition types RoutesReady and ConfigurationsReady, the log_uri

@@ -209,6 +209,14 @@ func (s *server) DeleteRevision(_ context.Context, req *runpb.DeleteRevisionRequ
 	if err := s.checkEtag("revision", req.GetName(), req.GetEtag(), r.rev.Etag); err != nil {
 		return nil, err
 	}
+	// "You cannot delete the latest revision of a service, or a revision
+	// that is serving traffic" — the rules Cloud Run's revision
+	// documentation gives (cloud.google.com/run/docs/managing/revisions,
+	// as applied in stackshy/cloudemu PR #1074): the latest created
+	// revision and the only revision cannot be deleted.
+	if shortName(st.svc.GetLatestCreatedRevision()) == short || len(st.revisions) == 1 {
+		return nil, status.Errorf(codes.FailedPrecondition, "revision %q is the latest or the only revision of service %q and cannot be deleted; deploy another revision first", short, shortName(svcName))
+	}
 	if why := inUse(st.svc, short); why != "" {
 		return nil, status.Errorf(codes.FailedPrecondition, "revision %q %s; route its traffic and tags elsewhere first", short, why)
 	}

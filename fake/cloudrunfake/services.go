@@ -301,6 +301,9 @@ func validateService(in, old *runpb.Service, create bool) error {
 		if c.GetImage() == "" {
 			return status.Errorf(codes.InvalidArgument, "service.template.containers[%d].image is required", i)
 		}
+		if err := validateContainer(i, c); err != nil {
+			return err
+		}
 	}
 	var keep map[string]string
 	if !create {
@@ -660,4 +663,54 @@ func (s *server) seed(in *runpb.Service) error {
 	}
 	s.services[in.GetName()] = st
 	return nil
+}
+
+// validateContainer checks the container fields whose rules the runpb
+// comments state: "Only a single port can be specified" (Container.ports);
+// "This must be a valid TCP port number, 0 < container_port < 65536"
+// (ContainerPort.container_port); "The only supported values for CPU are
+// '1', '2', '4', and '8'" (ResourceRequirements.limits). Cloud Run's CPU
+// documentation (cloud.google.com/run/docs/configuring/cpu) also allows
+// fractional CPU below 1 and 6, which the emulator accepts too; the memory
+// minimums it ties to CPU are not checked (see Fidelity). The error texts
+// are the emulator's own.
+func validateContainer(i int, c *runpb.Container) error {
+	if n := len(c.GetPorts()); n > 1 {
+		return status.Errorf(codes.InvalidArgument, "service.template.containers[%d].ports: %d ports given; only a single port can be specified", i, n)
+	}
+	for _, p := range c.GetPorts() {
+		if p.GetContainerPort() <= 0 || p.GetContainerPort() >= 65536 {
+			return status.Errorf(codes.InvalidArgument, "service.template.containers[%d].ports.container_port %d: must be a valid TCP port number, 0 < container_port < 65536", i, p.GetContainerPort())
+		}
+	}
+	if cpu, ok := c.GetResources().GetLimits()["cpu"]; ok && !validCPU(cpu) {
+		return status.Errorf(codes.InvalidArgument, "service.template.containers[%d].resources.limits.cpu %q: the supported values are '1', '2', '4', '6' and '8' (or a fraction below 1)", i, cpu)
+	}
+	return nil
+}
+
+// validCPU reports whether cpu is 1, 2, 4, 6 or 8 CPUs, or a fraction of
+// one, written as a number ("2", "0.5") or in millicores ("2000m").
+func validCPU(cpu string) bool {
+	millis := 0.0
+	if m, ok := strings.CutSuffix(cpu, "m"); ok {
+		v, err := strconv.ParseFloat(m, 64)
+		if err != nil {
+			return false
+		}
+		millis = v
+	} else {
+		v, err := strconv.ParseFloat(cpu, 64)
+		if err != nil {
+			return false
+		}
+		millis = v * 1000
+	}
+	switch {
+	case millis > 0 && millis < 1000:
+		return true
+	case millis == 1000, millis == 2000, millis == 4000, millis == 6000, millis == 8000:
+		return true
+	}
+	return false
 }

@@ -81,6 +81,12 @@ func validateTraffic(service string, targets []*runpb.TrafficTarget, known func(
 			if len(t.Tag)+len(service) > maxTagAndService {
 				return status.Errorf(codes.InvalidArgument, "spec.traffic.tag: traffic tag '%s' and service name '%s' together are too long. Combined traffic tag and service name cannot exceed 46 characters.", t.Tag, service)
 			}
+			// Tags need at least three characters: the real API refuses
+			// shorter ones (PolicyEngine/policyengine-sim-api issue #656;
+			// the error text here is the emulator's own).
+			if len(t.Tag) < 3 {
+				return status.Errorf(codes.InvalidArgument, "service.traffic[%d]: tag %q is shorter than 3 characters", i, t.Tag)
+			}
 			if j, dup := tags[t.Tag]; dup {
 				return status.Errorf(codes.InvalidArgument, "service.traffic[%d]: tag %q is already used by service.traffic[%d]; tags must be unique", i, t.Tag, j)
 			}
