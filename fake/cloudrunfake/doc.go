@@ -72,7 +72,8 @@
 // traffic_statuses (the serving state: runpb Service.reconciling says a
 // failed reconciliation leaves traffic_statuses on the last serving state),
 // a tag URL's Host reaches the tagged revision, any other Host is 404.
-// [NewHTTPClient] sends *.run.app requests there. The revision is chosen
+// [NewHTTPClient] sends *.run.app requests there; [Server.InProcessClient]
+// serves them without a network, for tests on simulated time. The revision is chosen
 // when the request arrives, so a request in flight during a traffic write
 // ends on the revision it started on. A revision is served by, in order, a
 // handler registered for its image ([WithHandler], [Server.HandleImage]);
