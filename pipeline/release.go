@@ -144,7 +144,7 @@ func (p *Pipeline) Release(ctx context.Context, in ReleaseInput) (ReleaseResult,
 	if res.After, err = afterNoTraffic(res.Before, res.Revision.Name, tags); err != nil {
 		return res, fmt.Errorf("pipeline: release %s: %w", in.Tag, err)
 	}
-	e.Revision, e.After = res.Revision.Name, res.After.String()
+	e.Revision, e.After = res.Revision.Name, auditSplit(res.After)
 	if err := p.verify(ctx, &res, &e); err != nil {
 		return res, joinErrs([]error{err, p.record(ctx, e)})
 	}
@@ -181,7 +181,7 @@ func (p *Pipeline) createProdRelease(ctx context.Context, res *ReleaseResult, su
 			return fmt.Errorf("pipeline: release %s: %w", in.Tag, err)
 		}
 	}
-	e.Revision, e.After, e.Decision = res.Revision.Name, res.After.String(), "deployed"
+	e.Revision, e.After, e.Decision = res.Revision.Name, auditSplit(res.After), "deployed"
 	e.Reason = fmt.Sprintf("first release: the prod service did not exist, so %s serves 100%% at once (no stable revision to protect)", res.Revision.Name)
 	return p.record(ctx, e)
 }
