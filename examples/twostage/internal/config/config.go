@@ -257,11 +257,12 @@ type WIF struct {
 	OwnerID      string `yaml:"owner-id"`
 	// PublicInvoker lets allUsers invoke both services. Default false.
 	PublicInvoker bool `yaml:"public-invoker"`
-	// ProdEnvironment, if set, is the GitHub Environment whose jobs act as
-	// prod besides release tags: the promote workflow runs from the default
-	// branch (by hand or on a schedule), so without it its token maps to
-	// the dev stage. Protect the environment (deployment branches: the dev
-	// branch only; required reviewers). Default: none.
+	// ProdEnvironment is the GitHub Environment of the promote workflow's
+	// decisions: only a workflow_dispatch or schedule run on the dev branch
+	// in this environment (or in ENV-resume, the scheduled resume job) gets
+	// the promote identity; a job in it on another branch or from another
+	// event gets nothing. Protect it (deployment branches: the dev branch
+	// only; required reviewers). Default: "production".
 	ProdEnvironment string `yaml:"prod-environment"`
 }
 
