@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -67,7 +66,8 @@ func (a *app) cmdLoad(ctx context.Context, args []string) (any, error) {
 	url := fs.String("url", "", "send to this *.run.app URL instead of the stage's")
 	path := fs.String("path", "/", "the request path")
 	rate := fs.Float64("rate", 50, "requests per second")
-	duration := fs.Duration("duration", 30*time.Second, "how long to send (0: until interrupted)")
+	duration := fs.Duration("duration", 30*time.Second, "how long to send (0: until interrupted or --count)")
+	count := fs.Int("count", 0, "stop after this many requests (0: no limit)")
 	var profiles profileFlags
 	fs.Var(&profiles, "profile", "REVISION=errors:P,latency:D: how the emulator answers for a revision (repeatable)")
 	if err := a.parse(fs, args); err != nil {
@@ -75,6 +75,9 @@ func (a *app) cmdLoad(ctx context.Context, args []string) (any, error) {
 	}
 	if *rate <= 0 || *rate > 100000 {
 		return nil, usagef("--rate %g: want a rate in (0, 100000] requests per second", *rate)
+	}
+	if *count < 0 {
+		return nil, usagef("--count %d: want a number of requests, or 0 for no limit", *count)
 	}
 	header, err := cloudrunfake.ParseProfiles(strings.Join(profiles, ";"))
 	if err != nil {
@@ -105,7 +108,7 @@ func (a *app) cmdLoad(ctx context.Context, args []string) (any, error) {
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-	res := sendLoad(ctx, client, strings.TrimSuffix(*url, "/")+*path, *rate, cloudrunfake.FormatProfiles(header))
+	res := sendLoad(ctx, client, strings.TrimSuffix(*url, "/")+*path, *rate, *count, cloudrunfake.FormatProfiles(header))
 	return res, nil
 }
 
@@ -144,9 +147,10 @@ func (a *app) stageURL(ctx context.Context, stageName, tag string) (string, erro
 	return "", fmt.Errorf("the %s service has no URL yet: deploy first", stageName)
 }
 
-// sendLoad sends GET url at rate per second until ctx ends, from a pool of
-// workers, and summarises the answers.
-func sendLoad(ctx context.Context, c *http.Client, url string, rate float64, profile string) loadResult {
+// sendLoad sends GET url at rate per second until ctx ends or count
+// requests were sent (count 0: no limit), from a pool of workers, and
+// summarises the answers.
+func sendLoad(ctx context.Context, c *http.Client, url string, rate float64, count int, profile string) loadResult {
 	res := loadResult{URL: url, Rate: rate, ByStatus: map[string]int{}}
 	var mu sync.Mutex // guards res and lat
 	var lat []time.Duration
@@ -191,12 +195,19 @@ func sendLoad(ctx context.Context, c *http.Client, url string, rate float64, pro
 			case <-ctx.Done():
 				return
 			case now := <-tick.C:
-				for due := int(now.Sub(start).Seconds() * rate); sent < due; sent++ {
+				due := int(now.Sub(start).Seconds() * rate)
+				if count > 0 {
+					due = min(due, count)
+				}
+				for ; sent < due; sent++ {
 					select {
 					case work <- struct{}{}:
 					case <-ctx.Done():
 						return
 					}
+				}
+				if count > 0 && sent == count {
+					return
 				}
 			}
 		}
@@ -211,8 +222,5 @@ func sendLoad(ctx context.Context, c *http.Client, url string, rate float64, pro
 		return lat[min(len(lat)-1, int(p*float64(len(lat))))].Round(time.Microsecond).String()
 	}
 	res.P50, res.P99 = q(0.5), q(0.99)
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return res
-	}
 	return res
 }
