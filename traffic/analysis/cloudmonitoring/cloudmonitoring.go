@@ -180,13 +180,8 @@ func (m *Metrics) filter(metric string, revisions []string) string {
 // delay, rounded down to whole alignment periods after q.Start. With no
 // complete period yet it returns zero counts without calling the API.
 func (m *Metrics) Counts(ctx context.Context, q analysis.Query) (analysis.Counts, error) {
-	if len(q.Revisions) == 0 {
-		return analysis.Counts{}, fmt.Errorf("cloudmonitoring: counting requests of service %q: %w", m.service, analysis.ErrNoRevisions)
-	}
-	for _, r := range q.Revisions {
-		if !labelValue(r) {
-			return analysis.Counts{}, fmt.Errorf("cloudmonitoring: revision %q: want a Cloud Run revision name: %w", r, twostage.ErrInvalid)
-		}
+	if err := checkRevisions(q); err != nil {
+		return analysis.Counts{}, fmt.Errorf("cloudmonitoring: counting requests of service %q: %w", m.service, err)
 	}
 	through, periods := m.window(q)
 	out := analysis.Counts{Revisions: make(map[string]analysis.Count, len(q.Revisions)), Through: through}
@@ -196,38 +191,11 @@ func (m *Metrics) Counts(ctx context.Context, q analysis.Query) (analysis.Counts
 	if periods <= 0 {
 		return out, nil
 	}
-	req := &monitoringpb.ListTimeSeriesRequest{
-		Name:   "projects/" + m.project,
-		Filter: m.Filter(q.Revisions),
-		Interval: &monitoringpb.TimeInterval{
-			StartTime: timestamppb.New(q.Start),
-			EndTime:   timestamppb.New(through),
-		},
-		Aggregation: &monitoringpb.Aggregation{
-			AlignmentPeriod:    durationpb.New(m.cfg.period),
-			PerSeriesAligner:   monitoringpb.Aggregation_ALIGN_DELTA,
-			CrossSeriesReducer: monitoringpb.Aggregation_REDUCE_SUM,
-			GroupByFields:      []string{"resource.labels.revision_name", "metric.labels.response_code_class"},
-		},
-		View: monitoringpb.ListTimeSeriesRequest_FULL,
-	}
-	m.cfg.logger.Debug("ListTimeSeries", "filter", req.Filter, "start", q.Start, "end", through)
-	// No client retries: the gapic default retries UNAVAILABLE for up to
-	// 90 s on the wall clock, while a gate's caller asks again at its next
-	// look (a failed look is Inconclusive) on its own clock.
-	it := m.client.ListTimeSeries(ctx, req, gcperr.NoClientRetry())
-	for {
-		ts, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return analysis.Counts{}, gcperr.Wrap(err, "cloudmonitoring: listing request counts of service %q in project %q", m.service, m.project)
-		}
+	err := m.list(ctx, requestCount, q, through, []string{"resource.labels.revision_name", "metric.labels.response_code_class"}, func(ts *monitoringpb.TimeSeries) error {
 		rev := ts.GetResource().GetLabels()["revision_name"]
 		c, ok := out.Revisions[rev]
 		if !ok {
-			continue
+			return nil
 		}
 		var n int64
 		for _, p := range ts.GetPoints() {
@@ -243,6 +211,10 @@ func (m *Metrics) Counts(ctx context.Context, q analysis.Query) (analysis.Counts
 			c.Errors += n
 		}
 		out.Revisions[rev] = c
+		return nil
+	})
+	if err != nil {
+		return analysis.Counts{}, gcperr.Wrap(err, "cloudmonitoring: listing request counts of service %q in project %q", m.service, m.project)
 	}
 	return out, nil
 }
@@ -266,13 +238,8 @@ func (m *Metrics) window(q analysis.Query) (time.Time, time.Duration) {
 // of one revision with other bucket options than its first are an error
 // (Cloud Run keeps a metric's buckets fixed).
 func (m *Metrics) Latencies(ctx context.Context, q analysis.Query) (analysis.Latencies, error) {
-	if len(q.Revisions) == 0 {
-		return analysis.Latencies{}, fmt.Errorf("cloudmonitoring: reading latencies of service %q: %w", m.service, analysis.ErrNoRevisions)
-	}
-	for _, r := range q.Revisions {
-		if !labelValue(r) {
-			return analysis.Latencies{}, fmt.Errorf("cloudmonitoring: revision %q: want a Cloud Run revision name: %w", r, twostage.ErrInvalid)
-		}
+	if err := checkRevisions(q); err != nil {
+		return analysis.Latencies{}, fmt.Errorf("cloudmonitoring: reading latencies of service %q: %w", m.service, err)
 	}
 	through, periods := m.window(q)
 	out := analysis.Latencies{Revisions: make(map[string]analysis.Histogram, len(q.Revisions)), Through: through}
@@ -282,9 +249,68 @@ func (m *Metrics) Latencies(ctx context.Context, q analysis.Query) (analysis.Lat
 	if periods <= 0 {
 		return out, nil
 	}
+	var bad error // a revision's points that cannot be summed
+	err := m.list(ctx, requestLatencies, q, through, []string{"resource.labels.revision_name"}, func(ts *monitoringpb.TimeSeries) error {
+		rev := ts.GetResource().GetLabels()["revision_name"]
+		h, ok := out.Revisions[rev]
+		if !ok {
+			return nil
+		}
+		for _, p := range ts.GetPoints() {
+			d := p.GetValue().GetDistributionValue()
+			if d == nil || d.GetCount() == 0 {
+				continue
+			}
+			bounds, err := Bounds(d.GetBucketOptions())
+			if err != nil {
+				bad = fmt.Errorf("cloudmonitoring: request latencies of revision %q: %w", rev, err)
+				return bad
+			}
+			if h.Bounds == nil {
+				h.Bounds, h.Counts = bounds, make([]int64, len(bounds)+1)
+			} else if !slices.Equal(h.Bounds, bounds) {
+				bad = fmt.Errorf("cloudmonitoring: request latencies of revision %q change bucket options within the window", rev)
+				return bad
+			}
+			for i, c := range d.GetBucketCounts() {
+				if i < len(h.Counts) {
+					h.Counts[i] += c
+				}
+			}
+		}
+		out.Revisions[rev] = h
+		return nil
+	})
+	if bad != nil {
+		return analysis.Latencies{}, bad
+	}
+	if err != nil {
+		return analysis.Latencies{}, gcperr.Wrap(err, "cloudmonitoring: listing request latencies of service %q in project %q", m.service, m.project)
+	}
+	return out, nil
+}
+
+// checkRevisions refuses a query with no revisions or a name that cannot be
+// a Cloud Run revision (it is quoted into the filter).
+func checkRevisions(q analysis.Query) error {
+	if len(q.Revisions) == 0 {
+		return analysis.ErrNoRevisions
+	}
+	for _, r := range q.Revisions {
+		if !labelValue(r) {
+			return fmt.Errorf("revision %q: want a Cloud Run revision name: %w", r, twostage.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// list reads metric for q's revisions from q.Start to through, aligned
+// per period with ALIGN_DELTA and summed by groupBy, and passes each time
+// series to each.
+func (m *Metrics) list(ctx context.Context, metric string, q analysis.Query, through time.Time, groupBy []string, each func(*monitoringpb.TimeSeries) error) error {
 	req := &monitoringpb.ListTimeSeriesRequest{
 		Name:   "projects/" + m.project,
-		Filter: m.filter(requestLatencies, q.Revisions),
+		Filter: m.filter(metric, q.Revisions),
 		Interval: &monitoringpb.TimeInterval{
 			StartTime: timestamppb.New(q.Start),
 			EndTime:   timestamppb.New(through),
@@ -293,7 +319,7 @@ func (m *Metrics) Latencies(ctx context.Context, q analysis.Query) (analysis.Lat
 			AlignmentPeriod:    durationpb.New(m.cfg.period),
 			PerSeriesAligner:   monitoringpb.Aggregation_ALIGN_DELTA,
 			CrossSeriesReducer: monitoringpb.Aggregation_REDUCE_SUM,
-			GroupByFields:      []string{"resource.labels.revision_name"},
+			GroupByFields:      groupBy,
 		},
 		View: monitoringpb.ListTimeSeriesRequest_FULL,
 	}
@@ -305,39 +331,15 @@ func (m *Metrics) Latencies(ctx context.Context, q analysis.Query) (analysis.Lat
 	for {
 		ts, err := it.Next()
 		if errors.Is(err, iterator.Done) {
-			break
+			return nil
 		}
 		if err != nil {
-			return analysis.Latencies{}, gcperr.Wrap(err, "cloudmonitoring: listing request latencies of service %q in project %q", m.service, m.project)
+			return err
 		}
-		rev := ts.GetResource().GetLabels()["revision_name"]
-		h, ok := out.Revisions[rev]
-		if !ok {
-			continue
+		if err := each(ts); err != nil {
+			return err
 		}
-		for _, p := range ts.GetPoints() {
-			d := p.GetValue().GetDistributionValue()
-			if d == nil || d.GetCount() == 0 {
-				continue
-			}
-			bounds, err := Bounds(d.GetBucketOptions())
-			if err != nil {
-				return analysis.Latencies{}, fmt.Errorf("cloudmonitoring: request latencies of revision %q: %w", rev, err)
-			}
-			if h.Bounds == nil {
-				h.Bounds, h.Counts = bounds, make([]int64, len(bounds)+1)
-			} else if !slices.Equal(h.Bounds, bounds) {
-				return analysis.Latencies{}, fmt.Errorf("cloudmonitoring: request latencies of revision %q change bucket options within the window", rev)
-			}
-			for i, c := range d.GetBucketCounts() {
-				if i < len(h.Counts) {
-					h.Counts[i] += c
-				}
-			}
-		}
-		out.Revisions[rev] = h
 	}
-	return out, nil
 }
 
 // maxBuckets bounds the buckets accepted from the API.
