@@ -113,6 +113,19 @@ func (r *series) prepare() {
 	r.at, r.c, r.sorted = at, c, true
 }
 
+// through is how far q's data is visible: q.End or, if earlier, the
+// clock's time minus the delay, never before q.Start.
+func (s *Script) through(q Query) time.Time {
+	through := q.End
+	if visible := s.clock.Now().Add(-s.delay); visible.Before(through) {
+		through = visible
+	}
+	if through.Before(q.Start) {
+		through = q.Start
+	}
+	return through
+}
+
 // Counts sums what was recorded for q.Revisions in [q.Start, Through), where
 // Through is q.End or, if earlier, the clock's time minus the delay (never
 // before q.Start).
@@ -123,13 +136,7 @@ func (s *Script) Counts(ctx context.Context, q Query) (Counts, error) {
 	if len(q.Revisions) == 0 {
 		return Counts{}, fmt.Errorf("counting scripted requests: %w", ErrNoRevisions)
 	}
-	through := q.End
-	if visible := s.clock.Now().Add(-s.delay); visible.Before(through) {
-		through = visible
-	}
-	if through.Before(q.Start) {
-		through = q.Start
-	}
+	through := s.through(q)
 	out := Counts{Revisions: make(map[string]Count, len(q.Revisions)), Through: through}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -236,13 +243,7 @@ func (s *LatencyScript) Latencies(ctx context.Context, q Query) (Latencies, erro
 	if len(q.Revisions) == 0 {
 		return Latencies{}, fmt.Errorf("reading scripted latencies: %w", ErrNoRevisions)
 	}
-	through := q.End
-	if visible := s.clock.Now().Add(-s.delay); visible.Before(through) {
-		through = visible
-	}
-	if through.Before(q.Start) {
-		through = q.Start
-	}
+	through := s.through(q)
 	out := Latencies{Revisions: make(map[string]Histogram, len(q.Revisions)), Through: through}
 	s.mu.Lock()
 	defer s.mu.Unlock()
