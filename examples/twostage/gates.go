@@ -15,7 +15,10 @@ import (
 	"github.com/twostage/twostage/examples/twostage/internal/backend"
 	"github.com/twostage/twostage/examples/twostage/internal/config"
 	"github.com/twostage/twostage/examples/twostage/internal/metricsfile"
+	"github.com/twostage/twostage/fake/cloudrunfake"
 	"github.com/twostage/twostage/pipeline/gittag"
+	"github.com/twostage/twostage/pipeline/prober"
+	"github.com/twostage/twostage/stage/cloudrun"
 	"github.com/twostage/twostage/traffic"
 	"github.com/twostage/twostage/traffic/analysis"
 	"github.com/twostage/twostage/traffic/analysis/cloudmonitoring"
@@ -79,8 +82,9 @@ func (a *app) metricClient(ctx context.Context) (*monitoring.MetricClient, error
 	return mc, nil
 }
 
-// gates builds the configured gates for one prod region.
-func (a *app) gates(ctx context.Context, clock twostage.Clock, region string) ([]traffic.Gate, error) {
+// gates builds the configured gates for one prod region, whose service is
+// prod.
+func (a *app) gates(ctx context.Context, clock twostage.Clock, region string, prod *cloudrun.Service) ([]traffic.Gate, error) {
 	if len(a.cfg.Rollout.Gates) == 0 {
 		return nil, nil
 	}
@@ -111,6 +115,15 @@ func (a *app) gates(ctx context.Context, clock twostage.Clock, region string) ([
 			if g.MinDuration != 0 {
 				opts = append(opts, analysis.WithMinDuration(g.MinDuration.D()))
 			}
+			if pr := a.localProbe(clock, prod); pr != nil {
+				// The probe's requests reach Cloud Monitoring too: counted
+				// once, through the probe.
+				var seq *analysis.Sequential
+				if seq, err = analysis.NewSequential(analysis.Subtract(m, pr), append(opts, analysis.WithProbe(pr))...); err == nil {
+					gate = pr.Gate(seq)
+				}
+				break
+			}
 			gate, err = analysis.NewSequential(m, opts...)
 		}
 		if err != nil {
@@ -119,6 +132,23 @@ func (a *app) gates(ctx context.Context, clock twostage.Clock, region string) ([
 		gates = append(gates, gate)
 	}
 	return gates, nil
+}
+
+// localProbe returns, in local play on the wall clock with the gates
+// reading Cloud Monitoring, an active probe of the candidate's and the
+// stable's tag URLs through the emulator's data plane (a zero-delay signal
+// beside the metrics' 3-minute delay, as the library offers in production);
+// nil otherwise. On a simulated clock (--virtual-time, tests) there is
+// none: the probe's waits would move the clock the rollout runs on.
+func (a *app) localProbe(clock twostage.Clock, prod *cloudrun.Service) *prober.Prober {
+	if a.backend == nil || a.backend.DataPlane == "" || a.clock != twostage.SystemClock() || a.cfg.Rollout.Metrics.Source != config.MetricsCloudMonitoring {
+		return nil
+	}
+	client := cloudrunfake.NewHTTPClient(a.backend.DataPlane)
+	pr := prober.New(prober.GetterTagURLs(prod), prober.WithClock(clock),
+		prober.WithProbeOptions(analysis.WithProbeClient(client)))
+	a.backend.AddCloser(func() error { pr.Stop(); client.CloseIdleConnections(); return nil })
+	return pr
 }
 
 // wifProvider is the provider twostage.yaml names.

@@ -425,7 +425,7 @@ func (a *app) open(ctx context.Context) (*pipeline.Pipeline, error) {
 	for i, name := range a.cfg.Regions() {
 		// Gates keep per-rollout state (failed checks of a candidate), so
 		// each region gets its own.
-		gates, err := a.gates(ctx, clock, name)
+		gates, err := a.gates(ctx, clock, name, b.Prods[i])
 		if err != nil {
 			return nil, err
 		}

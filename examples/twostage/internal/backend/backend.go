@@ -179,6 +179,10 @@ type Backend struct {
 	// MonitoringOptions reach Cloud Monitoring (ClientOptions plus the
 	// emulator's endpoint), or are nil when the emulator serves none.
 	MonitoringOptions []option.ClientOption
+	// DataPlane is the emulator's "host:port" that serves requests to
+	// *.run.app URLs (the Cloud Run emulator's data plane); empty against
+	// Google Cloud.
+	DataPlane string
 
 	closers []func() error
 }
@@ -197,7 +201,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Backend, error) 
 	var arOpts []artifactregistry.Option
 	switch {
 	case o.Emulator != nil:
-		b.Emulated = true
+		b.Emulated, b.DataPlane = true, o.Emulator.Run
 		b.ClientOptions = []option.ClientOption{
 			option.WithoutAuthentication(),
 			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
