@@ -206,18 +206,24 @@ func (p *Probe) Counts(ctx context.Context, q Query) (Counts, error) {
 			c.Errors++
 		}
 	})
-	out := Counts{Revisions: make(map[string]Count, len(q.Revisions)), Through: through}
-	for _, r := range q.Revisions {
+	return Counts{Revisions: byRevision(q.Revisions, p, cand, stable), Through: through}, nil
+}
+
+// byRevision maps each of revisions to the candidate's or the stable's
+// value, or the zero value for a revision the probe does not send to.
+func byRevision[T any](revisions []string, p *Probe, cand, stable T) map[string]T {
+	out := make(map[string]T, len(revisions))
+	for _, r := range revisions {
+		var v T
 		switch r {
 		case p.candidate.Revision:
-			out.Revisions[r] = cand
+			v = cand
 		case p.stable.Revision:
-			out.Revisions[r] = stable
-		default:
-			out.Revisions[r] = Count{}
+			v = stable
 		}
+		out[r] = v
 	}
-	return out, nil
+	return out
 }
 
 // scan calls f, under the lock, with every result sent in [q.Start,
@@ -269,16 +275,5 @@ func (p *Probe) Latencies(ctx context.Context, q Query) (Latencies, error) {
 		}
 		h.Counts[i]++
 	})
-	out := Latencies{Revisions: make(map[string]Histogram, len(q.Revisions)), Through: through}
-	for _, r := range q.Revisions {
-		switch r {
-		case p.candidate.Revision:
-			out.Revisions[r] = cand
-		case p.stable.Revision:
-			out.Revisions[r] = stable
-		default:
-			out.Revisions[r] = Histogram{}
-		}
-	}
-	return out, nil
+	return Latencies{Revisions: byRevision(q.Revisions, p, cand, stable), Through: through}, nil
 }

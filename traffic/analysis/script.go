@@ -126,6 +126,14 @@ func (s *Script) through(q Query) time.Time {
 	return through
 }
 
+// span returns the indexes i ≤ j of the sorted times at that fall in
+// [start, through): at[i:j].
+func span(at []time.Time, start, through time.Time) (int, int) {
+	i := sort.Search(len(at), func(i int) bool { return !at[i].Before(start) })
+	j := sort.Search(len(at), func(i int) bool { return !at[i].Before(through) })
+	return i, max(i, j)
+}
+
 // Counts sums what was recorded for q.Revisions in [q.Start, Through), where
 // Through is q.End or, if earlier, the clock's time minus the delay (never
 // before q.Start).
@@ -147,9 +155,8 @@ func (s *Script) Counts(ctx context.Context, q Query) (Counts, error) {
 			continue
 		}
 		r.prepare()
-		i := sort.Search(len(r.at), func(i int) bool { return !r.at[i].Before(q.Start) })
-		j := sort.Search(len(r.at), func(i int) bool { return !r.at[i].Before(through) })
-		out.Revisions[name] = r.cum[max(j, i)].Sub(r.cum[i])
+		i, j := span(r.at, q.Start, through)
+		out.Revisions[name] = r.cum[j].Sub(r.cum[i])
 	}
 	return out, nil
 }
@@ -254,9 +261,8 @@ func (s *LatencyScript) Latencies(ctx context.Context, q Query) (Latencies, erro
 			continue
 		}
 		r.prepare()
-		i := sort.Search(len(r.at), func(i int) bool { return !r.at[i].Before(q.Start) })
-		j := sort.Search(len(r.at), func(i int) bool { return !r.at[i].Before(through) })
-		out.Revisions[name] = Histogram{Bounds: r.bounds, Counts: subCounts(r.cum[max(j, i)], r.cum[i])}
+		i, j := span(r.at, q.Start, through)
+		out.Revisions[name] = Histogram{Bounds: r.bounds, Counts: subCounts(r.cum[j], r.cum[i])}
 	}
 	return out, nil
 }
