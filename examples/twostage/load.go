@@ -87,14 +87,9 @@ func (a *app) cmdLoad(ctx context.Context, args []string) (any, error) {
 	if host == "" {
 		return nil, usagef("twostage load sends requests to the emulator's data plane (local play): run `twostage emulator` and set %s", backend.EnvEmulatorHost)
 	}
-	e, discover, err := backend.ParseEmulatorHost(host)
+	e, err := backend.ResolveEmulatorHost(ctx, http.DefaultClient, host)
 	if err != nil {
 		return nil, err
-	}
-	if discover != "" {
-		if e, err = backend.Discover(ctx, http.DefaultClient, discover); err != nil {
-			return nil, err
-		}
 	}
 	if *url == "" {
 		if *url, err = a.stageURL(ctx, *stageName, *tag); err != nil {

@@ -362,14 +362,9 @@ func (a *app) open(ctx context.Context) (*pipeline.Pipeline, error) {
 
 	opts := backend.Options{Clock: clock, Logger: slog.New(slog.DiscardHandler)}
 	if host != "" {
-		e, discover, err := backend.ParseEmulatorHost(host)
+		e, err := backend.ResolveEmulatorHost(ctx, http.DefaultClient, host)
 		if err != nil {
 			return nil, err
-		}
-		if discover != "" {
-			if e, err = backend.Discover(ctx, http.DefaultClient, discover); err != nil {
-				return nil, err
-			}
 		}
 		opts.Emulator = &e
 	}

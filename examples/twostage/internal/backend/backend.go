@@ -116,6 +116,17 @@ func (e Endpoints) check() error {
 	return nil
 }
 
+// ResolveEmulatorHost returns the Endpoints a TWOSTAGE_EMULATOR_HOST value
+// v names: parsed from it, or asked of the emulator program with client
+// for the discovery form (see [ParseEmulatorHost]).
+func ResolveEmulatorHost(ctx context.Context, client *http.Client, v string) (Endpoints, error) {
+	e, discover, err := ParseEmulatorHost(v)
+	if err != nil || discover == "" {
+		return e, err
+	}
+	return Discover(ctx, client, discover)
+}
+
 // Discover asks the emulator program at addr for its Endpoints.
 func Discover(ctx context.Context, client *http.Client, addr string) (Endpoints, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
