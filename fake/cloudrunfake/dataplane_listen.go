@@ -3,12 +3,9 @@ package cloudrunfake
 import (
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"net"
 	"net/http"
 	"strings"
-	"time"
 
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
@@ -37,22 +34,21 @@ func listen(addr string, register func(grpc.ServiceRegistrar), dataPlane http.Ha
 	}
 	g := grpc.NewServer(opts...)
 	register(g)
-	l := &listener{addr: lis.Addr().String(), g: g, served: make(chan struct{})}
-	l.hs = &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
-				g.ServeHTTP(w, r)
-				return
-			}
-			dataPlane.ServeHTTP(w, r)
-		}),
-		Protocols:         new(http.Protocols),
-		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          log.New(io.Discard, "", 0),
+	// REST/JSON of the services beside gRPC; requests to a service URL
+	// (Host *.run.app) and those no REST method matches go to the data plane.
+	rest, err := emulator.REST(g, dataPlane)
+	if err != nil {
+		_ = lis.Close() // nothing served yet
+		return nil, fmt.Errorf("cloudrunfake: %w", err)
 	}
-	// gRPC clients speak HTTP/2 without TLS ("prior knowledge").
-	l.hs.Protocols.SetHTTP1(true)
-	l.hs.Protocols.SetUnencryptedHTTP2(true)
+	l := &listener{addr: lis.Addr().String(), g: g, served: make(chan struct{})}
+	l.hs = emulator.NewHTTPServer(emulator.Mixed(g, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h := hostOf(r.Host); h == "run.app" || strings.HasSuffix(h, ".run.app") {
+			dataPlane.ServeHTTP(w, r)
+			return
+		}
+		rest.ServeHTTP(w, r)
+	})))
 	go func() {
 		defer close(l.served)
 		_ = l.hs.Serve(lis) // returns http.ErrServerClosed after Close

@@ -1,0 +1,115 @@
+package emulator
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"connectrpc.com/vanguard"
+	"connectrpc.com/vanguard/vanguardgrpc"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// REST returns the REST/JSON surface of the gRPC services registered on g:
+// every method with a google.api.http annotation answers its HTTP path,
+// transcoded by connectrpc.com/vanguard (vanguardgrpc.NewTranscoder) into a
+// call through g, so g's interceptors (the [Kit]'s request log, injected
+// faults and latency) see REST calls as they see gRPC ones. Bodies are
+// JSON in the proto3 JSON mapping; errors are answered in the JSON error
+// shape of Google REST APIs ([WriteGoogleError]), not vanguard's bare
+// google.rpc.Status. Requests no annotation matches go to unknown (nil
+// answers 404 in the same shape). Register every service on g first.
+func REST(g *grpc.Server, unknown http.Handler) (http.Handler, error) {
+	if unknown == nil {
+		names := make([]string, 0, len(g.GetServiceInfo()))
+		for n := range g.GetServiceInfo() {
+			names = append(names, n)
+		}
+		unknown = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			WriteGoogleError(w, r, status.Errorf(codes.NotFound, "%s %s is not a REST method of the emulated services (%s)", r.Method, r.URL.Path, strings.Join(names, ", ")))
+		})
+	}
+	// Google's REST APIs leave unset fields out of responses (the proto3
+	// JSON mapping's default), unlike vanguard's default JSON codec.
+	jsonCodec := func(res vanguard.TypeResolver) vanguard.Codec {
+		return &vanguard.JSONCodec{
+			MarshalOptions:   protojson.MarshalOptions{Resolver: res},
+			UnmarshalOptions: protojson.UnmarshalOptions{Resolver: res, DiscardUnknown: true},
+		}
+	}
+	t, err := vanguardgrpc.NewTranscoder(g, vanguard.WithUnknownHandler(unknown), vanguard.WithCodec(jsonCodec), vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(MaxBodyBytes)))
+	if err != nil {
+		return nil, fmt.Errorf("transcoding REST to gRPC: %w", err)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ew := &errorWriter{ResponseWriter: w}
+		t.ServeHTTP(ew, r)
+		ew.finish(r)
+	}), nil
+}
+
+// errorWriter passes a response through unless its status is an error with
+// a JSON body, which it holds back so finish can answer it in Google's
+// error shape.
+type errorWriter struct {
+	http.ResponseWriter
+	code int
+	held bool
+	body bytes.Buffer
+}
+
+func (e *errorWriter) WriteHeader(code int) {
+	if e.code != 0 {
+		return
+	}
+	e.code = code
+	if code >= 400 && strings.HasPrefix(e.Header().Get("Content-Type"), "application/json") {
+		e.held = true
+		return
+	}
+	e.ResponseWriter.WriteHeader(code)
+}
+
+func (e *errorWriter) Write(b []byte) (int, error) {
+	if e.code == 0 {
+		e.WriteHeader(http.StatusOK)
+	}
+	if e.held {
+		return e.body.Write(b)
+	}
+	return e.ResponseWriter.Write(b)
+}
+
+// Flush flushes a response not held back.
+func (e *errorWriter) Flush() {
+	if f, ok := e.ResponseWriter.(http.Flusher); ok && !e.held {
+		f.Flush()
+	}
+}
+
+// Unwrap returns the wrapped writer, for http.ResponseController.
+func (e *errorWriter) Unwrap() http.ResponseWriter { return e.ResponseWriter }
+
+// finish answers a held-back error: vanguard's google.rpc.Status JSON
+// becomes {"error": {"code": HTTP, "message", "status"}}. A body that is
+// already in Google's shape (the unknown handler's) passes through.
+func (e *errorWriter) finish(r *http.Request) {
+	if !e.held {
+		return
+	}
+	w := e.ResponseWriter
+	var st spb.Status
+	if bytes.HasPrefix(bytes.TrimSpace(e.body.Bytes()), []byte(`{"error"`)) || protojson.Unmarshal(e.body.Bytes(), &st) != nil {
+		w.Header().Del("Content-Encoding")
+		w.WriteHeader(e.code)
+		_, _ = w.Write(e.body.Bytes()) // the client went away: nothing to do
+		return
+	}
+	w.Header().Del("Content-Encoding")
+	WriteGoogleError(w, r, status.FromProto(&st).Err())
+}
