@@ -8,6 +8,7 @@ import (
 
 	"connectrpc.com/vanguard"
 	"connectrpc.com/vanguard/vanguardgrpc"
+	"google.golang.org/genproto/googleapis/api/annotations"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -42,15 +43,78 @@ func REST(g *grpc.Server, unknown http.Handler) (http.Handler, error) {
 			UnmarshalOptions: protojson.UnmarshalOptions{Resolver: res, DiscardUnknown: true},
 		}
 	}
-	t, err := vanguardgrpc.NewTranscoder(g, vanguard.WithUnknownHandler(unknown), vanguard.WithCodec(jsonCodec), vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(MaxBodyBytes)))
+	opts := []vanguard.TranscoderOption{
+		vanguard.WithUnknownHandler(unknown),
+		vanguard.WithCodec(jsonCodec),
+		vanguard.WithDefaultServiceOptions(vanguard.WithMaxMessageBufferBytes(MaxBodyBytes)),
+	}
+	if _, ok := g.GetServiceInfo()[operationsService]; ok {
+		opts = append(opts, vanguard.WithRules(operationRules()...))
+	}
+	t, err := vanguardgrpc.NewTranscoder(g, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("transcoding REST to gRPC: %w", err)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = withoutSystemParameters(r)
 		ew := &errorWriter{ResponseWriter: w}
 		t.ServeHTTP(ew, r)
 		ew.finish(r)
 	}), nil
+}
+
+// systemParameters are the query parameters every Google REST API takes
+// beside the request's fields ("System Parameters",
+// https://cloud.google.com/apis/docs/system-parameters); the Go REST
+// clients send "$alt=json;enum-encoding=int". vanguard would read them as
+// fields of the request, so they are dropped (their effect, such as
+// prettyPrint or fields masks, is not emulated: JSON is always answered).
+var systemParameters = []string{"$alt", "alt", "$.xgafv", "$callback", "callback", "fields", "$fields", "key", "access_token", "prettyPrint", "$prettyPrint", "quotaUser", "$quotaUser", "upload_protocol", "uploadType", "userIp", "$userProject", "userProject", "$outputDefaults", "$apiVersion"}
+
+// withoutSystemParameters returns r without [systemParameters] in its query.
+func withoutSystemParameters(r *http.Request) *http.Request {
+	if r.URL.RawQuery == "" {
+		return r
+	}
+	q := r.URL.Query()
+	n := len(q)
+	for _, p := range systemParameters {
+		delete(q, p)
+	}
+	if len(q) == n {
+		return r
+	}
+	r = r.Clone(r.Context())
+	r.URL.RawQuery = q.Encode()
+	return r
+}
+
+const operationsService = "google.longrunning.Operations"
+
+// operationRules are the REST paths of google.longrunning.Operations that
+// the APIs' service configurations give (the proto's own annotation is
+// only GET /v1/{name=operations/**}), as the Go REST clients call them:
+// Cloud Run's url_template "/v2/{name=projects/*/locations/*/operations/*}"
+// (and ":wait", ".../operations" listing) in
+// cloud.google.com/go/run/apiv2 services_client.go, Artifact Registry's
+// "/v1/{name=projects/*/locations/*/operations/*}" in
+// cloud.google.com/go/artifactregistry/apiv1 artifact_registry_client.go.
+func operationRules() []*annotations.HttpRule {
+	get := func(path string) *annotations.HttpRule {
+		return &annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: path}}
+	}
+	// The rules add to the annotation, which stays served.
+	sel := func(method string, r *annotations.HttpRule, more ...*annotations.HttpRule) *annotations.HttpRule {
+		r.Selector, r.AdditionalBindings = operationsService+"."+method, more
+		return r
+	}
+	return []*annotations.HttpRule{
+		sel("GetOperation", get("/v2/{name=projects/*/locations/*/operations/*}"),
+			get("/v1/{name=projects/*/locations/*/operations/*}")),
+		sel("ListOperations", get("/v2/{name=projects/*/locations/*}/operations")),
+		sel("DeleteOperation", &annotations.HttpRule{Pattern: &annotations.HttpRule_Delete{Delete: "/v2/{name=projects/*/locations/*/operations/*}"}}),
+		sel("WaitOperation", &annotations.HttpRule{Pattern: &annotations.HttpRule_Post{Post: "/v2/{name=projects/*/locations/*/operations/*}:wait"}, Body: "*"}),
+	}
 }
 
 // errorWriter passes a response through unless its status is an error with

@@ -47,7 +47,7 @@ func TestRESTThroughGRPC(t *testing.T) {
 	t.Parallel()
 	log := &Log{}
 	faults := &Faults{}
-	impl := &ops{names: map[string]bool{"operations/a": true}, tag: "one"}
+	impl := &ops{names: map[string]bool{"operations/a": true, "projects/p/locations/l/operations/o": true}, tag: "one"}
 	s, err := Listen("", func(r grpc.ServiceRegistrar) {
 		longrunningpb.RegisterOperationsServer(Intercept(r, Chain(log.Intercept, faults.Intercept)), impl)
 	})
@@ -72,14 +72,21 @@ func TestRESTThroughGRPC(t *testing.T) {
 			t.Errorf("%s: GET operations/missing = %d, mismatch (-want +got):\n%s", name, code, diff)
 		}
 	}
+	// The service configurations' paths of Operations (operationRules).
+	for _, path := range []string{"/v2/projects/p/locations/l/operations/o", "/v1/projects/p/locations/l/operations/o"} {
+		code, body := restCall(t, &http.Client{Transport: h1}, "GET", base+path+"?$alt=json%3Benum-encoding%3Dint")
+		if code != 200 || body["name"] != "projects/p/locations/l/operations/o" {
+			t.Errorf("GET %s = %d %v, want the operation", path, code, body)
+		}
+	}
 	m := longrunningpb.Operations_GetOperation_FullMethodName
 	faults.Inject(m, status.Error(codes.Unavailable, "injected"), 1)
 	code, body := restCall(t, &http.Client{Transport: h1}, "GET", base+"/v1/operations/a")
 	if e, _ := body["error"].(map[string]any); code != 503 || e["status"] != "UNAVAILABLE" || e["message"] != "injected" {
 		t.Errorf("injected fault over REST = %d %v, want 503 UNAVAILABLE injected", code, body)
 	}
-	if got := log.Count(m); got != 5 {
-		t.Errorf("log counts %d GetOperation calls, want 5 (REST calls are logged)", got)
+	if got := log.Count(m); got != 7 {
+		t.Errorf("log counts %d GetOperation calls, want 7 (REST calls are logged)", got)
 	}
 	code, body = restCall(t, &http.Client{Transport: h1}, "GET", base+"/v9/nothing")
 	if e, _ := body["error"].(map[string]any); code != 404 || e["status"] != "NOT_FOUND" || !strings.Contains(e["message"].(string), "google.longrunning.Operations") {

@@ -10,8 +10,17 @@ import (
 
 // BenchmarkDeploy measures a RouteAll deploy of a new revision through the
 // official client to the emulator (GetService, UpdateService, GetRevision).
-func BenchmarkDeploy(b *testing.B) {
-	e := newEnv(b, nil)
+func BenchmarkDeploy(b *testing.B) { benchDeploy(b, newEnv(b, nil)) }
+
+// BenchmarkDeployGRPCvsREST is BenchmarkDeploy over gRPC and over
+// REST/JSON (WithREST: the same calls, transcoded by the emulator into its
+// gRPC services).
+func BenchmarkDeployGRPCvsREST(b *testing.B) {
+	b.Run("grpc", func(b *testing.B) { benchDeploy(b, newEnv(b, nil)) })
+	b.Run("rest", func(b *testing.B) { benchDeploy(b, newRESTEnv(b, nil)) })
+}
+
+func benchDeploy(b *testing.B, e env) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -34,8 +43,16 @@ func BenchmarkDeployAdopt(b *testing.B) {
 
 // BenchmarkSetSplit measures SetSplit at the version it last returned (one
 // UpdateService, no read).
-func BenchmarkSetSplit(b *testing.B) {
-	e := newEnv(b, nil)
+func BenchmarkSetSplit(b *testing.B) { benchSetSplit(b, newEnv(b, nil)) }
+
+// BenchmarkSetSplitGRPCvsREST is BenchmarkSetSplit over gRPC and over
+// REST/JSON (WithREST).
+func BenchmarkSetSplitGRPCvsREST(b *testing.B) {
+	b.Run("grpc", func(b *testing.B) { benchSetSplit(b, newEnv(b, nil)) })
+	b.Run("rest", func(b *testing.B) { benchSetSplit(b, newRESTEnv(b, nil)) })
+}
+
+func benchSetSplit(b *testing.B, e env) {
 	mustDeploy(b, e.svc, release("a1", stage.RouteAll))
 	mustDeploy(b, e.svc, release("b2", stage.RouteNone, "candidate"))
 	sp, err := e.svc.Split(b.Context())

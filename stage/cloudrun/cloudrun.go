@@ -81,6 +81,7 @@ type config struct {
 	jitter     func() float64 // tests only: see export_test.go
 	template   *runpb.RevisionTemplate
 	container  string
+	rest       bool // WithREST
 }
 
 // WithClientOptions passes options to the API clients New creates, for
@@ -202,18 +203,18 @@ func New(ctx context.Context, service string, opts ...Option) (*Service, error) 
 		s.template = &runpb.RevisionTemplate{Containers: []*runpb.Container{{}}}
 	}
 	if s.services == nil {
-		sc, err := run.NewServicesClient(ctx, c.clientOpts...)
+		sc, err := c.newServicesClient(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("cloudrun: creating services client: %w", err)
+			return nil, err
 		}
 		s.services = sc
 		s.closers = append(s.closers, sc.Close)
 	}
 	if s.revs == nil {
-		rc, err := run.NewRevisionsClient(ctx, c.clientOpts...)
+		rc, err := c.newRevisionsClient(ctx)
 		if err != nil {
 			s.Close()
-			return nil, fmt.Errorf("cloudrun: creating revisions client: %w", err)
+			return nil, err
 		}
 		s.revs = rc
 		s.closers = append(s.closers, rc.Close)
@@ -263,7 +264,7 @@ func parseServiceName(name string) (string, error) {
 
 // retry runs fn until it succeeds or fails with a non-transient error.
 func (s *Service) retry(ctx context.Context, fn func(ctx context.Context) error) error {
-	return backoff.Retry(ctx, s.clock, s.policy, s.attempts, gcperr.Retryable, fn)
+	return backoff.Retry(ctx, s.clock, s.policy, s.attempts, gcperr.Retryable, func(ctx context.Context) error { return gcperr.FromREST(fn(ctx)) })
 }
 
 // remember records svc as the latest known state of the service.
