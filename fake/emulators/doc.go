@@ -31,14 +31,21 @@
 //	/v1/projects/P/serviceAccounts/…            iamfake                IAM v1: workload identity pools and
 //	                                                                   providers, service-account IAM policies
 //	GET /v1/endpoints                           emulators              [Endpoints] as JSON
+//	/v2/projects/P/locations/L/…                cloudrunfake           REST/JSON of Cloud Run v2 (services,
+//	                                                                   revisions, operations)
+//	/v1/projects/P/… (not IAM, IAM Credentials) artifactregistryfake   REST/JSON of Artifact Registry v1
+//	/v3/…                                       resourcemanagerfake,   REST/JSON of Resource Manager v3 and
+//	                                            monitoringfake         Monitoring v3
 //
-// Anything else answers HTTP 404 (or gRPC UNIMPLEMENTED) naming what is
-// served, in particular the REST/JSON paths of the gRPC APIs
-// (/v2/projects/… of Cloud Run, /v1/projects/…/repositories… of Artifact
-// Registry, /v3/… of Resource Manager and Monitoring), which are not
-// served: a REST client gets a 404 that says so rather than an answer of
-// the wrong emulator. google.longrunning.Operations is served by both Cloud Run and
-// Artifact Registry: each call goes to Cloud Run first and, when it
+// The REST/JSON surfaces are transcoded from the APIs' google.api.http
+// annotations into calls of the same gRPC services (internal/emulator's
+// REST, connectrpc.com/vanguard), so request logs, injected faults and
+// latency apply to them as to gRPC; errors have Google's JSON error shape.
+// The endpoint of a REST client is [Endpoints].REST, "http://ADDR".
+// Anything else, including a REST path no google.api.http rule matches,
+// answers HTTP 404 (or gRPC UNIMPLEMENTED) naming what is served.
+// google.longrunning.Operations is served by both Cloud Run and Artifact
+// Registry: each call goes to Cloud Run first and, when it
 // answers NOT_FOUND or UNIMPLEMENTED, to Artifact Registry, so an
 // operation is found wherever it was created (their names differ). The
 // Cloud Run emulator's request log therefore also records the Operations

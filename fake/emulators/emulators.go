@@ -134,6 +134,10 @@ type Endpoints struct {
 	ResourceManager string `json:"resourcemanager"`
 	// Monitoring is the Cloud Monitoring v3 gRPC "host:port".
 	Monitoring string `json:"monitoring"`
+	// REST is the base URL, "http://host:port", of the REST/JSON surface
+	// of the gRPC APIs above (Cloud Run, Artifact Registry, Resource
+	// Manager, Monitoring): the endpoint of their REST clients.
+	REST string `json:"rest"`
 	// IAM is the IAM v1 REST base URL, "http://host:port/".
 	IAM string `json:"iam"`
 	// STSTokenURL is the STS token exchange URL, "http://host:port/v1/token".
@@ -163,6 +167,7 @@ type Set struct {
 	grpc     *grpc.Server
 	services []string // gRPC services served
 	table    []Route
+	rest     http.Handler // REST/JSON of the gRPC services (emulator.REST)
 	hs       *http.Server
 	served   chan struct{} // closed when hs.Serve returns
 	client   *http.Client  // HTTPClient; its transport is closed by Close
@@ -274,6 +279,9 @@ func (s *Set) start() error {
 	s.grpc = grpc.NewServer(grpc.UnknownServiceHandler(s.unknown))
 	if err := mux.Install(s.grpc); err != nil {
 		return fmt.Errorf("emulators: mounting the gRPC services: %w", err)
+	}
+	if s.rest, err = emulator.REST(s.grpc, http.HandlerFunc(s.notFound)); err != nil {
+		return fmt.Errorf("emulators: serving REST: %w", err)
 	}
 	s.client = &http.Client{Transport: &http.Transport{}}
 	s.table = s.routes()
@@ -421,7 +429,7 @@ func (s *Set) ActionsRequestURL() string {
 // Endpoints returns the addresses of every API, all on the shared address.
 func (s *Set) Endpoints() Endpoints {
 	return Endpoints{
-		Run: s.Addr, ArtifactRegistry: s.Addr, Registry: s.Addr, ResourceManager: s.Addr, Monitoring: s.Addr,
+		Run: s.Addr, ArtifactRegistry: s.Addr, Registry: s.Addr, ResourceManager: s.Addr, Monitoring: s.Addr, REST: "http://" + s.Addr,
 		IAM: s.IAMURL(), STSTokenURL: s.TokenURL(), IAMCredentials: s.IAMCredentialsURL(),
 		OIDCDiscovery: s.OIDCDiscoveryURL(), ActionsTokenURL: s.ActionsRequestURL(),
 	}

@@ -61,6 +61,27 @@ func isCredentials(path string) bool {
 	return false
 }
 
+// isRunREST reports whether path is on Cloud Run's REST surface,
+// "/v2/projects/…" (services, revisions, operations), which the OCI
+// registry's "/v2/NAME/…" must not answer: Artifact Registry repository
+// paths have the form LOCATION-docker.pkg.dev/PROJECT/REPO/…, whose
+// project never sits under a "projects" segment on the registry host.
+func isRunREST(path string) bool { return strings.HasPrefix(path, "/v2/projects/") }
+
+// isARREST reports whether path is on Artifact Registry's REST surface:
+// "/v1/projects/…" other than IAM's and IAM Credentials'
+// (repositories, packages, versions, tags, files, docker images, its
+// operations, project settings, locations).
+func isARREST(path string) bool {
+	return strings.HasPrefix(path, "/v1/projects/") && !isIAM(path) && !isCredentials(path)
+}
+
+// isV3REST reports whether path is on the REST surface of Resource Manager
+// v3 ("/v3/projects…") or Cloud Monitoring v3 ("/v3/projects/P/timeSeries",
+// metricDescriptors, monitoredResourceDescriptors), which one transcoder
+// tells apart by their google.api.http rules.
+func isV3REST(path string) bool { return strings.HasPrefix(path, "/v3/") }
+
 // isIAM reports whether path is one of the IAM v1 REST surface iamfake
 // serves: workload identity pools (and their providers and operations) and
 // service accounts, but not IAM Credentials. Other /v1/projects/… paths
@@ -73,6 +94,17 @@ func isIAM(path string) bool {
 	seg := strings.Split(rest, "/")
 	return len(seg) >= 3 && (seg[1] == "serviceAccounts" ||
 		len(seg) >= 4 && seg[1] == "locations" && strings.HasPrefix(seg[3], "workloadIdentityPools"))
+}
+
+// notFound answers a request no route (or, on a REST surface, no REST
+// method) matches: HTTP 404 naming the routes.
+func (s *Set) notFound(w http.ResponseWriter, r *http.Request) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "emulators: %s %s is not emulated; routes:", r.Method, r.URL.Path)
+	for _, rt := range s.table {
+		fmt.Fprintf(&b, "\n  %s → %s (%s)", rt.Pattern, rt.Emulator, rt.API)
+	}
+	writeError(w, http.StatusNotFound, "NOT_FOUND", b.String())
 }
 
 // routes is the routing table. The matchers are disjoint: no request
@@ -94,13 +126,26 @@ func (s *Set) routes() []Route {
 		{
 			Pattern: "/v2/… (not /v2/projects/…)", Emulator: "artifactregistryfake", API: "OCI distribution registry (docker push/pull, ggcr remote)",
 			match: func(r *http.Request) bool {
-				// /v2/projects/… is Cloud Run's REST surface, which is not
-				// served: it must answer the router's 404 naming what is,
-				// not the registry's NAME_UNKNOWN, which a REST client would
-				// read as the service's NOT_FOUND.
-				return isAPI(r) && (r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/")) && !strings.HasPrefix(r.URL.Path, "/v2/projects/")
+				// /v2/projects/… is Cloud Run's REST surface: the registry's
+				// NAME_UNKNOWN there would read as the service's NOT_FOUND.
+				return isAPI(r) && (r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/")) && !isRunREST(r.URL.Path)
 			},
 			handler: s.ar.OCIHandler(),
+		},
+		{
+			Pattern: "/v2/projects/P/locations/L/… (services, revisions, operations)", Emulator: "cloudrunfake",
+			API:   "REST/JSON of google.cloud.run.v2 Services and Revisions and their operations, transcoded to gRPC",
+			match: func(r *http.Request) bool { return isAPI(r) && isRunREST(r.URL.Path) }, handler: s.rest,
+		},
+		{
+			Pattern: "/v1/projects/P/… (other than IAM and IAM Credentials)", Emulator: "artifactregistryfake",
+			API:   "REST/JSON of google.devtools.artifactregistry.v1 (repositories, packages, versions, tags, docker images, operations), transcoded to gRPC",
+			match: func(r *http.Request) bool { return isAPI(r) && isARREST(r.URL.Path) }, handler: s.rest,
+		},
+		{
+			Pattern: "/v3/… (projects, projects/P/timeSeries, metricDescriptors, …)", Emulator: "resourcemanagerfake, monitoringfake",
+			API:   "REST/JSON of google.cloud.resourcemanager.v3.Projects and google.monitoring.v3.MetricService, transcoded to gRPC",
+			match: func(r *http.Request) bool { return isAPI(r) && isV3REST(r.URL.Path) }, handler: s.rest,
 		},
 		{
 			Pattern: "/v1/token", Emulator: "stsfake", API: "Security Token Service token exchange",
@@ -168,12 +213,7 @@ func (s *Set) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case 1:
 		m[0].handler.ServeHTTP(w, r)
 	case 0:
-		var b strings.Builder
-		fmt.Fprintf(&b, "emulators: %s %s is not emulated; routes:", r.Method, r.URL.Path)
-		for _, rt := range s.table {
-			fmt.Fprintf(&b, "\n  %s → %s (%s)", rt.Pattern, rt.Emulator, rt.API)
-		}
-		writeError(w, http.StatusNotFound, "NOT_FOUND", b.String())
+		s.notFound(w, r)
 	default:
 		// Unreachable while the matchers are disjoint (TestRoutesDisjoint).
 		writeError(w, http.StatusInternalServerError, "INTERNAL", fmt.Sprintf("emulators: %s matches %d routes", r.URL.Path, len(m)))

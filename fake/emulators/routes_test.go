@@ -56,12 +56,14 @@ func TestRoutesDisjoint(t *testing.T) {
 		{"POST", "/v1/projects/p/serviceAccounts/sa@p.iam.gserviceaccount.com:getIamPolicy", false, "IAM v1"},
 		{"POST", "/v1/projects/-/serviceAccounts/sa@p.iam.gserviceaccount.com:setIamPolicy", false, "IAM v1"},
 		{"GET", "/v1/endpoints", false, "the addresses"},
-		// REST surfaces of the gRPC APIs are not served: the router's 404
-		// names what is (issue 16), rather than the OCI registry or IAM
-		// answering for them.
-		{"GET", "/v2/projects/p/locations/l/services/s", false, ""},
-		{"GET", "/v1/projects/p/locations/l/repositories/r", false, ""},
-		{"GET", "/v3/projects/p", false, ""},
+		// REST surfaces of the gRPC APIs go to the transcoder (issue 16),
+		// not to the OCI registry or IAM.
+		{"GET", "/v2/projects/p/locations/l/services/s", false, "REST/JSON of google.cloud.run.v2"},
+		{"GET", "/v2/projects/p/locations/l/operations/o", false, "REST/JSON of google.cloud.run.v2"},
+		{"GET", "/v1/projects/p/locations/l/repositories/r", false, "REST/JSON of google.devtools.artifactregistry"},
+		{"GET", "/v1/projects/p/locations/l/operations/o", false, "REST/JSON of google.devtools.artifactregistry"},
+		{"GET", "/v3/projects/p", false, "REST/JSON of google.cloud.resourcemanager"},
+		{"POST", "/v3/projects/p/timeSeries", false, "REST/JSON of google.cloud.resourcemanager"},
 		{"GET", "/v1/tokens", false, ""},
 		{"GET", "/v22/", false, ""},
 		{"GET", "/", false, ""},
