@@ -14,6 +14,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
 // REST returns the REST/JSON surface of the gRPC services registered on g:
@@ -55,8 +58,10 @@ func REST(g *grpc.Server, unknown http.Handler) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transcoding REST to gRPC: %w", err)
 	}
+	verbs := customVerbs(g)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = withoutSystemParameters(r)
+		r = escapedPath(r, verbs)
 		ew := &errorWriter{ResponseWriter: w}
 		t.ServeHTTP(ew, r)
 		ew.finish(r)
@@ -87,6 +92,61 @@ func withoutSystemParameters(r *http.Request) *http.Request {
 	r = r.Clone(r.Context())
 	r.URL.RawQuery = q.Encode()
 	return r
+}
+
+// escapedPath returns r whose URL.Path, the one vanguard routes on, is the
+// path as the client escaped it, with every ':' of the last segment
+// escaped except the one before a custom verb of verbs. vanguard splits on
+// the decoded path: a resource ID holding an escaped '/' (a nested package
+// "team%2Fapi") would split into two segments, and one holding ':' (a
+// version "sha256:…", which the Go REST clients send unescaped) would be
+// read as a custom verb. It unescapes each variable's value itself.
+func escapedPath(r *http.Request, verbs map[string]bool) *http.Request {
+	p := r.URL.EscapedPath()
+	i := strings.LastIndexByte(p, '/')
+	head, last := p[:i+1], p[i+1:]
+	verb := ""
+	if j := strings.LastIndexByte(last, ':'); j >= 0 && verbs[last[j+1:]] {
+		last, verb = last[:j], last[j:]
+	}
+	escaped := head + strings.ReplaceAll(last, ":", "%3A") + verb
+	if escaped == r.URL.Path {
+		return r
+	}
+	r = r.Clone(r.Context())
+	r.URL.Path, r.URL.RawPath = escaped, ""
+	return r
+}
+
+// customVerbs returns the custom verbs (":getIamPolicy", without the
+// colon) of the google.api.http rules of the services registered on g.
+func customVerbs(g *grpc.Server) map[string]bool {
+	verbs := map[string]bool{}
+	add := func(r *annotations.HttpRule) {
+		for _, b := range append([]*annotations.HttpRule{r}, r.GetAdditionalBindings()...) {
+			path := b.GetGet() + b.GetPost() + b.GetPut() + b.GetPatch() + b.GetDelete() + b.GetCustom().GetPath()
+			tail := path[strings.LastIndexAny(path, "/}")+1:]
+			if j := strings.LastIndexByte(tail, ':'); j >= 0 {
+				verbs[tail[j+1:]] = true
+			}
+		}
+	}
+	for name := range g.GetServiceInfo() {
+		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
+		sd, ok := d.(protoreflect.ServiceDescriptor)
+		if err != nil || !ok {
+			continue
+		}
+		for i := range sd.Methods().Len() {
+			if r, ok := proto.GetExtension(sd.Methods().Get(i).Options(), annotations.E_Http).(*annotations.HttpRule); ok && r != nil {
+				add(r)
+			}
+		}
+	}
+	for _, r := range operationRules() {
+		add(r)
+	}
+	return verbs
 }
 
 const operationsService = "google.longrunning.Operations"

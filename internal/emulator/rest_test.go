@@ -47,7 +47,7 @@ func TestRESTThroughGRPC(t *testing.T) {
 	t.Parallel()
 	log := &Log{}
 	faults := &Faults{}
-	impl := &ops{names: map[string]bool{"operations/a": true, "projects/p/locations/l/operations/o": true}, tag: "one"}
+	impl := &ops{names: map[string]bool{"operations/a": true, "projects/p/locations/l/operations/o": true, "operations/sha256:cafe": true, "projects/p/locations/l/operations/a/b": true}, tag: "one"}
 	s, err := Listen("", func(r grpc.ServiceRegistrar) {
 		longrunningpb.RegisterOperationsServer(Intercept(r, Chain(log.Intercept, faults.Intercept)), impl)
 	})
@@ -79,14 +79,25 @@ func TestRESTThroughGRPC(t *testing.T) {
 			t.Errorf("GET %s = %d %v, want the operation", path, code, body)
 		}
 	}
+	// IDs holding ':' (sent unescaped, not a custom verb) and an escaped '/'.
+	for path, name := range map[string]string{"/v1/operations/sha256:cafe": "operations/sha256:cafe", "/v2/projects/p/locations/l/operations/a%2Fb": "projects/p/locations/l/operations/a/b"} {
+		code, body := restCall(t, &http.Client{Transport: h1}, "GET", base+path)
+		if code != 200 || body["name"] != name {
+			t.Errorf("GET %s = %d %v, want operation %s", path, code, body, name)
+		}
+	}
 	m := longrunningpb.Operations_GetOperation_FullMethodName
 	faults.Inject(m, status.Error(codes.Unavailable, "injected"), 1)
 	code, body := restCall(t, &http.Client{Transport: h1}, "GET", base+"/v1/operations/a")
 	if e, _ := body["error"].(map[string]any); code != 503 || e["status"] != "UNAVAILABLE" || e["message"] != "injected" {
 		t.Errorf("injected fault over REST = %d %v, want 503 UNAVAILABLE injected", code, body)
 	}
-	if got := log.Count(m); got != 7 {
-		t.Errorf("log counts %d GetOperation calls, want 7 (REST calls are logged)", got)
+	if got := log.Count(m); got != 9 {
+		t.Errorf("log counts %d GetOperation calls, want 9 (REST calls are logged)", got)
+	}
+	code, body = restCall(t, &http.Client{Transport: h1}, "POST", base+"/v1/operations/a:cancel")
+	if e, _ := body["error"].(map[string]any); code != 501 || e["status"] != "UNIMPLEMENTED" {
+		t.Errorf("POST :cancel (a custom verb) = %d %v, want 501 UNIMPLEMENTED from the server", code, body)
 	}
 	code, body = restCall(t, &http.Client{Transport: h1}, "GET", base+"/v9/nothing")
 	if e, _ := body["error"].(map[string]any); code != 404 || e["status"] != "NOT_FOUND" || !strings.Contains(e["message"].(string), "google.longrunning.Operations") {

@@ -34,6 +34,7 @@ type config struct {
 	host       string
 	clock      twostage.Clock
 	retry      twostage.Retry
+	rest       bool // WithREST
 }
 
 // WithClientOptions sets options for the Artifact Registry API client that
@@ -144,7 +145,11 @@ func New(ctx context.Context, repository string, opts ...Option) (*Registry, err
 	}
 	r.client = c.client
 	if r.client == nil {
-		if r.client, err = artifactregistry.NewClient(ctx, c.clientOpts...); err != nil {
+		newClient := artifactregistry.NewClient
+		if c.rest {
+			newClient = artifactregistry.NewRESTClient
+		}
+		if r.client, err = newClient(ctx, c.clientOpts...); err != nil {
 			return nil, fmt.Errorf("artifactregistry: creating API client: %w", err)
 		}
 		r.ownClient = true
@@ -255,7 +260,7 @@ func (r *Registry) Resolve(ctx context.Context, ref string) (registry.Artifact, 
 
 // retry runs an idempotent read, retrying transient failures.
 func (r *Registry) retry(ctx context.Context, read func(ctx context.Context) error) error {
-	return backoff.Retry(ctx, r.clock, r.policy, r.attempts, gcperr.Retryable, read)
+	return backoff.Retry(ctx, r.clock, r.policy, r.attempts, gcperr.Retryable, func(ctx context.Context) error { return gcperr.FromREST(read(ctx)) })
 }
 
 // Tag points tag at a.Digest with CreateTag, or UpdateTag when the tag
@@ -278,7 +283,7 @@ func (r *Registry) Tag(ctx context.Context, a registry.Artifact, tag string) err
 	if err == nil {
 		return nil
 	}
-	if status.Code(err) != codes.AlreadyExists {
+	if err = gcperr.FromREST(err); status.Code(err) != codes.AlreadyExists {
 		return wrap(err, "tagging %s as %q: creating tag %s", a, tag, name)
 	}
 	cur, err := r.client.GetTag(ctx, &artifactregistrypb.GetTagRequest{Name: name})
@@ -299,6 +304,7 @@ func (r *Registry) Tag(ctx context.Context, a registry.Artifact, tag string) err
 // to grant on PERMISSION_DENIED.
 func wrap(err error, format string, args ...any) error {
 	msg := "artifactregistry: " + format
+	err = gcperr.FromREST(err)
 	if status.Code(err) == codes.PermissionDenied || status.Code(err) == codes.Unauthenticated {
 		// Roles per https://cloud.google.com/artifact-registry/docs/access-control#roles
 		msg += " (the caller needs roles/artifactregistry.reader on the repository to read, roles/artifactregistry.writer to push or tag)"

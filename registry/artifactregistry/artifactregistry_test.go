@@ -9,6 +9,7 @@ import (
 
 	"cloud.google.com/go/artifactregistry/apiv1/artifactregistrypb"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/api/option"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -28,6 +29,13 @@ const repoName = "projects/my-project/locations/europe-west1/repositories/apps"
 // when nil) and returns it with a Registry wired to it.
 func newEmulator(t testing.TB, repo *artifactregistrypb.Repository) (*artifactregistryfake.Server, *artifactregistry.Registry) {
 	t.Helper()
+	return newEmulatorOver(t, repo, false)
+}
+
+// newEmulatorOver is newEmulator whose Registry's API client speaks
+// REST/JSON (WithREST) to the emulator's address when rest is set.
+func newEmulatorOver(t testing.TB, repo *artifactregistrypb.Repository, rest bool) (*artifactregistryfake.Server, *artifactregistry.Registry) {
+	t.Helper()
 	if repo == nil {
 		repo = &artifactregistrypb.Repository{Name: repoName, Format: artifactregistrypb.Repository_DOCKER}
 	}
@@ -36,10 +44,16 @@ func newEmulator(t testing.TB, repo *artifactregistrypb.Repository) (*artifactre
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	reg, err := artifactregistry.New(t.Context(), repo.GetName(),
+	opts := []artifactregistry.Option{
 		artifactregistry.WithClientOptions(srv.ClientOptions()...),
 		artifactregistry.WithHost(srv.RegistryHost()),
-		artifactregistry.WithRegistryOptions(oci.WithInsecure()))
+		artifactregistry.WithRegistryOptions(oci.WithInsecure()),
+	}
+	if rest {
+		opts = append(opts, artifactregistry.WithREST(),
+			artifactregistry.WithClientOptions(option.WithEndpoint("http://"+srv.Addr), option.WithoutAuthentication()))
+	}
+	reg, err := artifactregistry.New(t.Context(), repo.GetName(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,12 +61,19 @@ func newEmulator(t testing.TB, repo *artifactregistrypb.Repository) (*artifactre
 	return srv, reg
 }
 
+// TestConformance runs the Registry contract with the API client over
+// gRPC and over REST/JSON (WithREST).
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	registrytest.Run(t, func(t *testing.T) (registry.Registry, string) {
-		srv, reg := newEmulator(t, nil)
-		return reg, srv.RegistryHost() + "/my-project/apps"
-	})
+	for _, rest := range []bool{false, true} {
+		t.Run(map[bool]string{false: "grpc", true: "rest"}[rest], func(t *testing.T) {
+			t.Parallel()
+			registrytest.Run(t, func(t *testing.T) (registry.Registry, string) {
+				srv, reg := newEmulatorOver(t, nil, rest)
+				return reg, srv.RegistryHost() + "/my-project/apps"
+			})
+		})
+	}
 }
 
 func TestBuildPushResolve(t *testing.T) {
