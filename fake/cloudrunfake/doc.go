@@ -120,6 +120,16 @@
 // concurrent use; messages are copied on the way in and out.
 // # Fidelity
 //
+// REST/JSON: the emulator's address (and the shared one of fake/emulators)
+// also answers the API's REST paths, transcoded from the google.api.http
+// annotations into the same gRPC methods (connectrpc.com/vanguard), so
+// the official REST clients (NewXxxRESTClient with endpoint
+// "http://HOST:PORT") work and see the same behaviour, request log and
+// injected faults, with errors in Google's JSON error shape. Unverified:
+// the transcoder's own errors (malformed JSON, unknown query parameters,
+// a wrong HTTP method: 405 here), unknown JSON fields (dropped here),
+// partial responses ("fields") and error details, which are not emulated.
+//
 // Sources of the quoted error texts: "Revision 'NAME' is not ready and
 // cannot serve traffic. …" with code 9 (FAILED_PRECONDITION) in
 // transparency-dev/tesseract issue #413; "Revision 'NAME' does not exist or

@@ -62,6 +62,11 @@
 //     option.WithoutAuthentication() and
 //     option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials()))
 //     ([Set.ClientOptions]).
+//   - Their REST clients (run.NewServicesRESTClient,
+//     artifactregistry.NewRESTClient, resourcemanager.NewProjectsRESTClient,
+//     …), operations polled over REST included:
+//     option.WithEndpoint("http://ADDR"), option.WithoutAuthentication()
+//     ([Set.RESTClientOptions]); curl "http://ADDR/v2/projects/P/locations/L/services".
 //   - The services themselves (their uri, urls and tag URLs,
 //     "https://….run.app"): cloudrunfake.NewHTTPClient(ADDR) sends them to
 //     the Cloud Run emulator's data plane, which runs each revision's code

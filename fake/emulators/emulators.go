@@ -380,6 +380,11 @@ func (s *Set) Monitoring() *monitoringfake.Server { return s.mon }
 // as endpoint, no authentication and a plain-text connection.
 func (s *Set) ClientOptions() []option.ClientOption { return emulator.ClientOptions(s.Addr) }
 
+// RESTClientOptions returns the options that connect the REST clients of
+// the same APIs (run.NewServicesRESTClient, …) to the shared address:
+// endpoint "http://ADDR", no authentication.
+func (s *Set) RESTClientOptions() []option.ClientOption { return emulator.RESTClientOptions(s.Addr) }
+
 // IAMClientOptions returns the options that connect an iam/v1 REST client
 // (iam.NewService) to the set: endpoint "http://ADDR/", no authentication
 // and [Set.HTTPClient].

@@ -1,13 +1,26 @@
 package emulators_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
+	artifactregistry "cloud.google.com/go/artifactregistry/apiv1"
+	"cloud.google.com/go/artifactregistry/apiv1/artifactregistrypb"
+	resourcemanager "cloud.google.com/go/resourcemanager/apiv3"
+	"cloud.google.com/go/resourcemanager/apiv3/resourcemanagerpb"
+	run "cloud.google.com/go/run/apiv2"
+	"cloud.google.com/go/run/apiv2/runpb"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/twostage/twostage/fake/emulators"
+	"github.com/twostage/twostage/fake/resourcemanagerfake"
+	"github.com/twostage/twostage/internal/gcperr"
 )
 
 // TestREST: the shared address answers the REST/JSON paths of every gRPC
@@ -62,5 +75,54 @@ func TestREST(t *testing.T) {
 		if resp.StatusCode != tt.code || !strings.Contains(strings.ReplaceAll(string(b), " ", ""), tt.want) {
 			t.Errorf("%s %s = %d %s, want %d with %s", tt.method, tt.path, resp.StatusCode, b, tt.code, tt.want)
 		}
+	}
+}
+
+// restClient returns a REST client newClient makes for set, closed when
+// the test ends.
+func restClient[C interface{ Close() error }](t *testing.T, set *emulators.Set, newClient func(context.Context, ...option.ClientOption) (C, error)) C {
+	t.Helper()
+	c, err := newClient(t.Context(), set.RESTClientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// TestRESTClients: the official Go REST clients work on the shared
+// address: Cloud Run's CreateService and its operation's polling (through
+// the shared Operations, GET /v2/…/operations/…), Artifact Registry's
+// GetRepository, Resource Manager's GetProject.
+func TestRESTClients(t *testing.T) {
+	t.Parallel()
+	set, err := emulators.Start(t.Context(), emulators.WithResourceManagerOptions(resourcemanagerfake.WithProject("my-project", "123")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = set.Close() })
+	ctx := t.Context()
+	sc := restClient(t, set, run.NewServicesRESTClient)
+	op, err := sc.CreateService(ctx, &runpb.CreateServiceRequest{
+		Parent: "projects/my-project/locations/us-central1", ServiceId: "api",
+		Service: &runpb.Service{Template: &runpb.RevisionTemplate{Containers: []*runpb.Container{{Image: "us-docker.pkg.dev/cloudrun/container/hello"}}}},
+	})
+	if err != nil {
+		t.Fatalf("CreateService over REST: %v", err)
+	}
+	svc, err := sc.CreateServiceOperation(op.Name()).Poll(ctx)
+	if err != nil || svc.GetName() != "projects/my-project/locations/us-central1/services/api" {
+		t.Errorf("polling %s over REST = %v, %v; want the service", op.Name(), svc, err)
+	}
+	if _, err := sc.GetService(ctx, &runpb.GetServiceRequest{Name: "projects/my-project/locations/us-central1/services/none"}); status.Code(gcperr.FromREST(err)) != codes.NotFound {
+		t.Errorf("GetService(none) over REST: %v, want NOT_FOUND", err)
+	}
+	ar := restClient(t, set, artifactregistry.NewRESTClient)
+	if repo, err := ar.GetRepository(ctx, &artifactregistrypb.GetRepositoryRequest{Name: "projects/my-project/locations/us-central1/repositories/apps"}); err != nil || repo.GetName() != "projects/my-project/locations/us-central1/repositories/apps" {
+		t.Errorf("GetRepository over REST = %v, %v", repo, err)
+	}
+	rm := restClient(t, set, resourcemanager.NewProjectsRESTClient)
+	if p, err := rm.GetProject(ctx, &resourcemanagerpb.GetProjectRequest{Name: "projects/my-project"}); err != nil || p.GetProjectId() != "my-project" {
+		t.Errorf("GetProject over REST = %v, %v", p, err)
 	}
 }

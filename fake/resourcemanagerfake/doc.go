@@ -22,6 +22,16 @@
 //
 // # Fidelity
 //
+// REST/JSON: the emulator's address (and the shared one of fake/emulators)
+// also answers the API's REST paths, transcoded from the google.api.http
+// annotations into the same gRPC methods (connectrpc.com/vanguard), so
+// the official REST clients (NewXxxRESTClient with endpoint
+// "http://HOST:PORT") work and see the same behaviour, request log and
+// injected faults, with errors in Google's JSON error shape. Unverified:
+// the transcoder's own errors (malformed JSON, unknown query parameters,
+// a wrong HTTP method: 405 here), unknown JSON fields (dropped here),
+// partial responses ("fields") and error details, which are not emulated.
+//
 // Sources: PERMISSION_DENIED for a project that does not exist ("Permission
 // is denied if the policy or the resource do not exist",
 // ProjectsServer.GetIamPolicy); policy versions 0, 1 and 3, version 3 for

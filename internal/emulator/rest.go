@@ -8,6 +8,7 @@ import (
 
 	"connectrpc.com/vanguard"
 	"connectrpc.com/vanguard/vanguardgrpc"
+	"google.golang.org/api/option"
 	"google.golang.org/genproto/googleapis/api/annotations"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
@@ -175,6 +176,13 @@ func operationRules() []*annotations.HttpRule {
 		sel("DeleteOperation", &annotations.HttpRule{Pattern: &annotations.HttpRule_Delete{Delete: "/v2/{name=projects/*/locations/*/operations/*}"}}),
 		sel("WaitOperation", &annotations.HttpRule{Pattern: &annotations.HttpRule_Post{Post: "/v2/{name=projects/*/locations/*/operations/*}:wait"}, Body: "*"}),
 	}
+}
+
+// RESTClientOptions returns the options that connect a gapic REST client
+// (NewXxxRESTClient) to the REST/JSON surface of an emulator at addr
+// ("host:port"): the endpoint "http://addr" and no authentication.
+func RESTClientOptions(addr string) []option.ClientOption {
+	return []option.ClientOption{option.WithEndpoint("http://" + addr), option.WithoutAuthentication()}
 }
 
 // errorWriter passes a response through unless its status is an error with
