@@ -200,7 +200,7 @@ func (e *errorWriter) WriteHeader(code int) {
 		return
 	}
 	e.code = code
-	if code >= 400 && strings.HasPrefix(e.Header().Get("Content-Type"), "application/json") {
+	if code >= 400 {
 		e.held = true
 		return
 	}
@@ -227,21 +227,42 @@ func (e *errorWriter) Flush() {
 // Unwrap returns the wrapped writer, for http.ResponseController.
 func (e *errorWriter) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
-// finish answers a held-back error: vanguard's google.rpc.Status JSON
-// becomes {"error": {"code": HTTP, "message", "status"}}. A body that is
+// finish answers a held-back error in Google's JSON error shape: vanguard's
+// google.rpc.Status JSON by its code, its plain-text errors (405 Method
+// Not Allowed, 415 for a body that is not JSON) by the HTTP status. A body
 // already in Google's shape (the unknown handler's) passes through.
 func (e *errorWriter) finish(r *http.Request) {
 	if !e.held {
 		return
 	}
 	w := e.ResponseWriter
+	w.Header().Del("Content-Encoding")
+	w.Header().Del("Content-Length")
+	body := bytes.TrimSpace(e.body.Bytes())
 	var st spb.Status
-	if bytes.HasPrefix(bytes.TrimSpace(e.body.Bytes()), []byte(`{"error"`)) || protojson.Unmarshal(e.body.Bytes(), &st) != nil {
-		w.Header().Del("Content-Encoding")
+	switch {
+	case bytes.HasPrefix(body, []byte(`{"error"`)):
 		w.WriteHeader(e.code)
 		_, _ = w.Write(e.body.Bytes()) // the client went away: nothing to do
-		return
+	case bytes.HasPrefix(body, []byte("{")) && protojson.Unmarshal(body, &st) == nil:
+		WriteGoogleError(w, r, status.FromProto(&st).Err())
+	default:
+		c := codeOfHTTP(e.code)
+		WriteJSON(w, e.code, map[string]any{"error": map[string]any{"code": e.code, "message": string(body), "status": StatusName(c)}})
 	}
-	w.Header().Del("Content-Encoding")
-	WriteGoogleError(w, r, status.FromProto(&st).Err())
+}
+
+// codeOfHTTP is the gRPC code of an HTTP error status, the inverse of
+// [HTTPStatus] where it is one-to-one; other 4xx are INVALID_ARGUMENT,
+// other 5xx INTERNAL.
+func codeOfHTTP(code int) codes.Code {
+	for _, c := range []codes.Code{codes.NotFound, codes.Unauthenticated, codes.PermissionDenied, codes.ResourceExhausted, codes.Unimplemented, codes.Unavailable, codes.DeadlineExceeded} {
+		if HTTPStatus(c) == code {
+			return c
+		}
+	}
+	if code < 500 {
+		return codes.InvalidArgument
+	}
+	return codes.Internal
 }

@@ -99,6 +99,10 @@ func TestRESTThroughGRPC(t *testing.T) {
 	if e, _ := body["error"].(map[string]any); code != 501 || e["status"] != "UNIMPLEMENTED" {
 		t.Errorf("POST :cancel (a custom verb) = %d %v, want 501 UNIMPLEMENTED from the server", code, body)
 	}
+	code, body = restCall(t, &http.Client{Transport: h1}, "PUT", base+"/v1/operations/a")
+	if e, _ := body["error"].(map[string]any); code != 405 || e["status"] != "INVALID_ARGUMENT" {
+		t.Errorf("PUT (a method the path does not take) = %d %v, want 405 in Google's shape", code, body)
+	}
 	code, body = restCall(t, &http.Client{Transport: h1}, "GET", base+"/v9/nothing")
 	if e, _ := body["error"].(map[string]any); code != 404 || e["status"] != "NOT_FOUND" || !strings.Contains(e["message"].(string), "google.longrunning.Operations") {
 		t.Errorf("unknown path = %d %v, want 404 naming the services", code, body)
