@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // DriftItem is one setting in which the live template and the declared
@@ -117,6 +118,11 @@ func CompareLive(declared, live Overrides) Drift {
 	scalar("minInstances", optInt(live.MinInstances), optInt(declared.MinInstances))
 	scalar("maxInstances", optInt(live.MaxInstances), optInt(declared.MaxInstances))
 	scalar("concurrency", optInt(live.Concurrency), optInt(declared.Concurrency))
+	scalar("port", optInt(live.Port), optInt(declared.Port))
+	scalar("timeout", optDuration(live.Timeout), optDuration(declared.Timeout))
+	scalar("vpcConnector", live.VPCConnector, declared.VPCConnector)
+	scalar("vpcEgress", live.VPCEgress, declared.VPCEgress)
+	scalar("cloudSQLInstances", live.cloudSQL(), declared.cloudSQL())
 	slices.SortFunc(d, func(a, b DriftItem) int { return strings.Compare(a.Field, b.Field) })
 	return d
 }
@@ -190,4 +196,12 @@ func TemplateImageDrift(revision, digest string, serving []string, awaitsPromoti
 		Live:     fmt.Sprintf("%s (revision %s, which serves no traffic)", digest, revision),
 		Declared: "an image that serves: " + strings.Join(sorted, ", "),
 	}, true
+}
+
+// optDuration formats an optional duration, "" when zero.
+func optDuration(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
 }

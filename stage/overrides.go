@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // LabelConfig holds the [Overrides.Fingerprint] of the overrides a revision
@@ -62,6 +63,33 @@ type Overrides struct {
 	// (template.max_instance_request_concurrency), 1 to 1000. Nil keeps the
 	// current one.
 	Concurrency *int32
+	// Port is the port the first container listens on
+	// (containers[0].ports[0].container_port; runpb ContainerPort: "0 <
+	// container_port < 65536"); Cloud Run sends requests there and sets
+	// PORT to it. Nil keeps the current one (Cloud Run's default is 8080).
+	Port *int32
+	// Timeout is the request timeout (template.timeout: "Max allowed time
+	// for an instance to respond to a request"), 1s to [MaxTimeout], whole
+	// seconds. Zero keeps the current one (Cloud Run's default is 5m).
+	Timeout time.Duration
+	// VPCConnector is the Serverless VPC Access connector the revision
+	// sends traffic through (template.vpc_access.connector),
+	// "projects/PROJECT/locations/REGION/connectors/NAME". Empty keeps the
+	// current one.
+	VPCConnector string
+	// VPCEgress says which traffic goes through the VPC
+	// (template.vpc_access.egress): [EgressAllTraffic] or
+	// [EgressPrivateRanges], gcloud's --vpc-egress values. Empty keeps the
+	// current one (the API's default is private ranges only).
+	VPCEgress string
+	// CloudSQLInstances are the Cloud SQL instances the revision connects
+	// to, as connection names "PROJECT:REGION:INSTANCE", each reachable
+	// under /cloudsql/NAME: a template volume of type cloud_sql_instance
+	// mounted at /cloudsql on the first container (runpb CloudSqlInstance:
+	// "Each one will be available under /cloudsql/[instance]"). Set, the
+	// list replaces the current one, as gcloud's --set-cloudsql-instances;
+	// nil or empty keeps the current one.
+	CloudSQLInstances []string
 	// Labels are set on the revision (template.labels), in addition to the
 	// labels already there. [Release.Labels] win over them on the same key.
 	// The keys the backends own ([LabelManagedBy], [LabelCommit],
@@ -86,12 +114,23 @@ type SecretRef struct {
 // String returns "SECRET:VERSION", the form of gcloud's --set-secrets.
 func (r SecretRef) String() string { return r.Secret + ":" + r.Version }
 
+// Values of [Overrides.VPCEgress], as gcloud run deploy's --vpc-egress.
+const (
+	// EgressAllTraffic sends all outbound traffic through the VPC
+	// (VpcAccess ALL_TRAFFIC).
+	EgressAllTraffic = "all-traffic"
+	// EgressPrivateRanges sends only traffic to private IP ranges through
+	// the VPC (VpcAccess PRIVATE_RANGES_ONLY), the API's default.
+	EgressPrivateRanges = "private-ranges-only"
+)
+
 // IsZero reports whether o overrides nothing (nil and empty maps alike).
 func (o Overrides) IsZero() bool {
 	return len(o.Env) == 0 && len(o.RemoveEnv) == 0 && len(o.Secrets) == 0 &&
 		o.ServiceAccount == "" && o.CPU == "" && o.Memory == "" &&
 		o.MinInstances == nil && o.MaxInstances == nil && o.Concurrency == nil &&
-		len(o.Labels) == 0
+		o.Port == nil && o.Timeout == 0 && o.VPCConnector == "" && o.VPCEgress == "" &&
+		len(o.CloudSQLInstances) == 0 && len(o.Labels) == 0
 }
 
 // Equal reports whether o and p have the same [Overrides.Fingerprint]:
@@ -135,6 +174,23 @@ func (o Overrides) canonical() string {
 	for _, k := range slices.Sorted(maps.Keys(o.Labels)) {
 		fmt.Fprintf(&b, "label %q %q\n", k, o.Labels[k])
 	}
+	// Settings added later are written only when set, so that the
+	// fingerprints of revisions deployed before keep their value.
+	if o.Port != nil {
+		fmt.Fprintf(&b, "port %d\n", *o.Port)
+	}
+	if o.Timeout != 0 {
+		fmt.Fprintf(&b, "timeout %q\n", o.Timeout)
+	}
+	if o.VPCConnector != "" {
+		fmt.Fprintf(&b, "vpc-connector %q\n", o.VPCConnector)
+	}
+	if o.VPCEgress != "" {
+		fmt.Fprintf(&b, "vpc-egress %q\n", o.VPCEgress)
+	}
+	if len(o.CloudSQLInstances) > 0 {
+		fmt.Fprintf(&b, "cloudsql %q\n", o.cloudSQL())
+	}
 	return b.String()
 }
 
@@ -156,7 +212,18 @@ func (o Overrides) Clone() Overrides {
 	c.MinInstances = clonePtr(o.MinInstances)
 	c.MaxInstances = clonePtr(o.MaxInstances)
 	c.Concurrency = clonePtr(o.Concurrency)
+	c.Port = clonePtr(o.Port)
+	c.CloudSQLInstances = slices.Clone(o.CloudSQLInstances)
 	return c
+}
+
+// cloudSQL returns the Cloud SQL connection names, sorted, without
+// repetitions, joined by commas (the order of the instances has no
+// meaning).
+func (o Overrides) cloudSQL() string {
+	s := slices.Clone(o.CloudSQLInstances)
+	slices.Sort(s)
+	return strings.Join(slices.Compact(s), ",")
 }
 
 func clonePtr(p *int32) *int32 {
@@ -211,6 +278,21 @@ func (o Overrides) ApplyTo(live Overrides) Overrides {
 	}
 	if o.Concurrency != nil {
 		out.Concurrency = clonePtr(o.Concurrency)
+	}
+	if o.Port != nil {
+		out.Port = clonePtr(o.Port)
+	}
+	if o.Timeout != 0 {
+		out.Timeout = o.Timeout
+	}
+	if o.VPCConnector != "" {
+		out.VPCConnector = o.VPCConnector
+	}
+	if o.VPCEgress != "" {
+		out.VPCEgress = o.VPCEgress
+	}
+	if len(o.CloudSQLInstances) > 0 {
+		out.CloudSQLInstances = slices.Clone(o.CloudSQLInstances)
 	}
 	for k, v := range o.Labels {
 		if out.Labels == nil {

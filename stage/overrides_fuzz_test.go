@@ -2,8 +2,10 @@ package stage_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/stage"
@@ -107,4 +109,43 @@ func BenchmarkOverrides(b *testing.B) {
 		}
 		_ = o.Fingerprint()
 	}
+}
+
+// FuzzOverridesNetwork checks the port, timeout, VPC and Cloud SQL
+// settings: Validate's errors wrap ErrInvalid, valid settings have a
+// fingerprint that does not depend on the order of the instances, and
+// applying them leaves no drift.
+func FuzzOverridesNetwork(f *testing.F) {
+	f.Add(int32(8080), int64(300), "projects/my-project/locations/us-central1/connectors/c1", "all-traffic", "my-project:us-central1:db", "my-project:europe-west1:db2")
+	f.Add(int32(0), int64(0), "", "", "", "")
+	f.Add(int32(70000), int64(7200), "c1", "all", "db", "db")
+	f.Add(int32(-1), int64(1), "projects/1/locations/x/connectors/-", "private-ranges-only", "example.com:p-roj:us:db", ":::")
+	f.Fuzz(func(t *testing.T, port int32, seconds int64, connector, egress, sql1, sql2 string) {
+		o := stage.Overrides{Timeout: time.Duration(seconds) * time.Second, VPCConnector: connector, VPCEgress: egress}
+		if port != 0 {
+			o.Port = &port
+		}
+		for _, s := range []string{sql1, sql2} {
+			if s != "" {
+				o.CloudSQLInstances = append(o.CloudSQLInstances, s)
+			}
+		}
+		if err := o.Validate(); err != nil {
+			if !errors.Is(err, twostage.ErrInvalid) || !strings.HasPrefix(err.Error(), "stage: ") {
+				t.Fatalf("Validate() = %v, want a stage error wrapping ErrInvalid", err)
+			}
+			return
+		}
+		r := o.Clone()
+		slices.Reverse(r.CloudSQLInstances)
+		if r.Fingerprint() != o.Fingerprint() {
+			t.Fatalf("the order of the Cloud SQL instances changes the fingerprint")
+		}
+		live := stage.Overrides{Port: new(int32), Timeout: time.Minute, VPCEgress: stage.EgressPrivateRanges, CloudSQLInstances: []string{"p-live1:r:i"}}
+		for _, it := range stage.CompareLive(o, o.ApplyTo(live)) {
+			if it.Declared != "" {
+				t.Fatalf("after ApplyTo, declared %s still drifts: %v", it.Field, it)
+			}
+		}
+	})
 }

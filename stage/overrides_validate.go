@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twostage/twostage"
 )
@@ -23,6 +24,10 @@ const (
 	// (https://cloud.google.com/run/docs/about-concurrency: "up to 1000";
 	// unverified against the API, which states no maximum in runpb).
 	MaxConcurrency = 1000
+	// MaxTimeout is the longest request timeout Cloud Run allows
+	// (https://cloud.google.com/run/docs/configuring/request-timeout: "up
+	// to 60 minutes"; runpb states no maximum).
+	MaxTimeout = time.Hour
 )
 
 // reservedEnv are the variables Cloud Run sets in every container and that
@@ -57,6 +62,10 @@ func reservedEnv(name string) bool {
 //     needs Concurrency 1 when Concurrency is set;
 //   - MinInstances ≥ 0, MaxInstances ≥ 1, min ≤ max when both are set;
 //     Concurrency 1 to [MaxConcurrency];
+//   - Port is 1 to 65535 (runpb ContainerPort); Timeout whole seconds from
+//     1s to [MaxTimeout]; VPCConnector a full connector name; VPCEgress
+//     [EgressAllTraffic] or [EgressPrivateRanges]; each Cloud SQL instance
+//     a connection name "PROJECT:REGION:INSTANCE", listed once;
 //   - label keys and values follow the GCP label rules, and the backends'
 //     own keys are refused.
 func (o Overrides) Validate() error {
@@ -128,12 +137,88 @@ func (o Overrides) Validate() error {
 			return invalidf("overrides: Concurrency %d with CPU %q: Cloud Run requires concurrency 1 below 1 CPU; set Concurrency to 1 or CPU to at least \"1\"", c, o.CPU)
 		}
 	}
+	if err := o.validateNetwork(); err != nil {
+		return err
+	}
 	for _, k := range slices.Sorted(maps.Keys(o.Labels)) {
 		if err := validateLabel(k, o.Labels[k]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// validateNetwork checks the port, timeout, VPC and Cloud SQL settings.
+func (o Overrides) validateNetwork() error {
+	if o.Port != nil && (*o.Port < 1 || *o.Port > 65535) {
+		return invalidf("overrides: Port %d is not a TCP port; want 1 to 65535 (Cloud Run's default is 8080)", *o.Port)
+	}
+	if o.Timeout != 0 {
+		if o.Timeout < time.Second || o.Timeout > MaxTimeout || o.Timeout%time.Second != 0 {
+			return invalidf("overrides: Timeout %s: want whole seconds from 1s to %s, such as 300s", o.Timeout, MaxTimeout)
+		}
+	}
+	if c := o.VPCConnector; c != "" {
+		p := strings.Split(c, "/")
+		if len(p) != 6 || p[0] != "projects" || !projectID(p[1]) || p[2] != "locations" || p[3] == "" || p[4] != "connectors" || !connectorID(p[5]) {
+			return invalidf("overrides: VPCConnector %q: want \"projects/PROJECT/locations/REGION/connectors/NAME\" (the connector name is 1 to 25 lower-case letters, digits and '-', starting with a letter)", c)
+		}
+	}
+	switch o.VPCEgress {
+	case "", EgressAllTraffic, EgressPrivateRanges:
+	default:
+		return invalidf("overrides: VPCEgress %q: want %q or %q", o.VPCEgress, EgressAllTraffic, EgressPrivateRanges)
+	}
+	seen := make(map[string]bool, len(o.CloudSQLInstances))
+	for _, in := range o.CloudSQLInstances {
+		if !cloudSQLName(in) {
+			return invalidf("overrides: Cloud SQL instance %q is not a connection name; want \"PROJECT:REGION:INSTANCE\" as the instance's overview page shows it", in)
+		}
+		if seen[in] {
+			return invalidf("overrides: Cloud SQL instance %q is listed twice; list it once", in)
+		}
+		seen[in] = true
+	}
+	return nil
+}
+
+// connectorID reports whether s is a Serverless VPC Access connector ID: "a
+// lowercase letter followed by up to 24 lowercase letters, digits or
+// hyphens, not ending with a hyphen" (the gcloud compute networks
+// vpc-access connectors create reference; unverified against the API).
+func connectorID(s string) bool {
+	if len(s) < 1 || len(s) > 25 || s[0] < 'a' || s[0] > 'z' || s[len(s)-1] == '-' {
+		return false
+	}
+	return lowerDigitsDash(s)
+}
+
+// cloudSQLName reports whether s is a Cloud SQL connection name,
+// "PROJECT:REGION:INSTANCE" (a domain-scoped project, "example.com:proj",
+// adds one more part): each part non-empty, the instance 1 to 98
+// lower-case letters, digits and '-' starting with a letter (Cloud SQL's
+// instance ID rule; unverified against the API).
+func cloudSQLName(s string) bool {
+	p := strings.Split(s, ":")
+	if len(p) != 3 && len(p) != 4 {
+		return false
+	}
+	region, inst := p[len(p)-2], p[len(p)-1]
+	project := p[len(p)-3]
+	return projectID(project) && region != "" && lowerDigitsDash(region) &&
+		inst != "" && len(inst) <= 98 && inst[0] >= 'a' && inst[0] <= 'z' && lowerDigitsDash(inst)
+}
+
+// lowerDigitsDash reports whether s holds only lower-case letters, digits
+// and '-'.
+func lowerDigitsDash(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '-' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func invalidf(format string, args ...any) error {
@@ -214,13 +299,7 @@ func projectID(s string) bool {
 	if len(s) < 6 || len(s) > 30 || s[0] < 'a' || s[0] > 'z' || s[len(s)-1] == '-' {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '-' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9') {
-			return false
-		}
-	}
-	return true
+	return lowerDigitsDash(s)
 }
 
 // validateEmail checks a service account email: LOCAL@DOMAIN, lower-case

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"cloud.google.com/go/run/apiv2/runpb"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/twostage/twostage/stage"
 	"github.com/twostage/twostage/traffic"
@@ -15,7 +16,8 @@ import (
 // settingsOf returns the settings of template tmpl that [stage.Overrides]
 // can express, for the container c (which may be nil): the plain and
 // secret environment variables, the service account, the CPU and memory
-// limits, the scaling bounds, the concurrency and the labels. A scaling
+// limits, the scaling bounds, the concurrency, the port, the request
+// timeout, the VPC access, the Cloud SQL instances and the labels. A scaling
 // bound or concurrency of 0 means "the server default" in the API and is
 // left unset; a min_instance_count of 0 in a scaling block that sets it is
 // reported as 0.
@@ -48,8 +50,81 @@ func settingsOf(tmpl *runpb.RevisionTemplate, c *runpb.Container) stage.Override
 	if n := tmpl.GetMaxInstanceRequestConcurrency(); n > 0 {
 		out.Concurrency = ptr(n)
 	}
+	if ports := c.GetPorts(); len(ports) > 0 && ports[0].GetContainerPort() > 0 {
+		out.Port = ptr(ports[0].GetContainerPort())
+	}
+	out.Timeout = tmpl.GetTimeout().AsDuration()
+	if va := tmpl.GetVpcAccess(); va.GetConnector() != "" {
+		out.VPCConnector = va.GetConnector()
+		// runpb VpcAccess.egress: "If not provided, it defaults to
+		// PRIVATE_RANGES_ONLY."
+		out.VPCEgress = stage.EgressPrivateRanges
+	}
+	if tmpl.GetVpcAccess().GetEgress() == runpb.VpcAccess_ALL_TRAFFIC {
+		out.VPCEgress = stage.EgressAllTraffic
+	}
+	if v := cloudSQLVolume(tmpl); v != nil {
+		out.CloudSQLInstances = slices.Clone(v.GetCloudSqlInstance().GetInstances())
+	}
 	out.Labels = maps.Clone(tmpl.GetLabels())
 	return out
+}
+
+// cloudSQLMount is where the Cloud SQL volume is mounted: runpb
+// CloudSqlInstance, "Each one will be available under /cloudsql/[instance]".
+const cloudSQLMount = "/cloudsql"
+
+// cloudSQLVolume returns the template's Cloud SQL volume, or nil.
+func cloudSQLVolume(tmpl *runpb.RevisionTemplate) *runpb.Volume {
+	for _, v := range tmpl.GetVolumes() {
+		if v.GetCloudSqlInstance() != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+// applyNetwork sets o's port, timeout, VPC and Cloud SQL settings onto
+// template tmpl and its container c. A new Cloud SQL volume is named
+// "cloudsql" and mounted at /cloudsql, as gcloud's
+// --set-cloudsql-instances does; an existing one keeps its name and mount.
+func applyNetwork(tmpl *runpb.RevisionTemplate, c *runpb.Container, o stage.Overrides) {
+	if o.Port != nil {
+		if len(c.Ports) == 0 {
+			c.Ports = []*runpb.ContainerPort{{}}
+		}
+		c.Ports[0].ContainerPort = *o.Port
+	}
+	if o.Timeout != 0 {
+		tmpl.Timeout = durationpb.New(o.Timeout)
+	}
+	if o.VPCConnector != "" || o.VPCEgress != "" {
+		if tmpl.VpcAccess == nil {
+			tmpl.VpcAccess = &runpb.VpcAccess{}
+		}
+		if o.VPCConnector != "" {
+			tmpl.VpcAccess.Connector = o.VPCConnector
+		}
+		switch o.VPCEgress {
+		case stage.EgressAllTraffic:
+			tmpl.VpcAccess.Egress = runpb.VpcAccess_ALL_TRAFFIC
+		case stage.EgressPrivateRanges:
+			tmpl.VpcAccess.Egress = runpb.VpcAccess_PRIVATE_RANGES_ONLY
+		}
+	}
+	if len(o.CloudSQLInstances) > 0 {
+		v := cloudSQLVolume(tmpl)
+		if v == nil {
+			v = &runpb.Volume{Name: "cloudsql"}
+			tmpl.Volumes = append(tmpl.Volumes, v)
+		}
+		v.VolumeType = &runpb.Volume_CloudSqlInstance{CloudSqlInstance: &runpb.CloudSqlInstance{
+			Instances: slices.Clone(o.CloudSQLInstances),
+		}}
+		if !slices.ContainsFunc(c.VolumeMounts, func(m *runpb.VolumeMount) bool { return m.GetName() == v.Name }) {
+			c.VolumeMounts = append(c.VolumeMounts, &runpb.VolumeMount{Name: v.Name, MountPath: cloudSQLMount})
+		}
+	}
 }
 
 func ptr(v int32) *int32 { return &v }
@@ -126,6 +201,7 @@ func applyOverrides(tmpl *runpb.RevisionTemplate, c *runpb.Container, o stage.Ov
 	if o.Concurrency != nil {
 		tmpl.MaxInstanceRequestConcurrency = *o.Concurrency
 	}
+	applyNetwork(tmpl, c, o)
 }
 
 // Drift compares declared with the settings of the service's current

@@ -3,6 +3,7 @@ package stagetest
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -18,15 +19,20 @@ func i32(v int32) *int32 { return &v }
 // identity does not depend on sharing maps.
 func prodOverrides() stage.Overrides {
 	return stage.Overrides{
-		Env:            map[string]string{"MODE": "prod", "LOG_LEVEL": "warn"},
-		Secrets:        map[string]stage.SecretRef{"DB_PASSWORD": {Secret: "db-password", Version: "3"}},
-		ServiceAccount: "api-runtime@proj.iam.gserviceaccount.com",
-		CPU:            "2",
-		Memory:         "2Gi",
-		MinInstances:   i32(1),
-		MaxInstances:   i32(20),
-		Concurrency:    i32(50),
-		Labels:         map[string]string{"tier": "gold"},
+		Env:               map[string]string{"MODE": "prod", "LOG_LEVEL": "warn"},
+		Secrets:           map[string]stage.SecretRef{"DB_PASSWORD": {Secret: "db-password", Version: "3"}},
+		ServiceAccount:    "api-runtime@proj.iam.gserviceaccount.com",
+		CPU:               "2",
+		Memory:            "2Gi",
+		MinInstances:      i32(1),
+		MaxInstances:      i32(20),
+		Concurrency:       i32(50),
+		Port:              i32(9000),
+		Timeout:           2 * time.Minute,
+		VPCConnector:      "projects/my-project/locations/us-central1/connectors/run-egress",
+		VPCEgress:         stage.EgressAllTraffic,
+		CloudSQLInstances: []string{"my-project:us-central1:orders", "my-project:us-central1:users"},
+		Labels:            map[string]string{"tier": "gold"},
 	}
 }
 
@@ -73,6 +79,10 @@ func testOverridesConflict(t *testing.T, h Harness) {
 		}},
 		{"other memory", func(o *stage.Overrides) { o.Memory = "4Gi" }},
 		{"no max instances", func(o *stage.Overrides) { o.MaxInstances = nil }},
+		{"other port", func(o *stage.Overrides) { o.Port = i32(8081) }},
+		{"other timeout", func(o *stage.Overrides) { o.Timeout = time.Hour }},
+		{"other egress", func(o *stage.Overrides) { o.VPCEgress = stage.EgressPrivateRanges }},
+		{"other Cloud SQL instances", func(o *stage.Overrides) { o.CloudSQLInstances = o.CloudSQLInstances[:1] }},
 		{"no overrides", func(o *stage.Overrides) { *o = stage.Overrides{} }},
 	}
 	for _, e := range edits {
@@ -111,6 +121,12 @@ func testOverridesInvalid(t *testing.T, h Harness) {
 		{"memory too large for the default CPU", stage.Overrides{Memory: "16Gi"}},
 		{"min above max", stage.Overrides{MinInstances: i32(5), MaxInstances: i32(2)}},
 		{"own label", stage.Overrides{Labels: map[string]string{stage.LabelCommit: "x"}}},
+		{"port out of range", stage.Overrides{Port: i32(70000)}},
+		{"timeout above an hour", stage.Overrides{Timeout: 2 * time.Hour}},
+		{"timeout with a fraction of a second", stage.Overrides{Timeout: 1500 * time.Millisecond}},
+		{"connector without its path", stage.Overrides{VPCConnector: "run-egress"}},
+		{"egress gcloud does not know", stage.Overrides{VPCEgress: "all"}},
+		{"Cloud SQL instance without region", stage.Overrides{CloudSQLInstances: []string{"my-project:orders"}}},
 	}
 	for _, c := range cases {
 		r := release("b2", stage.RouteAll)
@@ -189,14 +205,18 @@ func testDrift(t *testing.T, h Harness) {
 	declared.Env["MODE"] = "canary"
 	delete(declared.Env, "LOG_LEVEL")
 	declared.Memory = "4Gi"
+	declared.Port = i32(8080)
+	declared.CloudSQLInstances = []string{"my-project:us-central1:users", "my-project:europe-west1:orders"}
 	got, err = d.Drift(t.Context(), declared)
 	if err != nil {
 		t.Fatalf("Drift() error: %v", err)
 	}
 	want := stage.Drift{
+		{Field: "cloudSQLInstances", Live: "my-project:us-central1:orders,my-project:us-central1:users", Declared: "my-project:europe-west1:orders,my-project:us-central1:users"},
 		{Field: "env.LOG_LEVEL", Live: "warn", Declared: ""},
 		{Field: "env.MODE", Live: "prod", Declared: "canary"},
 		{Field: "memory", Live: "2Gi", Declared: "4Gi"},
+		{Field: "port", Live: "9000", Declared: "8080"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Drift() mismatch (-want +got):\n%s", diff)
