@@ -464,17 +464,32 @@ func TestServiceSettings(t *testing.T) {
 	}
 	write("  dev:\n    env: {LOG_LEVEL: debug}\n    memory: 512Mi\n    cpu: \"9\"\n")
 	code, r, _ := p.call(nil, "status", "--config", cfg, "--json")
-	if msg, _ := r["error"].(string); code != exitFailed || !strings.Contains(msg, "twostage.yaml:11:5: settings.dev:") || !strings.Contains(msg, `CPU "9"`) {
+	if msg, _ := r["error"].(string); code != exitFailed || !strings.Contains(msg, "twostage.yaml:13:10: settings.dev.cpu:") || !strings.Contains(msg, `CPU "9"`) {
 		t.Errorf("a bad cpu = %d %q, want file:line and the reason", code, msg)
 	}
-	write("  dev:\n    env: {LOG_LEVEL: debug}\n    memory: 512Mi\n    max-instances: 3\n  prod:\n    secrets:\n      DB_PASSWORD: {secret: db-password}\n")
+	for _, bad := range []struct{ setting, at, says string }{
+		{"    port: 70000\n", "twostage.yaml:11:11: settings.dev.port:", "want 1 to 65535"},
+		{"    timeout: 2h\n", "twostage.yaml:11:14: settings.dev.timeout:", "from 1s to 1h0m0s"},
+		{"    vpc-connector: run-egress\n", "twostage.yaml:11:20: settings.dev.vpc-connector:", "projects/PROJECT/locations/REGION/connectors/NAME"},
+		{"    vpc-egress: all\n", "twostage.yaml:11:17: settings.dev.vpc-egress:", `want "all-traffic" or "private-ranges-only"`},
+		{"    cloudsql-instances: [my-project:orders]\n", "twostage.yaml:11:25: settings.dev.cloudsql-instances:", "PROJECT:REGION:INSTANCE"},
+	} {
+		write("  dev:\n" + bad.setting)
+		code, r, _ := p.call(nil, "status", "--config", cfg, "--json")
+		if msg, _ := r["error"].(string); code != exitFailed || !strings.Contains(msg, bad.at) || !strings.Contains(msg, bad.says) {
+			t.Errorf("%s= %d %q, want %q and %q", bad.setting, code, msg, bad.at, bad.says)
+		}
+	}
+	write("  dev:\n    env: {LOG_LEVEL: debug}\n    memory: 512Mi\n    max-instances: 3\n    port: 9000\n    timeout: 2m\n" +
+		"    vpc-connector: projects/my-project/locations/us-central1/connectors/run-egress\n    vpc-egress: all-traffic\n" +
+		"    cloudsql-instances: [my-project:us-central1:orders]\n  prod:\n    secrets:\n      DB_PASSWORD: {secret: db-password}\n")
 	sha := strings.Repeat("d", 40)
 	if code, r, stderr := p.call(nil, "dev", "--sha", sha, "--branch", "main", "--force", "--image-dir", img, "--config", cfg, "--json"); code != 0 {
 		t.Fatalf("dev = %d %v\n%s", code, r, stderr)
 	}
 	_, r, _ = p.call(nil, "status", "--config", cfg, "--json")
 	dev := r["result"].(map[string]any)["dev"].(map[string]any)
-	if dev["settings"] != "env LOG_LEVEL=debug, memory 512Mi, max-instances 3" || dev["drift"] != nil {
+	if dev["settings"] != "env LOG_LEVEL=debug, memory 512Mi, timeout 2m0s, vpc-connector projects/my-project/locations/us-central1/connectors/run-egress, vpc-egress all-traffic, cloudsql-instances my-project:us-central1:orders, max-instances 3, port 9000" || dev["drift"] != nil {
 		t.Errorf("status dev = settings %q drift %q", dev["settings"], dev["drift"])
 	}
 	write("  dev:\n    env: {LOG_LEVEL: info}\n")

@@ -214,7 +214,13 @@ func settingsText(s config.StageSettings) string {
 		}
 		parts = append(parts, fmt.Sprintf("secret %s=%s:%s", k, s.Secrets[k].Secret, v))
 	}
-	for _, kv := range [][2]string{{"service-account", s.ServiceAccount}, {"cpu", s.CPU}, {"memory", s.Memory}} {
+	timeout := ""
+	if s.Timeout != 0 {
+		timeout = s.Timeout.D().String()
+	}
+	for _, kv := range [][2]string{{"service-account", s.ServiceAccount}, {"cpu", s.CPU}, {"memory", s.Memory},
+		{"timeout", timeout}, {"vpc-connector", s.VPCConnector}, {"vpc-egress", s.VPCEgress},
+		{"cloudsql-instances", strings.Join(s.CloudSQLInstances, ",")}} {
 		if kv[1] != "" {
 			parts = append(parts, kv[0]+" "+kv[1])
 		}
@@ -222,7 +228,7 @@ func settingsText(s config.StageSettings) string {
 	for _, kv := range []struct {
 		k string
 		v *int32
-	}{{"concurrency", s.Concurrency}, {"min-instances", s.MinInstances}, {"max-instances", s.MaxInstances}} {
+	}{{"concurrency", s.Concurrency}, {"min-instances", s.MinInstances}, {"max-instances", s.MaxInstances}, {"port", s.Port}} {
 		if kv.v != nil {
 			parts = append(parts, fmt.Sprintf("%s %d", kv.k, *kv.v))
 		}

@@ -71,8 +71,7 @@ type Settings struct {
 }
 
 // StageSettings are one stage's Cloud Run settings, mapped onto
-// stage.Overrides. Port, request timeout, VPC access and Cloud SQL
-// instances are not settable yet (stage.Overrides has no field for them).
+// stage.Overrides, with the names of `gcloud run deploy`'s flags.
 type StageSettings struct {
 	// Env are plain environment variables (values are literal; put secrets
 	// in Secrets).
@@ -93,6 +92,23 @@ type StageSettings struct {
 	MaxInstances *int32 `yaml:"max-instances"`
 	// Labels are added to the stage's revisions.
 	Labels map[string]string `yaml:"labels"`
+	// Port is the container port requests go to (1 to 65535). Default:
+	// the service's current one (Cloud Run's default is 8080).
+	Port *int32 `yaml:"port"`
+	// Timeout is the request timeout, whole seconds from 1s to 60m.
+	// Default: the service's current one (Cloud Run's default is 5m).
+	Timeout Duration `yaml:"timeout"`
+	// VPCConnector is the Serverless VPC Access connector,
+	// "projects/PROJECT/locations/REGION/connectors/NAME". Default: the
+	// service's current one.
+	VPCConnector string `yaml:"vpc-connector"`
+	// VPCEgress is "all-traffic" or "private-ranges-only" (needs a
+	// connector). Default: private-ranges-only when a connector is set.
+	VPCEgress string `yaml:"vpc-egress"`
+	// CloudSQLInstances are Cloud SQL connection names
+	// ("PROJECT:REGION:INSTANCE"), each mounted under /cloudsql; the list
+	// replaces the current one. Default: the service's current ones.
+	CloudSQLInstances []string `yaml:"cloudsql-instances"`
 }
 
 // Secret is a Secret Manager secret version reference; never a value.
@@ -108,6 +124,8 @@ func (s StageSettings) Overrides() stage.Overrides {
 	o := stage.Overrides{
 		Env: s.Env, ServiceAccount: s.ServiceAccount, CPU: s.CPU, Memory: s.Memory,
 		Concurrency: s.Concurrency, MinInstances: s.MinInstances, MaxInstances: s.MaxInstances, Labels: s.Labels,
+		Port: s.Port, Timeout: s.Timeout.D(), VPCConnector: s.VPCConnector, VPCEgress: s.VPCEgress,
+		CloudSQLInstances: s.CloudSQLInstances,
 	}
 	for name, ref := range s.Secrets {
 		if o.Secrets == nil {
@@ -611,6 +629,22 @@ func (c *Config) defaults() {
 	}
 }
 
+// settingAt returns the key of the first setting that is invalid on its
+// own, or "" when only a combination is (min-instances above
+// max-instances, vpc-egress without vpc-connector), so a bad value is
+// reported at its own line.
+func settingAt(s StageSettings) string {
+	v := reflect.ValueOf(s)
+	for i := range v.NumField() {
+		var one StageSettings
+		reflect.ValueOf(&one).Elem().Field(i).Set(v.Field(i))
+		if one.Overrides().Validate() != nil {
+			return strings.Split(v.Type().Field(i).Tag.Get("yaml"), ",")[0]
+		}
+	}
+	return ""
+}
+
 var (
 	projectRE = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
 	regionRE  = regexp.MustCompile(`^[a-z]+-[a-z]+[0-9]+$`)
@@ -642,7 +676,11 @@ func (c *Config) validate() error {
 			}
 		}
 		if err := st.s.Overrides().Validate(); err != nil {
-			add(st.key, "%s: %v", st.key, err)
+			key, field := st.key, settingAt(st.s)
+			if field != "" {
+				key += "." + field
+			}
+			add(key, "%s: %v", key, err)
 		}
 	}
 	switch {
