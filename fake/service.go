@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,8 +16,8 @@ import (
 
 // Service is an in-memory Cloud Run service: a [stage.Stage] that creates
 // revisions, a [traffic.Router] over its traffic split, a [stage.Lister] of
-// its revisions, a [stage.Getter] of one, a [stage.Namer] and a
-// [stage.Drifter] over the settings of its revision template (seeded with
+// its revisions, a [stage.Getter] of one, a [stage.Deleter], a
+// [stage.Namer] and a [stage.Drifter] over the settings of its revision template (seeded with
 // [WithTemplate], changed by deploys' overrides and by
 // [Service.SetLiveSettings]). Create one with [NewService]; like a
 // Cloud Run service updated with allow_missing, it comes into existence with
@@ -76,6 +77,7 @@ var (
 	_ stage.Namer    = (*Service)(nil)
 	_ stage.Getter   = (*Service)(nil)
 	_ stage.Drifter  = (*Service)(nil)
+	_ stage.Deleter  = (*Service)(nil)
 	_ ServiceBackend = (*Service)(nil)
 )
 
@@ -103,6 +105,7 @@ const (
 	mRevisions
 	mRevision
 	mDrift
+	mDeleteRevision
 	numMethods
 )
 
@@ -293,6 +296,46 @@ func (s *Service) Revision(ctx context.Context, name string) (stage.Revision, er
 	}()
 	s.record("Revision", full, err)
 	return rev, err
+}
+
+// DeleteRevision deletes the revision called name, the full
+// "<service>-<suffix>" or only the suffix (see [stage.Deleter]), by the
+// rules of the Cloud Run emulator: the latest or only revision, and one
+// that serves traffic or holds a tag, fail with [twostage.ErrConflict]; a
+// missing one with [twostage.ErrNotFound]. The service's etag and
+// generation do not change. The call is recorded in [Service.Calls].
+func (s *Service) DeleteRevision(ctx context.Context, name string) error {
+	s.count(mDeleteRevision)
+	full := revisionName(s.name, name)
+	err := func() error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("deleting revision %q of service %q: %w", full, s.name, err)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		r, ok := s.byName[full]
+		if !ok {
+			return fmt.Errorf("deleting revision %q of service %q: revision does not exist: %w", full, s.name, twostage.ErrNotFound)
+		}
+		if len(s.revs) == 1 || s.revs[len(s.revs)-1] == r {
+			return fmt.Errorf("deleting revision %q of service %q: it is the latest or the only revision; deploy another revision first: %w", full, s.name, twostage.ErrConflict)
+		}
+		sp := s.splitLocked()
+		if traffic.Shares(sp)[full] > 0 {
+			return fmt.Errorf("deleting revision %q of service %q: it serves traffic; route its traffic elsewhere first: %w", full, s.name, twostage.ErrConflict)
+		}
+		for _, t := range sp.Targets {
+			if t.Revision == full && t.Tag != "" {
+				return fmt.Errorf("deleting revision %q of service %q: it holds tag %q; remove the tag first: %w", full, s.name, t.Tag, twostage.ErrConflict)
+			}
+		}
+		s.revs = slices.DeleteFunc(s.revs, func(x *revision) bool { return x == r })
+		delete(s.byName, full)
+		delete(s.failing, full)
+		return nil
+	}()
+	s.record("DeleteRevision", full, err)
+	return err
 }
 
 // Drift compares declared with the live template's settings

@@ -40,7 +40,7 @@ type ServiceFuncs struct {
 }
 
 // Calls returns a copy of the calls of Deploy, Split, SetSplit, Revisions,
-// Revision and Drift so far, in the order they returned.
+// Revision, Drift and DeleteRevision so far, in the order they returned.
 func (s *Service) Calls() []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -21,6 +21,7 @@ const (
 	ActionRollback AuditAction = "rollback"
 	ActionPause    AuditAction = "promote.pause"
 	ActionRefused  AuditAction = "policy.refused"
+	ActionPrune    AuditAction = "prune"
 )
 
 // AuditEvent is one audit record: who did what to which artifact where, the
@@ -53,8 +54,9 @@ type AuditEvent struct {
 	// Decision is the outcome: "deployed", "adopted" (nothing was pushed
 	// or created: the revision existed already), "refused", "pass", "fail",
 	// "inconclusive", "advanced", "watching", "resumed", "rolled back",
-	// "unchanged" (a rollback found the stable revision serving already),
-	// "succeeded", "paused".
+	// "unchanged" (a rollback found the stable revision serving already,
+	// or a prune had nothing to delete), "succeeded", "paused", "deleted"
+	// (a prune deleted revisions, named in Reason).
 	Decision string
 	// Reason explains the decision in one line.
 	Reason string

@@ -112,6 +112,24 @@ func ExamplePipeline_Promote_rollback() {
 	// traffic: api-prod-stable=100%[stable],api-prod-v2-0-0-45c48cc=0%[candidate]
 }
 
+// Prune deletes the dev revisions nothing serves, keeping the newest one
+// besides the revision that serves; a dry run (no Apply) only lists them.
+func ExamplePipeline_Prune() {
+	ctx := context.Background()
+	reg := fake.NewRegistry()
+	dev, prod := fake.NewService("api-dev"), fake.NewService("api-prod")
+	p := must(pipeline.New(reg, "registry.example.com/api", dev, prod))
+	for _, sha := range []string{"a87ff679a2f3e71d9181a67b7542122c04d1b6e1", "e4da3b7fbbce2345d7772b0674a318d5a1c2b3d4", "1679091c5a880faf6fb5e6087eb1b2dc7b6c5e4f"} {
+		must(p.Dev(ctx, pipeline.DevInput{SHA: sha, Branch: "main", Image: fake.NewImage(sha)}))
+	}
+	res := must(p.Prune(ctx, pipeline.PruneInput{Keep: 1, Apply: true}))
+	for _, s := range res.Stages {
+		fmt.Println(s.Stage, "kept", s.Kept, "deleted", s.Deleted)
+	}
+	// Output:
+	// dev kept [api-dev-1679091 api-dev-e4da3b7] deleted [api-dev-a87ff67]
+}
+
 // must returns v, or panics with err: the examples stop at the first
 // error rather than carry on with a zero value.
 func must[T any](v T, err error) T {

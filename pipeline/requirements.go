@@ -19,6 +19,8 @@ import (
 //     tag is tried.
 //   - a service that is a [stage.Lister] and a [stage.Drifter] gives Status
 //     its revisions and its drift; without them Status shows neither.
+//   - [Pipeline.Prune] selects among a [stage.Lister]'s revisions and
+//     deletes through a [stage.Deleter]; without them it refuses.
 //   - a gate that is a [traffic.Stopper] is stopped when Promote returns.
 //   - an [HTTPCheck] among the verifiers ([WithVerifiers]) needs the
 //     candidate's preview URL, its "candidate" tag: New refuses it when the

@@ -21,6 +21,7 @@
 //   - [Lister]: list its revisions, newest first;
 //   - [Getter]: read one revision by name;
 //   - [Drifter]: compare declared overrides with the live template;
+//   - [Deleter]: delete a revision that serves nothing (pruning);
 //   - [Namer]: tell its service name, which revision-name derivation needs.
 //
 // The Cloud Run implementation is in package stage/cloudrun; an in-memory

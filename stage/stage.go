@@ -127,6 +127,18 @@ type Getter interface {
 	Revision(ctx context.Context, name string) (Revision, error)
 }
 
+// Deleter is implemented by stages that can delete a revision, which
+// pruning needs (pipeline.Prune).
+type Deleter interface {
+	// DeleteRevision deletes the revision called name, the full
+	// "<service>-<suffix>" or only the suffix, and waits until it is gone.
+	// A revision that serves traffic, holds a tag or is the service's
+	// latest cannot be deleted: the error wraps [twostage.ErrConflict] and
+	// the revision stays. A revision that does not exist yields an error
+	// wrapping [twostage.ErrNotFound].
+	DeleteRevision(ctx context.Context, name string) error
+}
+
 // Drifter is implemented by stages that can compare the declared overrides
 // with the settings the service runs with now (its live revision template,
 // which the next deploy inherits), so that a reviewer sees configuration

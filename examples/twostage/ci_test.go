@@ -15,9 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/artifactregistry/apiv1/artifactregistrypb"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/twostage/twostage/examples/twostage/internal/wfharness"
 	"github.com/twostage/twostage/examples/twostage/internal/workflows"
@@ -34,14 +36,14 @@ type inProcess struct {
 	clock *fake.Clock
 }
 
-func newInProcess(t *testing.T) *inProcess {
+func newInProcess(t *testing.T, arOpts ...artifactregistryfake.Option) *inProcess {
 	t.Helper()
 	crun, err := cloudrunfake.NewServer()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { crun.Close() })
-	ar, err := artifactregistryfake.NewServer()
+	ar, err := artifactregistryfake.NewServer(arOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,6 +502,46 @@ func TestServiceSettings(t *testing.T) {
 	}
 	if got := r["result"].(map[string]any)["prod"].(map[string]any)["settings"]; got != nil && got != "" {
 		t.Errorf("prod settings = %v", got)
+	}
+}
+
+// TestDoctorRetention: doctor reports a cleanup policy that can delete an
+// image a serving or tagged prod revision runs, and is content once a KEEP
+// policy covers it (issue 15, item 11; before, doctor checked only that
+// commit images survive until released).
+func TestDoctorRetention(t *testing.T) {
+	t.Parallel()
+	tagged := artifactregistrypb.CleanupPolicyCondition_TAGGED
+	repo := &artifactregistrypb.Repository{
+		Name: "projects/test-project/locations/us-central1/repositories/apps", Format: artifactregistrypb.Repository_DOCKER,
+		CleanupPolicies: map[string]*artifactregistrypb.CleanupPolicy{"old-images": {
+			Action: artifactregistrypb.CleanupPolicy_DELETE,
+			ConditionType: &artifactregistrypb.CleanupPolicy_Condition{Condition: &artifactregistrypb.CleanupPolicyCondition{
+				TagState: &tagged, OlderThan: durationpb.New(90 * 24 * time.Hour)}},
+		}},
+	}
+	p := newInProcess(t, artifactregistryfake.WithRepository(repo))
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "twostage.yaml")
+	os.WriteFile(cfg, []byte(minimalConfig), 0o644)
+	img := filepath.Join(dir, "dist")
+	os.MkdirAll(img, 0o755)
+	os.WriteFile(filepath.Join(img, "index.html"), []byte("x"), 0o644)
+	sha := strings.Repeat("e", 40)
+	for _, args := range [][]string{{"dev", "--sha", sha, "--branch", "main", "--force", "--image-dir", img}, {"release", "--tag", "v1.0.0", "--sha", sha}} {
+		if code, r, stderr := p.call(nil, append(args, "--config", cfg, "--json")...); code != 0 {
+			t.Fatalf("twostage %v = %d %v\n%s", args, code, r, stderr)
+		}
+	}
+	code, r, _ := p.call(nil, "doctor", "--config", cfg, "--json")
+	var msgs []string
+	for _, f := range r["result"].(map[string]any)["findings"].([]any) {
+		if m := f.(map[string]any); m["check"] == "repository/retention" {
+			msgs = append(msgs, m["severity"].(string)+": "+m["message"].(string))
+		}
+	}
+	if code != exitFailed || len(msgs) != 1 || !strings.HasPrefix(msgs[0], "error: ") || !strings.Contains(msgs[0], `"old-images"`) || !strings.Contains(msgs[0], "once older than 2160h0m0s") {
+		t.Errorf("doctor = %d, retention findings %q; want one error naming old-images", code, msgs)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/twostage/twostage/examples/twostage/internal/metricsfile"
 	"github.com/twostage/twostage/examples/twostage/internal/workflows"
 	"github.com/twostage/twostage/pipeline"
+	"github.com/twostage/twostage/registry"
 	"github.com/twostage/twostage/stage"
 	"github.com/twostage/twostage/traffic"
 )
@@ -515,6 +516,7 @@ func (a *app) cmdDoctor(ctx context.Context, args []string) (any, error) {
 			a.checkIAM(ctx, s.svc.(interface{ ResourceName() string }).ResourceName(), "iam/"+s.stage, add)
 		}
 	}
+	a.doctorRetention(ctx, add)
 	if a.cfg.Release.SignedTags {
 		if _, err := exec.LookPath("git"); err != nil {
 			add("signed-tags", "error", "signed tags are required but git is not installed", "install git (actions/checkout provides it on GitHub runners)")
@@ -546,6 +548,44 @@ func (a *app) cmdDoctor(ctx context.Context, args []string) (any, error) {
 		}
 	}
 	return out, nil
+}
+
+// doctorRetention checks that no cleanup policy of the repository can
+// delete an image a prod revision that serves or holds a tag (stable,
+// prior, candidate) runs, in any region.
+func (a *app) doctorRetention(ctx context.Context, add func(check, sev, msg, fix string)) {
+	var running []registry.Artifact
+	for _, r := range a.regions {
+		sp, err := r.prod.Split(ctx)
+		if err != nil {
+			continue // reported by the service check
+		}
+		revs := traffic.Serving(sp)
+		for _, t := range sp.Targets {
+			if t.Tag != "" && t.Revision != "" {
+				revs[t.Revision] = 0
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(revs)) {
+			rev, err := r.prod.Revision(ctx, name)
+			if err != nil {
+				add("repository/retention", "error", err.Error(), "check the credentials' access to the prod service")
+				return
+			}
+			running = append(running, rev.Artifact)
+		}
+	}
+	fs, err := a.backend.AR.CheckRetention(ctx, running)
+	if err != nil {
+		add("repository/retention", "error", err.Error(), "grant roles/artifactregistry.reader on the repository")
+		return
+	}
+	for _, f := range fs {
+		add("repository/"+f.Check, string(f.Severity), f.Message, "")
+	}
+	if len(fs) == 0 && len(running) > 0 {
+		add("repository/retention", "ok", fmt.Sprintf("no cleanup policy of %s can delete the %d image(s) prod's serving and tagged revisions run", a.cfg.RepositoryName(), len(running)), "")
+	}
 }
 
 func isPermission(err error) bool {

@@ -195,7 +195,7 @@ func (s *server) DeleteRevision(_ context.Context, req *runpb.DeleteRevisionRequ
 	if err != nil {
 		return nil, err
 	}
-	project, location, _ := splitServiceName(svcName)
+	project, location, service := splitServiceName(svcName)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.checkQuota(project, location); err != nil {
@@ -215,7 +215,7 @@ func (s *server) DeleteRevision(_ context.Context, req *runpb.DeleteRevisionRequ
 	// as applied in stackshy/cloudemu PR #1074): the latest created
 	// revision and the only revision cannot be deleted.
 	if shortName(st.svc.GetLatestCreatedRevision()) == short || len(st.revisions) == 1 {
-		return nil, status.Errorf(codes.FailedPrecondition, "revision %q is the latest or the only revision of service %q and cannot be deleted; deploy another revision first", short, shortName(svcName))
+		return nil, status.Errorf(codes.FailedPrecondition, "revision %q is the latest or the only revision of service %q and cannot be deleted; deploy another revision first", short, service)
 	}
 	if why := inUse(st.svc, short); why != "" {
 		return nil, status.Errorf(codes.FailedPrecondition, "revision %q %s; route its traffic and tags elsewhere first", short, why)

@@ -87,7 +87,8 @@ func Wrap(err error, format string, args ...any) error {
 // Sentinel returns the twostage sentinel err's code maps to, or nil.
 func Sentinel(err error) error {
 	var ge *googleapi.Error
-	if errors.As(err, &ge) {
+	var re *RESTError
+	if !errors.As(err, &re) && errors.As(err, &ge) {
 		switch ge.Code {
 		case http.StatusNotFound:
 			return twostage.ErrNotFound
@@ -115,7 +116,8 @@ func Sentinel(err error) error {
 // retryable: the caller must re-read.
 func Retryable(err error) bool {
 	var ge *googleapi.Error
-	if errors.As(err, &ge) {
+	var re *RESTError
+	if !errors.As(err, &re) && errors.As(err, &ge) {
 		switch ge.Code {
 		case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 			return true

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/internal/gcperr"
 )
 
@@ -30,6 +31,15 @@ func TestFromREST(t *testing.T) {
 	}
 	if !errors.Is(gcperr.Wrap(err, "x"), ae) || status.Convert(err).Message() != "etag mismatch" {
 		t.Errorf("FromREST(%v) = %v: lost the cause or message", ae, err)
+	}
+	// The sentinel and retryability follow the body's code, not the HTTP
+	// status's (400 would be ErrInvalid).
+	if w := gcperr.Wrap(err, "x"); !errors.Is(w, twostage.ErrConflict) || errors.Is(w, twostage.ErrInvalid) || gcperr.Retryable(w) {
+		t.Errorf("Wrap(FromREST(400 FAILED_PRECONDITION)) = %v: want ErrConflict, not retryable", w)
+	}
+	busy := gcperr.FromREST(&googleapi.Error{Code: 429, Body: `{"error":{"code":429,"status":"RESOURCE_EXHAUSTED"}}`})
+	if !gcperr.Retryable(busy) {
+		t.Errorf("Retryable(FromREST(429 RESOURCE_EXHAUSTED)) = false")
 	}
 	for _, e := range []error{nil, status.Error(codes.NotFound, "x"), &googleapi.Error{Code: 404, Body: "not json"}} {
 		if got := gcperr.FromREST(e); got != e {

@@ -3,6 +3,7 @@ package artifactregistry
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -74,14 +75,7 @@ func checkRepository(repo *artifactregistrypb.Repository) []Finding {
 	if !repo.GetDockerConfig().GetImmutableTags() {
 		out = append(out, Finding{SeverityWarning, "immutable-tags", fmt.Sprintf("repository %s allows tags to be moved; turn on immutable tags (docker_config.immutable_tags, gcloud artifacts repositories update %s --location=%s --immutable-tags) so a commit tag always names the digest that was tested", name, repoID(name), location(name))})
 	}
-	ids := slices.Sorted(func(yield func(string) bool) {
-		for id := range repo.GetCleanupPolicies() {
-			if !yield(id) {
-				return
-			}
-		}
-	})
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(repo.GetCleanupPolicies())) {
 		p := repo.GetCleanupPolicies()[id]
 		if p.GetAction() != artifactregistrypb.CleanupPolicy_DELETE {
 			continue

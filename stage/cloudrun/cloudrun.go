@@ -12,6 +12,7 @@ import (
 
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/run/apiv2/runpb"
+	gax "github.com/googleapis/gax-go/v2"
 	"google.golang.org/api/option"
 	"google.golang.org/protobuf/proto"
 
@@ -64,6 +65,7 @@ var (
 	_ stage.Namer    = (*Service)(nil)
 	_ stage.Getter   = (*Service)(nil)
 	_ stage.Drifter  = (*Service)(nil)
+	_ stage.Deleter  = (*Service)(nil)
 	_ traffic.Router = (*Service)(nil)
 )
 
@@ -334,6 +336,36 @@ func (s *Service) getRevision(ctx context.Context, short string) (*runpb.Revisio
 	return rev, nil
 }
 
+// DeleteRevision deletes the revision called name (full or suffix) and
+// waits for the operation (see [stage.Deleter]). Cloud Run refuses a
+// revision that serves traffic, holds a tag or is the latest with
+// FAILED_PRECONDITION, which wraps [twostage.ErrConflict]; the request is
+// retried on transient errors like every call, so a retry that finds the
+// revision gone answers [twostage.ErrNotFound].
+func (s *Service) DeleteRevision(ctx context.Context, name string) error {
+	if name == "" {
+		return invalidf("deleting a revision of service %q: the name is empty; give \"<service>-<suffix>\" or the suffix", s.short)
+	}
+	full, err := revisionName(s.short, name)
+	if err != nil {
+		return err
+	}
+	var op *run.DeleteRevisionOperation
+	err = s.retry(ctx, func(ctx context.Context) error {
+		var err error
+		op, err = s.revs.DeleteRevision(ctx, &runpb.DeleteRevisionRequest{Name: s.revisionResource(full)}, gcperr.NoClientRetry())
+		return err
+	})
+	if err == nil {
+		_, err = wait(ctx, s, op)
+	}
+	if err != nil {
+		return gcperr.Wrap(err, "cloudrun: deleting revision %q", full)
+	}
+	s.log.InfoContext(ctx, "revision deleted", "service", s.short, "revision", full)
+	return nil
+}
+
 // revisionResource returns the full resource name of revision short.
 func (s *Service) revisionResource(short string) string {
 	return s.name + "/revisions/" + short
@@ -354,7 +386,7 @@ func (s *Service) update(ctx context.Context, svc *runpb.Service, allowMissing b
 		s.forget()
 		return nil, &callError{err}
 	}
-	resp, err := s.wait(ctx, op)
+	resp, err := wait(ctx, s, op)
 	if err != nil {
 		s.forget()
 		return nil, err
@@ -370,29 +402,38 @@ type callError struct{ err error }
 func (e *callError) Error() string { return e.err.Error() }
 func (e *callError) Unwrap() error { return e.err }
 
+// operation is a long-running operation of the run v2 client whose
+// response is T (*run.UpdateServiceOperation, *run.DeleteRevisionOperation).
+type operation[T any] interface {
+	Done() bool
+	Name() string
+	Poll(ctx context.Context, opts ...gax.CallOption) (T, error)
+}
+
 // wait polls op until it is done, sleeping on the injected clock between
 // polls. An operation returned done is not polled at all. A poll that fails
 // transiently is retried; ctx ending stops the wait with ctx's error.
-func (s *Service) wait(ctx context.Context, op *run.UpdateServiceOperation) (*runpb.Service, error) {
+func wait[T any](ctx context.Context, s *Service, op operation[T]) (T, error) {
+	var zero T
 	failures := 0
 	for i := 0; ; i++ {
 		if !op.Done() {
 			if err := s.clock.Sleep(ctx, s.poll.Delay(i)); err != nil {
-				return nil, fmt.Errorf("cloudrun: waiting for operation %s: %w", op.Name(), err)
+				return zero, fmt.Errorf("cloudrun: waiting for operation %s: %w", op.Name(), err)
 			}
 		}
 		resp, err := op.Poll(ctx, gcperr.NoClientRetry())
 		switch {
 		case err != nil && op.Done():
-			return nil, err // the operation failed
+			return zero, err // the operation failed
 		case err != nil:
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("cloudrun: waiting for operation %s: %w", op.Name(), ctx.Err())
+				return zero, fmt.Errorf("cloudrun: waiting for operation %s: %w", op.Name(), ctx.Err())
 			}
 			if failures++; !gcperr.Retryable(err) || failures >= s.attempts {
-				return nil, gcperr.Wrap(err, "cloudrun: polling operation %s", op.Name())
+				return zero, gcperr.Wrap(err, "cloudrun: polling operation %s", op.Name())
 			}
-		case resp != nil:
+		case op.Done():
 			return resp, nil
 		}
 	}

@@ -17,8 +17,8 @@
 // As a [traffic.Router] it maps a [traffic.Split] onto the service's
 // traffic entries, the service etag (Split.Version) and the annotation
 // [StateAnnotation] (Split.State), written in the same UpdateService. It is
-// also a [stage.Getter] (one revision) and a [stage.Drifter] (the declared
-// overrides against the live template).
+// also a [stage.Getter] (one revision), a [stage.Drifter] (the declared
+// overrides against the live template) and a [stage.Deleter] (pruning).
 //
 // Errors wrap the sentinels of package twostage and keep the API's error,
 // so status.Code still works on them. Transient failures (UNAVAILABLE,
@@ -46,6 +46,7 @@
 //	SetSplit at another version                        GetService                 1 UpdateService (none if stale)
 //	Revision (stage.Getter)                            GetRevision                none
 //	Drift (stage.Drifter)                              GetService                 none
+//	DeleteRevision (stage.Deleter)                     none                       1 DeleteRevision (+ GetOperation while pending)
 //	Revisions                                          ListRevisions/100, GetService  none
 //
 // SetSplit adds one GetRevision per target revision that the service does

@@ -225,3 +225,45 @@ func testDrift(t *testing.T, h Harness) {
 		t.Errorf("Drift() of invalid overrides: error %v, want one wrapping twostage.ErrInvalid", err)
 	}
 }
+
+// testDeleter: a revision that serves nothing, holds no tag and is not the
+// latest is deleted and no longer listed; a serving, tagged or latest one
+// is refused with ErrConflict and stays; a missing one is ErrNotFound.
+func testDeleter(t *testing.T, h Harness) {
+	d, ok := h.Stage.(stage.Deleter)
+	if !ok {
+		t.Skip("the backend does not implement stage.Deleter")
+	}
+	st := h.Stage
+	mustDeploy(t, st, release("a1", stage.RouteAll))
+	mustDeploy(t, st, release("b2", stage.RouteAll))
+	mustDeploy(t, st, release("c3", stage.RouteNone, "candidate"))
+	mustDeploy(t, st, release("d4", stage.RouteNone))
+	before := mustSplit(t, st)
+	for _, tc := range []struct {
+		rev  string
+		want error
+	}{
+		{"b2", twostage.ErrConflict}, // serves 100%
+		{"c3", twostage.ErrConflict}, // holds the candidate tag
+		{"d4", twostage.ErrConflict}, // the latest revision
+		{name(t, st, "a1"), nil},     // the full name works like the suffix
+		{"a1", twostage.ErrNotFound}, // gone
+		{"zz9", twostage.ErrNotFound},
+	} {
+		if err := d.DeleteRevision(t.Context(), tc.rev); !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+			t.Errorf("DeleteRevision(%s) error %v, want %v", tc.rev, err, tc.want)
+		}
+	}
+	var got []string
+	for _, rev := range revisions(t, st) {
+		got = append(got, rev.Name)
+	}
+	want := []string{name(t, st, "d4"), name(t, st, "c3"), name(t, st, "b2")}
+	if !cmp.Equal(got, want) {
+		t.Errorf("revisions after the deletes = %q, want %q", got, want)
+	}
+	if after := mustSplit(t, st); !cmp.Equal(serving(after), serving(before)) || !cmp.Equal(tags(after), tags(before)) {
+		t.Errorf("the deletes moved traffic or tags: %v → %v", before, after)
+	}
+}

@@ -77,6 +77,7 @@ func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"GetterReadsWhatDeployReturned", testGetter},
 		{"DriftComparesTheLiveTemplate", testDrift},
 		{"ConditionalDeployRefusesAMovedService", testConditionalDeploy},
+		{"DeleterKeepsWhatServes", testDeleter},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
