@@ -358,6 +358,13 @@ func (a *app) open(ctx context.Context) (*pipeline.Pipeline, error) {
 	}
 	live := !a.gh.Actions && isTerminal(a.stderr)
 	a.progress = progress.New(a.stderr, live, a.clock)
+	plan := a.cfg.Plan()
+	a.progress.SetBakes(func(step int) time.Duration {
+		if step < 1 || step > len(plan.Steps) {
+			return 0
+		}
+		return plan.Steps[step-1].Bake
+	})
 	clock := a.progress.Clock(a.clock)
 
 	opts := backend.Options{Clock: clock, Logger: slog.New(slog.DiscardHandler)}

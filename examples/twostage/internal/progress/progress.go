@@ -24,6 +24,21 @@ type Reporter struct {
 	// was last reported.
 	expStart, lastShown time.Time
 	dirty               bool // a live line is on screen
+	// bake gives each rollout step's bake (SetBakes); bakeStep and bakeEnd
+	// are the step baking now and when its bake ends.
+	bake     func(step int) time.Duration
+	bakeStep int
+	bakeEnd  time.Time
+}
+
+// SetBakes gives the bake of each rollout step (1-based), so that a bake,
+// which the rollout waits out in gate-interval sleeps, is reported as one
+// wait with the time left until the bake ends rather than each sleep's.
+// The default knows no bakes.
+func (r *Reporter) SetBakes(bake func(step int) time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.bake = bake
 }
 
 // New returns a Reporter writing to w. live selects the '\r' line of a
@@ -66,15 +81,32 @@ func (r *Reporter) Record(_ context.Context, e pipeline.AuditEvent) error {
 		line += ": " + e.Reason
 	}
 	fmt.Fprintln(r.w, line)
+	began := r.expStart
 	r.deadline, r.expStart, r.lastShown = time.Time{}, time.Time{}, time.Time{}
 	switch {
 	case e.Action == pipeline.ActionStep && e.Percent < 100:
 		r.what = fmt.Sprintf("bake of step %d (%s at %d%%)", e.Step, e.Revision, e.Percent)
+		r.bakeStep, r.bakeEnd = 0, time.Time{}
+		if r.bake != nil && r.bake(e.Step) > 0 {
+			at := e.Time
+			if at.IsZero() {
+				at = r.clock.Now()
+			}
+			r.bakeStep, r.bakeEnd = e.Step, at.Add(r.bake(e.Step))
+			r.deadline = r.bakeEnd
+		}
 	case e.Action == pipeline.ActionGate && e.Decision == "pass" && e.Percent < 100:
 		// The gates pass during the bake: the bake goes on.
 		r.what = fmt.Sprintf("bake of step %d (%s at %d%%)", e.Step, e.Revision, e.Percent)
+		if e.Step == r.bakeStep {
+			r.deadline, r.expStart = r.bakeEnd, began
+		}
 	case e.Action == pipeline.ActionGate && e.Decision == "inconclusive":
 		r.what = fmt.Sprintf("gates of step %d to be conclusive (%s)", e.Step, e.Reason)
+		if e.Step == r.bakeStep && r.clock.Now().Before(r.bakeEnd) {
+			// The step cannot pass before its bake ends anyway.
+			r.deadline, r.expStart = r.bakeEnd, began
+		}
 	default:
 		r.what = "a Cloud Run operation"
 	}
@@ -108,14 +140,15 @@ func (c clock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 	start := c.inner.Now()
 	end := start.Add(d)
-	if deadline.IsZero() || deadline.Before(end) {
+	expect := !deadline.IsZero() && !deadline.Before(end)
+	if !expect {
 		deadline = end
 	}
 	tick := time.Minute
 	if live {
 		tick = time.Second
 	}
-	if !deadline.Equal(end) && !deadline.Before(end) {
+	if expect {
 		// A wait with a deadline (Expect) is made of many short sleeps
 		// (polls with backoff): report the wait, not each sleep, at its
 		// start and then every tick.

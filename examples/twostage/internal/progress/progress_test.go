@@ -68,6 +68,41 @@ func TestDeadlineWait(t *testing.T) {
 	}
 }
 
+// TestBakeCountsDown: a bake waited out in gate-interval sleeps is one wait
+// whose time left falls to the bake's end, not each sleep's "30s
+// remaining" (before SetBakes, a 5-minute bake printed "30s remaining" ten
+// times).
+func TestBakeCountsDown(t *testing.T) {
+	t.Parallel()
+	clock := fake.NewClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	var b bytes.Buffer
+	r := New(&b, false, clock)
+	r.SetBakes(func(step int) time.Duration { return time.Duration(step) * 2 * time.Minute })
+	r.Record(context.Background(), pipeline.AuditEvent{Time: clock.Now(), Action: pipeline.ActionStep, Decision: "advanced", Revision: "api-v2", Step: 1, Percent: 5})
+	for i := range 4 {
+		if i == 0 {
+			r.Record(context.Background(), pipeline.AuditEvent{Action: pipeline.ActionGate, Decision: "inconclusive", Revision: "api-v2", Step: 1, Percent: 5, Reason: "no data"})
+		}
+		if i == 1 {
+			// A gate passes during the bake: the bake goes on.
+			r.Record(context.Background(), pipeline.AuditEvent{Action: pipeline.ActionGate, Decision: "pass", Revision: "api-v2", Step: 1, Percent: 5})
+		}
+		r.Clock(clock).Sleep(context.Background(), 30*time.Second)
+	}
+	want := strings.Join([]string{
+		"promote.step advanced api-v2 step 1 (5%)",
+		"promote.gate inconclusive api-v2 step 1 (5%): no data",
+		"waiting for gates of step 1 to be conclusive (no data): 0s elapsed, 2m0s left",
+		"promote.gate pass api-v2 step 1 (5%)",
+		"waiting for bake of step 1 (api-v2 at 5%): 30s elapsed, 1m30s left",
+		"waiting for bake of step 1 (api-v2 at 5%): 1m30s elapsed, 30s left",
+		"",
+	}, "\n")
+	if b.String() != want {
+		t.Errorf("CI output:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
 func TestSleepCancelled(t *testing.T) {
 	t.Parallel()
 	clock := fake.NewClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
