@@ -21,7 +21,11 @@
 //     it into an [golang.org/x/oauth2.TokenSource] through STS (and,
 //     optionally, service-account impersonation). The result plugs into
 //     google.golang.org/api/option.WithTokenSource and into
-//     go-containerregistry's google.NewTokenSourceAuthenticator.
+//     go-containerregistry's google.NewTokenSourceAuthenticator. A
+//     transient answer (HTTP 429, 502, 503, 504, or none) of GitHub, STS or
+//     IAM Credentials is retried with backoff on the injected clock
+//     ([WithRetry], [DefaultRetry]); a cancelled context stays in the
+//     error chain.
 //
 // The declarative side lives in [github.com/twostage/twostage/wif/provision]:
 // the pool, provider and role bindings declared in Go (with event-exact

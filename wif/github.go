@@ -68,6 +68,10 @@ type GitHubOIDC struct {
 	// Logger receives debug records of fetches and cache hits (never a
 	// token). Nil discards them.
 	Logger *slog.Logger
+	// Retry bounds the retries of a fetch that fails transiently (HTTP
+	// 429, 502, 503, 504, or no answer), with backoff on Clock. The zero
+	// value is [DefaultRetry].
+	Retry twostage.Retry
 
 	fetchMu sync.Mutex // held while fetching, so concurrent misses fetch once
 	mu      sync.Mutex // guards cache
@@ -116,6 +120,7 @@ func fromEnv(getenv func(string) string, audience string, opts ...Option) (*GitH
 		HTTPClient:   o.httpClient,
 		Clock:        o.clock,
 		Logger:       o.logger,
+		Retry:        o.retry,
 	}, nil
 }
 
@@ -144,7 +149,12 @@ func (g *GitHubOIDC) Token(ctx context.Context, audience string) (string, error)
 	if jwt, ok := g.cached(ctx, audience); ok { // fetched while we waited
 		return jwt, nil
 	}
-	jwt, err := g.fetch(ctx, audience)
+	var jwt string
+	err := retry(ctx, g.clock(), g.Retry, func(ctx context.Context) error {
+		var err error
+		jwt, err = g.fetch(ctx, audience)
+		return err
+	})
 	if err != nil {
 		return "", err
 	}
@@ -199,7 +209,11 @@ func (g *GitHubOIDC) fetch(ctx context.Context, audience string) (string, error)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("wif: requesting a GitHub OIDC token from %s: %w", u.Host, redactErr(err, g.RequestToken))
+		err = fmt.Errorf("wif: requesting a GitHub OIDC token from %s: %w", u.Host, redactErr(err, g.RequestToken))
+		if ctx.Err() == nil {
+			err = twostage.MarkTemporary(err) // no answer: worth another try
+		}
+		return "", err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -210,7 +224,7 @@ func (g *GitHubOIDC) fetch(ctx context.Context, audience string) (string, error)
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return "", fmt.Errorf("wif: GitHub refused the OIDC token request (HTTP %d: %s): %w", resp.StatusCode, redact(snippet(body), g.RequestToken), ErrNoIDToken)
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		return "", fmt.Errorf("wif: requesting a GitHub OIDC token: HTTP %d: %s", resp.StatusCode, redact(snippet(body), g.RequestToken))
+		return "", fmt.Errorf("wif: requesting a GitHub OIDC token: %w", &ExchangeError{Endpoint: "github", Status: resp.StatusCode, Description: redact(snippet(body), g.RequestToken)})
 	}
 	var v struct {
 		Value string `json:"value"`

@@ -10,8 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/internal/backoff"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google/externalaccount"
 )
@@ -50,6 +52,7 @@ var (
 type Option func(*options) error
 
 type options struct {
+	retry          twostage.Retry
 	tokenURL       string
 	impersonate    string
 	iamCredentials string
@@ -132,11 +135,38 @@ func WithHTTPClient(c *http.Client) Option {
 }
 
 // WithClock sets the clock that decides when a cached GitHub token is
-// stale ([FromGitHubActions]). The default is twostage.SystemClock().
+// stale ([FromGitHubActions]) and on which retries wait. The default is
+// twostage.SystemClock().
 // (The access token's own expiry is tracked by golang.org/x/oauth2 on the
 // wall clock.)
 func WithClock(c twostage.Clock) Option {
 	return func(o *options) error { o.clock = c; return nil }
+}
+
+// DefaultRetry is the retry policy of the exchange's calls (GitHub, STS,
+// IAM Credentials) when [WithRetry] is not given: 5 attempts, backoff
+// from 250ms to 5s.
+var DefaultRetry = twostage.Retry{Attempts: 5, Initial: 250 * time.Millisecond, Max: 5 * time.Second}
+
+// WithRetry sets how often a call of the exchange that fails transiently
+// (HTTP 429, 502, 503, 504, or no answer) is tried, with backoff on the
+// clock of [WithClock]; Attempts 1 turns retries off. The default is
+// [DefaultRetry].
+func WithRetry(r twostage.Retry) Option {
+	return func(o *options) error {
+		if r.Attempts < 0 {
+			return fmt.Errorf("wif: WithRetry: Attempts %d: want 1 or more, or 0 for the default: %w", r.Attempts, twostage.ErrInvalid)
+		}
+		o.retry = r
+		return nil
+	}
+}
+
+// retry runs fn per r (zero fields from DefaultRetry) while it fails with
+// a temporary error, sleeping on clock.
+func retry(ctx context.Context, clock twostage.Clock, r twostage.Retry, fn func(ctx context.Context) error) error {
+	p, attempts := backoff.FromRetry(r, DefaultRetry)
+	return backoff.Retry(ctx, clock, p, attempts, twostage.IsTemporary, fn)
 }
 
 // WithLogger sets the logger for debug records of fetches and exchanges;
@@ -199,11 +229,20 @@ func TokenSource(ctx context.Context, provider Provider, supplier externalaccoun
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &tokenSource{inner: ts, rec: rec, provider: provider.Name(), impersonate: o.impersonate, logger: logger, secrets: secretsOf(supplier)}, nil
+	clock := o.clock
+	if clock == nil {
+		clock = twostage.SystemClock()
+	}
+	return &tokenSource{ctx: ctx, inner: ts, rec: rec, provider: provider.Name(), impersonate: o.impersonate, logger: logger, secrets: secretsOf(supplier),
+		clock: clock, retry: o.retry}, nil
 }
 
-// tokenSource maps and redacts the errors of the externalaccount source.
+// tokenSource maps and redacts the errors of the externalaccount source,
+// and retries its transient ones.
 type tokenSource struct {
+	ctx         context.Context // TokenSource's, kept as externalaccount keeps it
+	clock       twostage.Clock
+	retry       twostage.Retry
 	inner       oauth2.TokenSource
 	rec         *recordingSupplier
 	provider    string
@@ -215,12 +254,36 @@ type tokenSource struct {
 	last *oauth2.Token
 }
 
+// Token returns the cached access token, or exchanges a new one; an STS or
+// IAM Credentials answer that is transient (HTTP 429, 502, 503, 504) is
+// retried per [WithRetry] (the GitHub fetch retries on its own).
 func (t *tokenSource) Token() (*oauth2.Token, error) {
-	tok, err := t.inner.Token()
+	var tok *oauth2.Token
+	err := retry(t.ctx, t.clock, t.retry, func(context.Context) error {
+		var err error
+		if tok, err = t.inner.Token(); err != nil {
+			secrets := append(t.rec.handedOut(), t.secrets...)
+			if serr := t.rec.takeErr(); serr != nil {
+				// The subject token supplier failed (externalaccount keeps
+				// only its text): report its own error, which it retried
+				// already.
+				err = noRetry{fmt.Errorf("getting the subject token: %w", redactErr(serr, secrets...))}
+			} else {
+				err = mapExchangeError(err, t.impersonate != "", secrets)
+			}
+			t.logger.Debug("wif: token exchange failed", "provider", t.provider, "error", err.Error())
+		}
+		return err
+	})
 	if err != nil {
-		secrets := append(t.rec.handedOut(), t.secrets...)
-		err = mapExchangeError(err, t.impersonate != "", secrets)
-		t.logger.Debug("wif: token exchange failed", "provider", t.provider, "error", err.Error())
+		var nr noRetry
+		if errors.As(err, &nr) {
+			err = nr.error
+		}
+		if cerr := t.ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			// externalaccount keeps only the text of a cancelled call.
+			err = fmt.Errorf("%w (%w)", err, cerr)
+		}
 		return nil, fmt.Errorf("wif: getting a Google access token through provider %q: %w", t.provider, err)
 	}
 	t.mu.Lock()
@@ -236,22 +299,33 @@ func (t *tokenSource) Token() (*oauth2.Token, error) {
 // recordingSupplier remembers the subject tokens it handed to STS, so
 // that errors quoting them can be redacted.
 type recordingSupplier struct {
-	inner externalaccount.SubjectTokenSupplier
-	mu    sync.Mutex // guards last
-	last  []string
+	inner   externalaccount.SubjectTokenSupplier
+	mu      sync.Mutex // guards last and lastErr
+	last    []string
+	lastErr error // the supplier's last error, until taken
 }
 
 func (r *recordingSupplier) SubjectToken(ctx context.Context, o externalaccount.SupplierOptions) (string, error) {
 	s, err := r.inner.SubjectToken(ctx, o)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lastErr = err
 	if err == nil && s != "" {
-		r.mu.Lock()
 		r.last = append(r.last, s)
 		if len(r.last) > 4 {
 			r.last = r.last[len(r.last)-4:]
 		}
-		r.mu.Unlock()
 	}
 	return s, err
+}
+
+// takeErr returns the supplier's last error and forgets it.
+func (r *recordingSupplier) takeErr() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	err := r.lastErr
+	r.lastErr = nil
+	return err
 }
 
 func (r *recordingSupplier) handedOut() []string {
@@ -267,10 +341,10 @@ func secretsOf(s externalaccount.SubjectTokenSupplier) []string {
 	return nil
 }
 
-// ExchangeError is an error answer of STS or of the IAM Credentials API,
-// with the secret parts redacted.
+// ExchangeError is an error answer of GitHub's OIDC token endpoint, STS or
+// the IAM Credentials API, with the secret parts redacted.
 type ExchangeError struct {
-	// Endpoint is "sts" or "iamcredentials".
+	// Endpoint is "github", "sts" or "iamcredentials".
 	Endpoint string
 	// Status is the HTTP status.
 	Status int
@@ -305,6 +379,23 @@ func (e *ExchangeError) Error() string {
 // Unwrap returns the sentinels the answer matches.
 func (e *ExchangeError) Unwrap() []error { return e.kinds }
 
+// Temporary reports whether the answer is worth another try: HTTP 429,
+// 502, 503 or 504.
+func (e *ExchangeError) Temporary() bool {
+	switch e.Status {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// noRetry hides a temporary error from an outer retry loop whose inner
+// call retried it already.
+type noRetry struct{ error }
+
+func (n noRetry) Unwrap() error   { return n.error }
+func (n noRetry) Temporary() bool { return false }
+
 // STS error descriptions this package recognises. Sources:
 //   - invalid_target "The target service indicated by the \"audience\"
 //     parameters is invalid. This might either be because the pool or
@@ -325,7 +416,17 @@ const (
 // mapExchangeError turns an externalaccount error into an *ExchangeError
 // when it carries an STS or IAM Credentials answer, and redacts secrets.
 func mapExchangeError(err error, impersonating bool, secrets []string) error {
-	rest, ok := strings.CutPrefix(strings.TrimSpace(err.Error()), "oauth2/google: status code ")
+	// The answer is the last "status code" in the message: with
+	// impersonation, an STS failure is quoted inside the IAM Credentials
+	// call's error ("unable to generate access token: Post …: oauth2/google:
+	// status code 503: …").
+	msg := strings.TrimSpace(err.Error())
+	const prefix = "oauth2/google: status code "
+	i := strings.LastIndex(msg, prefix)
+	if i < 0 {
+		return redactErr(err, secrets...)
+	}
+	rest, ok := msg[i+len(prefix):], true
 	code, body, ok2 := strings.Cut(rest, ": ")
 	status, convErr := strconv.Atoi(code)
 	if !ok || !ok2 || convErr != nil {

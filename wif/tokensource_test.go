@@ -20,6 +20,8 @@ import (
 	"github.com/twostage/twostage/wif"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google/externalaccount"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 var (
@@ -588,5 +590,63 @@ func stsProvider(p wif.Provider) stsfake.Provider {
 	return stsfake.Provider{
 		Name: p.Name(), IssuerURI: p.IssuerURI(), AllowedAudiences: p.AllowedAudiences,
 		AttributeMapping: p.AttributeMapping, AttributeCondition: p.AttributeCondition, Disabled: p.Pool.Disabled,
+	}
+}
+
+// TestTokenSourceRetriesBlips: a transient answer (HTTP 503, 429, 504) of
+// GitHub's token endpoint, STS or IAM Credentials is retried with backoff on
+// the injected clock, a 500 or a refusal is not, and an outage gives up
+// after the attempts of WithRetry with the last answer in the error.
+// Before, a single 503 of any of the three failed the deploy.
+func TestTokenSourceRetriesBlips(t *testing.T) {
+	t.Parallel()
+	const sa = "deployer@my-project.iam.gserviceaccount.com"
+	unavailable := status.Error(codes.Unavailable, "blip")
+	for _, tc := range []struct {
+		name    string
+		method  string
+		err     error
+		times   int
+		wantErr bool
+		calls   int // calls of method
+	}{
+		{"github 503 once", stsfake.MethodActions, unavailable, 1, false, 2},
+		{"sts 503 twice", stsfake.MethodToken, unavailable, 2, false, 3},
+		{"sts 429 once", stsfake.MethodToken, status.Error(codes.ResourceExhausted, "quota"), 1, false, 2},
+		{"iamcredentials 504 once", stsfake.MethodGenerateAccessToken, status.Error(codes.DeadlineExceeded, "slow"), 1, false, 2},
+		{"sts 500 is not retried", stsfake.MethodToken, status.Error(codes.Internal, "bug"), 1, true, 1},
+		{"sts outage gives up", stsfake.MethodToken, unavailable, -1, true, 3},
+		{"github outage gives up", stsfake.MethodActions, unavailable, -1, true, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newTSEnv(t)
+			e.srv.AllowImpersonation(sa, wif.RepositoryPrincipal(tsPool, tsRepo).String())
+			e.srv.InjectError(tc.method, tc.err, tc.times)
+			ts := e.tokenSource(t, e.gh, wif.WithImpersonation(sa), wif.WithIAMCredentialsURL(e.srv.IAMCredentialsURL()),
+				wif.WithClock(e.clk), wif.WithRetry(twostage.Retry{Attempts: 3}))
+			e.gh.Retry = twostage.Retry{Attempts: 3}
+			slept := e.clk.Slept()
+			tok, err := ts.Token()
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("Token() = %v, want error %v", err, tc.wantErr)
+			}
+			if err == nil {
+				if id, ok := e.srv.Identity(tok.AccessToken); !ok || id.ServiceAccount != sa {
+					t.Errorf("the token is not the impersonated %s: %+v", sa, id)
+				}
+			} else {
+				var xe *wif.ExchangeError
+				if !errors.As(err, &xe) || xe.Status == 0 {
+					t.Errorf("Token() error %v: want an *ExchangeError with the last answer's status", err)
+				}
+			}
+			if got := e.srv.Count(tc.method); got != tc.calls {
+				t.Errorf("%s called %d times, want %d", tc.method, got, tc.calls)
+			}
+			if tc.calls > 1 && e.clk.Slept() == slept {
+				t.Errorf("retried without waiting on the clock")
+			}
+		})
 	}
 }

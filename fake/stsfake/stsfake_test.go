@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/fake"
 	"github.com/twostage/twostage/fake/emulation"
 	"github.com/twostage/twostage/fake/stsfake"
@@ -345,7 +346,10 @@ func TestErrorInjection(t *testing.T) {
 	}
 	srv.SetActionsClaims(claims())
 	gh := &wif.GitHubOIDC{RequestURL: srv.ActionsRequestURL(), RequestToken: srv.RequestToken(), HTTPClient: srv.Client()}
-	ts, err := wif.TokenSource(context.Background(), p, gh, wif.WithTokenURL(srv.TokenURL()), wif.WithHTTPClient(srv.Client()))
+	// No retries (wif retries a 503 by default), so the injected answer
+	// itself reaches the caller.
+	ts, err := wif.TokenSource(context.Background(), p, gh, wif.WithTokenURL(srv.TokenURL()), wif.WithHTTPClient(srv.Client()),
+		wif.WithRetry(twostage.Retry{Attempts: 1}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,9 +9,12 @@
 //     image push, release, promotion through every step, the same promotion
 //     gated by the sequential test reading Cloud Monitoring, rollback of a
 //     rollout under way, WIF apply with its bindings on the service
-//     account, the project and both Cloud Run services), for each call the flow makes to the
+//     account, the project and both Cloud Run services, and the keyless
+//     exchange of a dev job: the GitHub Actions OIDC token, the STS exchange
+//     through the GitHub setup's provider and the impersonation at IAM
+//     Credentials), for each call the flow makes to the
 //     Cloud Run, Artifact Registry (API and OCI registry), Cloud Monitoring,
-//     IAM and Resource Manager emulators — found from the request log of a fault-free run,
+//     IAM, Resource Manager and STS / IAM Credentials emulators — found from the request log of a fault-free run,
 //     not hard-coded — and for each fault (UNAVAILABLE, DEADLINE_EXCEEDED,
 //     RESOURCE_EXHAUSTED, a conflict, INTERNAL, each both as an outage of
 //     that method for the rest of the run and as a single blip the
@@ -24,7 +27,9 @@
 //     Ready, a release never changes who serves prod, the stable revision
 //     keeps serving until a promotion finishes, the rollout state recorded
 //     on the service is never lost nor moved backwards, and (WIF) policy
-//     bindings made by others are never lost. After the second run the
+//     bindings made by others are never lost, and (keyless) no token is
+//     ever issued to another principal than the dev identity or the
+//     deployer it may impersonate. After the second run the
 //     state must equal that of a fault-free run: same traffic, tags and
 //     rollout phase, no extra (duplicate) revision, and the same image tags
 //     pointing at the same digests in the registry. A single blip of a

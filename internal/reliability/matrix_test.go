@@ -18,6 +18,7 @@ import (
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/pipeline"
 	"github.com/twostage/twostage/traffic"
+	"github.com/twostage/twostage/wif"
 )
 
 // flowEnv is a fresh world one flow runs in.
@@ -156,6 +157,7 @@ func flows() []flow {
 		mk("rollback", rollbackSetup, rollbackFlow, false),
 		{name: "promote-gated", env: newGatedFlow},
 		{name: "wif", env: func(t testing.TB) flowEnv { return newWIFEnv(t) }},
+		{name: "keyless", env: newKeylessFlow},
 	}
 }
 
@@ -272,6 +274,7 @@ func checkFaultError(t *testing.T, flowName string, p point, f fault, err error)
 	var (
 		ge *googleapi.Error
 		te *transport.Error
+		xe *wif.ExchangeError
 	)
 	switch {
 	case f.crash && (errors.Is(err, context.Canceled) || status.Code(err) == codes.Canceled):
@@ -280,6 +283,7 @@ func checkFaultError(t *testing.T, flowName string, p point, f fault, err error)
 	case !f.crash && status.Code(err) == f.code:
 	case !f.crash && errors.As(err, &ge) && ge.Code == f.http:
 	case !f.crash && errors.As(err, &te) && te.StatusCode == f.http: // an OCI registry call
+	case !f.crash && errors.As(err, &xe) && xe.Status == f.http: // GitHub, STS or IAM Credentials
 	// A conflict answered to a create means "already exists": the client
 	// then reads the resource, which is not there.
 	case f.code == codes.Aborted && (errors.Is(err, twostage.ErrConflict) || errors.Is(err, twostage.ErrNotFound)):
