@@ -54,7 +54,7 @@ func (a *app) cmdEmulator(ctx context.Context, args []string) (any, error) {
 	line := fmt.Sprintf("export %s=%s", backend.EnvEmulatorHost, set.Addr)
 	if !a.json {
 		fmt.Fprintln(a.stdout, line)
-		fmt.Fprintf(a.stderr, "twostage emulator: %s; state is in memory, Ctrl-C ends it\n", set.Summary())
+		fmt.Fprintf(a.stderr, "twostage emulator: %s; admin API %s; state is in memory, Ctrl-C ends it\n", set.Summary(), set.Endpoints().Admin)
 	}
 	<-ctx.Done()
 	return emulatorResult{Export: line}, nil

@@ -31,6 +31,7 @@
 //	/v1/projects/P/serviceAccounts/…            iamfake                IAM v1: workload identity pools and
 //	                                                                   providers, service-account IAM policies
 //	GET /v1/endpoints                           emulators              [Endpoints] as JSON
+//	/_admin/v1…                                 emulators              the admin API (below)
 //	/v2/projects/P/locations/L/…                cloudrunfake           REST/JSON of Cloud Run v2 (services,
 //	                                                                   revisions, operations)
 //	/v1/projects/P/… (not IAM, IAM Credentials) artifactregistryfake   REST/JSON of Artifact Registry v1
@@ -50,6 +51,27 @@
 // operation is found wherever it was created (their names differ). The
 // Cloud Run emulator's request log therefore also records the Operations
 // calls meant for Artifact Registry.
+//
+// # The admin API
+//
+// What a Go test sets with the emulators' methods, a client in any
+// language sets over HTTP and JSON under [AdminPath] ("/_admin/v1"; Google
+// serves no path starting with "/_"); GET /_admin/v1 lists the methods
+// with example bodies:
+//
+//	GET  /_admin/v1/github                    requestURL and requestToken (ACTIONS_ID_TOKEN_REQUEST_*), issuer, JWKS
+//	PUT  /_admin/v1/github/claims             the claims of the Actions tokens
+//	POST /_admin/v1/sts/providers             register a provider with STS
+//	POST /_admin/v1/sts/impersonation         let members impersonate a service account
+//	PUT  /_admin/v1/run/operations            {"manual": true}: keep Cloud Run operations pending
+//	POST /_admin/v1/run/operations:complete   complete the pending ones
+//	POST /_admin/v1/run/failing-images        revisions of an image fail to become ready
+//	POST /_admin/v1/monitoring/samples        request_count samples
+//	POST /_admin/v1/reset                     empty the request logs
+//
+// A bad body answers 400 INVALID_ARGUMENT naming the fix, an unknown
+// method 404 with the list. fake/cmd/emulator's -github-claims,
+// -sts-provider, -manual-operations and -fail-image set the same at start.
 //
 // # Connecting a client through the one address
 //

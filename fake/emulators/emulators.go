@@ -149,6 +149,8 @@ type Endpoints struct {
 	// ActionsTokenURL is the GitHub Actions ID token request URL
 	// (ACTIONS_ID_TOKEN_REQUEST_URL).
 	ActionsTokenURL string `json:"actionsTokenURL"`
+	// Admin is the admin API's base URL, "http://host:port" + [AdminPath].
+	Admin string `json:"admin"`
 }
 
 // Set is every emulator served on one address. Its methods are safe for
@@ -436,7 +438,7 @@ func (s *Set) Endpoints() Endpoints {
 	return Endpoints{
 		Run: s.Addr, ArtifactRegistry: s.Addr, Registry: s.Addr, ResourceManager: s.Addr, Monitoring: s.Addr, REST: "http://" + s.Addr,
 		IAM: s.IAMURL(), STSTokenURL: s.TokenURL(), IAMCredentials: s.IAMCredentialsURL(),
-		OIDCDiscovery: s.OIDCDiscoveryURL(), ActionsTokenURL: s.ActionsRequestURL(),
+		OIDCDiscovery: s.OIDCDiscoveryURL(), ActionsTokenURL: s.ActionsRequestURL(), Admin: "http://" + s.Addr + AdminPath,
 	}
 }
 

@@ -174,6 +174,13 @@ func (s *Set) routes() []Route {
 			handler: s.iam.Handler(),
 		},
 		{
+			Pattern: AdminPath + "…", Emulator: "emulators", API: "the admin API: set up STS providers, GitHub claims, pending operations, failing images, monitoring samples over HTTP+JSON (GET " + AdminPath + " lists it)",
+			match: func(r *http.Request) bool {
+				return isAPI(r) && (r.URL.Path == AdminPath || strings.HasPrefix(r.URL.Path, AdminPath+"/"))
+			},
+			handler: http.HandlerFunc(s.serveAdmin),
+		},
+		{
 			Pattern: "GET " + DiscoveryPath, Emulator: "emulators", API: "the addresses of every API, as JSON (Endpoints)",
 			match:   func(r *http.Request) bool { return isAPI(r) && r.URL.Path == DiscoveryPath },
 			handler: http.HandlerFunc(s.serveEndpoints),

@@ -8,6 +8,14 @@
 // Usage:
 //
 //	emulator [-addr 127.0.0.1] [-port 0] [-project my-project] [-region us-central1] [-repository apps]
+//	         [-github-claims FILE] [-sts-provider FILE]... [-manual-operations] [-fail-image IMAGE]...
+//
+// The last four set the stage as the admin API does (fake/emulators
+// AdminPath, "/_admin/v1" on the same address, which any HTTP client can
+// call at run time): the claims of the GitHub Actions tokens (a JSON
+// object), STS providers (JSON as POST /_admin/v1/sts/providers takes it),
+// Cloud Run operations that stay pending until POST
+// /_admin/v1/run/operations:complete, and images whose revisions fail.
 //
 // It seeds one Artifact Registry DOCKER repository,
 // projects/PROJECT/locations/REGION/repositories/REPOSITORY (the defaults
@@ -29,7 +37,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -70,8 +80,33 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	project := fs.String("project", "my-project", "project `ID` of the seeded Artifact Registry repository")
 	region := fs.String("region", "us-central1", "`location` of the seeded Artifact Registry repository")
 	repo := fs.String("repository", "apps", "`ID` of the seeded Artifact Registry DOCKER repository (\"\": none)")
+	claimsFile := fs.String("github-claims", "", "JSON `file` of the claims the GitHub Actions token request issues (as PUT /_admin/v1/github/claims)")
+	manual := fs.Bool("manual-operations", false, "keep Cloud Run operations pending until POST /_admin/v1/run/operations:complete")
+	var providers []stsfake.Provider
+	fs.Func("sts-provider", "JSON `file` of an STS provider (as POST /_admin/v1/sts/providers); repeatable", func(name string) error {
+		var p stsfake.Provider
+		if err := readJSON(name, &p); err != nil {
+			return err
+		}
+		providers = append(providers, p)
+		return nil
+	})
+	var crunOpts []cloudrunfake.Option
+	fs.Func("fail-image", "`image` reference whose revisions fail to become ready; repeatable", func(image string) error {
+		crunOpts = append(crunOpts, cloudrunfake.WithFailingImage(image, "the container failed to start (emulator -fail-image)"))
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var claims map[string]any
+	if *claimsFile != "" {
+		if err := readJSON(*claimsFile, &claims); err != nil {
+			return fmt.Errorf("-github-claims: %w", err)
+		}
+	}
+	if *manual {
+		crunOpts = append(crunOpts, cloudrunfake.WithManualOperations())
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q; usage: emulator [-addr HOST] [-port PORT] [-project ID] [-region LOCATION] [-repository ID]", fs.Args())
@@ -85,7 +120,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	set, err := emulators.Start(ctx,
 		emulators.WithAddress(net.JoinHostPort(*host, strconv.Itoa(*port))),
 		emulators.WithProject(*project), emulators.WithRegion(*region), emulators.WithRepository(*repo),
-		emulators.WithCloudRunOptions(cloudrunfake.WithMaxRequests(maxRequests)),
+		emulators.WithCloudRunOptions(append(crunOpts, cloudrunfake.WithMaxRequests(maxRequests))...),
 		emulators.WithArtifactRegistryOptions(artifactregistryfake.WithMaxRequests(maxRequests)),
 		emulators.WithResourceManagerOptions(resourcemanagerfake.WithMaxRequests(maxRequests)),
 		emulators.WithMonitoringOptions(monitoringfake.WithMaxRequests(maxRequests)),
@@ -96,9 +131,31 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer set.Close()
-	if _, err := fmt.Fprintf(stdout, "export %s=%s\nexport CLOUDRUN_EMULATOR_HOST=%s\n# %s\n", emulators.EnvEmulatorHost, set.Addr, set.Addr, set.Summary()); err != nil {
+	for _, p := range providers {
+		if err := set.STS().AddProvider(p); err != nil {
+			return fmt.Errorf("-sts-provider %s: %w", p.Name, err)
+		}
+	}
+	if claims != nil {
+		set.STS().SetActionsClaims(claims)
+	}
+	if _, err := fmt.Fprintf(stdout, "export %s=%s\nexport CLOUDRUN_EMULATOR_HOST=%s\n# %s\n# admin API: %s\n", emulators.EnvEmulatorHost, set.Addr, set.Addr, set.Summary(), set.Endpoints().Admin); err != nil {
 		return fmt.Errorf("printing the export lines: %w", err)
 	}
 	<-ctx.Done()
 	return set.Close()
+}
+
+// readJSON decodes the JSON file name into v, refusing unknown fields.
+func readJSON(name string, v any) error {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
 }

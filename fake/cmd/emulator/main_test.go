@@ -3,7 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -107,6 +111,60 @@ func TestRunSeedsNoRepositoryOnRequest(t *testing.T) {
 func TestRunRejectsBadFlags(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"-port", "70000"}, {"-port", "-1"}, {"extra"}, {"-nope"}, {"-project", ""}, {"-addr", "256.0.0.1"}} {
+		if err := run(t.Context(), args, io.Discard); err == nil {
+			t.Errorf("run(%q) = nil, want an error", args)
+		}
+	}
+}
+
+// TestRunSetsTheStage: -github-claims, -sts-provider, -manual-operations
+// and -fail-image set what the admin API sets; a bad file is refused.
+func TestRunSetsTheStage(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	claims := filepath.Join(dir, "claims.json")
+	os.WriteFile(claims, []byte(`{"repository": "octo/app", "ref": "refs/heads/main"}`), 0o644)
+	prov := filepath.Join(dir, "provider.json")
+	name := "projects/123456789012/locations/global/workloadIdentityPools/github/providers/gh"
+	os.WriteFile(prov, []byte(`{"name": "`+name+`", "attributeMapping": {"google.subject": "assertion.sub"}}`), 0o644)
+	lines := startProgram(t, "-github-claims", claims, "-sts-provider", prov, "-manual-operations", "-fail-image", "example.com/bad@sha256:"+strings.Repeat("0", 64))
+	addr := strings.TrimPrefix(lines[0], "export TWOSTAGE_EMULATOR_HOST=")
+	c := &http.Client{Transport: &http.Transport{}}
+	defer c.CloseIdleConnections()
+	get := func(path string) map[string]any {
+		t.Helper()
+		resp, err := c.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return out
+	}
+	gh := get("/_admin/v1/github")
+	req, _ := http.NewRequest("GET", gh["requestURL"].(string)+"&audience=x", nil)
+	req.Header.Set("Authorization", "Bearer "+gh["requestToken"].(string))
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("the Actions token request with -github-claims = HTTP %d, want 200", resp.StatusCode)
+	}
+	op, err := c.Post("http://"+addr+"/v2/projects/p/locations/us-central1/services?serviceId=api", "application/json",
+		strings.NewReader(`{"template": {"containers": [{"image": "example.com/ok@sha256:`+strings.Repeat("1", 64)+`"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o map[string]any
+	json.NewDecoder(op.Body).Decode(&o)
+	op.Body.Close()
+	if o["done"] == true {
+		t.Errorf("with -manual-operations a create answered a done operation: %v", o)
+	}
+	for _, args := range [][]string{{"-github-claims", filepath.Join(dir, "none.json")}, {"-sts-provider", claims}} {
 		if err := run(t.Context(), args, io.Discard); err == nil {
 			t.Errorf("run(%q) = nil, want an error", args)
 		}
