@@ -45,6 +45,10 @@
 //
 // # Fidelity
 //
+// The emulators' coverage of the real APIs, RPC by RPC, is in PARITY.md
+// in this directory, generated from the protos and the emulators and held
+// current by TestParity.
+//
 // Behaviour emulated from Cloud Run cites its source in the code where one
 // exists: the run/apiv2/runpb field comments or gcloud output quoted in
 // public issues. The Cloud Run rules the fake and stage/cloudrun share
