@@ -63,6 +63,13 @@
 //     whose tags/list panicked on n=-1; a blob upload request over
 //     [WithMaxBlobBytes] answers 413 SIZE_INVALID. gRPC requests over 4
 //     MiB answer RESOURCE_EXHAUSTED (grpc-go's default limit).
+//   - A repository's IAM policy (GetIamPolicy, SetIamPolicy,
+//     TestIamPermissions; google.iam.v1 as the ArtifactRegistry service
+//     declares them): empty until set, replaced whole ("Overwrites any
+//     existing policy"), a stale etag ABORTED, an update_mask UNIMPLEMENTED
+//     (internal/emulator.SetPolicy, shared with the Cloud Run emulator).
+//     No IAM is enforced: TestIamPermissions grants every permission
+//     asked for.
 //
 // Unverified (no source at hand; the real API may differ):
 //   - the codes of UpdateTag/DeleteTag of an immutable tag
@@ -71,6 +78,8 @@
 //   - the HTTP status of a push to a repository that does not exist
 //     (404 NAME_UNKNOWN);
 //   - the escaping of '/' in DockerImage names as "%2F";
+//   - the ABORTED code and text of a policy write with a stale etag, and
+//     the policy etag's form;
 //   - the default page size of 100 (AIP-158 leaves it to the service);
 //   - every NOT_FOUND and ALREADY_EXISTS message (the emulator's own);
 //   - Artifact Registry's own manifest and blob size limits, and whether it

@@ -8,13 +8,16 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"cloud.google.com/go/artifactregistry/apiv1/artifactregistrypb"
+	"cloud.google.com/go/iam/apiv1/iampb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/twostage/twostage"
@@ -282,8 +285,10 @@ type server struct {
 }
 
 type repoState struct {
-	pb       *artifactregistrypb.Repository
-	packages map[string]*pkgState // by unescaped package id
+	pb        *artifactregistrypb.Repository
+	packages  map[string]*pkgState // by unescaped package id
+	policy    *iampb.Policy        // nil until set; never mutated in place
+	policySeq int                  // policy writes so far, for etags
 }
 
 type pkgState struct {
@@ -347,15 +352,19 @@ var emulated = map[string]bool{
 	"GetTag": true, "ListTags": true, "CreateTag": true, "UpdateTag": true, "DeleteTag": true,
 	"GetVersion": true, "ListVersions": true,
 	"GetDockerImage": true, "ListDockerImages": true,
+	"GetIamPolicy": true, "SetIamPolicy": true, "TestIamPermissions": true,
 	"GetOperation": true,
 }
+
+// emulatedList names the emulated methods, sorted.
+var emulatedList = strings.Join(slices.DeleteFunc(slices.Sorted(maps.Keys(emulated)), func(m string) bool { return m == "GetOperation" }), ", ")
 
 // emulatedOnly answers codes.Unimplemented for the methods the emulator
 // does not implement.
 func (s *server) emulatedOnly(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
 	if !emulated[method] {
-		return nil, status.Errorf(codes.Unimplemented, "artifactregistryfake: %s is not emulated; emulated methods: GetRepository, ListRepositories, CreateRepository, GetPackage, ListPackages, GetTag, ListTags, CreateTag, UpdateTag, DeleteTag, GetVersion, ListVersions, GetDockerImage, ListDockerImages, Operations.GetOperation", info.FullMethod)
+		return nil, status.Errorf(codes.Unimplemented, "artifactregistryfake: %s is not emulated; emulated methods: %s, Operations.GetOperation", info.FullMethod, emulatedList)
 	}
 	return h(ctx, req)
 }

@@ -1,14 +1,13 @@
 package cloudrunfake
 
 import (
-	"bytes"
 	"context"
 	"slices"
 
 	"cloud.google.com/go/iam/apiv1/iampb"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/twostage/twostage/internal/emulator"
 )
 
 // GetIamPolicy returns the service's policy (empty until set).
@@ -33,17 +32,6 @@ func (s *server) SetIamPolicy(_ context.Context, req *iampb.SetIamPolicyRequest)
 	if err != nil {
 		return nil, err
 	}
-	if req.GetPolicy() == nil {
-		return nil, status.Error(codes.InvalidArgument, "policy is required")
-	}
-	if req.GetUpdateMask() != nil {
-		return nil, status.Error(codes.Unimplemented, "cloudrunfake: SetIamPolicy update_mask is not emulated")
-	}
-	for i, b := range req.GetPolicy().GetBindings() {
-		if b.GetRole() == "" || len(b.GetMembers()) == 0 {
-			return nil, status.Errorf(codes.InvalidArgument, "policy.bindings[%d]: a binding needs a role and at least one member", i)
-		}
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.checkQuota(project, location); err != nil {
@@ -53,11 +41,10 @@ func (s *server) SetIamPolicy(_ context.Context, req *iampb.SetIamPolicyRequest)
 	if !ok {
 		return nil, serviceNotFound(req.GetResource())
 	}
-	if e := req.GetPolicy().GetEtag(); len(e) > 0 && !bytes.Equal(e, st.policy.GetEtag()) {
-		return nil, status.Error(codes.Aborted, "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.")
+	p, err := emulator.SetPolicy("cloudrunfake", st.policy, req, s.nextEtag())
+	if err != nil {
+		return nil, err
 	}
-	p := proto.Clone(req.GetPolicy()).(*iampb.Policy)
-	p.Etag = []byte(s.nextEtag())
 	st.policy = p
 	return proto.Clone(p).(*iampb.Policy), nil
 }

@@ -9,7 +9,8 @@
 //     image push, release, promotion through every step, the same promotion
 //     gated by the sequential test reading Cloud Monitoring, rollback of a
 //     rollout under way, WIF apply with its bindings on the service
-//     account, the project and both Cloud Run services, and the keyless
+//     account, the project, both Cloud Run services and the Artifact
+//     Registry repository, and the keyless
 //     exchange of a dev job: the GitHub Actions OIDC token, the STS exchange
 //     through the GitHub setup's provider and the impersonation at IAM
 //     Credentials), for each call the flow makes to the

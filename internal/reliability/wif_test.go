@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	artifactregistry "cloud.google.com/go/artifactregistry/apiv1"
+	"cloud.google.com/go/artifactregistry/apiv1/artifactregistrypb"
 	"cloud.google.com/go/iam/apiv1/iampb"
 	resourcemanager "cloud.google.com/go/resourcemanager/apiv3"
 	run "cloud.google.com/go/run/apiv2"
@@ -16,6 +18,7 @@ import (
 	iam "google.golang.org/api/iam/v1"
 
 	"github.com/twostage/twostage/fake"
+	"github.com/twostage/twostage/fake/artifactregistryfake"
 	"github.com/twostage/twostage/fake/cloudrunfake"
 	"github.com/twostage/twostage/fake/iamfake"
 	"github.com/twostage/twostage/fake/resourcemanagerfake"
@@ -27,6 +30,9 @@ const (
 	wifProject = "my-proj"
 	wifNumber  = "123456789012"
 	runtimeSA  = "app-runtime@my-proj.iam.gserviceaccount.com"
+	// wifRepository is the Artifact Registry repository of the setup
+	// (Region "europe-west1", Repository "images").
+	wifRepository = "projects/" + wifProject + "/locations/europe-west1/repositories/images"
 	// Bindings made by someone else, which Apply must never lose.
 	othersRole   = "roles/owner"
 	othersMember = "user:admin@example.com"
@@ -38,6 +44,9 @@ type wifEnv struct {
 	run      *cloudrunfake.Server
 	services map[string]bool     // the Cloud Run services the setup binds on
 	inspect  *run.ServicesClient // reads their policies past the injector
+	ar       *artifactregistryfake.Server
+	repos    map[string]bool          // the repositories the setup binds on
+	arRead   *artifactregistry.Client // reads their policies past the injector
 	iam      *iamfake.Server
 	rm       *resourcemanagerfake.Server
 	in       *injector
@@ -102,8 +111,25 @@ func newWIFEnv(t testing.TB) *wifFlow {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.inspect.Close() })
+	e.ar, err = artifactregistryfake.NewServer(artifactregistryfake.WithoutListener(), artifactregistryfake.WithRegistryHost("europe-west1-docker.pkg.dev"), artifactregistryfake.WithRepository(&artifactregistrypb.Repository{
+		Name: wifRepository, Format: artifactregistrypb.Repository_DOCKER,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.ar.Close() })
+	repos, err := artifactregistry.NewClient(ctx, serveGRPC(t, e.in, e.ar.Register)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { repos.Close() })
+	if e.arRead, err = artifactregistry.NewClient(ctx, serveGRPC(t, &injector{}, e.ar.Register)...); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.arRead.Close() })
 	e.mgr = provision.NewManager(provision.WithIAMService(svc), provision.WithProjectsClient(projects),
-		provision.WithPolicyStore(provision.ResourceRunService, provision.ClientPolicyStore(services)), provision.WithClock(fake.NewClock(time.Time{})))
+		provision.WithPolicyStore(provision.ResourceRunService, provision.ClientPolicyStore(services)),
+		provision.WithPolicyStore(provision.ResourceRepository, provision.ClientPolicyStore(repos)), provision.WithClock(fake.NewClock(time.Time{})))
 	// The GitHub setup's grants on the service account, plus one on the
 	// project: the bindings these two emulators hold.
 	e.setup, err = provision.GitHubSetup(provision.GitHubConfig{
@@ -116,9 +142,28 @@ func newWIFEnv(t testing.TB) *wifFlow {
 		t.Fatal(err)
 	}
 	// The Cloud Run services' bindings go to the Cloud Run emulator, where
-	// both services exist. The repository's are left out: the Artifact
-	// Registry emulator serves no IAM policy methods.
-	e.setup.Bindings = slices.DeleteFunc(e.setup.Bindings, func(b provision.Binding) bool { return b.Resource.Kind == provision.ResourceRepository })
+	// both services exist; the repository's to the Artifact Registry
+	// emulator, where someone else's binding waits too.
+	for _, b := range e.setup.Bindings {
+		if b.Resource.Kind != provision.ResourceRepository || e.repos[b.Resource.Name] {
+			continue
+		}
+		if b.Resource.Name != wifRepository {
+			t.Fatalf("the setup binds on repository %s, the emulator holds %s", b.Resource.Name, wifRepository)
+		}
+		if e.repos == nil {
+			e.repos = map[string]bool{}
+		}
+		e.repos[b.Resource.Name] = true
+		if _, err := repos.SetIamPolicy(ctx, &iampb.SetIamPolicyRequest{Resource: b.Resource.Name, Policy: &iampb.Policy{
+			Bindings: []*iampb.Binding{{Role: "roles/artifactregistry.reader", Members: []string{othersMember}}},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(e.repos) == 0 {
+		t.Fatal("the GitHub setup declares no repository binding: the WIF flow would not exercise the Artifact Registry policy store")
+	}
 	e.setup.Bindings = append(e.setup.Bindings, provision.Binding{
 		Resource: provision.ProjectResource(wifProject), Role: "roles/monitoring.viewer",
 		Member: "principalSet://iam.googleapis.com/" + e.setup.Pool.Name() + "/attribute.stage/promote",
@@ -155,6 +200,15 @@ func newWIFEnv(t testing.TB) *wifFlow {
 	return &wifFlow{e}
 }
 
+// repoPolicy returns the repository's policy as the emulator holds it.
+func (e *wifEnv) repoPolicy(name string) []*iampb.Binding {
+	p, err := e.arRead.GetIamPolicy(context.Background(), &iampb.GetIamPolicyRequest{Resource: name})
+	if err != nil {
+		panic(fmt.Sprintf("reading the policy of %s: %v", name, err))
+	}
+	return p.GetBindings()
+}
+
 // runPolicy returns the Cloud Run service's policy as the emulator holds it.
 func (e *wifEnv) runPolicy(name string) []*iampb.Binding {
 	p, err := e.inspect.GetIamPolicy(context.Background(), &iampb.GetIamPolicyRequest{Resource: name})
@@ -177,6 +231,11 @@ func (e *wifEnv) checkAll() {
 	for _, name := range slices.Sorted(maps.Keys(e.services)) {
 		bs := e.runPolicy(name)
 		e.chk.Expect(hasMember(bs, "roles/run.invoker", othersMember), "service %s lost the binding made by someone else", name)
+		all = append(all, bs)
+	}
+	for _, name := range slices.Sorted(maps.Keys(e.repos)) {
+		bs := e.repoPolicy(name)
+		e.chk.Expect(hasMember(bs, "roles/artifactregistry.reader", othersMember), "repository %s lost the binding made by someone else", name)
 		all = append(all, bs)
 	}
 	for _, bs := range all {
@@ -217,6 +276,7 @@ type wifState struct {
 	Condition      string
 	Project, SA    []string // "role member", sorted
 	Services       []string // "service role member", sorted
+	Repositories   []string // "repository role member", sorted
 }
 
 func (f *wifFlow) state() any {
@@ -242,6 +302,14 @@ func (f *wifFlow) state() any {
 			}
 		}
 	}
+	for name := range f.repos {
+		for _, b := range f.repoPolicy(name) {
+			for _, m := range b.Members {
+				s.Repositories = append(s.Repositories, name+" "+b.Role+" "+m)
+			}
+		}
+	}
+	slices.Sort(s.Repositories)
 	slices.Sort(s.Services)
 	slices.Sort(s.Project)
 	slices.Sort(s.SA)
