@@ -30,9 +30,9 @@ import (
 // create it: condition pinned to repository ID 42 and owner ID 7, no pull
 // requests) and exchanges it at STS before anything is pushed.
 //
-// The emulated Cloud Run and Artifact Registry do not check the bearer
-// token the CLI sends them (fake/cloudrunfake and artifactregistryfake
-// authorise nothing), so the refusals below come from STS itself, which
+// The emulated Cloud Run and Artifact Registry run without IAM
+// enforcement here (WithoutIAM: the grants are fake/emulators'
+// TestLeastPrivilege's), so the refusals below come from STS itself, which
 // is the point: a job of another repository (another repository_id), or a
 // pull request of this one, gets no access token at all. The refused runs
 // exit 1 with STS's reason naming the attribute condition, touch neither
@@ -41,7 +41,10 @@ import (
 // token.
 func TestKeylessAuthWithEmulators(t *testing.T) {
 	t.Parallel()
-	set, err := emulators.Start(t.Context(), emulators.WithProject("test-project"), emulators.WithRepository("apps"))
+	set, err := emulators.Start(t.Context(), emulators.WithProject("test-project"), emulators.WithRepository("apps"),
+		// This test is about the token exchange; the grants the tokens
+		// need are TestLeastPrivilege's (fake/emulators).
+		emulators.WithoutIAM())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +261,10 @@ func TestKeylessAuthWithEmulators(t *testing.T) {
 // no token printed); once granted, dev deploys as the service account.
 func TestKeylessImpersonationWithEmulators(t *testing.T) {
 	t.Parallel()
-	set, err := emulators.Start(t.Context(), emulators.WithProject("test-project"), emulators.WithRepository("apps"))
+	set, err := emulators.Start(t.Context(), emulators.WithProject("test-project"), emulators.WithRepository("apps"),
+		// This test is about the token exchange; the grants the tokens
+		// need are TestLeastPrivilege's (fake/emulators).
+		emulators.WithoutIAM())
 	if err != nil {
 		t.Fatal(err)
 	}

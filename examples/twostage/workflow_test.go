@@ -116,7 +116,10 @@ func (s *story) status() statusResult {
 // locally built CLI in place of its build step.
 func newStory(t *testing.T, bin string, kind workflows.Build, files map[string]string) *story {
 	t.Helper()
-	set, err := emulators.Start(t.Context(), emulators.WithProject("test-project"), emulators.WithRepository("apps"))
+	set, err := emulators.Start(t.Context(), emulators.WithProject("test-project"), emulators.WithRepository("apps"),
+		// This test is about the token exchange; the grants the tokens
+		// need are TestLeastPrivilege's (fake/emulators).
+		emulators.WithoutIAM())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,19 @@
 //
 // # Fidelity
 //
+// IAM (WithIAM, on by default in fake/emulators): API calls need the
+// artifactregistry.repositories/packages/versions/tags/dockerimages
+// permission of their method on the repository (or its project); OCI
+// pulls need artifactregistry.repositories.downloadArtifacts, pushes
+// uploadArtifacts, deletes deleteArtifacts (Artifact Registry's access
+// control reference). A refused registry request answers 403 DENIED with
+// IAM's message; in strict mode one without credentials answers 401 with
+// a Basic challenge, so clients send the token as the password of
+// oauth2accesstoken (the form `gcloud auth print-access-token | docker
+// login -u oauth2accesstoken` uses). Cloud Run pulls a revision's image as
+// its service agent (ServiceAgentOCIHandler), unchecked. The 401/403
+// bodies are unverified.
+//
 // REST/JSON: the emulator's address (and the shared one of fake/emulators)
 // also answers the API's REST paths, transcoded from the google.api.http
 // annotations into the same gRPC methods (connectrpc.com/vanguard), so

@@ -26,7 +26,9 @@ func (s *server) serveOCI(w http.ResponseWriter, r *http.Request) {
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/v2/")
 	if !ok || rest == "" {
-		s.oci.ServeHTTP(w, r)
+		if s.ociAuthorized(w, r, "") { // the ping: a 401 makes clients send credentials
+			s.oci.ServeHTTP(w, r)
+		}
 		return
 	}
 	var name, kind, ref string
@@ -77,6 +79,9 @@ func (s *server) serveOCI(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if repo == nil {
 		ociError(w, http.StatusNotFound, "NAME_UNKNOWN", fmt.Sprintf("Repository %q not found in project %q", repoID, project))
+		return
+	}
+	if !s.ociAuthorized(w, r, repoName) {
 		return
 	}
 	if kind != "manifests" || (r.Method != http.MethodPut && r.Method != http.MethodDelete) {

@@ -184,7 +184,7 @@ func NewServer(opts ...Option) (*Server, error) {
 // google.longrunning.Operations) on r, such as a shared *grpc.Server, with
 // its call counts and error injection. Call it before r serves.
 func (s *Server) Register(r grpc.ServiceRegistrar) {
-	r = s.s.kit.Registrar(r, s.s.emulatedOnly)
+	r = s.s.kit.Registrar(r, append([]grpc.UnaryServerInterceptor{s.s.emulatedOnly}, s.s.authz().Interceptors()...)...)
 	artifactregistrypb.RegisterArtifactRegistryServer(r, s.s)
 	longrunningpb.RegisterOperationsServer(r, s.s)
 }

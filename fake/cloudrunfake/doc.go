@@ -120,6 +120,21 @@
 // concurrent use; messages are copied on the way in and out.
 // # Fidelity
 //
+// IAM (WithIAM, on by default in fake/emulators): each call's bearer
+// token is resolved to a principal and the method's permission (Cloud
+// Run's IAM permissions reference: run.services.get/list/create/update/
+// delete/getIamPolicy/setIamPolicy, run.revisions.get/list/delete) is
+// checked against the service's policy and its project's; a create or an
+// update whose template names a service account also needs
+// iam.serviceAccounts.actAs on it. Denials are PERMISSION_DENIED
+// "Permission 'P' denied on resource 'R' (or it may not exist).", the form
+// Google's APIs answer; the role → permission table is in
+// internal/emulator (roles.go, with its sources; the basic roles are
+// approximated). Not checked: Operations (the shared Operations service
+// cannot tell Cloud Run's from Artifact Registry's), TestIamPermissions
+// (it grants every permission asked for) and the data plane
+// (run.routes.invoke).
+//
 // REST/JSON: the emulator's address (and the shared one of fake/emulators)
 // also answers the API's REST paths, transcoded from the google.api.http
 // annotations into the same gRPC methods (connectrpc.com/vanguard), so

@@ -113,7 +113,7 @@ func NewServer(opts ...Option) (*Server, error) {
 // Call it before r serves. The emulator's own listener, if any, keeps
 // serving the same state.
 func (s *Server) Register(r grpc.ServiceRegistrar) {
-	r = s.s.kit.Registrar(r)
+	r = s.s.kit.Registrar(r, s.s.authz().Interceptors()...)
 	runpb.RegisterServicesServer(r, s.s)
 	runpb.RegisterRevisionsServer(r, s.s)
 	longrunningpb.RegisterOperationsServer(r, s.s)

@@ -52,6 +52,20 @@
 // Cloud Run emulator's request log therefore also records the Operations
 // calls meant for Artifact Registry.
 //
+// # IAM
+//
+// IAM is enforced by default (cloudrunfake and artifactregistryfake
+// WithIAM): a call that carries a bearer token minted by the STS or IAM
+// Credentials emulator (or stsfake's MintAccessToken, for a named
+// principal) must hold the method's permission through the policies of
+// the resource, its project (Resource Manager's, seeded with the project
+// of [WithProject] and [WithProjectNumber]) or, for actAs, the service
+// account (IAM's); an unknown token is UNAUTHENTICATED. A call without a
+// token acts as the project's owner, so clients that send no credentials
+// keep working; [WithStrictIAM] refuses them instead, [WithoutIAM] checks
+// nothing. TestLeastPrivilege applies wif/provision's GitHub setup and
+// shows each keyless identity limited to its step.
+//
 // # The admin API
 //
 // What a Go test sets with the emulators' methods, a client in any

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/artifactregistry/apiv1/artifactregistrypb"
+	"cloud.google.com/go/iam/apiv1/iampb"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
@@ -22,6 +23,7 @@ import (
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/fake/artifactregistryfake"
 	"github.com/twostage/twostage/fake/cloudrunfake"
+	"github.com/twostage/twostage/fake/emulation"
 	"github.com/twostage/twostage/fake/iamfake"
 	"github.com/twostage/twostage/fake/monitoringfake"
 	"github.com/twostage/twostage/fake/resourcemanagerfake"
@@ -41,8 +43,10 @@ const DiscoveryPath = "/v1/endpoints"
 type Option func(*config)
 
 type config struct {
+	iamMode               iamMode
 	addr                  string
 	project, region, repo string
+	number                string // the project's number
 	clock                 twostage.Clock
 	logger                *slog.Logger
 	crun                  []cloudrunfake.Option
@@ -52,6 +56,32 @@ type config struct {
 	sts                   []stsfake.Option
 	mon                   []monitoringfake.Option
 }
+
+// iamMode is how the set enforces IAM.
+type iamMode int
+
+const (
+	iamOn     iamMode = iota // the default: tokens are checked, no token is the owner
+	iamStrict                // a call needs a token
+	iamOff                   // nothing is checked
+)
+
+// WithStrictIAM makes every call to Cloud Run and Artifact Registry (API
+// and OCI registry) need a bearer token: one without is UNAUTHENTICATED
+// (the registry answers 401 with a Basic challenge). By default a call
+// with a token is checked against the IAM policies and a call without one
+// acts as the project owner.
+func WithStrictIAM() Option { return func(c *config) { c.iamMode = iamStrict } }
+
+// WithoutIAM turns IAM enforcement off: every call is allowed, whatever
+// its token. The default checks calls that carry a token (see
+// [WithStrictIAM]).
+func WithoutIAM() Option { return func(c *config) { c.iamMode = iamOff } }
+
+// WithProjectNumber sets the number of the project of [WithProject], which
+// Resource Manager knows it by (and holds its IAM policy under). The
+// default is "123456789012".
+func WithProjectNumber(n string) Option { return func(c *config) { c.number = n } }
 
 // WithAddress sets the TCP address the set listens on. The default is
 // "127.0.0.1:0" (loopback, a free port).
@@ -187,7 +217,7 @@ type Set struct {
 // serves them all there until [Set.Close] or until ctx is done. Close it
 // when done; Close waits until every request has ended.
 func Start(ctx context.Context, opts ...Option) (*Set, error) {
-	cfg := config{addr: "127.0.0.1:0", project: "my-project", region: "us-central1", repo: "apps"}
+	cfg := config{addr: "127.0.0.1:0", project: "my-project", number: "123456789012", region: "us-central1", repo: "apps"}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -240,16 +270,23 @@ func (s *Set) start() error {
 	}
 	// The data plane records every request in Cloud Monitoring and runs
 	// images pulled from the emulated registry.
+	crunIAM := []cloudrunfake.Option{}
+	arIAM := []artifactregistryfake.Option{}
+	if cfg.iamMode != iamOff {
+		enf := emulation.IAM{Resolve: s.resolve, Policy: s.policy, Strict: cfg.iamMode == iamStrict}
+		crunIAM = append(crunIAM, cloudrunfake.WithIAM(enf))
+		arIAM = append(arIAM, artifactregistryfake.WithIAM(enf))
+	}
 	crunOpts := append([]cloudrunfake.Option{
 		cloudrunfake.WithClock(cfg.clock), cloudrunfake.WithLogger(cfg.logger), cloudrunfake.WithMonitoring(s.mon),
 		cloudrunfake.WithImageSource(func(ctx context.Context, image string) (v1.Image, error) {
-			return cloudrunfake.RegistryImages(s.Addr, s.ar.OCIHandler())(ctx, image)
+			return cloudrunfake.RegistryImages(s.Addr, s.ar.ServiceAgentOCIHandler())(ctx, image)
 		}),
-	}, cfg.crun...)
+	}, append(crunIAM, cfg.crun...)...)
 	if s.crun, err = cloudrunfake.NewServer(append(crunOpts, cloudrunfake.WithoutListener())...); err != nil {
 		return fmt.Errorf("emulators: starting Cloud Run: %w", err)
 	}
-	arOpts := []artifactregistryfake.Option{artifactregistryfake.WithClock(cfg.clock), artifactregistryfake.WithLogger(cfg.logger)}
+	arOpts := append([]artifactregistryfake.Option{artifactregistryfake.WithClock(cfg.clock), artifactregistryfake.WithLogger(cfg.logger)}, arIAM...)
 	if cfg.repo != "" {
 		arOpts = append(arOpts, artifactregistryfake.WithRepository(&artifactregistrypb.Repository{
 			Name:   "projects/" + cfg.project + "/locations/" + cfg.region + "/repositories/" + cfg.repo,
@@ -260,7 +297,8 @@ func (s *Set) start() error {
 	if s.ar, err = artifactregistryfake.NewServer(arOpts...); err != nil {
 		return fmt.Errorf("emulators: starting Artifact Registry: %w", err)
 	}
-	if s.rm, err = resourcemanagerfake.NewServer(append(cfg.rm, resourcemanagerfake.WithoutListener())...); err != nil {
+	rmOpts := append([]resourcemanagerfake.Option{resourcemanagerfake.WithProject(cfg.project, cfg.number)}, cfg.rm...)
+	if s.rm, err = resourcemanagerfake.NewServer(append(rmOpts, resourcemanagerfake.WithoutListener())...); err != nil {
 		return fmt.Errorf("emulators: starting Resource Manager: %w", err)
 	}
 	iamOpts := append([]iamfake.Option{iamfake.WithClock(cfg.clock), iamfake.WithLogger(cfg.logger)}, cfg.iam...)
@@ -287,6 +325,31 @@ func (s *Set) start() error {
 	}
 	s.client = &http.Client{Transport: &http.Transport{}}
 	s.table = s.routes()
+	return nil
+}
+
+// resolve returns the principal of an access token the STS and IAM
+// Credentials emulator minted.
+func (s *Set) resolve(token string) (emulation.Principal, bool) { return s.sts.Resolve(token) }
+
+// policy returns the policy of a project (Resource Manager's, which the
+// resources in it inherit) or of a service account (IAM's,
+// "projects/-/serviceAccounts/EMAIL"), or nil.
+func (s *Set) policy(resource string) *iampb.Policy {
+	if email, ok := strings.CutPrefix(resource, "projects/-/serviceAccounts/"); ok {
+		p := s.iam.ServiceAccountPolicy(email)
+		if p == nil {
+			return nil
+		}
+		out := &iampb.Policy{}
+		for _, b := range p.Bindings {
+			out.Bindings = append(out.Bindings, &iampb.Binding{Role: b.Role, Members: b.Members})
+		}
+		return out
+	}
+	if strings.Count(resource, "/") == 1 && strings.HasPrefix(resource, "projects/") {
+		return s.rm.Policy(resource)
+	}
 	return nil
 }
 

@@ -165,6 +165,9 @@ type Identity struct {
 // Matches reports whether IAM member (a principal://, principalSet:// or
 // serviceAccount: identifier) includes the identity.
 func (id Identity) Matches(member string) bool {
+	if member == id.Principal {
+		return true // user:…, serviceAccount:… (MintAccessToken), principal://…
+	}
 	if id.ServiceAccount != "" {
 		return member == "serviceAccount:"+id.ServiceAccount
 	}
@@ -480,6 +483,32 @@ func (s *Server) Identity(accessToken string) (Identity, bool) {
 		return Identity{}, false
 	}
 	return id.clone(), true
+}
+
+// Resolve returns the principal of accessToken for the emulators' IAM
+// enforcement (emulation.IAM.Resolve), if the server issued it and it has
+// not expired.
+func (s *Server) Resolve(accessToken string) (emulation.Principal, bool) {
+	id, ok := s.Identity(accessToken)
+	if !ok {
+		return nil, false
+	}
+	return id, true
+}
+
+// MintAccessToken issues an access token of principal, an IAM member such
+// as "user:alice@example.com" or "serviceAccount:ci@P.iam.gserviceaccount.com",
+// valid for ttl on the server's clock, as if that principal had signed in:
+// tests use it to call the emulators as a named principal when IAM is
+// enforced.
+func (s *Server) MintAccessToken(principal string, ttl time.Duration) string {
+	id := Identity{Principal: principal, Scopes: []string{"https://www.googleapis.com/auth/cloud-platform"}, Expiry: s.clock.Now().Add(ttl)}
+	if sa, ok := strings.CutPrefix(principal, "serviceAccount:"); ok {
+		id.ServiceAccount = sa
+	}
+	tok := "ya29.stsfake-minted-" + randomHex(24)
+	s.store(tok, id)
+	return tok
 }
 
 // Principal returns the IAM identifier of accessToken's caller

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/twostage/twostage"
+	"github.com/twostage/twostage/fake/emulation"
 )
 
 // Options are the settings every emulator shares. Each emulator's config
@@ -29,6 +30,8 @@ type Options struct {
 	// MaxRequests is how many of the newest requests the log keeps; ≤ 0
 	// keeps every one.
 	MaxRequests int
+	// IAM enforces IAM on the calls (WithIAM); nil enforces none.
+	IAM *emulation.IAM
 }
 
 // SetLatency sets the latency of method, creating the map.

@@ -1,11 +1,18 @@
 package cloudrun_test
 
 import (
+	"context"
 	"strconv"
 	"testing"
 
+	"cloud.google.com/go/iam/apiv1/iampb"
+	"github.com/twostage/twostage/fake/cloudrunfake"
+	"github.com/twostage/twostage/fake/emulation"
 	"github.com/twostage/twostage/stage"
+	"github.com/twostage/twostage/stage/cloudrun"
 	"github.com/twostage/twostage/traffic"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
 )
 
 // BenchmarkDeploy measures a RouteAll deploy of a new revision through the
@@ -69,3 +76,38 @@ func benchSetSplit(b *testing.B, e env) {
 		}
 	}
 }
+
+// BenchmarkIAMEnforcement is BenchmarkDeploy and BenchmarkSetSplit over
+// gRPC with the emulator's IAM enforcement off and on (cloudrunfake.WithIAM:
+// every call carries a token that resolves to a principal granted
+// roles/run.developer on the project).
+func BenchmarkIAMEnforcement(b *testing.B) {
+	enforced := func(b *testing.B) env {
+		iam := emulation.IAM{
+			Resolve: func(token string) (emulation.Principal, bool) { return memberPrincipal("user:" + token), token != "" },
+			Policy: func(resource string) *iampb.Policy {
+				return &iampb.Policy{Bindings: []*iampb.Binding{{Role: "roles/run.developer", Members: []string{"user:ci@example.com"}}}}
+			},
+			Strict: true,
+		}
+		return newEnv(b, []cloudrunfake.Option{cloudrunfake.WithIAM(iam)},
+			cloudrun.WithClientOptions(option.WithGRPCDialOption(grpc.WithPerRPCCredentials(staticBearer("ci@example.com")))))
+	}
+	b.Run("deploy/off", func(b *testing.B) { benchDeploy(b, newEnv(b, nil)) })
+	b.Run("deploy/on", func(b *testing.B) { benchDeploy(b, enforced(b)) })
+	b.Run("setsplit/off", func(b *testing.B) { benchSetSplit(b, newEnv(b, nil)) })
+	b.Run("setsplit/on", func(b *testing.B) { benchSetSplit(b, enforced(b)) })
+}
+
+// memberPrincipal is a principal that matches one IAM member.
+type memberPrincipal string
+
+func (p memberPrincipal) Matches(member string) bool { return member == string(p) }
+
+// staticBearer sends "Bearer TOKEN" on every call, over plain text.
+type staticBearer string
+
+func (s staticBearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(s)}, nil
+}
+func (staticBearer) RequireTransportSecurity() bool { return false }

@@ -64,9 +64,22 @@ const {token} = await authClient.getAccessToken();
 if (!token) throw new Error('no access token');
 step('keyless token (GitHub OIDC → STS → impersonation)');
 
-// 3. A deploy over REST (fallback), with the keyless token.
+// 3. A deploy over REST (fallback), with the keyless token: refused while
+// the deployer holds no role (IAM is enforced), accepted once the project
+// owner (a call without a token) grants it roles/run.developer.
 const rest = new ServicesClient({fallback: true, apiEndpoint: hostname, port: Number(port), protocol: 'http', authClient});
 const image = `${host}/my-project/apps/api@sha256:${'c'.repeat(64)}`;
+try {
+  await rest.createService({parent, serviceId: id, service: {template: {containers: [{image}]}}});
+  throw new Error('createService without a grant succeeded');
+} catch (e) {
+  if (!String(e.message).includes("Permission 'run.services.create' denied")) throw new Error(`createService without a grant: ${e.message}`);
+}
+step('REST createService refused without a grant (PERMISSION_DENIED)');
+const grant = await fetch(`${base}/v3/projects/my-project:setIamPolicy`, {method: 'POST', headers: {'content-type': 'application/json'},
+  body: JSON.stringify({policy: {bindings: [{role: 'roles/run.developer', members: [`serviceAccount:${sa}`]}]}})});
+if (!grant.ok) throw new Error(`granting roles/run.developer: HTTP ${grant.status}: ${await grant.text()}`);
+step('project owner grants roles/run.developer (Resource Manager REST)');
 const [op] = await rest.createService({parent, serviceId: id, service: {template: {containers: [{image}]}}});
 const [svc] = await op.promise();
 if (!svc.uri || svc.latestReadyRevision === '') throw new Error('deployed service has no uri: ' + JSON.stringify(svc));
