@@ -135,6 +135,21 @@
 // (it grants every permission asked for) and the data plane
 // (run.routes.invoke).
 //
+// Server defaults and output-only fields (issue 16): launch_stage GA when
+// unset ("If no value is specified, GA is assumed") and ingress
+// INGRESS_TRAFFIC_ALL, stored so that sending them back changes nothing;
+// creator and last_modifier name the caller when IAM is enforced (its
+// token's email; empty otherwise); uri "https://SERVICE-HASH-CODE.a.run.app"
+// with one HASH per project (GoogleCloudPlatform/cloud-run-mcp #16; how
+// Google derives it is unknown) and, with WithProjectNumber, urls also
+// "https://SERVICE-NUMBER.REGION.run.app" (Cloud Run's deterministic URL);
+// revisions get concurrency 80 (1 below one CPU), timeout 300s and the
+// project's default service account NUMBER-compute@developer.gserviceaccount.com
+// (RevisionTemplate comments; the timeout from the request-timeout docs);
+// a deleted revision's expire_time is its delete_time (the real delay is
+// unverified). These defaults are the revision's, not the template's, so
+// a redeploy sends back only what the user set.
+//
 // REST/JSON: the emulator's address (and the shared one of fake/emulators)
 // also answers the API's REST paths, transcoded from the google.api.http
 // annotations into the same gRPC methods (connectrpc.com/vanguard), so

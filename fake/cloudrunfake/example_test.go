@@ -61,8 +61,8 @@ func Example() {
 		fmt.Printf("%s %d%% tag=%q uri=%q\n", ts.GetRevision(), ts.GetPercent(), ts.GetTag(), ts.GetUri())
 	}
 	// Output:
-	// created: https://hello-37nzw03h41-uc.a.run.app
+	// created: https://hello-ghjard6y6d-uc.a.run.app
 	// generation: 2 latest ready: projects/demo/locations/us-central1/services/hello/revisions/hello-v2
 	// hello-v1 100% tag="" uri=""
-	// hello-v2 0% tag="candidate" uri="https://candidate---hello-37nzw03h41-uc.a.run.app"
+	// hello-v2 0% tag="candidate" uri="https://candidate---hello-ghjard6y6d-uc.a.run.app"
 }

@@ -15,6 +15,7 @@ type Option func(*config)
 
 type config struct {
 	emulator.Options
+	numbers      map[string]string // project ID → number (WithProjectNumber)
 	manualOps    bool
 	conflictCode codes.Code
 	failImages   map[string]string // image → failure message
@@ -28,6 +29,7 @@ func defaultConfig() config {
 	return config{
 		conflictCode: codes.FailedPrecondition,
 		failImages:   map[string]string{},
+		numbers:      map[string]string{},
 		maxOps:       4096,
 	}
 }
@@ -120,4 +122,14 @@ func WithWriteQuota(n int, per time.Duration) Option {
 // 4096.
 func WithMaxOperations(n int) Option {
 	return func(c *config) { c.maxOps = n }
+}
+
+// WithProjectNumber tells the emulator project ID's number, which real
+// Cloud Run knows: services of the project then also list
+// https://SERVICE-NUMBER.REGION.run.app among their urls, and revisions
+// that name no service account run as the project's default one,
+// NUMBER-compute@developer.gserviceaccount.com. The default knows no
+// number: urls holds the uri only and service_account stays empty.
+func WithProjectNumber(project, number string) Option {
+	return func(c *config) { c.numbers[project] = number }
 }

@@ -222,6 +222,11 @@ func (s *server) DeleteRevision(_ context.Context, req *runpb.DeleteRevisionRequ
 	}
 	gone := proto.Clone(r.rev).(*runpb.Revision)
 	gone.DeleteTime = timestamppb.New(s.cfg.Clock.Now())
+	// Revision.expire_time: "For a deleted resource, the time after which
+	// it will be permamently deleted. It is only populated as a response
+	// to a Delete request." A revision is gone at once here (the real
+	// delay is unverified).
+	gone.ExpireTime = gone.DeleteTime
 	if req.GetValidateOnly() {
 		return s.doneOperation(project, location, gone, gone), nil
 	}

@@ -8,14 +8,17 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"cloud.google.com/go/iam/apiv1/iampb"
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/twostage/twostage/internal/emulator"
+	"google.golang.org/genproto/googleapis/api"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -148,7 +151,8 @@ func stripRevision(t *runpb.RevisionTemplate) *runpb.RevisionTemplate {
 
 type writeOpts struct {
 	create bool
-	force  bool // UpdateServiceRequest.force_new_revision
+	force  bool   // UpdateServiceRequest.force_new_revision
+	caller string // who writes (emulator.Caller), for creator and last_modifier
 }
 
 // apply validates in and writes it into st (a fresh or cloned state the
@@ -162,6 +166,19 @@ func (s *server) apply(st *serviceState, in *runpb.Service, w writeOpts) (*pendi
 		return nil, err
 	}
 	spec := specOf(in)
+	// Server defaults of the spec, stored as such so that a client that
+	// sends them back changes nothing: Service.launch_stage "If no value
+	// is specified, GA is assumed."; Service.ingress "On output, returns
+	// the currently observed ingress settings" — INGRESS_TRAFFIC_ALL, the
+	// default of `gcloud run deploy --ingress` (the state of a service with
+	// no active revision, INGRESS_TRAFFIC_UNSPECIFIED, is not emulated).
+	if spec.LaunchStage == api.LaunchStage_LAUNCH_STAGE_UNSPECIFIED {
+		spec.LaunchStage = api.LaunchStage_GA
+	}
+	if spec.Ingress == runpb.IngressTraffic_INGRESS_TRAFFIC_UNSPECIFIED {
+		spec.Ingress = runpb.IngressTraffic_INGRESS_TRAFFIC_ALL
+	}
+	s.templateDefaults(project, spec.Template)
 
 	// A change to the template creates a revision (Service.template: "The
 	// template used to create revisions for this Service");
@@ -225,10 +242,14 @@ func (s *server) apply(st *serviceState, in *runpb.Service, w writeOpts) (*pendi
 	if w.create {
 		out.Uid = s.uid()
 		out.CreateTime = now
+		out.Creator, out.LastModifier = w.caller, w.caller
 		out.Generation = 1
 		st.policy = &iampb.Policy{Version: 1, Etag: []byte(s.nextEtag())}
 	} else {
 		out.Uid, out.CreateTime, out.Creator, out.LastModifier = old.Uid, old.CreateTime, old.Creator, old.LastModifier
+		if w.caller != "" {
+			out.LastModifier = w.caller
+		}
 		out.Generation = old.Generation
 		if changed {
 			out.Generation++
@@ -240,6 +261,9 @@ func (s *server) apply(st *serviceState, in *runpb.Service, w writeOpts) (*pendi
 	out.UpdateTime = now
 	out.Uri = serviceURI(project, location, short)
 	out.Urls = []string{out.Uri}
+	if n := s.cfg.numbers[project]; n != "" {
+		out.Urls = append(out.Urls, numberURI(n, location, short))
+	}
 	out.Etag = s.nextEtag()
 	if created != "" {
 		st.revisions[created] = revState{
@@ -477,7 +501,7 @@ func (s *server) checkQuota(project, location string) error {
 
 // CreateService creates a service: "Creates a new Service in a given project
 // and location."
-func (s *server) CreateService(_ context.Context, req *runpb.CreateServiceRequest) (*longrunningpb.Operation, error) {
+func (s *server) CreateService(ctx context.Context, req *runpb.CreateServiceRequest) (*longrunningpb.Operation, error) {
 	project, location, err := parseParent(req.GetParent())
 	if err != nil {
 		return nil, err
@@ -504,7 +528,7 @@ func (s *server) CreateService(_ context.Context, req *runpb.CreateServiceReques
 		return nil, status.Errorf(codes.AlreadyExists, "Resource '%s' already exists.", id)
 	}
 	st := &serviceState{svc: &runpb.Service{Name: name}, revisions: map[string]revState{}, seq: s.next()}
-	p, err := s.apply(st, req.GetService(), writeOpts{create: true})
+	p, err := s.apply(st, req.GetService(), writeOpts{create: true, caller: emulator.Caller(ctx)})
 	if err != nil {
 		return nil, err
 	}
@@ -566,7 +590,7 @@ func (s *server) ListServices(_ context.Context, req *runpb.ListServicesRequest)
 // UpdateService updates a service; allow_missing creates it, validate_only
 // validates without persisting, force_new_revision makes a revision even
 // for an unchanged template (UpdateServiceRequest comments).
-func (s *server) UpdateService(_ context.Context, req *runpb.UpdateServiceRequest) (*longrunningpb.Operation, error) {
+func (s *server) UpdateService(ctx context.Context, req *runpb.UpdateServiceRequest) (*longrunningpb.Operation, error) {
 	in := req.GetService()
 	if in == nil {
 		return nil, status.Error(codes.InvalidArgument, "service is required")
@@ -585,7 +609,7 @@ func (s *server) UpdateService(_ context.Context, req *runpb.UpdateServiceReques
 	}
 	cur, exists := s.services[in.GetName()]
 	var st *serviceState
-	w := writeOpts{force: req.GetForceNewRevision()}
+	w := writeOpts{force: req.GetForceNewRevision(), caller: emulator.Caller(ctx)}
 	switch {
 	case exists:
 		if err := s.checkEtag("service", in.GetName(), in.GetEtag(), cur.svc.Etag); err != nil {
@@ -689,22 +713,36 @@ func validateContainer(i int, c *runpb.Container) error {
 	return nil
 }
 
-// validCPU reports whether cpu is 1, 2, 4, 6 or 8 CPUs, or a fraction of
-// one, written as a number ("2", "0.5") or in millicores ("2000m").
-func validCPU(cpu string) bool {
-	millis := 0.0
+// cpuMillis parses a CPU limit written as a number ("2", "0.5") or in
+// millicores ("2000m").
+func cpuMillis(cpu string) (float64, bool) {
 	if m, ok := strings.CutSuffix(cpu, "m"); ok {
 		v, err := strconv.ParseFloat(m, 64)
-		if err != nil {
-			return false
-		}
-		millis = v
-	} else {
-		v, err := strconv.ParseFloat(cpu, 64)
-		if err != nil {
-			return false
-		}
-		millis = v * 1000
+		return v, err == nil
+	}
+	v, err := strconv.ParseFloat(cpu, 64)
+	return v * 1000, err == nil
+}
+
+// cpuOf returns the CPU limit of t's first container in CPUs, if set.
+func cpuOf(t *runpb.RevisionTemplate) (float64, bool) {
+	if len(t.GetContainers()) == 0 {
+		return 0, false
+	}
+	cpu, ok := t.GetContainers()[0].GetResources().GetLimits()["cpu"]
+	if !ok {
+		return 0, false
+	}
+	millis, ok := cpuMillis(cpu)
+	return millis / 1000, ok
+}
+
+// validCPU reports whether cpu is 1, 2, 4, 6 or 8 CPUs, or a fraction of
+// one.
+func validCPU(cpu string) bool {
+	millis, ok := cpuMillis(cpu)
+	if !ok {
+		return false
 	}
 	switch {
 	case millis > 0 && millis < 1000:
@@ -713,4 +751,33 @@ func validCPU(cpu string) bool {
 		return true
 	}
 	return false
+}
+
+// templateDefaults fills the server defaults of a revision template, which
+// the service's template and its revisions then show (RevisionTemplate
+// field comments): concurrency "If not specified or 0, concurrency
+// defaults to 80 when requested CPU >= 1 and defaults to 1 when requested
+// CPU < 1"; service_account "If not provided, the revision will use the
+// project's default service account" (NUMBER-compute@developer.gserviceaccount.com,
+// known with WithProjectNumber); timeout 300s, the documented default
+// request timeout (cloud.google.com/run/docs/configuring/request-timeout).
+// That GetService shows them in the template too is unverified.
+func (s *server) templateDefaults(project string, t *runpb.RevisionTemplate) {
+	if t == nil {
+		return
+	}
+	if t.MaxInstanceRequestConcurrency == 0 {
+		t.MaxInstanceRequestConcurrency = 80
+		if cpu, ok := cpuOf(t); ok && cpu < 1 {
+			t.MaxInstanceRequestConcurrency = 1
+		}
+	}
+	if t.ServiceAccount == "" {
+		if n := s.cfg.numbers[project]; n != "" {
+			t.ServiceAccount = n + "-compute@developer.gserviceaccount.com"
+		}
+	}
+	if t.Timeout == nil {
+		t.Timeout = durationpb.New(300 * time.Second)
+	}
 }

@@ -4,14 +4,17 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/google/go-cmp/cmp"
 	"github.com/twostage/twostage/fake/cloudrunfake"
+	"google.golang.org/genproto/googleapis/api"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 func TestCreateGetDerivedFields(t *testing.T) {
@@ -29,7 +32,15 @@ func TestCreateGetDerivedFields(t *testing.T) {
 			Type: runpb.TrafficTargetAllocationType_TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST, Percent: 100,
 			Revision: strings.TrimPrefix(got.GetLatestCreatedRevision(), svcName+"/revisions/"),
 		}},
-		Template: service("img:1").Template,
+		Template: &runpb.RevisionTemplate{
+			Containers: service("img:1").Template.Containers,
+			// Server defaults of the template (RevisionTemplate comments).
+			MaxInstanceRequestConcurrency: 80, Timeout: durationpb.New(300 * time.Second),
+		},
+		// Server defaults: "If no value is specified, GA is assumed", and
+		// the observed ingress of an active service.
+		LaunchStage: api.LaunchStage_GA,
+		Ingress:     runpb.IngressTraffic_INGRESS_TRAFFIC_ALL,
 	}
 	opts := []cmp.Option{protocmp.Transform(), protocmp.IgnoreFields(&runpb.Service{},
 		"uid", "create_time", "update_time", "etag", "uri", "urls", "terminal_condition", "conditions")}

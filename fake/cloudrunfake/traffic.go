@@ -123,17 +123,28 @@ func trafficStatuses(svc *runpb.Service, latestReadyShort string) []*runpb.Traff
 // short region code (uc for us-central1). The real HASH is assigned by
 // Google and depends on the project (unverified here); ours is deterministic.
 func serviceURI(project, location, service string) string {
-	return "https://" + service + "-" + urlHash(project, service) + "-" + regionCode(location) + ".a.run.app"
+	return "https://" + service + "-" + urlHash(project) + "-" + regionCode(location) + ".a.run.app"
+}
+
+// numberURI is the deterministic URL "https://SERVICE-PROJECT_NUMBER.REGION.run.app"
+// every service also answers (cloud.google.com/run/docs/triggering/https-request:
+// "Deterministic URL").
+func numberURI(number, location, service string) string {
+	return "https://" + service + "-" + number + "." + location + ".run.app"
 }
 
 // tagURI is "https://TAG---SERVICE-HASH-REGIONCODE.a.run.app", the form of
 // Cloud Run's tag URLs (cloud.google.com/run/docs/rollouts-rollbacks-traffic-migration).
 func tagURI(tag, project, location, service string) string {
-	return "https://" + tag + "---" + service + "-" + urlHash(project, service) + "-" + regionCode(location) + ".a.run.app"
+	return "https://" + tag + "---" + service + "-" + urlHash(project) + "-" + regionCode(location) + ".a.run.app"
 }
 
-func urlHash(project, service string) string {
-	sum := sha256.Sum256([]byte(project + "/" + service))
+// urlHash is the HASH of run.app URLs: one per project, shared by its
+// services (seen in GoogleCloudPlatform/cloud-run-mcp issue #16, where two
+// services of one project carry the same hash; how Google derives it is
+// unknown).
+func urlHash(project string) string {
+	sum := sha256.Sum256([]byte(project))
 	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 	var b [10]byte
 	for i := range b {

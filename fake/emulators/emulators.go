@@ -78,9 +78,10 @@ func WithStrictIAM() Option { return func(c *config) { c.iamMode = iamStrict } }
 // [WithStrictIAM]).
 func WithoutIAM() Option { return func(c *config) { c.iamMode = iamOff } }
 
-// WithProjectNumber sets the number of the project of [WithProject], which
-// Resource Manager knows it by (and holds its IAM policy under). The
-// default is "123456789012".
+// WithProjectNumber sets the number of the project of [WithProject]:
+// Resource Manager knows the project by it, and Cloud Run derives the
+// deterministic service URL and the default runtime service account from
+// it. The default is "123456789012".
 func WithProjectNumber(n string) Option { return func(c *config) { c.number = n } }
 
 // WithAddress sets the TCP address the set listens on. The default is
@@ -279,6 +280,7 @@ func (s *Set) start() error {
 	}
 	crunOpts := append([]cloudrunfake.Option{
 		cloudrunfake.WithClock(cfg.clock), cloudrunfake.WithLogger(cfg.logger), cloudrunfake.WithMonitoring(s.mon),
+		cloudrunfake.WithProjectNumber(cfg.project, cfg.number),
 		cloudrunfake.WithImageSource(func(ctx context.Context, image string) (v1.Image, error) {
 			return cloudrunfake.RegistryImages(s.Addr, s.ar.ServiceAgentOCIHandler())(ctx, image)
 		}),

@@ -196,6 +196,21 @@ func (id Identity) Matches(member string) bool {
 	return false
 }
 
+// Email returns the identity as Cloud Run's creator and last_modifier
+// fields name a caller: the service account's email, a user's email, or
+// (a federated principal) its principal:// identifier (unverified).
+func (id Identity) Email() string {
+	if id.ServiceAccount != "" {
+		return id.ServiceAccount
+	}
+	for _, prefix := range []string{"user:", "serviceAccount:", "group:"} {
+		if e, ok := strings.CutPrefix(id.Principal, prefix); ok {
+			return e
+		}
+	}
+	return id.Principal
+}
+
 func (id Identity) clone() Identity {
 	id.Attributes = maps.Clone(id.Attributes)
 	id.Groups = slices.Clone(id.Groups)

@@ -66,7 +66,27 @@ func (a *Authz) Intercept(ctx context.Context, req any, info *grpc.UnaryServerIn
 	if err := a.Check(auth, a.Needs(info.FullMethod, req)); err != nil {
 		return nil, err
 	}
+	if tok, ok := BearerToken(auth); ok {
+		if p, ok := a.IAM.Resolve(tok); ok {
+			ctx = context.WithValue(ctx, callerKey{}, p)
+		}
+	}
 	return h(ctx, req)
+}
+
+// callerKey holds the caller's emulation.Principal in a call's context.
+type callerKey struct{}
+
+// Caller returns who makes the call: the email of the principal of its
+// bearer token when IAM is enforced and the principal tells one (a
+// Principal with an Email() string method, as stsfake's identities), or
+// "".
+func Caller(ctx context.Context) string {
+	p, ok := ctx.Value(callerKey{}).(interface{ Email() string })
+	if !ok {
+		return ""
+	}
+	return p.Email()
 }
 
 // Check checks the Authorization header value auth ("Bearer TOKEN", or

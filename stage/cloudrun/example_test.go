@@ -70,7 +70,7 @@ func Example() {
 	fmt.Println("after: ", sp, "|", sp.State)
 	// Output:
 	// api-v1-0-0-abcdef1 true
-	// api-v1-1-0-1234567 true https://candidate---api-plsky1g0l0-ew.a.run.app
+	// api-v1-1-0-1234567 true https://candidate---api-2qb6o6a2ah-ew.a.run.app
 	// before: api-v1-0-0-abcdef1=100%,api-v1-1-0-1234567=0%[candidate]
 	// after:  api-v1-0-0-abcdef1=95%,api-v1-1-0-1234567=5%[candidate] | step 1 of 3
 }

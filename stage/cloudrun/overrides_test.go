@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/google/go-cmp/cmp"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/stage"
@@ -45,6 +47,7 @@ func TestOverridesOntoADefaultTemplate(t *testing.T) {
 		Scaling:                       &runpb.RevisionScaling{MinInstanceCount: 0, MaxInstanceCount: 3},
 		ServiceAccount:                "run@proj.iam.gserviceaccount.com",
 		MaxInstanceRequestConcurrency: 1,
+		Timeout:                       durationpb.New(300 * time.Second), // the server's default
 		Containers: []*runpb.Container{{
 			Image: r.Artifact.String(),
 			Env: []*runpb.EnvVar{
