@@ -2,6 +2,8 @@ package cloudrunfake_test
 
 import (
 	"context"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,9 @@ import (
 	"cloud.google.com/go/run/apiv2/runpb"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/twostage/twostage/fake/cloudrunfake"
 	"github.com/twostage/twostage/fake/emulation"
@@ -118,5 +123,72 @@ func TestCreatorFromCaller(t *testing.T) {
 	}
 	if svc.GetCreator() != "alice@example.com" || svc.GetLastModifier() != "bob@example.com" {
 		t.Errorf("creator %q, last_modifier %q; want alice and bob", svc.GetCreator(), svc.GetLastModifier())
+	}
+}
+
+// TestUpdateMask: UpdateService with an update_mask changes only the
+// fields it names (AIP-134): labels alone make no revision; a template
+// path makes one; an unknown path is INVALID_ARGUMENT naming it. Before,
+// any mask was UNIMPLEMENTED.
+func TestUpdateMask(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	svc := e.create(t, "web", service("img:1"))
+	update := func(in *runpb.Service, paths ...string) (*runpb.Service, error) {
+		op, err := e.svcs.UpdateService(t.Context(), &runpb.UpdateServiceRequest{Service: in, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}})
+		if err != nil {
+			return nil, err
+		}
+		return op.Wait(t.Context())
+	}
+	// A partial Service: only the name and the masked field.
+	got, err := update(&runpb.Service{Name: svc.GetName(), Labels: map[string]string{"team": "web"}}, "labels")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetLabels()["team"] != "web" || got.GetTemplate().GetContainers()[0].GetImage() != "img:1" || got.GetLatestCreatedRevision() != svc.GetLatestCreatedRevision() {
+		t.Errorf("labels-only update: labels %v, image %q, latest %q (was %q)", got.GetLabels(), got.GetTemplate().GetContainers()[0].GetImage(), got.GetLatestCreatedRevision(), svc.GetLatestCreatedRevision())
+	}
+	got, err = update(&runpb.Service{Name: svc.GetName(), Template: service("img:2").Template}, "template.containers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetTemplate().GetContainers()[0].GetImage() != "img:2" || got.GetLabels()["team"] != "web" || got.GetLatestCreatedRevision() == svc.GetLatestCreatedRevision() {
+		t.Errorf("template.containers update: image %q, labels %v, latest %q", got.GetTemplate().GetContainers()[0].GetImage(), got.GetLabels(), got.GetLatestCreatedRevision())
+	}
+	if _, err := update(&runpb.Service{Name: svc.GetName()}, "nope"); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("an unknown mask path = %v, want INVALID_ARGUMENT naming it", err)
+	}
+}
+
+// TestRevisionLimit: beyond WithMaxRevisions (Cloud Run: 1,000) creating a
+// revision deletes the oldest that nothing uses; a tagged one stays.
+func TestRevisionLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, cloudrunfake.WithMaxRevisions(3))
+	svc := e.create(t, "web", service("img:0"))
+	first := svc.GetLatestCreatedRevision()
+	short := func(name string) string { return name[strings.LastIndex(name, "/")+1:] }
+	// Tag the first revision, then make four more.
+	svc.Traffic = []*runpb.TrafficTarget{
+		{Type: runpb.TrafficTargetAllocationType_TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST, Percent: 100},
+		{Type: runpb.TrafficTargetAllocationType_TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION, Revision: short(first), Tag: "old"},
+	}
+	for i := 1; i <= 4; i++ {
+		svc.Template.Containers[0].Image = "img:" + strconv.Itoa(i)
+		op, err := e.svcs.UpdateService(t.Context(), &runpb.UpdateServiceRequest{Service: svc})
+		if err == nil {
+			svc, err = op.Wait(t.Context())
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var names []string
+	for _, r := range e.srv.Revisions(svc.GetName()) {
+		names = append(names, short(r.GetName()))
+	}
+	if len(names) != 3 || !slices.Contains(names, short(first)) || !slices.Contains(names, short(svc.GetLatestCreatedRevision())) {
+		t.Errorf("revisions after 5 creations with a limit of 3 = %q, want 3 keeping the tagged first and the latest", names)
 	}
 }

@@ -13,7 +13,7 @@
 // methods), google.cloud.run.v2.Revisions and google.longrunning.Operations,
 // so the gapic long-running-operation client polls over the same
 // connection. Anything else answers codes.Unimplemented, and so does any
-// request field the emulator does not emulate (update_mask, show_deleted,
+// request field the emulator does not emulate (show_deleted,
 // multi_region_settings, build_config, operation filters): never a silent
 // success.
 //
@@ -147,8 +147,13 @@
 // project's default service account NUMBER-compute@developer.gserviceaccount.com
 // (RevisionTemplate comments; the timeout from the request-timeout docs);
 // a deleted revision's expire_time is its delete_time (the real delay is
-// unverified). These defaults are the revision's, not the template's, so
-// a redeploy sends back only what the user set.
+// unverified). The template defaults are stored in the service's template
+// too (that GetService shows them is unverified), so a template rebuilt
+// from a revision is the same configuration. UpdateService honours an
+// update_mask (AIP-134: only the named fields change; "*" all; an unknown
+// path is INVALID_ARGUMENT). Beyond 1,000 revisions (WithMaxRevisions) the
+// oldest unused ones are deleted ("If you exceed that limit, older
+// revisions are automatically deleted").
 //
 // REST/JSON: the emulator's address (and the shared one of fake/emulators)
 // also answers the API's REST paths, transcoded from the google.api.http

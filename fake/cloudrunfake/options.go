@@ -22,6 +22,7 @@ type config struct {
 	quotaN       int
 	quotaPer     time.Duration
 	maxOps       int
+	maxRevs      int             // WithMaxRevisions
 	dp           dataPlaneConfig // dataplane.go
 }
 
@@ -31,6 +32,7 @@ func defaultConfig() config {
 		failImages:   map[string]string{},
 		numbers:      map[string]string{},
 		maxOps:       4096,
+		maxRevs:      1000,
 	}
 }
 
@@ -133,3 +135,11 @@ func WithMaxOperations(n int) Option {
 func WithProjectNumber(project, number string) Option {
 	return func(c *config) { c.numbers[project] = number }
 }
+
+// WithMaxRevisions sets how many revisions a service keeps: creating one
+// more deletes the oldest that serves no traffic, holds no tag and is not
+// the latest, as Cloud Run does ("There is a maximum of 1000 revisions per
+// service: If you exceed that limit, older revisions are automatically
+// deleted", cloud.google.com/run/docs/managing/revisions). The default is
+// 1000; tests lower it.
+func WithMaxRevisions(n int) Option { return func(c *config) { c.maxRevs = n } }

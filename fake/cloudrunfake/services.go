@@ -1,6 +1,7 @@
 package cloudrunfake
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -272,6 +273,7 @@ func (s *server) apply(st *serviceState, in *runpb.Service, w writeOpts) (*pendi
 			seq:  s.next(),
 		}
 		out.LatestCreatedRevision = out.Name + "/revisions/" + created
+		s.trimRevisions(st, out, created)
 	}
 	// The revision this write's template asks for: the one it created or
 	// the existing one of the same name and configuration it adopted.
@@ -599,15 +601,24 @@ func (s *server) UpdateService(ctx context.Context, req *runpb.UpdateServiceRequ
 	if err != nil {
 		return nil, err
 	}
-	if len(req.GetUpdateMask().GetPaths()) > 0 {
-		return nil, status.Error(codes.Unimplemented, "cloudrunfake: update_mask is not emulated; send the whole Service without a mask")
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.checkQuota(project, location); err != nil {
 		return nil, err
 	}
 	cur, exists := s.services[in.GetName()]
+	if len(req.GetUpdateMask().GetPaths()) > 0 && exists {
+		// UpdateServiceRequest.update_mask: "The list of fields to be
+		// updated" (AIP-134: the others keep their values). Without the
+		// service there is nothing to keep: allow_missing takes in whole.
+		merged, err := emulator.ApplyMask(withSpec(cur.svc, specOf(cur.svc)), in, req.GetUpdateMask())
+		if err != nil {
+			return nil, err
+		}
+		m := merged.(*runpb.Service)
+		m.Etag = in.GetEtag()
+		in = m
+	}
 	var st *serviceState
 	w := writeOpts{force: req.GetForceNewRevision(), caller: emulator.Caller(ctx)}
 	switch {
@@ -779,5 +790,25 @@ func (s *server) templateDefaults(project string, t *runpb.RevisionTemplate) {
 	}
 	if t.Timeout == nil {
 		t.Timeout = durationpb.New(300 * time.Second)
+	}
+}
+
+// trimRevisions deletes the oldest revisions of st beyond WithMaxRevisions
+// (1,000, Cloud Run's limit) that nothing uses: not serving, tagged or
+// named by out's spec (inUse), not latest, and not created, the one this
+// write made.
+func (s *server) trimRevisions(st *serviceState, out *runpb.Service, created string) {
+	if s.cfg.maxRevs <= 0 || len(st.revisions) <= s.cfg.maxRevs {
+		return
+	}
+	names := slices.SortedFunc(maps.Keys(st.revisions), func(a, b string) int { return cmp.Compare(st.revisions[a].seq, st.revisions[b].seq) })
+	for _, name := range names {
+		if len(st.revisions) <= s.cfg.maxRevs {
+			return
+		}
+		if name == created || name == shortName(out.LatestReadyRevision) || name == out.GetTemplate().GetRevision() || inUse(out, name) != "" {
+			continue
+		}
+		delete(st.revisions, name)
 	}
 }
