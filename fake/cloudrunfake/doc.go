@@ -169,8 +169,8 @@
 // cannot serve traffic. …" with code 9 (FAILED_PRECONDITION) in
 // transparency-dev/tesseract issue #413; "Revision 'NAME' does not exist or
 // is deleted. Update all traffic to route to currently available
-// revisions." (code 13) in terraform-google-modules/terraform-docs-samples
-// PR #269; a reused revision name with another configuration answering
+// revisions." (code 13, as the operation's error of an accepted request)
+// in terraform-google-modules/terraform-docs-samples PR #269; a reused revision name with another configuration answering
 // 409 ALREADY_EXISTS "Revision named '…' …" in
 // hashicorp/terraform-provider-google issue #14569 and
 // googleapis/google-cloud-python issue #11870; the 46-character tag rule in
@@ -185,17 +185,15 @@
 //     ready and cannot serve traffic. …", "Revision '…' does not exist or is
 //     deleted. Update all traffic to route to currently available
 //     revisions." and the 46-character rule's;
-//   - a REVISION target naming a missing revision is a synchronous
-//     INVALID_ARGUMENT (the real API was seen reporting it as the
-//     operation's error, code 13);
-//   - a failed reconciliation restores the service's whole spec (traffic,
-//     annotations, template), so a rollout State annotation never outlives
-//     its traffic, as this project's model asks; latest_created_revision
-//     keeps the failed revision, and the next successful write adopts the
-//     template's revision as latest created again. Evidence points the
-//     other way: a user report
-//     (Lore-Hex/quill-router PR #781) saw the real API keep the failed
-//     write's spec.traffic while status traffic stayed on the old revision;
+//   - a failed reconciliation keeps the write's spec (template, traffic,
+//     annotations) while traffic_statuses, observed_generation and
+//     latest_ready_revision keep the last serving state (Service.reconciling;
+//     Lore-Hex/quill-router PR #781/#782 saw the real API keep the failed
+//     spec.traffic; terraform-provider-google #22565 sees no diff after a
+//     failed deploy); clients put the old spec back (stage/cloudrun's
+//     restore). WithFailedSpecRestored restores it in the emulator instead,
+//     the behaviour before; that the annotations are kept too is
+//     unverified;
 //   - an operation fails when a target with percent > 0 names a failed
 //     revision (the same report saw such a stale split fail later deploys);
 //   - a template.revision must start with "SERVICE-" and be a DNS label of

@@ -15,15 +15,16 @@ type Option func(*config)
 
 type config struct {
 	emulator.Options
-	numbers      map[string]string // project ID → number (WithProjectNumber)
-	manualOps    bool
-	conflictCode codes.Code
-	failImages   map[string]string // image → failure message
-	quotaN       int
-	quotaPer     time.Duration
-	maxOps       int
-	maxRevs      int             // WithMaxRevisions
-	dp           dataPlaneConfig // dataplane.go
+	numbers       map[string]string // project ID → number (WithProjectNumber)
+	manualOps     bool
+	conflictCode  codes.Code
+	failImages    map[string]string // image → failure message
+	quotaN        int
+	quotaPer      time.Duration
+	maxOps        int
+	maxRevs       int             // WithMaxRevisions
+	restoreFailed bool            // WithFailedSpecRestored
+	dp            dataPlaneConfig // dataplane.go
 }
 
 func defaultConfig() config {
@@ -143,3 +144,13 @@ func WithProjectNumber(project, number string) Option {
 // deleted", cloud.google.com/run/docs/managing/revisions). The default is
 // 1000; tests lower it.
 func WithMaxRevisions(n int) Option { return func(c *config) { c.maxRevs = n } }
+
+// WithFailedSpecRestored makes a write whose reconciliation fails restore
+// the service's previous spec (traffic, annotations, template), the
+// emulator's behaviour before it followed the real API. The default keeps
+// the failed write's spec, as Cloud Run does (Service.reconciling: only
+// traffic_statuses, observed_generation and latest_ready_revision keep
+// "the state of the last serving revision"; Lore-Hex/quill-router PR
+// #781/#782, terraform-provider-google #22565): clients must put the
+// spec back themselves (stage/cloudrun does).
+func WithFailedSpecRestored() Option { return func(c *config) { c.restoreFailed = true } }

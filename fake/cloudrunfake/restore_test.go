@@ -52,7 +52,7 @@ func TestFailedWriteRestoresTheWholeSpec(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, cloudrunfake.WithFailingImage("img:bad", "crash"))
+			e := newEnv(t, cloudrunfake.WithFailingImage("img:bad", "crash"), cloudrunfake.WithFailedSpecRestored())
 			s := service("img:1")
 			s.Template.Revision = "web-good"
 			s.Template.Labels = map[string]string{"team": "core"}
@@ -92,5 +92,45 @@ func TestFailedWriteRestoresTheWholeSpec(t *testing.T) {
 				t.Errorf("after a successful write, latest ready %q and latest created %q differ", got.GetLatestReadyRevision(), got.GetLatestCreatedRevision())
 			}
 		})
+	}
+}
+
+// TestFailedWriteKeepsItsSpec: by default a write whose revision fails
+// keeps its spec, as the real API does (Service.reconciling: only
+// traffic_statuses, observed_generation and latest_ready_revision keep the
+// last serving state; Lore-Hex/quill-router PR #781/#782,
+// terraform-provider-google #22565): the template names the failed
+// revision and spec.traffic is the write's, while traffic_statuses still
+// serve the old revision; a write that puts the old template and traffic
+// back succeeds.
+func TestFailedWriteKeepsItsSpec(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, cloudrunfake.WithFailingImage("img:bad", "crash"))
+	s := service("img:1")
+	s.Template.Revision = "web-good"
+	good := e.create(t, "web", s)
+	bad := withRevision(withImage(proto.Clone(good).(*runpb.Service), "img:bad"), "web-bad")
+	bad.Annotations = map[string]string{"twostage.dev/rollout": "step 1"}
+	if _, err := e.update(t, &runpb.UpdateServiceRequest{Service: bad}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("failing deploy: %v, want FailedPrecondition", err)
+	}
+	after := e.get(t, svcName)
+	if after.GetTemplate().GetRevision() != "web-bad" || after.GetAnnotations()["twostage.dev/rollout"] != "step 1" {
+		t.Errorf("after the failed deploy: template %q, annotations %v; want the write's spec kept", after.GetTemplate().GetRevision(), after.GetAnnotations())
+	}
+	if diff := cmp.Diff(good.GetTrafficStatuses(), after.GetTrafficStatuses(), protocmp.Transform()); diff != "" {
+		t.Errorf("traffic_statuses moved by a failed write (-want +got):\n%s", diff)
+	}
+	if after.GetLatestReadyRevision() != good.GetLatestReadyRevision() || after.GetObservedGeneration() != good.GetObservedGeneration() {
+		t.Errorf("latest ready %q observed %d, want the last serving state %q %d", after.GetLatestReadyRevision(), after.GetObservedGeneration(), good.GetLatestReadyRevision(), good.GetObservedGeneration())
+	}
+	back := proto.Clone(after).(*runpb.Service)
+	back.Template, back.Annotations = proto.Clone(good.GetTemplate()).(*runpb.RevisionTemplate), good.GetAnnotations()
+	got, err := e.update(t, &runpb.UpdateServiceRequest{Service: back})
+	if err != nil {
+		t.Fatalf("putting the spec back: %v", err)
+	}
+	if got.GetTemplate().GetRevision() != "web-good" || got.GetLatestReadyRevision() != svcName+"/revisions/web-good" {
+		t.Errorf("after putting the spec back: template %q, latest ready %q", got.GetTemplate().GetRevision(), got.GetLatestReadyRevision())
 	}
 }

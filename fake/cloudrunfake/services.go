@@ -351,17 +351,13 @@ func validateService(in, old *runpb.Service, create bool) error {
 // the service's status follows the Service.reconciling comment: on success
 // traffic_statuses, observed_generation and latest_ready_revision match the
 // spec; on failure they keep "the state of the last serving revision" and
-// terminal_condition is FAILED. On failure none of the write's spec
-// changes stays, unless a later write has replaced the spec since: the
-// traffic is restored (the failed write's traffic is not applied),
-// and so are the annotations and the template and every other spec field,
-// so that a failed write never leaves a State annotation without the
-// traffic it was written with (traffic.Split: "Targets and State are
-// written atomically"), nor a template naming the failed revision that
-// would block later writes. What Cloud Run keeps of a failed write's spec
-// besides the traffic is unverified; latest_created_revision still names
-// the failed revision, as on Cloud Run. A failed create keeps its spec
-// with the default traffic. It returns the operation's error.
+// terminal_condition is FAILED. On failure the write's spec stays, as on
+// Cloud Run, unless WithFailedSpecRestored: then none of its changes stays
+// (unless a later write has replaced the spec since): traffic,
+// annotations, template and every other spec field are restored.
+// latest_created_revision names the failed revision either way. A failed
+// create keeps its spec with the default traffic. It returns the
+// operation's error.
 func (s *server) reconcile(st *serviceState, p *pending) error {
 	now := timestamppb.New(s.cfg.Clock.Now())
 	svc := st.svc
@@ -388,6 +384,15 @@ func (s *server) reconcile(st *serviceState, p *pending) error {
 	}
 	if failErr == nil {
 		for _, t := range svc.Traffic {
+			if _, ok := st.revisions[t.Revision]; t.Type == typeRevision && !ok {
+				failErr = missingRevision(t.Revision)
+				failMsg = status.Convert(failErr).Message()
+				break
+			}
+		}
+	}
+	if failErr == nil {
+		for _, t := range svc.Traffic {
 			if t.Type != typeRevision || t.Percent == 0 {
 				continue
 			}
@@ -402,6 +407,8 @@ func (s *server) reconcile(st *serviceState, p *pending) error {
 	}
 	if failErr != nil {
 		switch {
+		case !s.cfg.restoreFailed:
+			// The real API keeps the failed write's spec (see Fidelity).
 		case svc.Generation != p.generation:
 			// A later write replaced the spec; it is the one to keep.
 		case p.prevSpec != nil && !proto.Equal(specOf(svc), p.prevSpec):

@@ -63,13 +63,9 @@ func validateTraffic(service string, targets []*runpb.TrafficTarget, known func(
 			if strings.Contains(t.Revision, "/") {
 				return status.Errorf(codes.InvalidArgument, "service.traffic[%d]: revision %q must be a short revision name, not a resource name", i, t.Revision)
 			}
-			if !known(t.Revision) {
-				// Text as reported by the real API (terraform-docs-samples
-				// PR #269), where it came as the operation's error with
-				// code 13; the synchronous INVALID_ARGUMENT is our choice
-				// (unverified).
-				return status.Errorf(codes.InvalidArgument, "Revision '%s' does not exist or is deleted. Update all traffic to route to currently available revisions.", t.Revision)
-			}
+			// A revision that does not exist is accepted here and fails
+			// the operation (reconcile: missingRevision).
+			_ = known
 		default:
 			// Strict by choice (unverified): the real API may infer the type.
 			return status.Errorf(codes.InvalidArgument, "service.traffic[%d]: type %v is not supported; use TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST or TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", i, t.Type)
@@ -312,4 +308,14 @@ func cloneTraffic(in []*runpb.TrafficTarget) []*runpb.TrafficTarget {
 		out[i] = proto.Clone(t).(*runpb.TrafficTarget)
 	}
 	return out
+}
+
+// missingRevision is the operation's error of a write whose traffic names
+// a revision that does not exist: "Revision '…' does not exist or is
+// deleted. Update all traffic to route to currently available revisions."
+// with code 13 (INTERNAL), as the real API reported it in the operation
+// (terraform-google-modules/terraform-docs-samples PR #269); the request
+// itself is accepted.
+func missingRevision(rev string) error {
+	return status.Errorf(codes.Internal, "Revision '%s' does not exist or is deleted. Update all traffic to route to currently available revisions.", rev)
 }

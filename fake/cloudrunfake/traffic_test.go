@@ -40,7 +40,6 @@ func TestTrafficValidation(t *testing.T) {
 		{"negative percent", []*runpb.TrafficTarget{{Type: latestT, Percent: 110}, {Type: revisionT, Revision: r1, Percent: -10}}, "", codes.InvalidArgument, ""},
 		{"latest names a revision", []*runpb.TrafficTarget{{Type: latestT, Revision: r1, Percent: 100}}, "", codes.InvalidArgument, ""},
 		{"revision without name", []*runpb.TrafficTarget{{Type: revisionT, Percent: 100}}, "", codes.InvalidArgument, ""},
-		{"missing revision", []*runpb.TrafficTarget{{Type: revisionT, Revision: "web-nope", Percent: 100}}, "", codes.InvalidArgument, "Revision 'web-nope' does not exist or is deleted. Update all traffic to route to currently available revisions."},
 		{"full resource name", []*runpb.TrafficTarget{{Type: revisionT, Revision: base.GetLatestReadyRevision(), Percent: 100}}, "", codes.InvalidArgument, ""},
 		{"unspecified type", []*runpb.TrafficTarget{{Revision: r1, Percent: 100}}, "", codes.InvalidArgument, ""},
 		{"tag not a DNS label", []*runpb.TrafficTarget{{Type: latestT, Percent: 100, Tag: "Canary"}}, "", codes.InvalidArgument, ""},
@@ -150,5 +149,36 @@ func TestReservedLabelsAndAnnotations(t *testing.T) {
 				t.Errorf("CreateService code %v (%v), want %v", got, err, tc.code)
 			}
 		})
+	}
+}
+
+// TestMissingRevisionFailsTheOperation: traffic naming a revision that does
+// not exist is accepted and fails the operation with INTERNAL
+// (terraform-google-modules/terraform-docs-samples PR #269: code 13, "…
+// does not exist or is deleted. …"); the status keeps serving, and the
+// next write with valid traffic succeeds. Before, the request itself was
+// INVALID_ARGUMENT.
+func TestMissingRevisionFailsTheOperation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	good := e.create(t, "web", service("img:1"))
+	next := proto.Clone(good).(*runpb.Service)
+	next.Traffic = []*runpb.TrafficTarget{{Type: revisionT, Revision: "web-nope", Percent: 100}}
+	op, err := e.svcs.UpdateService(t.Context(), &runpb.UpdateServiceRequest{Service: next})
+	if err != nil {
+		t.Fatalf("UpdateService = %v, want the request accepted", err)
+	}
+	_, err = op.Wait(t.Context())
+	if status.Code(err) != codes.Internal || status.Convert(err).Message() != "Revision 'web-nope' does not exist or is deleted. Update all traffic to route to currently available revisions." {
+		t.Errorf("the operation = %v, want INTERNAL with the API's text", err)
+	}
+	after := e.get(t, svcName)
+	if diff := cmp.Diff(good.GetTrafficStatuses(), after.GetTrafficStatuses(), protocmp.Transform()); diff != "" {
+		t.Errorf("traffic_statuses moved (-want +got):\n%s", diff)
+	}
+	fix := proto.Clone(after).(*runpb.Service)
+	fix.Traffic = good.GetTraffic()
+	if _, err := e.update(t, &runpb.UpdateServiceRequest{Service: fix}); err != nil {
+		t.Errorf("a write with valid traffic after the failure: %v", err)
 	}
 }

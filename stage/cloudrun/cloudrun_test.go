@@ -211,8 +211,9 @@ func TestAPIEconomy(t *testing.T) {
 				t.Fatalf("Deploy() error %v, want ErrNotReady", err)
 			}
 			// The failed revision's condition is read; the service is read
-			// to check that nothing needs restoring.
-		}, map[string]int{mGetService: 1, mUpdateService: 1, mGetRevision: 1}},
+			// and, as Cloud Run keeps the failed write's spec, its template
+			// and traffic are put back (restore).
+		}, map[string]int{mGetService: 1, mUpdateService: 2, mGetRevision: 1}},
 		{"Revisions", func(t *testing.T) {
 			for _, err := range e.svc.Revisions(ctx) {
 				if err != nil {

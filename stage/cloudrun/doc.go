@@ -39,7 +39,7 @@
 //	release (RouteNone) right after Split              none (Split: GetService)   1 UpdateService
 //	deploy from a stale copy (another writer)          GetService                 1 refused + 1 UpdateService
 //	re-run of a deploy that is done                    GetService, GetRevision    none
-//	deploy whose revision fails                        GetService, GetRevision    1 UpdateService
+//	deploy whose revision fails                        GetService, GetRevision    2 UpdateService (the deploy, the restore)
 //	RouteAll re-deploy of a revision not in traffic    GetRevision                2 UpdateService
 //	Split                                              GetService                 none
 //	SetSplit at the version last read/written          none                       1 UpdateService
@@ -52,9 +52,11 @@
 // SetSplit adds one GetRevision per target revision that the service does
 // not already show as serving or latest ready. An operation returned done
 // is never polled; a pending one is polled with GetOperation on the
-// injected clock. A failed deploy reads the service once more to check
-// whether its template still names the failed revision, and writes it back
-// only then (the emulator restores a failed write's spec itself).
+// injected clock. A failed deploy reads the service once more and, as
+// Cloud Run keeps a failed write's spec (its template names the failed
+// revision, its traffic is the write's, while traffic_statuses keep
+// serving the old revision), writes the previous template and traffic
+// back.
 //
 // Tests wire [New] to the in-process emulator fake/cloudrunfake through
 // [WithClientOptions].
