@@ -288,17 +288,29 @@ func (s *server) deleteManifest(w http.ResponseWriter, r *http.Request, repoName
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if strings.HasPrefix(ref, "sha256:") {
-		delete(p.versions, ref)
-		for t, d := range p.tags {
-			if d == ref {
-				delete(p.tags, t)
-			}
-		}
+	if !strings.HasPrefix(ref, "sha256:") {
+		delete(p.tags, ref)
+		s.mu.Unlock()
 		return
 	}
-	delete(p.tags, ref)
+	// Deleting a version deletes its tags (Artifact Registry: "Deleting a
+	// version … also deletes its tags"; unverified wording): in the API
+	// state and in the OCI registry, so that a pull by tag and tags/list
+	// agree with ListTags (one view of one registry).
+	delete(p.versions, ref)
+	var tags []string
+	for t, d := range p.tags {
+		if d == ref {
+			delete(p.tags, t)
+			tags = append(tags, t)
+		}
+	}
+	s.mu.Unlock()
+	for _, t := range tags {
+		if err := s.mirrorTag(repoName, pkg, t, "", nil); err != nil {
+			s.cfg.Logger.Warn("artifactregistryfake: removing a deleted version's tag from the OCI registry", "tag", t, "error", err)
+		}
+	}
 }
 
 // mirrorTag points tag at the manifest of digest in the OCI registry (or
