@@ -56,7 +56,7 @@
 //     below 3 is refused (INVALID_ARGUMENT) rather than answered with the
 //     undocumented role renaming;
 //   - patch accepts both camelCase and snake_case updateMask paths;
-//   - operation names "RESOURCE/operations/op-N";
+//   - operation names "RESOURCE/operations/ID" with an ID unique across processes (its form is unverified);
 //   - unknown paths answer 501 UNIMPLEMENTED (a Google front end answers
 //     404).
 package iamfake

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"path"
 
 	"github.com/twostage/twostage/fake/iamfake"
 	iam "google.golang.org/api/iam/v1"
@@ -28,7 +29,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(op.Name, "done:", op.Done)
+	fmt.Println(path.Dir(op.Name), "done:", op.Done)
 	for !op.Done {
 		if op, err = pools.Operations.Get(op.Name).Context(ctx).Do(); err != nil {
 			log.Fatal(err)
@@ -43,7 +44,7 @@ func Example() {
 	_, err = pools.Create("projects/my-proj/locations/global", &iam.WorkloadIdentityPool{}).WorkloadIdentityPoolId("github").Context(ctx).Do()
 	fmt.Println(err)
 	// Output:
-	// projects/123456789012/locations/global/workloadIdentityPools/github/operations/op-1 done: false
+	// projects/123456789012/locations/global/workloadIdentityPools/github/operations done: false
 	// polled, done: false
 	// polled, done: true
 	// projects/123456789012/locations/global/workloadIdentityPools/github ACTIVE

@@ -1,9 +1,11 @@
 package iamfake
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	iam "google.golang.org/api/iam/v1"
 )
@@ -20,7 +22,7 @@ type operation struct {
 func (s *server) newOperation(name string, commit func() any) *iam.Operation {
 	s.seq++
 	op := &operation{
-		op:    &iam.Operation{Name: fmt.Sprintf("%s/operations/op-%d", name, s.seq)},
+		op:    &iam.Operation{Name: fmt.Sprintf("%s/operations/%s", name, s.operationID())},
 		polls: s.pendingPolls,
 	}
 	op.commit = func() {
@@ -53,4 +55,12 @@ func (s *server) getOperation(name string) (int, any, *httpErr) {
 		}
 	}
 	return http.StatusOK, cloneOp(op.op), nil
+}
+
+// operationID is a new operation ID, unique across emulator processes
+// (the salt is random per server), in the form of a UUID (unverified for
+// IAM, whose operation IDs are opaque).
+func (s *server) operationID() string {
+	sum := sha256.Sum256([]byte(s.opSalt + "/" + strconv.Itoa(s.seq)))
+	return fmt.Sprintf("%x-%x-%x-%x-%x", sum[0:4], sum[4:6], sum[6:8], sum[8:10], sum[10:16])
 }

@@ -1,6 +1,7 @@
 package iamfake
 
 import (
+	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -122,6 +123,7 @@ type server struct {
 	accounts     map[string]*saPolicy // by email
 	pendingPolls int
 	seq          int
+	opSalt       string // makes operation IDs differ between processes
 }
 
 // NewServer starts an emulator on loopback (see WithAddress). Close it when
@@ -132,6 +134,7 @@ func NewServer(opts ...Option) (*Server, error) {
 		pools:     map[string]*iam.WorkloadIdentityPool{},
 		providers: map[string]*iam.WorkloadIdentityPoolProvider{},
 		ops:       map[string]*operation{},
+		opSalt:    rand.Text(),
 		accounts:  map[string]*saPolicy{},
 	}
 	for _, o := range opts {

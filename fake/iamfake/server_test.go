@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -60,7 +61,7 @@ func TestPoolLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !op.Done || op.Name != "projects/123/locations/global/workloadIdentityPools/github/operations/op-1" {
+	if !op.Done || !strings.HasPrefix(op.Name, "projects/123/locations/global/workloadIdentityPools/github/operations/") {
 		t.Errorf("create operation = %+v, want done, named under the pool with the project number", op)
 	}
 	got, err := ps.Get(parent + "/workloadIdentityPools/github").Context(ctx).Do()
