@@ -14,8 +14,8 @@
 // so the gapic long-running-operation client polls over the same
 // connection. Anything else answers codes.Unimplemented, and so does any
 // request field the emulator does not emulate (show_deleted,
-// multi_region_settings, build_config, operation filters): never a silent
-// success.
+// multi_region_settings, build_config; an operation filter other than on
+// done is INVALID_ARGUMENT): never a silent success.
 //
 // # What it emulates
 //

@@ -2,6 +2,7 @@ package cloudrunfake
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/twostage/twostage/internal/emulator"
@@ -151,10 +152,19 @@ func (s *server) GetOperation(_ context.Context, req *longrunningpb.GetOperation
 }
 
 // ListOperations lists the operations under name "projects/P/locations/L"
-// in creation order. Filters are not emulated.
+// in creation order. The filter (AIP-160) may compare done with true or
+// false ("done = false", "done=true"), the filter the Cloud Run client
+// docs show for pending operations; any other filter is INVALID_ARGUMENT
+// naming what is supported (the real API's filter grammar is wider and
+// unverified).
 func (s *server) ListOperations(_ context.Context, req *longrunningpb.ListOperationsRequest) (*longrunningpb.ListOperationsResponse, error) {
-	if req.GetFilter() != "" {
-		return nil, status.Error(codes.Unimplemented, "cloudrunfake: ListOperations filter is not emulated")
+	keep := func(*operation) bool { return true }
+	if f := strings.Join(strings.Fields(req.GetFilter()), ""); f != "" {
+		want, ok := map[string]bool{"done=true": true, "done=false": false}[f]
+		if !ok {
+			return nil, status.Errorf(codes.InvalidArgument, "cloudrunfake: ListOperations filter %q is not supported; the emulator filters on done only: \"done = true\" or \"done = false\"", req.GetFilter())
+		}
+		keep = func(op *operation) bool { return op.op.GetDone() == want }
 	}
 	if _, _, err := parseParent(req.GetName()); err != nil {
 		return nil, err
@@ -164,7 +174,7 @@ func (s *server) ListOperations(_ context.Context, req *longrunningpb.ListOperat
 	prefix := req.GetName() + "/operations/"
 	var all []*operation
 	for _, name := range s.opOrder {
-		if op := s.ops[name]; op != nil && len(name) > len(prefix) && name[:len(prefix)] == prefix {
+		if op := s.ops[name]; op != nil && len(name) > len(prefix) && name[:len(prefix)] == prefix && keep(op) {
 			all = append(all, op)
 		}
 	}

@@ -2,12 +2,15 @@ package cloudrunfake_test
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"cloud.google.com/go/run/apiv2/runpb"
 	"github.com/twostage/twostage/fake/cloudrunfake"
+	"google.golang.org/api/iterator"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -152,8 +155,28 @@ func TestOperationsService(t *testing.T) {
 	if _, err := e.svcs.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: op1.Name()}); status.Code(err) != codes.NotFound {
 		t.Errorf("GetOperation after delete = %v, want NotFound", err)
 	}
-	if _, err := e.svcs.ListOperations(ctx, &longrunningpb.ListOperationsRequest{Name: parent, Filter: "done=true"}).Next(); status.Code(err) != codes.Unimplemented {
-		t.Errorf("ListOperations with a filter = %v, want Unimplemented", err)
+	// The done filter: op3 (DeleteService) is pending, op2 is done.
+	list := func(filter string) (names []string, err error) {
+		it := e.svcs.ListOperations(ctx, &longrunningpb.ListOperationsRequest{Name: parent, Filter: filter})
+		for {
+			o, err := it.Next()
+			if errors.Is(err, iterator.Done) {
+				return names, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			names = append(names, o.GetName())
+		}
+	}
+	if pending, err := list("done = false"); err != nil || !slices.Contains(pending, op3.Name()) || slices.Contains(pending, op2.Name()) {
+		t.Errorf("ListOperations(done = false) = %q, %v; want the pending %s and not the done %s", pending, err, op3.Name(), op2.Name())
+	}
+	if finished, err := list("done=true"); err != nil || slices.Contains(finished, op3.Name()) || !slices.Contains(finished, op2.Name()) {
+		t.Errorf("ListOperations(done=true) = %q, %v", finished, err)
+	}
+	if _, err := list(`metadata.@type="x"`); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("ListOperations with an unsupported filter = %v, want InvalidArgument", err)
 	}
 }
 
