@@ -78,10 +78,10 @@
 //     MiB answer RESOURCE_EXHAUSTED (grpc-go's default limit).
 //   - A repository's IAM policy (GetIamPolicy, SetIamPolicy,
 //     TestIamPermissions; google.iam.v1 as the ArtifactRegistry service
-//     declares them): empty until set, replaced whole ("Overwrites any
-//     existing policy"), a stale etag ABORTED, an update_mask UNIMPLEMENTED
-//     (internal/emulator.SetPolicy, shared with the Cloud Run emulator).
-//     No IAM is enforced: TestIamPermissions grants every permission
+//     declares them): empty until set, bindings replaced ("Overwrites
+//     any existing policy"), audit_configs only when the update_mask names
+//     them, a stale etag ABORTED (internal/emulator.SetPolicy, shared with
+//     the Cloud Run emulator). TestIamPermissions grants every permission
 //     asked for.
 //
 // Unverified (no source at hand; the real API may differ):

@@ -54,8 +54,9 @@
 //
 // # IAM
 //
-// IAM is enforced by default (cloudrunfake and artifactregistryfake
-// WithIAM): a call that carries a bearer token minted by the STS or IAM
+// IAM is enforced by default (the WithIAM of cloudrunfake,
+// artifactregistryfake, resourcemanagerfake and monitoringfake; not yet
+// of iamfake, whose pools and service-account policies anyone may change): a call that carries a bearer token minted by the STS or IAM
 // Credentials emulator (or stsfake's MintAccessToken, for a named
 // principal) must hold the method's permission through the policies of
 // the resource, its project (Resource Manager's, seeded with the project

@@ -265,19 +265,23 @@ func Start(ctx context.Context, opts ...Option) (*Set, error) {
 func (s *Set) start() error {
 	cfg := s.cfg
 	var err error
-	monOpts := append([]monitoringfake.Option{monitoringfake.WithClock(cfg.clock), monitoringfake.WithLogger(cfg.logger)}, cfg.mon...)
+	crunIAM := []cloudrunfake.Option{}
+	arIAM := []artifactregistryfake.Option{}
+	var rmIAM []resourcemanagerfake.Option
+	var monIAM []monitoringfake.Option
+	if cfg.iamMode != iamOff {
+		enf := emulation.IAM{Resolve: s.resolve, Policy: s.policy, Strict: cfg.iamMode == iamStrict}
+		crunIAM = append(crunIAM, cloudrunfake.WithIAM(enf))
+		arIAM = append(arIAM, artifactregistryfake.WithIAM(enf))
+		rmIAM = append(rmIAM, resourcemanagerfake.WithIAM(enf))
+		monIAM = append(monIAM, monitoringfake.WithIAM(enf))
+	}
+	monOpts := append(append([]monitoringfake.Option{monitoringfake.WithClock(cfg.clock), monitoringfake.WithLogger(cfg.logger)}, monIAM...), cfg.mon...)
 	if s.mon, err = monitoringfake.NewServer(append(monOpts, monitoringfake.WithoutListener())...); err != nil {
 		return fmt.Errorf("emulators: starting Cloud Monitoring: %w", err)
 	}
 	// The data plane records every request in Cloud Monitoring and runs
 	// images pulled from the emulated registry.
-	crunIAM := []cloudrunfake.Option{}
-	arIAM := []artifactregistryfake.Option{}
-	if cfg.iamMode != iamOff {
-		enf := emulation.IAM{Resolve: s.resolve, Policy: s.policy, Strict: cfg.iamMode == iamStrict}
-		crunIAM = append(crunIAM, cloudrunfake.WithIAM(enf))
-		arIAM = append(arIAM, artifactregistryfake.WithIAM(enf))
-	}
 	crunOpts := append([]cloudrunfake.Option{
 		cloudrunfake.WithClock(cfg.clock), cloudrunfake.WithLogger(cfg.logger), cloudrunfake.WithMonitoring(s.mon),
 		cloudrunfake.WithProjectNumber(cfg.project, cfg.number),
@@ -299,7 +303,7 @@ func (s *Set) start() error {
 	if s.ar, err = artifactregistryfake.NewServer(arOpts...); err != nil {
 		return fmt.Errorf("emulators: starting Artifact Registry: %w", err)
 	}
-	rmOpts := append([]resourcemanagerfake.Option{resourcemanagerfake.WithProject(cfg.project, cfg.number)}, cfg.rm...)
+	rmOpts := append(append([]resourcemanagerfake.Option{resourcemanagerfake.WithProject(cfg.project, cfg.number)}, rmIAM...), cfg.rm...)
 	if s.rm, err = resourcemanagerfake.NewServer(append(rmOpts, resourcemanagerfake.WithoutListener())...); err != nil {
 		return fmt.Errorf("emulators: starting Resource Manager: %w", err)
 	}

@@ -9,6 +9,8 @@ import (
 
 	arapi "cloud.google.com/go/artifactregistry/apiv1"
 	"cloud.google.com/go/iam/apiv1/iampb"
+	monitoring "cloud.google.com/go/monitoring/apiv3/v2"
+	"cloud.google.com/go/monitoring/apiv3/v2/monitoringpb"
 	resourcemanager "cloud.google.com/go/resourcemanager/apiv3"
 	run "cloud.google.com/go/run/apiv2"
 	"cloud.google.com/go/run/apiv2/runpb"
@@ -18,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/fake"
@@ -231,6 +234,24 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 	_, err = push(registryAs(promote), "b")
 	refused("promote pushing an image", err)
+
+	// dev cannot grant itself more on the project, nor read metrics (the
+	// setup gives Monitoring to no one unless asked).
+	devProjects, err := resourcemanager.NewProjectsClient(ctx, grpcAs(dev)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { devProjects.Close() })
+	_, err = devProjects.SetIamPolicy(ctx, &iampb.SetIamPolicyRequest{Resource: "projects/" + project, Policy: &iampb.Policy{}})
+	denied("dev setting the project's policy", err, "resourcemanager.projects.setIamPolicy")
+	devMetrics, err := monitoring.NewMetricClient(ctx, grpcAs(dev)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { devMetrics.Close() })
+	_, err = devMetrics.ListTimeSeries(ctx, &monitoringpb.ListTimeSeriesRequest{Name: "projects/" + project, Filter: `metric.type="run.googleapis.com/request_count"`,
+		Interval: &monitoringpb.TimeInterval{StartTime: timestamppb.New(clk.Now().Add(-time.Hour)), EndTime: timestamppb.New(clk.Now())}}).Next()
+	denied("dev reading Cloud Monitoring", err, "monitoring.timeSeries.list")
 
 	// Without a token, nothing (strict).
 	_, err = services.GetService(ctx, &runpb.GetServiceRequest{Name: parent + "/services/api"})

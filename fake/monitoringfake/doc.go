@@ -71,4 +71,7 @@
 // and where alignment periods start when the interval is not a multiple of
 // the period (the emulator aligns to the interval's end), and the filter
 // grammar beyond the subset above.
+//
+// IAM (WithIAM, on by default in fake/emulators): ListTimeSeries needs
+// monitoring.timeSeries.list on the project (roles/monitoring.viewer).
 package monitoringfake

@@ -171,7 +171,7 @@ func NewServer(opts ...Option) (*Server, error) {
 // such as a shared *grpc.Server, with its request log and fault injection.
 // Call it before r serves.
 func (s *Server) Register(r grpc.ServiceRegistrar) {
-	monitoringpb.RegisterMetricServiceServer(s.s.kit.Registrar(r), s.s)
+	monitoringpb.RegisterMetricServiceServer(s.s.kit.Registrar(r, s.s.authz().Interceptors()...), s.s)
 }
 
 // unknown answers methods of services the emulator does not register.

@@ -52,4 +52,10 @@
 // Hostile input: requests over 4 MiB answer RESOURCE_EXHAUSTED (grpc-go's
 // default limit, which the emulator keeps; Google's is unverified) and a
 // negative page_size INVALID_ARGUMENT (AIP-158).
+//
+// IAM (WithIAM, on by default in fake/emulators): GetProject,
+// GetIamPolicy and SetIamPolicy need resourcemanager.projects.get,
+// .getIamPolicy and .setIamPolicy through the project's own policy; the
+// role contents are internal/emulator's table (basic roles approximated:
+// editor cannot set policies).
 package resourcemanagerfake

@@ -155,7 +155,7 @@ func NewServer(opts ...Option) (*Server, error) {
 // service on r, such as a shared *grpc.Server, with its request log and
 // fault injection. Call it before r serves.
 func (s *Server) Register(r grpc.ServiceRegistrar) {
-	resourcemanagerpb.RegisterProjectsServer(s.s.kit.Registrar(r), s.s)
+	resourcemanagerpb.RegisterProjectsServer(s.s.kit.Registrar(r, s.s.authz().Interceptors()...), s.s)
 }
 
 // unknown answers methods of services the emulator does not register.
