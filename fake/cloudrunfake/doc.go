@@ -36,8 +36,10 @@
 //     done, so Operation.Wait makes no GetOperation call; WithManualOperations
 //     keeps it pending (the service "reconciling") until CompleteOperation or
 //     CompleteOperations.
-//   - Etags change on every write; a stale non-empty etag is
-//     FAILED_PRECONDITION (AIP-154) or what WithConflictCode says.
+//   - Etags change on every write; a stale non-empty etag is ABORTED
+//     (AIP-154 since 2021; which code Cloud Run answers is unverified, so
+//     WithConflictCode(codes.FailedPrecondition) tries the other one, and
+//     stage/cloudrun accepts both).
 //     generation grows on every change of the desired state;
 //     observed_generation, latest_ready_revision, traffic_statuses and
 //     terminal_condition follow the Service.reconciling comment.

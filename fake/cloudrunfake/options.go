@@ -29,7 +29,7 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		conflictCode: codes.FailedPrecondition,
+		conflictCode: codes.Aborted,
 		failImages:   map[string]string{},
 		numbers:      map[string]string{},
 		maxOps:       4096,
@@ -97,8 +97,11 @@ func WithManualOperations() Option {
 }
 
 // WithConflictCode sets the status code of a write whose etag is stale. The
-// default is codes.FailedPrecondition (AIP-154); codes.Aborted is the other
-// code Google APIs use for the same condition.
+// default is codes.Aborted, what AIP-154 has asked since 2021 ("the
+// service must return an ABORTED error"); codes.FailedPrecondition, the
+// code of its earlier text, is the other one Google APIs answer. Which one
+// Cloud Run answers is unverified: clients should accept both
+// (stage/cloudrun maps both to twostage.ErrConflict).
 func WithConflictCode(code codes.Code) Option {
 	return func(c *config) { c.conflictCode = code }
 }

@@ -289,8 +289,8 @@ func TestConcurrentWriters(t *testing.T) {
 		switch {
 		case err == nil:
 			won++
-		case status.Code(err) != codes.FailedPrecondition:
-			t.Errorf("losing writer got %v, want FailedPrecondition", err)
+		case status.Code(err) != codes.Aborted:
+			t.Errorf("losing writer got %v, want Aborted (AIP-154)", err)
 		}
 	}
 	if won != 1 {

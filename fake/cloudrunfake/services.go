@@ -477,7 +477,7 @@ func shortName(full string) string {
 }
 
 // checkEtag applies AIP-154: a non-empty etag that is not the current one is
-// a conflict (FAILED_PRECONDITION by default, see WithConflictCode).
+// a conflict (ABORTED by default, see WithConflictCode).
 func (s *server) checkEtag(what, name, got, want string) error {
 	if got == "" || got == want {
 		return nil

@@ -160,8 +160,8 @@ func TestEtagConflict(t *testing.T) {
 		opts []cloudrunfake.Option
 		want codes.Code
 	}{
-		{"default FAILED_PRECONDITION", nil, codes.FailedPrecondition},
-		{"aborted", []cloudrunfake.Option{cloudrunfake.WithConflictCode(codes.Aborted)}, codes.Aborted},
+		{"default ABORTED (AIP-154)", nil, codes.Aborted},
+		{"failed precondition", []cloudrunfake.Option{cloudrunfake.WithConflictCode(codes.FailedPrecondition)}, codes.FailedPrecondition},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

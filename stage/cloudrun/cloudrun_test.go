@@ -270,8 +270,8 @@ func TestSetSplitWithUnknownVersionReadsFirst(t *testing.T) {
 	// emulator refuses it; a fresh reader refuses it without writing.
 	e.srv.ResetRequests()
 	sp.Targets = []traffic.Target{{Revision: "api-b2", Percent: 100}}
-	if _, err := e.svc.SetSplit(t.Context(), sp); !errors.Is(err, twostage.ErrConflict) || status.Code(err) != codes.FailedPrecondition {
-		t.Errorf("SetSplit() at a stale cached version: error %v (code %v), want ErrConflict keeping FAILED_PRECONDITION", err, status.Code(err))
+	if _, err := e.svc.SetSplit(t.Context(), sp); !errors.Is(err, twostage.ErrConflict) || status.Code(err) != codes.Aborted {
+		t.Errorf("SetSplit() at a stale cached version: error %v (code %v), want ErrConflict keeping ABORTED", err, status.Code(err))
 	}
 	third, err := cloudrun.New(t.Context(), svcName, cloudrun.WithClientOptions(e.srv.ClientOptions()...))
 	if err != nil {
