@@ -21,9 +21,11 @@
 //     where KEY is metric.type, resource.type, resource.label(s).NAME or
 //     metric.label(s).NAME (a NAME may be double-quoted);
 //   - the interval: samples whose end time lies in (start, end];
-//   - aggregation with the aligners ALIGN_DELTA and ALIGN_SUM over an
-//     alignment period of at least 60 s (periods end at the interval's
-//     end), and the reducers REDUCE_NONE and REDUCE_SUM with group_by_fields;
+//   - aggregation with the aligners ALIGN_DELTA, ALIGN_SUM and ALIGN_RATE
+//     (request counts per second, a GAUGE of DOUBLE; periods without data
+//     are left out, not interpolated: unverified) over an alignment period
+//     of at least 60 s (periods end at the interval's end), and the
+//     reducers REDUCE_NONE and REDUCE_SUM with group_by_fields;
 //   - views FULL and HEADERS, and paging by page_size/page_token.
 //
 // [WithErrorInjection] makes calls fail with a chosen status, for testing

@@ -305,9 +305,9 @@ func (s *server) ListTimeSeries(ctx context.Context, req *monitoringpb.ListTimeS
 	var period time.Duration
 	if aligned {
 		switch agg.GetPerSeriesAligner() {
-		case monitoringpb.Aggregation_ALIGN_DELTA, monitoringpb.Aggregation_ALIGN_SUM:
+		case monitoringpb.Aggregation_ALIGN_DELTA, monitoringpb.Aggregation_ALIGN_SUM, monitoringpb.Aggregation_ALIGN_RATE:
 		default:
-			return nil, invalid("aligner %v is not emulated (use ALIGN_DELTA or ALIGN_SUM)", agg.GetPerSeriesAligner())
+			return nil, invalid("aligner %v is not emulated (use ALIGN_DELTA, ALIGN_SUM or ALIGN_RATE)", agg.GetPerSeriesAligner())
 		}
 		period = agg.GetAlignmentPeriod().AsDuration()
 		if agg.GetAlignmentPeriod() == nil || period < time.Minute {
@@ -410,6 +410,14 @@ func (s *server) ListTimeSeries(ctx context.Context, req *monitoringpb.ListTimeS
 			se.raw = append(se.raw, rawPoint{start: x.End.Add(-s.cfg.period), end: x.End, v: v})
 		}
 	}
+	// ALIGN_RATE: "rate = (y1 - y0)/(t1 - t0) … valid for CUMULATIVE and
+	// DELTA metrics with numeric values … The output is a GAUGE metric
+	// with value_type DOUBLE" (Aggregation.Aligner). Periods without data
+	// are left out rather than interpolated (unverified).
+	rate := agg.GetPerSeriesAligner() == monitoringpb.Aggregation_ALIGN_RATE
+	if i := slices.IndexFunc(clauses, func(c clause) bool { return c.key == "metric.type" }); rate && clauses[i].values[0] == LatencyMetricType {
+		return nil, invalid("aligner ALIGN_RATE is valid for numeric values; %s is a DISTRIBUTION (use ALIGN_DELTA or ALIGN_SUM)", LatencyMetricType)
+	}
 	keys := make([]string, 0, len(out))
 	for k := range out {
 		keys = append(keys, k)
@@ -437,8 +445,16 @@ func (s *server) ListTimeSeries(ctx context.Context, req *monitoringpb.ListTimeS
 		if metricType == LatencyMetricType {
 			ts.ValueType, ts.Unit = metric.MetricDescriptor_DISTRIBUTION, "ms"
 		}
+		if rate {
+			ts.MetricKind, ts.ValueType, ts.Unit = metric.MetricDescriptor_GAUGE, metric.MetricDescriptor_DOUBLE, "1/s"
+		}
 		if req.GetView() == monitoringpb.ListTimeSeriesRequest_FULL {
 			ts.Points = points(se, end, period, aligned, s.cfg.buckets)
+			if rate {
+				for _, p := range ts.Points {
+					p.Value = &monitoringpb.TypedValue{Value: &monitoringpb.TypedValue_DoubleValue{DoubleValue: float64(p.GetValue().GetInt64Value()) / period.Seconds()}}
+				}
+			}
 			if used > 0 && used+len(ts.Points) > pageSize {
 				break
 			}

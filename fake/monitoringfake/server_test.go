@@ -174,8 +174,8 @@ func TestListTimeSeriesErrors(t *testing.T) {
 		{"short period", func(r *monitoringpb.ListTimeSeriesRequest) {
 			r.Aggregation.AlignmentPeriod = durationpb.New(time.Second)
 		}},
-		{"rate aligner", func(r *monitoringpb.ListTimeSeriesRequest) {
-			r.Aggregation.PerSeriesAligner = monitoringpb.Aggregation_ALIGN_RATE
+		{"mean aligner", func(r *monitoringpb.ListTimeSeriesRequest) {
+			r.Aggregation.PerSeriesAligner = monitoringpb.Aggregation_ALIGN_MEAN
 		}},
 		{"mean reducer", func(r *monitoringpb.ListTimeSeriesRequest) {
 			r.Aggregation.CrossSeriesReducer = monitoringpb.Aggregation_REDUCE_MEAN
@@ -198,5 +198,32 @@ func TestListTimeSeriesErrors(t *testing.T) {
 	_, err := c.GetMetricDescriptor(context.Background(), &monitoringpb.GetMetricDescriptorRequest{Name: "projects/p/metricDescriptors/x"})
 	if status.Code(err) != codes.Unimplemented {
 		t.Errorf("GetMetricDescriptor: %v, want Unimplemented", err)
+	}
+}
+
+// TestListTimeSeriesRate: ALIGN_RATE turns request counts into requests
+// per second over each alignment period, a GAUGE of DOUBLE (the Aligner
+// comment); on request_latencies, a distribution, it is INVALID_ARGUMENT.
+// Before, ALIGN_RATE was refused.
+func TestListTimeSeriesRate(t *testing.T) {
+	t.Parallel()
+	now := t0.Add(10 * time.Minute)
+	srv, c := newClient(t, monitoringfake.WithClock(fake.NewClock(now)), monitoringfake.WithIngestionDelay(3*time.Minute))
+	srv.Add(sample("svc-a", 200, 1, 90), sample("svc-a", 200, 2, 120))
+	req := aggregated(t0, t0.Add(10*time.Minute))
+	req.Aggregation.PerSeriesAligner = monitoringpb.Aggregation_ALIGN_RATE
+	got, err := list(t, c, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].GetMetricKind() != metric.MetricDescriptor_GAUGE || got[0].GetValueType() != metric.MetricDescriptor_DOUBLE || len(got[0].GetPoints()) != 2 {
+		t.Fatalf("ALIGN_RATE = %v, want one GAUGE DOUBLE series of two points", got)
+	}
+	if r := got[0].GetPoints()[0].GetValue().GetDoubleValue(); r != 2 { // 120 requests in a minute
+		t.Errorf("newest rate = %v, want 2 per second", r)
+	}
+	req.Filter = `metric.type = "run.googleapis.com/request_latencies"`
+	if _, err := list(t, c, req); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("ALIGN_RATE on a distribution = %v, want INVALID_ARGUMENT", err)
 	}
 }
