@@ -67,6 +67,8 @@ func run(args []string, w io.Writer) error {
 	promoFor := fs.Duration("ours-promotion-for", -1, "tuning: longest promotion hold, 0 turns it off (negative: the default)")
 	interval := fs.Duration("ours-interval", time.Second, "how often our rollout asks its gate (traffic.WithInterval; the library's default is 1s)")
 	watch := fs.Duration("ours-watch", 30*time.Minute, "how long our rollout keeps asking its gate at 100% (traffic.WithWatch; the library's default is 0, no watch)")
+	probeRate := fs.Float64("ours-probe-rate", 0, "tuning: our probe's requests per second (0: the default, 2)")
+	probeShare := fs.Float64("ours-probe-share", 0, "tuning: the candidate's share of our probe's requests (0: the default, 0.9)")
 	only := fs.String("only", "", "simulate only the strategies whose name contains this")
 	releases := fs.String("releases", "", "candidate error rates to simulate, healthy first (empty: 0.001,0.002,0.005,0.02,0.2,1)")
 	grid := fs.String("grid", "both", "which releases: errors, latency (×1.1, ×1.25, ×1.5, 1% +500 ms) or both")
@@ -116,6 +118,15 @@ func run(args []string, w io.Writer) error {
 		return fmt.Errorf("-ours-watch must not be negative")
 	}
 	p.OursWatch = *watch
+	if *probeRate > 0 {
+		p.ProbeRate = *probeRate
+	}
+	if *probeShare > 0 {
+		if *probeShare >= 1 {
+			return fmt.Errorf("-ours-probe-share %v: want a share in (0, 1)", *probeShare)
+		}
+		p.ProbeShare = *probeShare
+	}
 	if *alpha > 0 {
 		p.Ours = append(p.Ours, analysis.WithAlpha(*alpha))
 	}
