@@ -66,9 +66,10 @@ const (
 	iamOff                   // nothing is checked
 )
 
-// WithStrictIAM makes every call to Cloud Run and Artifact Registry (API
-// and OCI registry) need a bearer token: one without is UNAUTHENTICATED
-// (the registry answers 401 with a Basic challenge). By default a call
+// WithStrictIAM makes every call to Cloud Run, Artifact Registry (API and
+// OCI registry), Resource Manager and Cloud Monitoring need a bearer
+// token: one without is UNAUTHENTICATED (the registry answers 401 with a
+// Basic challenge). By default a call
 // with a token is checked against the IAM policies and a call without one
 // acts as the project owner.
 func WithStrictIAM() Option { return func(c *config) { c.iamMode = iamStrict } }
