@@ -1,7 +1,6 @@
 package cloudrunfake_test
 
 import (
-	"context"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,13 +25,6 @@ type principal string
 
 func (p principal) Matches(m string) bool { return m == "user:"+string(p) }
 func (p principal) Email() string         { return string(p) }
-
-type bearer string
-
-func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(b)}, nil
-}
-func (bearer) RequireTransportSecurity() bool { return false }
 
 // TestServerDefaults: the output-only fields and server defaults a real
 // service carries (issue 16, item 3): the run.app hash shared by a
@@ -98,7 +90,7 @@ func TestCreatorFromCaller(t *testing.T) {
 	}
 	t.Cleanup(func() { srv.Close() })
 	as := func(who string) *run.ServicesClient {
-		c, err := run.NewServicesClient(t.Context(), append(srv.ClientOptions(), option.WithGRPCDialOption(grpc.WithPerRPCCredentials(bearer(who))))...)
+		c, err := run.NewServicesClient(t.Context(), append(srv.ClientOptions(), option.WithGRPCDialOption(grpc.WithPerRPCCredentials(emulation.Bearer(who))))...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,11 @@
 package emulation
 
-import "cloud.google.com/go/iam/apiv1/iampb"
+import (
+	"context"
+
+	"cloud.google.com/go/iam/apiv1/iampb"
+	"golang.org/x/oauth2"
+)
 
 // Principal is who a bearer token belongs to, as IAM sees it.
 type Principal interface {
@@ -31,4 +36,33 @@ type IAM struct {
 	// such a call acts as the project's owner, so clients that send no
 	// credentials (local play, most tests) keep working.
 	Strict bool
+}
+
+// BearerCredentials sends the tokens of Source as "authorization: Bearer"
+// gRPC metadata over the plain-text connection the emulators speak
+// (grpc.WithPerRPCCredentials): golang.org/x/oauth2's and grpc's own
+// oauth credentials require transport security and would refuse it. Use
+// it only towards an emulator on a trusted address; against Google Cloud,
+// option.WithTokenSource sends the token over TLS. Its errors are
+// Source's.
+type BearerCredentials struct {
+	Source oauth2.TokenSource
+}
+
+// GetRequestMetadata implements credentials.PerRPCCredentials.
+func (c BearerCredentials) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	tok, err := c.Source.Token()
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"authorization": tok.Type() + " " + tok.AccessToken}, nil
+}
+
+// RequireTransportSecurity implements credentials.PerRPCCredentials:
+// false, for the emulators' plain-text connections.
+func (BearerCredentials) RequireTransportSecurity() bool { return false }
+
+// Bearer returns BearerCredentials that always send token.
+func Bearer(token string) BearerCredentials {
+	return BearerCredentials{Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token})}
 }

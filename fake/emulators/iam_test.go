@@ -1,7 +1,6 @@
 package emulators_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/fake"
+	"github.com/twostage/twostage/fake/emulation"
 	"github.com/twostage/twostage/fake/emulators"
 	"github.com/twostage/twostage/fake/iamfake"
 	"github.com/twostage/twostage/registry"
@@ -35,15 +35,6 @@ import (
 	"github.com/twostage/twostage/wif"
 	"github.com/twostage/twostage/wif/provision"
 )
-
-// bearer sends a fixed access token on every gRPC call, over the
-// emulator's plain-text connection.
-type bearer string
-
-func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(b)}, nil
-}
-func (bearer) RequireTransportSecurity() bool { return false }
 
 // TestLeastPrivilege: with IAM enforced (strict: every call needs a token)
 // and wif/provision's GitHub setup applied to the emulators, the keyless
@@ -90,7 +81,7 @@ func TestLeastPrivilege(t *testing.T) {
 		}
 	}
 	grpcAs := func(token string) []option.ClientOption {
-		return append(set.ClientOptions(), option.WithGRPCDialOption(grpc.WithPerRPCCredentials(bearer(token))))
+		return append(set.ClientOptions(), option.WithGRPCDialOption(grpc.WithPerRPCCredentials(emulation.Bearer(token))))
 	}
 	services, err := run.NewServicesClient(ctx, grpcAs(owner)...)
 	if err != nil {

@@ -28,6 +28,7 @@ type Need struct {
 // Authz enforces IAM for one emulator: its IAM settings, the permissions
 // each of its methods needs, and its own resources' policies.
 type Authz struct {
+	// IAM is who the tokens belong to, the outside policies and strictness.
 	IAM emulation.IAM
 	// Needs returns what a call of fullMethod with req needs; nil needs
 	// nothing (a method outside IAM, or one the emulator does not check:

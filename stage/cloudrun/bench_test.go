@@ -1,7 +1,6 @@
 package cloudrun_test
 
 import (
-	"context"
 	"strconv"
 	"testing"
 
@@ -91,7 +90,7 @@ func BenchmarkIAMEnforcement(b *testing.B) {
 			Strict: true,
 		}
 		return newEnv(b, []cloudrunfake.Option{cloudrunfake.WithIAM(iam)},
-			cloudrun.WithClientOptions(option.WithGRPCDialOption(grpc.WithPerRPCCredentials(staticBearer("ci@example.com")))))
+			cloudrun.WithClientOptions(option.WithGRPCDialOption(grpc.WithPerRPCCredentials(emulation.Bearer("ci@example.com")))))
 	}
 	b.Run("deploy/off", func(b *testing.B) { benchDeploy(b, newEnv(b, nil)) })
 	b.Run("deploy/on", func(b *testing.B) { benchDeploy(b, enforced(b)) })
@@ -103,11 +102,3 @@ func BenchmarkIAMEnforcement(b *testing.B) {
 type memberPrincipal string
 
 func (p memberPrincipal) Matches(member string) bool { return member == string(p) }
-
-// staticBearer sends "Bearer TOKEN" on every call, over plain text.
-type staticBearer string
-
-func (s staticBearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(s)}, nil
-}
-func (staticBearer) RequireTransportSecurity() bool { return false }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/twostage/twostage"
 	"github.com/twostage/twostage/examples/twostage/internal/config"
+	"github.com/twostage/twostage/fake/emulation"
 	"github.com/twostage/twostage/pipeline"
 	"github.com/twostage/twostage/registry"
 	"github.com/twostage/twostage/registry/artifactregistry"
@@ -218,7 +219,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Backend, error) 
 			option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
 		}
 		if o.TokenSource != nil {
-			b.ClientOptions = append(b.ClientOptions, option.WithGRPCDialOption(grpc.WithPerRPCCredentials(BearerCredentials{Source: o.TokenSource})))
+			b.ClientOptions = append(b.ClientOptions, option.WithGRPCDialOption(grpc.WithPerRPCCredentials(emulation.BearerCredentials{Source: o.TokenSource})))
 		}
 		arOpts = []artifactregistry.Option{
 			artifactregistry.WithClientOptions(append([]option.ClientOption{option.WithEndpoint(o.Emulator.ArtifactRegistry)}, b.ClientOptions...)...),
@@ -280,29 +281,6 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Backend, error) 
 // AddCloser registers f to run at Close, for clients built on the
 // backend's options (a Cloud Monitoring client).
 func (b *Backend) AddCloser(f func() error) { b.closers = append(b.closers, f) }
-
-// BearerCredentials sends the tokens of Source as "authorization: Bearer"
-// gRPC metadata over a plain-text connection, which the emulator speaks:
-// golang.org/x/oauth2 and grpc's own oauth credentials require transport
-// security and would refuse it. Use it only towards the emulator on a
-// trusted address; against Google Cloud, option.WithTokenSource sends the
-// token over TLS. Its errors come from Source (package wif redacts them).
-type BearerCredentials struct {
-	Source oauth2.TokenSource
-}
-
-// GetRequestMetadata implements credentials.PerRPCCredentials.
-func (c BearerCredentials) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
-	tok, err := c.Source.Token()
-	if err != nil {
-		return nil, err
-	}
-	return map[string]string{"authorization": tok.Type() + " " + tok.AccessToken}, nil
-}
-
-// RequireTransportSecurity implements credentials.PerRPCCredentials: false,
-// for the emulator's plain-text connection.
-func (BearerCredentials) RequireTransportSecurity() bool { return false }
 
 // Close closes every client.
 func (b *Backend) Close() error {
