@@ -73,7 +73,7 @@ func FuzzValidateTraffic(f *testing.F) {
 			}
 			targets = append(targets, tt)
 		}
-		err := validateTraffic("web", targets, func(r string) bool { return r == "web-a" })
+		err := validateTraffic("web", targets)
 		if err != nil {
 			return
 		}

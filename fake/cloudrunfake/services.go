@@ -229,8 +229,7 @@ func (s *server) apply(st *serviceState, in *runpb.Service, w writeOpts) (*pendi
 			adopted = oldTmpl.GetRevision()
 		}
 	}
-	known := func(r string) bool { _, ok := st.revisions[r]; return ok || r == created }
-	if err := validateTraffic(short, spec.Traffic, known); err != nil {
+	if err := validateTraffic(short, spec.Traffic); err != nil {
 		return nil, err
 	}
 

@@ -37,10 +37,11 @@ func defaultTraffic() []*runpb.TrafficTarget {
 	return []*runpb.TrafficTarget{{Type: typeLatest, Percent: 100}}
 }
 
-// validateTraffic checks the traffic targets of service (short name) whose
-// revisions are known. Every failure is INVALID_ARGUMENT; the texts are ours
-// (unverified) except the 46-character rule.
-func validateTraffic(service string, targets []*runpb.TrafficTarget, known func(short string) bool) error {
+// validateTraffic checks the traffic targets of service (short name).
+// Every failure is INVALID_ARGUMENT; the texts are ours (unverified)
+// except the 46-character rule. A revision that does not exist is not
+// checked here: it fails the operation (missingRevision).
+func validateTraffic(service string, targets []*runpb.TrafficTarget) error {
 	sum := int32(0)
 	tags := map[string]int{}
 	for i, t := range targets {
@@ -63,9 +64,6 @@ func validateTraffic(service string, targets []*runpb.TrafficTarget, known func(
 			if strings.Contains(t.Revision, "/") {
 				return status.Errorf(codes.InvalidArgument, "service.traffic[%d]: revision %q must be a short revision name, not a resource name", i, t.Revision)
 			}
-			// A revision that does not exist is accepted here and fails
-			// the operation (reconcile: missingRevision).
-			_ = known
 		default:
 			// Strict by choice (unverified): the real API may infer the type.
 			return status.Errorf(codes.InvalidArgument, "service.traffic[%d]: type %v is not supported; use TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST or TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION", i, t.Type)

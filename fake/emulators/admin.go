@@ -165,10 +165,12 @@ func adminMethods() []adminMethod {
 	}
 }
 
-// errBadRequest marks an admin request the caller must fix.
-var errBadRequest = errors.New("bad request")
+// badRequestError is an admin request the caller must fix.
+type badRequestError string
 
-func badRequest(msg string) error { return fmt.Errorf("%w: %s", errBadRequest, msg) }
+func (e badRequestError) Error() string { return string(e) }
+
+func badRequest(msg string) error { return badRequestError(msg) }
 
 // maxAdminBody bounds an admin request body.
 const maxAdminBody = 1 << 20
@@ -194,7 +196,7 @@ func (s *Set) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 		if err := m.serve(s, w, r); err != nil {
 			code, status := http.StatusInternalServerError, "INTERNAL"
-			if errors.Is(err, errBadRequest) {
+			if bad := badRequestError(""); errors.As(err, &bad) {
 				code, status = http.StatusBadRequest, "INVALID_ARGUMENT"
 			}
 			writeError(w, code, status, "emulators admin: "+r.Method+" "+r.URL.Path+": "+err.Error())
