@@ -54,10 +54,12 @@ type evidence struct {
 
 	cand, stable Count // totals over every batch
 
-	// base is the stable's history before the rollout (WithBaseline),
-	// added to the stable's side of the historical test while baseOK.
-	base   Count
-	baseOK bool
+	// base is the stable's history before the rollout (WithBaseline);
+	// while baseOK the historical test compares the candidate with
+	// baseRate, an upper confidence bound of its error rate.
+	base     Count
+	baseOK   bool
+	baseRate float64
 }
 
 func newEvidence(c *config) *evidence {
@@ -162,18 +164,59 @@ const (
 	histPoints                 = 6
 )
 
-// historical returns the historical test's e-value: a mixture, over the
-// stable's error rate q (gamma prior) and the ratio θ (its own short
-// grid), of the Poisson likelihood of the totals under rates (q, θq),
-// divided by their largest likelihood under any rates with the candidate's
-// at most the stable's. See [WithHistoricalTest]. While the stable's
-// history is in use (baseOK) it counts on the stable's side.
-func (e *evidence) historical() float64 {
-	s := e.stable
+// setBase records the stable's history before the rollout.
+func (e *evidence) setBase(base Count) {
+	e.base, e.baseOK = base, base.Requests > 0
 	if e.baseOK {
-		s = s.Add(e.base)
+		e.baseRate = poissonUpper(float64(base.Errors), baselineDelta) / float64(base.Requests)
 	}
-	return e.histE(e.cand, s)
+}
+
+// baselineDelta is the probability that the stable's error rate exceeds
+// the upper bound its history gives (evidence.baseRate): what a known
+// baseline adds to the historical test's false-rollback budget.
+const baselineDelta = 0.001
+
+// poissonUpper returns the Chernoff upper confidence bound at level delta
+// of the mean of a Poisson count observed to be k: the λ ≥ k with
+// λ − k − k·ln(λ/k) = ln(1/δ), so that P(X ≤ k) ≤ δ for any mean above
+// it (the bound holds for a binomial count too, whose lower tail is
+// lighter).
+func poissonUpper(k, delta float64) float64 {
+	l := math.Log(1 / delta)
+	f := func(lam float64) float64 { return lam - k - xlogy(k, lam/k) - l }
+	lo, hi := k, k+2*math.Sqrt(2*k*l)+2*l
+	for range 100 {
+		mid := (lo + hi) / 2
+		if f(mid) < 0 {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi
+}
+
+// historical returns the historical test's e-value. While the stable's
+// history is in use (baseOK), a one-sample mixture over the ratio θ (its
+// own short grid) of the Poisson likelihood ratio of the candidate's
+// totals at rate θ·baseRate against baseRate; otherwise a mixture, over
+// the stable's error rate q (gamma prior) and θ, of the Poisson
+// likelihood of the totals under rates (q, θq), divided by their largest
+// likelihood under any rates with the candidate's at most the stable's.
+// See [WithHistoricalTest] and [WithBaseline].
+func (e *evidence) historical() float64 {
+	if !e.baseOK {
+		return e.histE(e.cand, e.stable)
+	}
+	nc, ec := float64(e.cand.Requests), float64(e.cand.Errors)
+	if len(e.logHist) != len(e.histRatios) {
+		e.logHist = make([]float64, len(e.histRatios))
+	}
+	for i, th := range e.histRatios {
+		e.logHist[i] = ec*math.Log(th) - (th-1)*e.baseRate*nc
+	}
+	return meanExp(e.logHist)
 }
 
 // guard returns the stationarity guard's e-value: the historical test

@@ -16,12 +16,18 @@ import (
 // second (5% for 5 min, 25% for 5 min, then 100% for watch), the stable
 // failing stableRate and the candidate candRate of its requests (Poisson
 // error counts per 10-second batch), and asks g every 10 s as the rollout
-// engine would. It returns the verdict that failed and the second it
-// failed at, or a zero verdict and -1.
-func watchRun(t *testing.T, rng *rand.Rand, opts []analysis.Option, rps, candRate, stableRate float64, watch time.Duration) (traffic.Verdict, int) {
+// engine would. With baseline, the metrics hold the stable's last day
+// before the rollout (Poisson errors at stableRate). It returns the
+// verdict that failed and the second it failed at, or a zero verdict and
+// -1.
+func watchRun(t *testing.T, rng *rand.Rand, opts []analysis.Option, rps, candRate, stableRate float64, watch time.Duration, baseline bool) (traffic.Verdict, int) {
 	t.Helper()
 	clk := fake.NewClock(t0)
 	s := analysis.NewScript(clk, 0)
+	if baseline {
+		n := int64(rps * 86400)
+		s.Record(stable, t0.Add(-24*time.Hour), analysis.Count{Requests: n, Errors: poisson(rng, float64(n)*stableRate)})
+	}
 	g, err := analysis.NewSequential(s, append([]analysis.Option{analysis.WithClock(clk)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +71,7 @@ func TestSequentialHistoricalFalseRollbacks(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	hist, earlier := 0, 0
 	for range runs {
-		v, at := watchRun(t, rng, []analysis.Option{analysis.WithHistoricalTest(alphaH)}, 200, 0.001, 0.001, 30*time.Minute)
+		v, at := watchRun(t, rng, []analysis.Option{analysis.WithHistoricalTest(alphaH)}, 200, 0.001, 0.001, 30*time.Minute, false)
 		switch {
 		case at < 0:
 		case strings.Contains(v.Reason, historicalReason):
@@ -106,7 +112,7 @@ func TestSequentialHistoricalDetects(t *testing.T) {
 			reached, caught, before := 0, 0, 0
 			var worst int
 			for range runs {
-				v, at := watchRun(t, rng, tt.opts, 200, 0.002, 0.001, 30*time.Minute)
+				v, at := watchRun(t, rng, tt.opts, 200, 0.002, 0.001, 30*time.Minute, false)
 				switch {
 				case at >= 0 && at <= 600:
 					before++
@@ -132,6 +138,40 @@ func TestSequentialHistoricalDetects(t *testing.T) {
 			t.Logf("%s: %d/%d failed before 100%%, %d/%d of the rest at 100%% (slowest %ds after)", tt.name, before, runs, caught, reached, worst)
 		})
 	}
+}
+
+// TestSequentialBaselineTest: with the stable's last day as a known
+// baseline the historical test judges every look before 100%, against
+// an upper bound of the stable's rate: healthy candidates are failed by it
+// at most α_h (+ 0.001) of the time, and a 2× regression at 200 req/s is
+// failed by it before 100% in most runs (without a baseline, never).
+func TestSequentialBaselineTest(t *testing.T) {
+	t.Parallel()
+	const runs = 200
+	const alphaH = 0.05
+	// Only the historical test: the others' budgets are negligible.
+	opts := []analysis.Option{analysis.WithHistoricalTest(alphaH), analysis.WithAlpha(1e-9), analysis.WithLatencyTest(0), analysis.WithPromotionHold(2, 0.1, 0)}
+	count := func(candRate float64, baseline bool) (hist int) {
+		rng := rand.New(rand.NewPCG(9, 10))
+		for range runs {
+			v, at := watchRun(t, rng, opts, 200, candRate, 0.001, 0, baseline)
+			if at >= 0 && at <= 600 && strings.Contains(v.Reason, "stable's history") {
+				hist++
+			}
+		}
+		return hist
+	}
+	healthy, bad, blind := count(0.001, true), count(0.002, true), count(0.002, false)
+	if float64(healthy)/runs > alphaH+0.001 {
+		t.Errorf("healthy: %d/%d failed by the historical test, want ≤ %v", healthy, runs, alphaH+0.001)
+	}
+	if bad < runs*7/10 {
+		t.Errorf("2×: %d/%d failed before 100%% by the historical test with a baseline, want ≥ 70%%", bad, runs)
+	}
+	if blind != 0 {
+		t.Errorf("2×: %d/%d failed before 100%% by the historical test without a baseline, want none", blind, runs)
+	}
+	t.Logf("failed by the historical test before 100%%: healthy %d, 2× %d (without a baseline %d) of %d", healthy, bad, blind, runs)
 }
 
 // TestSequentialHistoricalFreshGate: a gate created afresh during the watch
@@ -179,8 +219,8 @@ func TestSequentialHistoricalFreshGate(t *testing.T) {
 			if got := v.Numbers["historical_e_value"] >= v.Numbers["historical_threshold"]; got != tt.wantHist {
 				t.Errorf("historical e-value %v, threshold %v: past it %v, want %v", v.Numbers["historical_e_value"], v.Numbers["historical_threshold"], got, tt.wantHist)
 			}
-			if v.Numbers["historical_threshold"] != 100 {
-				t.Errorf("historical_threshold %v, want 100 (1/0.01)", v.Numbers["historical_threshold"])
+			if v.Numbers["historical_threshold"] != 200 {
+				t.Errorf("historical_threshold %v, want 200 (1/0.005)", v.Numbers["historical_threshold"])
 			}
 		})
 	}

@@ -196,8 +196,8 @@ func TestLatencyTestOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	rel, crash := s.Thresholds()
-	if math.Abs(rel-1/0.03) > 1e-9 || math.Abs(crash-1/0.02) > 1e-9 || math.Abs(s.LatencyThreshold()-1/0.01) > 1e-9 {
-		t.Errorf("with latencies: thresholds %v, %v, %v; want 33.3, 50, 100", rel, crash, s.LatencyThreshold())
+	if math.Abs(rel-1/0.026) > 1e-9 || math.Abs(crash-1/0.024) > 1e-9 || math.Abs(s.LatencyThreshold()-1/0.01) > 1e-9 {
+		t.Errorf("with latencies: thresholds %v, %v, %v; want 38.5, 41.7, 100", rel, crash, s.LatencyThreshold())
 	}
 }
 

@@ -134,11 +134,13 @@ func NewSequential(m Metrics, opts ...Option) (*Sequential, error) {
 		g.cfg.latShare = 0
 	}
 	if g.cfg.crashShare == -1 {
-		// The default: the crash test and the latency test share half
-		// of alpha, the relative test keeps the other half.
-		g.cfg.crashShare = 0.5 - g.cfg.latShare
-		if g.cfg.crashShare <= 0 {
-			g.cfg.crashShare = 0.25
+		// The default: half of alpha without a latency test; with one,
+		// 0.4 (a healthy candidate almost never trips the crash test, and
+		// a larger share rolls a crashing one back sooner through the
+		// probe), or less when the latency test takes most of alpha.
+		g.cfg.crashShare = 0.5
+		if g.cfg.latShare > 0 {
+			g.cfg.crashShare = min(0.4, (1-g.cfg.latShare)/2)
 		}
 	}
 	return g, nil
@@ -229,7 +231,7 @@ func (g *Sequential) Check(ctx context.Context, c traffic.Check) (traffic.Verdic
 	}
 	if !st.baseRead {
 		st.baseRead = true
-		st.ev.base, st.ev.baseOK = base, base.Requests > 0
+		st.ev.setBase(base)
 	}
 	for i, r := range got {
 		last := &st.last[i]
@@ -427,23 +429,25 @@ func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 	if st.lat != nil && c.Percent < 100 {
 		latTerm = lat / latT
 	}
-	score := relTerm + crashTerm + latTerm
+	histTerm := 0.0
 	if st.ev.baseOK && c.Percent < 100 {
 		// With the stable's history as a known baseline the historical
 		// test judges every look, within its own budget (WithBaseline).
-		score += hist / histT
+		histTerm = hist / histT
 	}
+	score := relTerm + crashTerm + latTerm + histTerm
 	v.Numbers["evidence"] = score
 	switch {
 	case score >= 1:
 		v.Outcome = traffic.Fail
-		switch {
-		case latTerm >= relTerm && latTerm >= crashTerm:
+		// The reason names the test with the largest part of the evidence.
+		switch top := max(relTerm, crashTerm, latTerm, histTerm); {
+		case latTerm == top && latTerm > 0:
 			v.Reason = fmt.Sprintf("candidate is slower than the stable: latency e-value %.3g (threshold %.3g; evidence %.3g of 1 with the error tests) (%s)", lat, latT, score, latencySummary(v.Numbers))
-		case st.ev.baseOK && c.Percent < 100 && hist/histT > max(relTerm, crashTerm):
+		case histTerm == top && histTerm > 0:
 			v.Reason = fmt.Sprintf("candidate fails more often than the stable's history: historical e-value %.3g (threshold %.3g; evidence %.3g of 1) (candidate %d/%d errors, stable %d/%d, history %d/%d)",
 				hist, histT, score, st.ev.cand.Errors, st.ev.cand.Requests, st.ev.stable.Errors, st.ev.stable.Requests, st.ev.base.Errors, st.ev.base.Requests)
-		case crashTerm > relTerm:
+		case crashTerm == top && crashTerm > relTerm:
 			v.Reason = fmt.Sprintf("candidate crashes: error rate above %.3g with e-value %.3g (threshold %.3g; evidence %.3g of 1) (candidate %d/%d errors)",
 				st.ev.ceiling(), crash, crashT, score, st.ev.cand.Errors, st.ev.cand.Requests)
 		default:

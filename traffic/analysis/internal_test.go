@@ -83,3 +83,33 @@ func TestLatencyPriorFits(t *testing.T) {
 		}
 	}
 }
+
+// TestPoissonUpper: the baseline's bound solves its Chernoff equation,
+// and a Poisson count of that mean is at most the observed count with
+// probability at most δ (computed exactly).
+func TestPoissonUpper(t *testing.T) {
+	t.Parallel()
+	const delta = 0.001
+	for _, k := range []float64{0, 1, 5, 30, 173, 1728, 17280} {
+		lam := poissonUpper(k, delta)
+		if !(lam > k) {
+			t.Errorf("k=%v: bound %v, want above k", k, lam)
+			continue
+		}
+		if g := lam - k - xlogy(k, lam/k); math.Abs(g-math.Log(1/delta)) > 1e-6 {
+			t.Errorf("k=%v: λ − k − k·ln(λ/k) = %v, want ln(1/δ) = %v", k, g, math.Log(1/delta))
+		}
+		// P(X ≤ k) for X ~ Poisson(λ), summed in logs.
+		cdf := 0.0
+		for i := 0.0; i <= k; i++ {
+			lg, _ := math.Lgamma(i + 1)
+			cdf += math.Exp(xlogy(i, lam) - lam - lg)
+		}
+		if cdf > delta*(1+1e-9) {
+			t.Errorf("k=%v: P(Poisson(%v) ≤ k) = %v, want ≤ δ = %v", k, lam, cdf, delta)
+		}
+	}
+	if got := poissonUpper(17280, delta) / 17280; got < 1.02 || got > 1.03 {
+		t.Errorf("a day of 200 req/s at 0.1%%: bound %.4f × the observed rate, want 1.02–1.03 (as WithHistoricalTest says)", got)
+	}
+}
