@@ -56,7 +56,7 @@ func run(args []string, w io.Writer) error {
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "parallel workers")
 	alpha := fs.Float64("ours-alpha", 0, "tuning: α of our sequential gate (0: the default)")
 	crashShare := fs.Float64("ours-crash-share", -1, "tuning: share of α spent on the crash test (negative: the default)")
-	histAlpha := fs.Float64("ours-historical-alpha", -1, "tuning: α of the historical (baseline) test (negative: the default, 0.01)")
+	histAlpha := fs.Float64("ours-historical-alpha", -1, "tuning: α of the historical (baseline) test (negative: the default, 0.005)")
 	baseline := fs.Duration("ours-baseline", -1, "tuning: how much of the stable's history our gate reads as its baseline, 0 turns it off (negative: the default, 24h)")
 	latShare := fs.Float64("ours-latency-share", -1, "tuning: share of α spent on the latency test, 0 turns it off (negative: the default)")
 	hold := fs.Float64("ours-hold", 0, "tuning: hold level of our sequential gate (0: the default)")

@@ -24,8 +24,12 @@
 //     ceiling, rolls back releases where a large share of requests fails
 //     within seconds, even from the few requests of an active [Probe].
 //     A third, the historical test ([WithHistoricalTest]), judges the
-//     candidate at 100% (the watch of traffic.WithWatch) against the
-//     stable's error rate measured before 100%. Before the candidate takes
+//     candidate against the stable's error rate measured earlier: with the
+//     stable's history before the rollout as a known baseline
+//     ([WithBaseline], guarded against a change of the stable's rate) on
+//     every look, against an upper confidence bound of that rate; without
+//     one, at 100% (the watch of traffic.WithWatch), against the stable's
+//     rate before 100%. Before the candidate takes
 //     all traffic, the promotion hold ([WithPromotionHold]) keeps the last
 //     step baking while the data favour a small regression, so a release
 //     that is a little worse is held (and rolled back) at its share rather

@@ -28,10 +28,11 @@ import (
 // start (Check.Started), for the historical test needs the stable's data.
 //
 // Verdicts:
-//   - Fail when E_rel/T_rel + E_crash/T_crash + E_lat/T_lat reaches 1, the
-//     e-values of the relative, crash and latency tests over their
-//     thresholds T = 1/(α·share) (so each test alone fails at its
-//     threshold; the latency test only while the stable serves traffic);
+//   - Fail when E_rel/T_rel + E_crash/T_crash + E_lat/T_lat (+ E_h/T_h
+//     with a known baseline) reaches 1, the e-values of the relative,
+//     crash, latency (and historical) tests over their thresholds T =
+//     1/(α·share), T_h = 1/α_h (so each test alone fails at its threshold;
+//     the latency test only while the stable serves traffic);
 //   - Inconclusive while the primary metrics do not yet cover the step's
 //     first [WithMinDuration], while the candidate has served fewer than
 //     [WithMinRequests] requests, or while the relative e-value is above
@@ -40,8 +41,9 @@ import (
 //     regression over none, for a bounded time ([WithPromotionHold]);
 //   - at 100% (the watch of traffic.WithWatch), where the stable serves
 //     nothing, Fail also when the historical e-value, which compares the
-//     candidate's error rate with the stable's measured before 100%,
-//     reaches 1/α_h ([WithHistoricalTest]); Pass otherwise;
+//     candidate's error rate with the stable's measured earlier (its
+//     history, or its rate before 100%), reaches 1/α_h
+//     ([WithHistoricalTest]); Pass otherwise;
 //   - Pass otherwise.
 //
 // Verdict.Numbers holds candidate_requests, candidate_errors,
