@@ -143,9 +143,15 @@ func (e *evidence) observeRelative(cand, stable Count) {
 	e.logPromo += ec*(math.Log(e.promoRatio)-d) - es*d
 }
 
-// ceiling is the crash test's null error rate for the next batch.
+// ceiling is the crash test's null error rate for the next batch: factor
+// × the stable's rate, the larger of its history's upper bound and its
+// rate so far, and at least the floor. The floor stands for a rate not yet
+// known; with a history it is lowered to crashBaselineFloor.
 func (e *evidence) ceiling() float64 {
 	p0 := e.crashFloor
+	if e.baseOK {
+		p0 = math.Max(crashBaselineFloor, e.crashFactor*e.baseRate)
+	}
 	if e.stable.Requests > 0 {
 		p0 = math.Max(p0, e.crashFactor*e.stable.Rate())
 	}
@@ -171,6 +177,11 @@ func (e *evidence) setBase(base Count) {
 		e.baseRate = poissonUpper(float64(base.Errors), baselineDelta) / float64(base.Requests)
 	}
 }
+
+// crashBaselineFloor is the crash test's floor when the stable's history
+// bounds its rate: below it a single error would decide, and one error is
+// no crash.
+const crashBaselineFloor = 0.001
 
 // baselineDelta is the probability that the stable's error rate exceeds
 // the upper bound its history gives (evidence.baseRate): what a known
@@ -199,17 +210,19 @@ func poissonUpper(k, delta float64) float64 {
 
 // historical returns the historical test's e-value. While the stable's
 // history is in use (baseOK), a one-sample mixture over the ratio θ (its
-// own short grid) of the Poisson likelihood ratio of the candidate's
-// totals at rate θ·baseRate against baseRate; otherwise a mixture, over
-// the stable's error rate q (gamma prior) and θ, of the Poisson
-// likelihood of the totals under rates (q, θq), divided by their largest
+// own short grid) of the Poisson likelihood ratio of primary, the
+// candidate's totals in the primary metrics, at rate θ·baseRate against
+// baseRate: the history holds the users' requests, not a probe's, whose
+// path may fail at another rate. Otherwise a mixture, over the stable's
+// error rate q (gamma prior) and θ, of the Poisson likelihood of the
+// totals of every source under rates (q, θq), divided by their largest
 // likelihood under any rates with the candidate's at most the stable's.
 // See [WithHistoricalTest] and [WithBaseline].
-func (e *evidence) historical() float64 {
+func (e *evidence) historical(primary Count) float64 {
 	if !e.baseOK {
 		return e.histE(e.cand, e.stable)
 	}
-	nc, ec := float64(e.cand.Requests), float64(e.cand.Errors)
+	nc, ec := float64(primary.Requests), float64(primary.Errors)
 	if len(e.logHist) != len(e.histRatios) {
 		e.logHist = make([]float64, len(e.histRatios))
 	}

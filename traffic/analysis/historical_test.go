@@ -200,7 +200,7 @@ func TestSequentialHistoricalFreshGate(t *testing.T) {
 		{name: "started unknown, no baseline", want: traffic.Pass, wantStable: 0, wantReason: "candidate serves all traffic", opts: []analysis.Option{analysis.WithBaseline(0)}},
 		// The stable's history before the gate's origin (the earlier
 		// steps here) is the baseline.
-		{name: "started unknown, baseline", want: traffic.Fail, wantStable: 0, wantReason: "before 100%", wantHist: true},
+		{name: "started unknown, baseline", want: traffic.Fail, wantStable: 0, wantReason: "than the stable's history", wantHist: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -259,6 +259,84 @@ func TestBaselineGuard(t *testing.T) {
 		}
 		if tc.name == "surge" && !(v.Numbers["baseline_guard_e_value"] >= 10) {
 			t.Errorf("surge: guard e-value %v, want ≥ 10", v.Numbers["baseline_guard_e_value"])
+		}
+	}
+}
+
+// TestBaselineIgnoresProbe: a probe whose path fails more often than the
+// users' requests (here 2% on both revisions) does not make a healthy
+// candidate look worse than the stable's history: the known-baseline test
+// reads the primary metrics only, which hold the users' requests, as the
+// history does.
+func TestBaselineIgnoresProbe(t *testing.T) {
+	t.Parallel()
+	clk := fake.NewClock(t0)
+	s := analysis.NewScript(clk, 0)
+	s.Record(stable, t0.Add(-24*time.Hour), analysis.Count{Requests: 200 * 86400, Errors: 200 * 86400 / 1000})
+	probe := analysis.NewScript(clk, 0)
+	g, err := analysis.NewSequential(s, analysis.WithClock(clk), analysis.WithProbe(probe))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The users at 0.1% on both revisions, the probe at 2% on both, 5%
+	// then 25% of the users' traffic to the candidate.
+	for i, share := range []float64{0.05, 0.25} {
+		at := t0.Add(time.Duration(300*i) * time.Second)
+		fill(s, at, 300, 200, share, 0.001, 0.001)
+		fill(probe, at, 300, 2, 0.9, 0.02, 0.02)
+	}
+	for sec := 0; sec < 600; sec += 10 {
+		share, step, since := 0.05, 1, t0
+		if sec >= 300 {
+			share, step, since = 0.25, 2, t0.Add(300*time.Second)
+		}
+		clk.Advance(10 * time.Second)
+		v, err := g.Check(context.Background(), traffic.Check{Stable: stable, Candidate: cand, Step: step, Percent: int(share * 100), Since: since, Now: clk.Now(), Started: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Outcome == traffic.Fail {
+			t.Fatalf("at %ds: %s (numbers %v)", sec+10, v.Reason, v.Numbers)
+		}
+		if sec == 590 && (v.Numbers["baseline_in_use"] != 1 || v.Numbers["historical_e_value"] >= 1) {
+			t.Errorf("after 10 min: baseline in use %v, historical e-value %v; want the baseline in use and no evidence against the candidate", v.Numbers["baseline_in_use"], v.Numbers["historical_e_value"])
+		}
+	}
+}
+
+// TestCrashCeilingFromBaseline: with the stable's history the crash
+// test's ceiling is five times the history's upper bound on its rate
+// (not the 1% floor that stands for an unknown rate), and never below
+// 0.1%, where a single error would decide.
+func TestCrashCeilingFromBaseline(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		history analysis.Count
+		lo, hi  float64
+	}{
+		{"0.1% over a day", analysis.Count{Requests: 200 * 86400, Errors: 200 * 86400 / 1000}, 0.0051, 0.0052},
+		{"no errors in a day", analysis.Count{Requests: 200 * 86400}, 0.001, 0.001},
+		{"no history", analysis.Count{}, 0.01, 0.01},
+	} {
+		clk := fake.NewClock(t0.Add(10 * time.Second))
+		s := analysis.NewScript(clk, 0)
+		if tc.history.Requests > 0 {
+			s.Record(stable, t0.Add(-24*time.Hour), tc.history)
+		}
+		// Ten seconds at 5%, no errors on either revision: the ceiling
+		// comes from the history (or the floor) alone.
+		fill(s, t0, 10, 200, 0.05, 0, 0)
+		g, err := analysis.NewSequential(s, analysis.WithClock(clk))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := g.Check(context.Background(), check(1, 5, t0, clk.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := v.Numbers["crash_ceiling"]; c < tc.lo || c > tc.hi {
+			t.Errorf("%s: crash ceiling %v, want %v..%v", tc.name, c, tc.lo, tc.hi)
 		}
 	}
 }

@@ -267,7 +267,11 @@ func WithAlpha(alpha float64) Option {
 // anything. While the stable's rate is unknown (no data yet) the ceiling
 // is the floor alone: raise it above the service's usual error rate when
 // that rate is high, or a healthy candidate may be taken for a crashing
-// one.
+// one. With a known baseline ([WithBaseline]) the rate is known from the
+// first look: the ceiling is factor × the history's upper bound on it
+// (see [WithHistoricalTest]), at least 0.1% rather than the floor, so at a
+// 0.1% baseline a candidate failing 20% of its requests is rolled back
+// after two or three errors.
 func WithCrashTest(share, floor, factor float64) Option {
 	return func(c *config) {
 		if c.use("WithCrashTest", forSequential) {
@@ -323,7 +327,9 @@ func WithLatencyTest(share float64) Option {
 // bounded above by q̂, the Chernoff upper confidence bound at level 0.001
 // (the λ/nb with λ − eb − eb·ln(λ/eb) = ln 1000; a day of 200 req/s at
 // 0.1% puts it 2.5% above eb/nb), and the e-value is the one-sample
-// mixture E = mean over θ of θ^ec · e^(−(θ−1)·q̂·nc): a nonnegative
+// mixture E = mean over θ of θ^ec · e^(−(θ−1)·q̂·nc), nc and ec from the
+// primary metrics only (the history holds the users' requests, not a
+// probe's, whose path may fail at another rate): a nonnegative
 // supermartingale while the candidate fails at most q̂, so by Ville's
 // inequality it reaches 1/alpha with probability at most alpha, plus the
 // 0.001 that the stable's rate is above q̂. Against a known rate it gains

@@ -386,7 +386,7 @@ func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 			st.ev.baseOK = false
 		}
 	}
-	hist := st.ev.historical()
+	hist := st.ev.historical(st.last[0].cand)
 	promo, promoExp := st.ev.promotion(), st.ev.promotionExpected()
 	latT, lat := g.LatencyThreshold(), 0.0
 	if st.lat != nil {
@@ -447,8 +447,8 @@ func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 		case latTerm == top && latTerm > 0:
 			v.Reason = fmt.Sprintf("candidate is slower than the stable: latency e-value %.3g (threshold %.3g; evidence %.3g of 1 with the error tests) (%s)", lat, latT, score, latencySummary(v.Numbers))
 		case histTerm == top && histTerm > 0:
-			v.Reason = fmt.Sprintf("candidate fails more often than the stable's history: historical e-value %.3g (threshold %.3g; evidence %.3g of 1) (candidate %d/%d errors, stable %d/%d, history %d/%d)",
-				hist, histT, score, st.ev.cand.Errors, st.ev.cand.Requests, st.ev.stable.Errors, st.ev.stable.Requests, st.ev.base.Errors, st.ev.base.Requests)
+			v.Reason = fmt.Sprintf("candidate fails more often than the stable's history: historical e-value %.3g (threshold %.3g; evidence %.3g of 1) (candidate %d/%d errors in the primary metrics, history %d/%d)",
+				hist, histT, score, st.last[0].cand.Errors, st.last[0].cand.Requests, st.ev.base.Errors, st.ev.base.Requests)
 		case crashTerm == top && crashTerm > relTerm:
 			v.Reason = fmt.Sprintf("candidate crashes: error rate above %.3g with e-value %.3g (threshold %.3g; evidence %.3g of 1) (candidate %d/%d errors)",
 				st.ev.ceiling(), crash, crashT, score, st.ev.cand.Errors, st.ev.cand.Requests)
@@ -456,6 +456,10 @@ func (g *Sequential) verdict(c traffic.Check, st *seqState) traffic.Verdict {
 			v.Reason = fmt.Sprintf("candidate fails more often than the stable: e-value %.3g (threshold %.3g; evidence %.3g of 1) (candidate %d/%d errors, stable %d/%d)",
 				rel, relT, score, st.ev.cand.Errors, st.ev.cand.Requests, st.ev.stable.Errors, st.ev.stable.Requests)
 		}
+	case c.Percent >= 100 && hist >= histT && st.ev.baseOK:
+		v.Outcome = traffic.Fail
+		v.Reason = fmt.Sprintf("candidate fails more often than the stable's history: historical e-value %.3g ≥ %.3g (candidate %d/%d errors in the primary metrics, history %d/%d)",
+			hist, histT, st.last[0].cand.Errors, st.last[0].cand.Requests, st.ev.base.Errors, st.ev.base.Requests)
 	case c.Percent >= 100 && hist >= histT:
 		v.Outcome = traffic.Fail
 		v.Reason = fmt.Sprintf("candidate fails more often than the stable did before 100%%: historical e-value %.3g ≥ %.3g (candidate %d/%d errors, stable %d/%d)",
