@@ -271,7 +271,7 @@ func WithAlpha(alpha float64) Option {
 // first look: the ceiling is factor × the history's upper bound on it
 // (see [WithHistoricalTest]), at least 0.1% rather than the floor, so at a
 // 0.1% baseline a candidate failing 20% of its requests is rolled back
-// after two or three errors.
+// after about three errors.
 func WithCrashTest(share, floor, factor float64) Option {
 	return func(c *config) {
 		if c.use("WithCrashTest", forSequential) {
