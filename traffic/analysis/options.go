@@ -313,7 +313,7 @@ func WithLatencyTest(share float64) Option {
 // is 0.005: with traffic.WithWatch(30 * time.Minute) the simulated
 // false-rollback rate of traffic.DefaultPlan stays within 2% at 20 to
 // 2000 requests per second, and a 2× regression at 200 req/s costs users
-// a mean 14 excess errors (examples/rolloutsim).
+// a mean 14.5 excess errors (examples/rolloutsim).
 //
 // The statistics. Model the errors as Poisson counts (for binomial errors
 // of rate p the Poisson likelihood ratio of a rate r to p has expectation
